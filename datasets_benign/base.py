@@ -1,0 +1,120 @@
+"""ImageRecord and Dataset: what a corpus hands to the runner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from datasets_benign.decode import load_rgb, pixel_sha256
+from harness.errors import ImageLoadError
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image of a corpus.
+
+    Attributes
+    ----------
+    id : str
+        Stable identifier (manifest name or path relative to the dataset root), never random.
+    path : str
+        File to decode.
+    source, licence : str
+        Provenance, carried into results and reports.
+    sha256 : str or None
+        Expected :func:`~datasets_benign.decode.pixel_sha256` of the decoded RGB pixels; when set,
+        :meth:`load` refuses pixels that differ.
+    category : str
+        Stratum such as "photo", "texture", "microscopy".
+    """
+
+    id: str
+    path: str
+    source: str = ""
+    licence: str = "unknown"
+    sha256: str | None = None
+    category: str = "unknown"
+
+    def load(self) -> Image.Image:
+        """Decode to RGB and verify against the recorded sha256 when there is one."""
+        image = load_rgb(self.path)
+        if self.sha256 is not None:
+            actual = pixel_sha256(image)
+            if actual != self.sha256:
+                raise ImageLoadError(
+                    f"decoded pixels differ from the manifest (sha256 {actual[:12]}... != "
+                    f"{self.sha256[:12]}...): the file or its decoder changed"
+                )
+        return image
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "licence": self.licence,
+            "category": self.category,
+        }
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named, ordered collection of image records.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, or the folder path for a plain folder.
+    records : tuple of ImageRecord
+        Sorted by id, so every run sees the same order.
+    manifest_sha256 : str
+        Fingerprint of what the dataset claims to contain (manifest file or folder listing).
+    excluded : list of dict
+        Entries left out on purpose, each with ``id`` and ``reason``.
+    """
+
+    name: str
+    records: tuple[ImageRecord, ...]
+    manifest_sha256: str
+    excluded: list[dict[str, str]] = field(default_factory=list)
+
+
+def sha256_json(data: Any) -> str:
+    """SHA-256 of ``data`` serialised as canonical JSON (sorted keys, no whitespace)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def folder_dataset(root: str | Path) -> Dataset:
+    """Every regular file under ``root`` (recursively, symlinked folders not followed).
+
+    Files that are not decodable images are kept: they become recorded failures with a reason when
+    the run reaches them, so nothing in the folder is silently ignored. Hidden files (".name") are
+    skipped.
+    """
+    from harness.errors import DatasetError
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(
+            f"Dataset folder {str(root)!r} does not exist or is not a folder. Pass a folder of "
+            "images or a registered dataset name (see 'hash-harness list datasets')."
+        )
+    records = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or path.is_dir():
+            continue
+        if path.is_symlink() and not path.exists():
+            records.append(ImageRecord(id=rel.as_posix(), path=str(path), source="folder"))
+            continue  # a dangling link becomes a recorded load failure, not a silent skip
+        if path.is_file():
+            records.append(ImageRecord(id=rel.as_posix(), path=str(path), source="folder"))
+    if not records:
+        raise DatasetError(f"Dataset folder {str(root)!r} contains no files.")
+    listing = [[r.id, Path(r.path).stat().st_size if Path(r.path).exists() else -1] for r in records]
+    return Dataset(name=str(root), records=tuple(records), manifest_sha256=sha256_json(listing))

@@ -1,0 +1,92 @@
+"""HashAlgorithm: the adapter interface every hash family implements.
+
+An adapter is a frozen dataclass of its parameters (a :class:`~harness.spec.Spec`) that turns an
+RGB ``PIL.Image`` into ``n_bits`` bits, returned packed with :func:`numpy.packbits` (MSB first,
+zero-padded to whole bytes so XOR + popcount of two rows is the Hamming distance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from harness.registry import Registry
+from harness.spec import Spec, make_spec, parse_call
+
+ALGORITHMS: Registry[type[HashAlgorithm]] = Registry("algorithm", "hash_harness.algorithms")
+
+
+@dataclass(frozen=True)
+class OperatingThreshold:
+    """A published or conventional match threshold: distance <= ``bits`` counts as a match."""
+
+    bits: int
+    source: str
+
+
+def distribution_version(name: str) -> str:
+    """Installed version of a distribution, or ``"not installed"``."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+@dataclass(frozen=True)
+class HashAlgorithm(Spec):
+    """Base class of hash adapters."""
+
+    #: Distance between two hashes; every built-in adapter is a bit hash compared by Hamming.
+    distance: ClassVar[str] = "hamming"
+    #: Distributions whose versions can change the bits (recorded in :meth:`fingerprint`).
+    libraries: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def n_bits(self) -> int:
+        """Number of bits in one hash."""
+        raise NotImplementedError
+
+    @property
+    def n_bytes(self) -> int:
+        """Bytes in one packed hash row."""
+        return (self.n_bits + 7) // 8
+
+    def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
+        """Hash an RGB image to a boolean vector of shape ``(n_bits,)``."""
+        raise NotImplementedError
+
+    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        """Hash an RGB image to a packed row of shape ``(n_bytes,)``."""
+        bits = np.asarray(self.hash_bits(image), dtype=bool).reshape(-1)
+        if bits.size != self.n_bits:
+            raise RuntimeError(f"{self.id} produced {bits.size} bits, declared {self.n_bits}")
+        return np.packbits(bits)
+
+    def operating_thresholds(self) -> tuple[OperatingThreshold, ...]:
+        """Usual operating point(s) with their source; the first is the default threshold."""
+        return ()
+
+    def default_threshold(self) -> OperatingThreshold:
+        """The first operating threshold, or about 10% of the bits when none is published."""
+        published = self.operating_thresholds()
+        if published:
+            return published[0]
+        return OperatingThreshold(round(0.1 * self.n_bits), "no published value: 10% of n_bits")
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that determines the bits: id, adapter version, library versions."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            "libraries": {lib: distribution_version(lib) for lib in self.libraries},
+        }
+
+
+def make_algorithm(text: str) -> HashAlgorithm:
+    """``"phash"`` or ``"phash(hash_size=16)"`` -> a constructed adapter."""
+    return make_spec(ALGORITHMS, *parse_call(text, example="phash(hash_size=16)"))

@@ -1,0 +1,44 @@
+"""PDQ (Meta) through the ``pdqhash`` bindings of the reference C++ code.
+
+``pdqhash.compute`` takes an RGB uint8 ``(H, W, 3)`` array and hashes it at full resolution (no
+512 px pre-resize as Meta's CLI front end does), returning 256 bits and a quality score in
+[0, 100]. The quality gate and dihedral matching are separate concerns, not applied here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pdqhash
+from PIL import Image
+
+from harness.algorithms.base import ALGORITHMS, HashAlgorithm, OperatingThreshold
+
+
+def pdq_hash_and_quality(image: Image.Image) -> tuple[npt.NDArray[np.bool_], int]:
+    """256 PDQ bits (in pdqhash's order) and PDQ's quality score for an RGB image."""
+    pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    vector, quality = pdqhash.compute(pixels)
+    return np.asarray(vector, dtype=bool), int(quality)
+
+
+@ALGORITHMS.register("pdq", "pdqhash")
+@dataclass(frozen=True)
+class PDQ(HashAlgorithm):
+    """Meta's PDQ: 64x64 Jarosz-filtered luma, 16x16 DCT, bit = coefficient > median."""
+
+    name: ClassVar[str] = "pdq"
+    libraries: ClassVar[tuple[str, ...]] = ("pdqhash", "numpy")
+
+    @property
+    def n_bits(self) -> int:
+        return 256
+
+    def operating_thresholds(self) -> tuple[OperatingThreshold, ...]:
+        return (OperatingThreshold(31, "Meta pdq/README.md: match at Hamming distance <= 31"),)
+
+    def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
+        return pdq_hash_and_quality(image)[0]

@@ -1,0 +1,104 @@
+"""Name -> class registries with aliases, "did you mean" errors and entry-point plugins.
+
+Transforms, algorithms and datasets are each held in one :class:`Registry`. Third-party packages add
+their own by declaring an entry point in the group named by ``Registry.entry_point_group``; such
+plugins are loaded on the first lookup, so a plain ``import`` of the harness never imports them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from typing import Generic, TypeVar
+
+from harness.errors import HarnessError, UnknownNameError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A mapping from canonical names (and aliases) to registered objects.
+
+    Parameters
+    ----------
+    kind : str
+        What the registry holds, used in messages ("transform", "algorithm").
+    entry_point_group : str or None
+        Entry-point group scanned for plugins on first lookup.
+    """
+
+    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self._items: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
+        self._plugins_loaded = entry_point_group is None
+
+    def register(self, name: str, *aliases: str) -> Callable[[T], T]:
+        """Decorator registering an object under ``name`` and optional ``aliases``."""
+
+        def decorator(obj: T) -> T:
+            for key in (name, *aliases):
+                if key in self._items or key in self._aliases:
+                    raise HarnessError(f"{self.kind} {key!r} is registered twice")
+            self._items[name] = obj
+            for alias in aliases:
+                self._aliases[alias] = name
+            return obj
+
+        return decorator
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        assert self.entry_point_group is not None  # noqa: S101 - guarded by _plugins_loaded
+        for ep in entry_points(group=self.entry_point_group):
+            try:
+                ep.load()  # importing the module runs its @register decorators
+            except Exception as exc:  # a broken plugin must not take the harness down
+                raise HarnessError(
+                    f"Could not load {self.kind} plugin {ep.name!r} ({ep.value}): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+
+    def canonical(self, name: str) -> str:
+        """Return the canonical name for ``name`` or an alias of it."""
+        self._load_plugins()
+        if name in self._items:
+            return name
+        if name in self._aliases:
+            return self._aliases[name]
+        candidates = [*self._items, *self._aliases]
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+        hint = (
+            f" Did you mean {' or '.join(repr(c) for c in close)}?"
+            if close
+            else f" Known {self.kind}s: {', '.join(sorted(self._items))}."
+        )
+        raise UnknownNameError(f"Unknown {self.kind} {name!r}.{hint}")
+
+    def get(self, name: str) -> T:
+        """Return the object registered under ``name`` (or an alias)."""
+        return self._items[self.canonical(name)]
+
+    def names(self) -> list[str]:
+        """Canonical names, sorted."""
+        self._load_plugins()
+        return sorted(self._items)
+
+    def aliases_of(self, name: str) -> list[str]:
+        """Aliases that point at the canonical ``name``."""
+        return sorted(a for a, target in self._aliases.items() if target == name)
+
+    def __contains__(self, name: object) -> bool:
+        self._load_plugins()
+        return name in self._items or name in self._aliases
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        self._load_plugins()
+        return len(self._items)

@@ -1,0 +1,108 @@
+"""Results documents: schema-versioned JSON, written atomically, loaded with migrations.
+
+A result is a plain JSON object (see ``evaluate.evaluate`` for how it is built)::
+
+    {"schema_version": 1, "harness_version": "...",
+     "suite": {"name", "version", "config", "config_sha256"},
+     "dataset": {"name", "manifest_sha256", "content_sha256", "n_images", "n_evaluated",
+                 "images": [...], "excluded": [...]},
+     "environment": {...}, "seed": 0,
+     "algorithms": [...], "transforms": [...], "protocols": {...},
+     "cells": [{"algorithm", "transform", "n_bits", "positives", "negatives", "metrics", "misses"}],
+     "collisions": [{"algorithm", "protocol", "n_pairs", "hist", "metrics", "closest_pairs"}],
+     "sweeps": [...], "failures": [...], "status": {...},
+     "run": {"created_utc", "elapsed_s", "workers"}}
+
+Everything except ``run`` is a deterministic function of the suite, the data and the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, SchemaVersionError
+
+SCHEMA_VERSION = 1
+
+#: Migrations from version N to N + 1, applied one step at a time.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+REQUIRED = ("suite", "dataset", "environment", "algorithms", "transforms", "cells", "collisions")
+
+
+def to_json(result: dict[str, Any]) -> str:
+    """Serialise deterministically (stable key order as built, no NaN, trailing newline)."""
+    return json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place.
+
+    A crash leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def dump(result: dict[str, Any], path: str | Path) -> Path:
+    """Write a result to ``path`` atomically."""
+    return atomic_write_text(path, to_json(result))
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older result up to :data:`SCHEMA_VERSION`, one step at a time."""
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise SchemaVersionError(f"schema_version must be a positive int, got {version!r}.")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"This result has schema_version {version}, newer than this hash-harness reads "
+            f"({SCHEMA_VERSION}): upgrade hash-harness."
+        )
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise SchemaVersionError(f"No migration from schema_version {version}.")
+        data = step(data)
+        version += 1
+        data["schema_version"] = version
+    return data
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a results file, refusing unreadable, truncated, newer or malformed documents."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HarnessError(f"Cannot read results file {str(path)!r}: {exc.strerror}.") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{path} is not valid JSON (truncated or not a results file): {exc}.")
+    if not isinstance(data, dict):
+        raise HarnessError(f"{path} is not a results file: expected a JSON object.")
+    data = migrate(data)
+    missing = [key for key in REQUIRED if key not in data]
+    if missing:
+        raise HarnessError(f"{path} is not a results file: missing {', '.join(missing)}.")
+    return data
+
+
+def comparable(result: dict[str, Any]) -> dict[str, Any]:
+    """The result without ``run`` (timestamps, elapsed time, worker count)."""
+    return {k: v for k, v in result.items() if k != "run"}

@@ -1,0 +1,115 @@
+"""Parameterised, registered objects with canonical ids: shared by transforms and algorithms.
+
+A spec is a frozen dataclass of parameters, validated on construction. Its canonical id is
+``name(key=value,...)`` with keys sorted and values as ``repr``, e.g.
+``jpeg(quality=50,subsampling='4:2:0')``. The same text form is what users write in suites and on
+the command line; :func:`parse_call` reads it safely (literals only, nothing is evaluated).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+from harness.errors import InvalidParameterError
+from harness.registry import Registry
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """Base for frozen parameter dataclasses with a registered ``name``."""
+
+    name: ClassVar[str] = ""
+    #: Bump when outputs change for the same parameters; recorded with every result.
+    version: ClassVar[int] = 1
+
+    def params(self) -> dict[str, Any]:
+        """Parameters as a plain dict, omitting those left unset (None)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        }
+
+    @property
+    def id(self) -> str:
+        """Canonical id: ``name(key=value,...)``, keys sorted, values as ``repr``; bare ``name`` if none."""
+        params = self.params()
+        if not params:
+            return self.name
+        return f"{self.name}({','.join(f'{k}={params[k]!r}' for k in sorted(params))})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description: ``{"name", "version", "params"}``."""
+        return {"name": self.name, "version": self.version, "params": self.params()}
+
+    def __str__(self) -> str:
+        return self.id
+
+
+S = TypeVar("S", bound=Spec)
+
+
+def make_spec(registry: Registry[type[S]], name: str, params: Mapping[str, Any]) -> S:
+    """Construct the registered class ``name`` with ``params``, naming unknown parameters."""
+    cls = registry.get(name)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise InvalidParameterError(
+            f"{cls.name} has no parameter {unknown[0]!r}. Its parameters are: "
+            f"{', '.join(sorted(known)) or '(none)'}."
+        )
+    return cls(**params)
+
+
+def spec_from_dict(registry: Registry[type[S]], data: Mapping[str, Any]) -> S:
+    """Inverse of :meth:`Spec.to_dict`; refuses a version other than the installed one."""
+    cls = registry.get(str(data["name"]))
+    version = data.get("version", cls.version)
+    if version != cls.version:
+        raise InvalidParameterError(
+            f"{cls.name} version {version} was requested but version {cls.version} is "
+            "installed; results would not be comparable."
+        )
+    return make_spec(registry, cls.name, dict(data.get("params", {})))
+
+
+def parse_call(text: str, example: str) -> tuple[str, dict[str, Any]]:
+    """Read ``name`` or ``name(key=literal, ...)`` into ``(name, params)``.
+
+    ``example`` is shown in error messages (e.g. ``"jpeg(quality=70)"``).
+    """
+    text = text.strip()
+    if not text:
+        raise InvalidParameterError(f"Empty name: write it as name(key=value, ...), e.g. {example}.")
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError as exc:
+        raise InvalidParameterError(
+            f"Cannot parse {text!r}: write it as name(key=value, ...), e.g. {example}."
+        ) from exc
+    if isinstance(node, ast.Name):
+        return node.id, {}
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)) or node.args:
+        raise InvalidParameterError(
+            f"Cannot parse {text!r}: write it as name(key=value, ...) with keyword arguments "
+            f"only, e.g. {example}."
+        )
+    params: dict[str, Any] = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise InvalidParameterError(f"Cannot parse {text!r}: '**' is not allowed.")
+        try:
+            params[kw.arg] = ast.literal_eval(kw.value)
+        except ValueError as exc:
+            raise InvalidParameterError(
+                f"The value of {kw.arg!r} in {text!r} must be a literal (number, string, "
+                "True/False/None)."
+            ) from exc
+    return node.func.id, params
+
+
+__all__ = ["ClassVar", "Spec", "make_spec", "parse_call", "spec_from_dict"]

@@ -1,0 +1,228 @@
+"""Suites: TOML files naming a dataset, transforms, algorithms and thresholds.
+
+:func:`load_suite` validates everything (names, parameters, duplicates, threshold ranges) before any
+image is opened, and reports every problem with what to write instead. Example::
+
+    name = "default"
+    version = 1
+    seed = 0
+    dataset = "skimage"
+    algorithms = ["phash", "pdq"]
+    transforms = ["identity", "jpeg(quality=50)", "resize(scale=0.5)|jpeg(quality=70)"]
+
+    [thresholds]          # optional; default: each algorithm's usual operating point
+    pdq = [31, 40]
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness._validation import check_int, check_real
+from harness.algorithms import HashAlgorithm, make_algorithm
+from harness.errors import HarnessError, SuiteError
+from transforms import Chain, parse_chain
+
+KEYS = {
+    "name": "suite name used in reports (string)",
+    "version": "integer; bump whenever a change would change results",
+    "description": "free text",
+    "seed": "integer base seed for randomised transforms",
+    "dataset": "registered dataset name or folder path",
+    "algorithms": "list of algorithm specs, e.g. 'phash' or 'phash(hash_size=16)'",
+    "transforms": "list of transform chains, e.g. 'jpeg(quality=70)' or 'resize(scale=0.5)|jpeg(quality=70)'",
+    "thresholds": "table: algorithm name or id -> list of match thresholds in bits",
+    "max_failure_rate": "fraction of images allowed to fail before the run exits non-zero",
+}
+
+DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "benchmarks" / "suites" / "default.toml"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite: everything needed to run, nothing loaded yet."""
+
+    name: str
+    version: int
+    seed: int
+    dataset: str
+    algorithms: tuple[HashAlgorithm, ...]
+    transforms: tuple[Chain, ...]
+    thresholds: Mapping[str, tuple[int, ...]]  # algorithm id -> thresholds in bits
+    max_failure_rate: float = 0.0
+    description: str = ""
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def config_sha256(self) -> str:
+        """SHA-256 of the canonical JSON of the suite as written (what a baseline is tied to)."""
+        text = json.dumps(self.config, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _problem(where: str, message: str) -> str:
+    return f"{where}: {message}"
+
+
+def _string_list(raw: Mapping[str, Any], key: str, problems: list[str]) -> list[str]:
+    value = raw.get(key)
+    if value is None:
+        problems.append(_problem(key, f"missing; add {key} = [...] ({KEYS[key]})."))
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(_problem(key, f"must be a list of strings ({KEYS[key]})."))
+        return []
+    if not value:
+        problems.append(_problem(key, "is empty; list at least one."))
+    return value
+
+
+def _dedupe(items: list[tuple[int, Any]], key: str, problems: list[str]) -> None:
+    """Flag entries whose canonical id repeats an earlier one (``items`` = (position, spec))."""
+    seen: dict[str, int] = {}
+    for i, item in items:
+        if item.id in seen:
+            problems.append(
+                _problem(f"{key}[{i}]", f"{item.id!r} duplicates {key}[{seen[item.id]}].")
+            )
+        seen.setdefault(item.id, i)
+
+
+def _build(key: str, raw: Mapping[str, Any], make: Any, problems: list[str]) -> list[Any]:
+    """Construct every entry of the list ``raw[key]``, collecting problems instead of stopping."""
+    built: list[tuple[int, Any]] = []
+    for i, text in enumerate(_string_list(raw, key, problems)):
+        try:
+            built.append((i, make(text)))
+        except HarnessError as exc:
+            problems.append(_problem(f"{key}[{i}] {text!r}", str(exc)))
+    _dedupe(built, key, problems)
+    return [item for _, item in built]
+
+
+def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
+    """Validate a suite given as a mapping (the parsed TOML) and build a :class:`Suite`.
+
+    Raises
+    ------
+    SuiteError
+        Listing every problem found, one per line, each with how to fix it.
+    """
+    problems: list[str] = []
+    for key in raw:
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, KEYS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(KEYS)}."
+            problems.append(_problem(key, f"unknown key.{hint}"))
+
+    def checked(fn: Any, key: str, default: Any, **kw: Any) -> Any:
+        try:
+            return fn(key, raw.get(key, default), owner="the suite", **kw)
+        except HarnessError as exc:
+            problems.append(_problem(key, str(exc)))
+            return default
+
+    version = checked(check_int, "version", 1, min_value=1)
+    seed = checked(check_int, "seed", 0, min_value=0, max_value=2**63 - 1)
+    max_failure_rate = checked(check_real, "max_failure_rate", 0.0, min_value=0.0, max_value=1.0)
+    name = raw.get("name", Path(source).stem)
+    if not isinstance(name, str) or not name:
+        problems.append(_problem("name", "must be a non-empty string."))
+        name = "suite"
+    dataset = raw.get("dataset", "skimage")
+    if not isinstance(dataset, str):
+        problems.append(_problem("dataset", "must be a string (name or folder path)."))
+        dataset = "skimage"
+    description = raw.get("description", "")
+
+    algorithms = _build("algorithms", raw, make_algorithm, problems)
+    chains = _build("transforms", raw, parse_chain, problems)
+
+    thresholds = _thresholds(raw.get("thresholds", {}), algorithms, problems)
+    if problems:
+        raise SuiteError(
+            f"{source} is not a valid suite ({len(problems)} problem"
+            f"{'s' if len(problems) > 1 else ''}):\n  - " + "\n  - ".join(problems)
+        )
+    return Suite(
+        name=name,
+        version=version,
+        seed=seed,
+        dataset=dataset,
+        algorithms=tuple(algorithms),
+        transforms=tuple(chains),
+        thresholds=thresholds,
+        max_failure_rate=max_failure_rate,
+        description=str(description),
+        config=dict(raw),
+    )
+
+
+def _thresholds(
+    raw: Any, algorithms: list[HashAlgorithm], problems: list[str]
+) -> dict[str, tuple[int, ...]]:
+    """Per algorithm id: the suite's thresholds, else the adapter's default operating point."""
+    if not isinstance(raw, Mapping):
+        problems.append(_problem("thresholds", "must be a table, e.g. [thresholds] pdq = [31]."))
+        raw = {}
+    chosen: dict[str, tuple[int, ...]] = {}
+    for key, values in raw.items():
+        targets = [a for a in algorithms if key in (a.id, a.name)]
+        if not targets:
+            listed = ", ".join(a.id for a in algorithms)
+            problems.append(
+                _problem(f"thresholds.{key}", f"names no algorithm of this suite ({listed}).")
+            )
+            continue
+        if len(targets) > 1:
+            problems.append(
+                _problem(
+                    f"thresholds.{key}",
+                    "matches several algorithms; use the full id, e.g. "
+                    f'"{targets[0].id}" = [...].',
+                )
+            )
+            continue
+        algo = targets[0]
+        if not isinstance(values, list) or not values:
+            problems.append(_problem(f"thresholds.{key}", "must be a non-empty list of ints."))
+            continue
+        try:
+            bits = tuple(
+                sorted(
+                    {
+                        check_int(
+                            "threshold", v, owner=algo.id, min_value=0, max_value=algo.n_bits
+                        )
+                        for v in values
+                    }
+                )
+            )
+        except HarnessError as exc:
+            problems.append(_problem(f"thresholds.{key}", str(exc)))
+            continue
+        chosen[algo.id] = bits
+    for algo in algorithms:
+        chosen.setdefault(algo.id, (algo.default_threshold().bits,))
+    return chosen
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SuiteError(f"Cannot read suite file {str(path)!r}: {exc.strerror}.") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{path} is not valid TOML: {exc}.") from exc
+    return parse_suite(raw, source=str(path))

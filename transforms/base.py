@@ -1,0 +1,171 @@
+"""Transform and Chain: frozen, validated, registered edits with canonical ids and per-cell seeds.
+
+A transform is a frozen dataclass of parameters. It validates them when constructed, so a bad suite
+fails before any pixel is touched, and it has a canonical id such as
+``jpeg(quality=50,subsampling='4:2:0')`` that names it in suites, results and reports. A chain of
+transforms is written ``resize(scale=0.5)|jpeg(quality=70)``.
+
+Randomness comes only from the ``numpy.random.Generator`` handed to :meth:`Transform.apply`, seeded
+per cell by :func:`cell_seed`; nothing here touches the global ``random`` or ``numpy.random`` state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from harness.errors import InvalidParameterError
+from harness.registry import Registry
+from harness.spec import Spec, make_spec, parse_call, spec_from_dict
+
+TRANSFORMS: Registry[type[Transform]] = Registry("transform", "hash_harness.transforms")
+
+
+def cell_seed(suite_seed: int, image_id: str, chain_id: str, step: int) -> int:
+    """Seed for one step of one chain applied to one image.
+
+    ``blake2b(suite_seed | image_id | chain_id | step)``: stable across processes and machines (unlike
+    Python's salted ``hash()``), and adding a cell to a suite never changes another cell's seed.
+    """
+    key = f"{suite_seed}|{image_id}|{chain_id}|{step}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+
+
+@dataclasses.dataclass(frozen=True)
+class Transform(Spec):
+    """Base class of every registered edit.
+
+    Subclasses are frozen dataclasses whose fields are the parameters; they validate in
+    ``__post_init__`` and implement :meth:`_apply` and :meth:`output_size`.
+    """
+
+    #: Whether :meth:`apply` draws from its generator (deterministic transforms ignore it).
+    uses_rng: ClassVar[bool] = False
+    #: One line on the real-world action this models, shown by ``hash-harness list transforms``.
+    models: ClassVar[str] = ""
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        raise NotImplementedError
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """Size ``(width, height)`` of the output for an input of ``size``."""
+        return size
+
+    @property
+    def intensity(self) -> float:
+        """Severity in [0, 1]: 0 leaves the image as it is, 1 is the harshest setting offered."""
+        return 0.0
+
+    def apply(self, image: Image.Image, rng: np.random.Generator | None = None) -> Image.Image:
+        """Return the edited copy of an RGB ``image``; ``image`` itself is not modified."""
+        if image.mode != "RGB":
+            raise InvalidParameterError(
+                f"{self.name} expects an RGB image. Got mode {image.mode!r} instead."
+            )
+        if rng is None:
+            if self.uses_rng:
+                raise InvalidParameterError(f"{self.name} draws random numbers: pass an rng.")
+            rng = np.random.default_rng(0)  # never read; keeps _apply's signature simple
+        out = self._apply(image, rng)
+        return out if out.mode == "RGB" else out.convert("RGB")
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> Transform:
+        """Inverse of :meth:`to_dict`; refuses a version other than the installed one."""
+        return spec_from_dict(TRANSFORMS, data)
+
+
+def make_transform(name: str, params: Mapping[str, Any]) -> Transform:
+    """Construct the registered transform ``name`` with ``params``, with helpful errors."""
+    return make_spec(TRANSFORMS, name, params)
+
+
+@dataclasses.dataclass(frozen=True)
+class Chain:
+    """An ordered sequence of transforms applied one after another."""
+
+    steps: tuple[Transform, ...]
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            raise InvalidParameterError("A chain needs at least one transform (use 'identity').")
+
+    @property
+    def id(self) -> str:
+        """Canonical id: the steps' ids joined with ``|``."""
+        return "|".join(t.id for t in self.steps)
+
+    @property
+    def version(self) -> str:
+        """Versions of the steps, e.g. ``"1|1"``; part of every cache and comparison key."""
+        return "|".join(str(t.version) for t in self.steps)
+
+    @property
+    def intensity(self) -> float:
+        """The largest step intensity (a chain is at least as harsh as its harshest step)."""
+        return max(t.intensity for t in self.steps)
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        for t in self.steps:
+            size = t.output_size(size)
+        return size
+
+    def apply(self, image: Image.Image, *, suite_seed: int, image_id: str) -> Image.Image:
+        """Apply every step, each with its own generator seeded by :func:`cell_seed`."""
+        chain_id = self.id
+        for step, transform in enumerate(self.steps):
+            rng = np.random.default_rng(cell_seed(suite_seed, image_id, chain_id, step))
+            image = transform.apply(image, rng)
+        return image
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [t.to_dict() for t in self.steps]
+
+    def __iter__(self) -> Iterator[Transform]:
+        return iter(self.steps)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+def _parse_step(text: str) -> Transform:
+    if not text.strip():
+        raise InvalidParameterError("Empty step in transform chain (two '|' in a row?).")
+    return make_transform(*parse_call(text, example="jpeg(quality=70)"))
+
+
+def _split_steps(text: str) -> list[str]:
+    """Split on ``|`` outside parentheses and quotes, so string parameters may contain it."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def parse_chain(text: str) -> Chain:
+    """Parse ``"resize(scale=0.5)|jpeg(quality=70)"`` into a :class:`Chain`."""
+    return Chain(tuple(_parse_step(part) for part in _split_steps(text)))
+
+
+def chain_of(items: Iterable[Transform | str]) -> Chain:
+    """Build a chain from transforms or their textual ids."""
+    steps: list[Transform] = []
+    for item in items:
+        steps.extend(parse_chain(item).steps if isinstance(item, str) else [item])
+    return Chain(tuple(steps))
