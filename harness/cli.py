@@ -27,6 +27,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.suite import DEFAULT_SUITE, load_suite
 
     suite = load_suite(args.suite or DEFAULT_SUITE)
+    if args.max_failure_rate is not None:
+        suite = dataclasses.replace(suite, max_failure_rate=args.max_failure_rate)
     workers = args.workers or os.cpu_count() or 1
     out = Path(args.out)
     if not args.quiet:
@@ -111,6 +113,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hash-harness",
@@ -126,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="output folder (default: ./results)")
     run.add_argument(
         "--workers", type=int, default=0, help="worker processes (default: all cores)"
+    )
+    run.add_argument(
+        "--max-failure-rate",
+        type=_fraction,
+        help="fraction of images allowed to fail before exit status 3 (overrides the suite)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=_cmd_run)

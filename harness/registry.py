@@ -71,7 +71,9 @@ class Registry(Generic[T]):
         if name in self._aliases:
             return self._aliases[name]
         candidates = [*self._items, *self._aliases]
-        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+        matches = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
+        # Suggest canonical names only, once each, in order of closeness.
+        close = list(dict.fromkeys(self._aliases.get(m, m) for m in matches))[:3]
         hint = (
             f" Did you mean {' or '.join(repr(c) for c in close)}?"
             if close

@@ -216,5 +216,4 @@ def render_markdown(result: dict[str, Any]) -> str:
     if dataset.get("excluded"):
         out += ["", "Excluded from the corpus:", ""]
         out += [f"- {esc(e['id'])}: {esc(e['reason'])}" for e in dataset["excluded"]]
-    out.append("")
-    return "\n".join(out)
+    return "\n".join(out).rstrip("\n") + "\n"

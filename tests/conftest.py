@@ -1,0 +1,74 @@
+"""Shared fixtures, hypothesis profiles and the --update-golden switch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+# Image work has variable latency on a shared machine: no deadlines. The "ci" profile is
+# derandomized so a run never fails on an example another run did not draw.
+settings.register_profile(
+    "ci",
+    deadline=None,
+    derandomize=True,
+    database=None,
+    max_examples=40,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, max_examples=60)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden files for the current environment instead of checking them",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+def reference_dir(*parts: str) -> Path:
+    """A folder of ../shared/reference, or skip the test with the reason."""
+    path = SHARED_REFERENCE.joinpath(*parts)
+    if not path.is_dir():
+        pytest.skip(f"reference vectors not found at {path} (../shared/reference is absent)")
+    return path
+
+
+def synthetic_image(width: int, height: int, seed: int = 0) -> Image.Image:
+    """A smooth gradient with blobs: structured enough for hashes to be meaningful."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    img = np.zeros((height, width, 3), dtype=np.float64)
+    for c in range(3):
+        fx, fy, phase = rng.uniform(0.5, 4.0), rng.uniform(0.5, 4.0), rng.uniform(0, 6.28)
+        img[..., c] = 127.5 + 127.5 * np.sin(
+            2 * np.pi * (fx * x / max(width, 1) + fy * y / max(height, 1)) + phase
+        )
+    return Image.fromarray(img.clip(0, 255).astype(np.uint8), mode="RGB")
+
+
+@pytest.fixture
+def gradient() -> Image.Image:
+    return synthetic_image(96, 64)
+
+
+@pytest.fixture(scope="session")
+def embedded():
+    from datasets_benign import open_dataset
+
+    return open_dataset("skimage")

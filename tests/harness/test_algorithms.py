@@ -1,0 +1,154 @@
+"""Conformance of every registered algorithm, golden hashes, and PDQ reference vectors."""
+
+import csv
+import json
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from harness.algorithms import ALGORITHMS, HashAlgorithm, make_algorithm
+from harness.errors import InvalidParameterError, UnknownNameError
+from harness.kernels import hamming
+from tests.conftest import GOLDEN, reference_dir, synthetic_image
+
+EXAMPLES = {
+    "average_hash": ["average_hash", "average_hash(hash_size=16)"],
+    "phash": ["phash", "phash(hash_size=16)", "phash(highfreq_factor=2)"],
+    "dhash": ["dhash", "dhash(hash_size=12)"],
+    "whash": ["whash", "whash(hash_size=16)"],
+    "pdq": ["pdq"],
+}
+ALL = [make_algorithm(text) for texts in EXAMPLES.values() for text in texts]
+
+
+def test_every_algorithm_has_test_params():
+    assert set(ALGORITHMS.names()) == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("algo", ALL, ids=str)
+def test_conformance(algo: HashAlgorithm):
+    images = [synthetic_image(80, 60, seed=s) for s in range(3)]
+    rows = np.stack([algo.hash(im) for im in images])
+    assert rows.dtype == np.uint8
+    assert rows.shape == (3, (algo.n_bits + 7) // 8)
+    again = np.stack([algo.hash(im) for im in images])
+    assert np.array_equal(rows, again)  # deterministic
+    assert np.all(hamming(rows, again) == 0)  # d(x, x) = 0
+    bits = np.unpackbits(rows, axis=1)
+    assert not bits[:, algo.n_bits :].any()  # padding is zero
+    assert make_algorithm(algo.id) == algo  # id round-trips
+    fp = algo.fingerprint()
+    assert fp["id"] == algo.id
+    assert all(v != "not installed" for v in fp["libraries"].values())
+    assert 0 <= algo.default_threshold().bits <= algo.n_bits
+
+
+@pytest.mark.parametrize(
+    ("text", "fn"),
+    [
+        ("average_hash", imagehash.average_hash),
+        ("phash", imagehash.phash),
+        ("dhash", imagehash.dhash),
+        ("whash", imagehash.whash),
+    ],
+)
+def test_imagehash_adapters_reproduce_imagehash(text, fn, gradient):
+    expected = np.packbits(fn(gradient).hash.reshape(-1))
+    assert np.array_equal(make_algorithm(text).hash(gradient), expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("phash(hash_size=1)", "'hash_size' parameter of phash must be an int in [2, 64]"),
+        ("whash(hash_size=12)", "must be a power of two"),
+        ("whash(mode='db4')", "'mode' parameter of whash must be one of {'haar'}"),
+        ("pdq(size=3)", "pdq has no parameter 'size'"),
+    ],
+)
+def test_invalid_algorithm_parameters(text, message):
+    with pytest.raises(InvalidParameterError) as info:
+        make_algorithm(text)
+    assert message in str(info.value)
+
+
+def test_unknown_algorithm_suggests():
+    with pytest.raises(UnknownNameError, match="Did you mean 'phash'"):
+        make_algorithm("phahs")
+    assert make_algorithm("ahash") == make_algorithm("average_hash")
+
+
+# -- golden hashes --------------------------------------------------------------------------------
+
+GOLDEN_IMAGES = ("astronaut", "camera", "coins", "text", "hubble_deep_field")
+GOLDEN_ALGOS = ("average_hash", "phash", "phash(hash_size=16)", "dhash", "whash", "pdq")
+
+
+def _environment_key(algo: HashAlgorithm) -> str:
+    libs = algo.fingerprint()["libraries"]
+    return ";".join(f"{k}={libs[k]}" for k in sorted(libs))
+
+
+def test_golden_hashes(embedded, update_golden):
+    """Exact hashes of embedded images, pinned per version set of the bit-changing libraries."""
+    path = GOLDEN / "hashes.json"
+    golden = json.loads(path.read_text()) if path.exists() else {}
+    records = {r.id: r for r in embedded.records}
+    images = {name: records[name].load() for name in GOLDEN_IMAGES}
+    missing = []
+    for text in GOLDEN_ALGOS:
+        algo = make_algorithm(text)
+        key = _environment_key(algo)
+        actual = {name: algo.hash(im).tobytes().hex() for name, im in images.items()}
+        if update_golden:
+            golden.setdefault(algo.id, {})[key] = actual
+            continue
+        recorded = golden.get(algo.id, {}).get(key)
+        if recorded is None:
+            missing.append(f"{algo.id} under {key}")
+            continue
+        assert actual == recorded, f"{algo.id} hashes drifted under {key}"
+    if update_golden:
+        path.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
+    elif missing:
+        pytest.skip(
+            "no golden hashes recorded for this environment: " + "; ".join(missing)
+            + " (install with -c constraints.txt, or record with pytest --update-golden)"
+        )
+
+
+# -- PDQ reference vectors ------------------------------------------------------------------------
+
+
+def _hex_bits(hex_string: str) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes.fromhex(hex_string), dtype=np.uint8))
+
+
+def test_pdq_matches_threatexchange_vectors_exactly():
+    """pdqhash on the image converted to an RGB array, as the reference values were produced."""
+    folder = reference_dir("pdq", "pytx")
+    pdq = make_algorithm("pdq")
+    with (folder / "expected.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows
+    for row in rows:
+        with Image.open(folder / row["file"]) as im:
+            rgb = im.convert("RGB")
+        got = np.unpackbits(pdq.hash(rgb))
+        assert np.array_equal(got, _hex_bits(row["pdq_hex"])), row["file"]
+
+
+@pytest.mark.parametrize("sub", ["cpp-dih", "bridge-mods"])
+def test_pdq_within_ten_bits_of_the_cpp_reference(sub):
+    folder = reference_dir("pdq", sub)
+    pdq = make_algorithm("pdq")
+    with (folder / "expected.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows
+    for row in rows:
+        with Image.open(folder / row["file"]) as im:
+            got = np.unpackbits(pdq.hash(im.convert("RGB")))
+        distance = int(np.count_nonzero(got != _hex_bits(row["pdq_hex"])))
+        assert distance <= 10, (row["file"], distance)
