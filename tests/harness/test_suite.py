@@ -1,0 +1,68 @@
+import pytest
+
+from harness.errors import SuiteError
+from harness.suite import DEFAULT_SUITE, load_suite, parse_suite
+
+MINIMAL = {"algorithms": ["phash"], "transforms": ["identity"]}
+
+
+def test_default_suite_is_valid():
+    suite = load_suite(DEFAULT_SUITE)
+    assert suite.name == "default"
+    assert suite.thresholds["pdq"] == (31,)
+    assert len(suite.config_sha256) == 64
+    assert [c.id for c in suite.transforms][0] == "identity"
+
+
+def test_defaults_fill_in():
+    suite = parse_suite(MINIMAL)
+    assert suite.dataset == "skimage"
+    assert suite.seed == 0
+    assert suite.thresholds == {"phash(hash_size=8,highfreq_factor=4)": (10,)}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({**MINIMAL, "algoritms": []}, "algoritms: unknown key. Did you mean 'algorithms'?"),
+        ({"transforms": ["identity"]}, "algorithms: missing"),
+        ({**MINIMAL, "transforms": []}, "transforms: is empty"),
+        ({**MINIMAL, "transforms": "identity"}, "transforms: must be a list of strings"),
+        ({**MINIMAL, "algorithms": ["phahs"]}, "Did you mean 'phash'"),
+        ({**MINIMAL, "transforms": ["crop", "crop(keep_area=0.81)"]}, "duplicates transforms[0]"),
+        ({**MINIMAL, "algorithms": ["phash", "phash(hash_size=8)"]}, "duplicates algorithms[0]"),
+        ({**MINIMAL, "thresholds": {"phash": [65]}}, "must be an int in [0, 64]. Got 65"),
+        ({**MINIMAL, "thresholds": {"pdq": [31]}}, "thresholds.pdq: names no algorithm"),
+        ({**MINIMAL, "thresholds": {"phash": []}}, "non-empty list"),
+        ({**MINIMAL, "seed": -1}, "'seed' parameter of the suite must be an int"),
+        ({**MINIMAL, "version": "1"}, "'version' parameter of the suite must be an int"),
+        ({**MINIMAL, "max_failure_rate": 2}, "'max_failure_rate' parameter"),
+    ],
+)
+def test_invalid_suites_are_refused_with_a_fix(raw, message):
+    with pytest.raises(SuiteError) as info:
+        parse_suite(raw)
+    assert message in str(info.value)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(SuiteError) as info:
+        parse_suite({"algorithms": ["nope"], "transforms": ["jpeg(quality=0)"], "sed": 1})
+    assert "(3 problems)" in str(info.value)
+
+
+def test_ambiguous_threshold_key_needs_the_full_id():
+    raw = {"algorithms": ["phash", "phash(hash_size=16)"], "transforms": ["identity"]}
+    with pytest.raises(SuiteError, match="matches several algorithms"):
+        parse_suite({**raw, "thresholds": {"phash": [10]}})
+    suite = parse_suite({**raw, "thresholds": {"phash(hash_size=16,highfreq_factor=4)": [40]}})
+    assert suite.thresholds["phash(hash_size=16,highfreq_factor=4)"] == (40,)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(SuiteError, match="Cannot read suite file"):
+        load_suite(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("algorithms = [")
+    with pytest.raises(SuiteError, match="not valid TOML"):
+        load_suite(bad)

@@ -1,0 +1,147 @@
+"""End-to-end: the command line on real files and real processes."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from harness import results
+from harness.cli import main
+from tests.conftest import synthetic_image
+
+SMALL_SUITE = """
+name = "small"
+version = 1
+algorithms = ["phash", "pdq"]
+transforms = ["identity", "jpeg(quality=50)", "crop(keep_area=0.64)"]
+"""
+
+
+def _write_suite(tmp_path, text=SMALL_SUITE):
+    path = tmp_path / "suite.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def bad_folder(tmp_path):
+    folder = tmp_path / "images <script>"
+    folder.mkdir()
+    for i in range(4):
+        synthetic_image(90 + 10 * i, 70, seed=i).save(folder / f"good{i}.png")
+    shutil.copy(folder / "good0.png", folder / "good0_copy.png")
+    (folder / "empty.jpg").write_bytes(b"")
+    full = (folder / "good1.png").read_bytes()
+    (folder / "truncated.png").write_bytes(full[: len(full) // 3])
+    (folder / "readme.txt").write_text("not an image")
+    (folder / "<script>alert(1).png").write_bytes(b"garbage")
+    return folder
+
+
+def test_default_run_writes_results_and_report(tmp_path):
+    """The README's main command on the embedded corpus, with 2 workers."""
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    result = results.load(out / "results.json")
+    report = (out / "report.md").read_text()
+    assert result["dataset"]["n_images"] == 17
+    assert result["status"]["ok"]
+    n_cells = len(result["algorithms"]) * len(result["transforms"])
+    assert len(result["cells"]) == n_cells
+    for cell in result["cells"]:
+        assert cell["positives"]["n"] == 17
+        tpr = next(m for m in cell["metrics"] if m["name"] == "tpr")
+        assert tpr["ci95"][0] <= tpr["value"] <= tpr["ci95"][1]
+        if cell["transform"] == "identity":
+            assert tpr["value"] == 1.0
+    for coll in result["collisions"]:
+        assert coll["n_pairs"] == 17 * 16 // 2
+        # Distinct images sit near n_bits / 2 for a balanced hash.
+        assert 0.35 < coll["summary"]["mean"] / coll["n_bits"] < 0.65
+    assert "## Robustness" in report and "## Collisions" in report
+    assert "(17/17)" in report
+
+
+def test_results_do_not_depend_on_worker_count(tmp_path):
+    suite = _write_suite(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["run", "--suite", str(suite), "--out", str(a), "--workers", "1", "--quiet"]) == 0
+    assert main(["run", "--suite", str(suite), "--out", str(b), "--workers", "2", "--quiet"]) == 0
+    ra, rb = results.load(a / "results.json"), results.load(b / "results.json")
+    assert results.to_json(results.comparable(ra)) == results.to_json(results.comparable(rb))
+    assert (a / "report.md").read_text() == (b / "report.md").read_text()
+
+
+def test_bad_files_become_failures_and_the_rest_is_evaluated(tmp_path, bad_folder):
+    suite = _write_suite(tmp_path)
+    out = tmp_path / "out"
+    code = main(["run", "--suite", str(suite), "--dataset", str(bad_folder), "--out", str(out), "--quiet"])
+    assert code == 3  # finished, results written, but images failed
+    result = results.load(out / "results.json")
+    failed = {f["image"]: f for f in result["failures"]}
+    assert set(failed) == {"empty.jpg", "truncated.png", "readme.txt", "<script>alert(1).png"}
+    assert all(f["stage"] == "decode" and f["error"] for f in failed.values())
+    assert "empty file" in failed["empty.jpg"]["error"]
+    assert result["dataset"]["n_evaluated"] == 4  # 4 good images; the copy is a duplicate
+    assert {"id": "good0_copy.png", "reason": "exact pixel duplicate of good0.png"} in result["dataset"]["excluded"]
+    cell = result["cells"][0]
+    assert cell["positives"]["n"] == 4
+    assert result["collisions"][0]["n_pairs"] == 6
+    report = (out / "report.md").read_text()
+    assert "<script>" not in report
+    assert "\\<script\\>" in report
+    # Raising the allowance turns the same run into a success.
+    assert main(["run", "--suite", str(suite), "--dataset", str(bad_folder), "--out", str(out),
+                 "--quiet", "--max-failure-rate", "0.5"]) == 0
+
+
+def test_invalid_suite_is_refused_before_any_work(tmp_path, capsys):
+    suite = _write_suite(tmp_path, 'algorithms = ["phahs"]\ntransforms = ["jpeg(quality=0)"]\n')
+    out = tmp_path / "out"
+    assert main(["run", "--suite", str(suite), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'phash'" in err
+    assert "The 'quality' parameter of jpeg must be an int in [1, 100]. Got 0 instead." in err
+    assert not out.exists()
+    assert main(["validate", str(suite)]) == 2
+
+
+def test_validate_list_and_report(tmp_path, capsys):
+    assert main(["validate", str(_write_suite(tmp_path))]) == 0
+    assert "valid suite 'small'" in capsys.readouterr().out
+    for what in ("transforms", "algorithms", "datasets"):
+        assert main(["list", what]) == 0
+    listed = capsys.readouterr().out
+    assert "jpeg(quality=75, subsampling='4:2:0')" in listed
+    assert "pdq (alias pdqhash): 256 bits" in listed
+    assert "skimage: 17 images" in listed
+    assert main(["report", str(tmp_path / "missing.json")]) == 2
+
+
+def test_results_loader_refuses_bad_files(tmp_path):
+    truncated = tmp_path / "t.json"
+    truncated.write_text('{"schema_version": 1, "suite"')
+    newer = tmp_path / "n.json"
+    newer.write_text(json.dumps({"schema_version": 99}))
+    wrong = tmp_path / "w.json"
+    wrong.write_text("[1, 2]")
+    from harness.errors import HarnessError, SchemaVersionError
+
+    with pytest.raises(HarnessError, match="not valid JSON"):
+        results.load(truncated)
+    with pytest.raises(SchemaVersionError, match="upgrade hash-harness"):
+        results.load(newer)
+    with pytest.raises(HarnessError, match="expected a JSON object"):
+        results.load(wrong)
+
+
+def test_module_entry_point_runs_in_a_real_process():
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "list", "algorithms"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "phash" in proc.stdout
