@@ -1,4 +1,4 @@
-"""``python -m datasets_benign``: rebuild the embedded corpus manifest (a deliberate, reviewed act)."""
+"""``python -m datasets_benign``: rebuild the embedded corpus manifest (a deliberate act)."""
 
 from datasets_benign.skimage_corpus import write_manifest
 

@@ -116,5 +116,7 @@ def folder_dataset(root: str | Path) -> Dataset:
             records.append(ImageRecord(id=rel.as_posix(), path=str(path), source="folder"))
     if not records:
         raise DatasetError(f"Dataset folder {str(root)!r} contains no files.")
-    listing = [[r.id, Path(r.path).stat().st_size if Path(r.path).exists() else -1] for r in records]
+    listing = [
+        [r.id, Path(r.path).stat().st_size if Path(r.path).exists() else -1] for r in records
+    ]
     return Dataset(name=str(root), records=tuple(records), manifest_sha256=sha256_json(listing))

@@ -126,7 +126,6 @@ def build_manifest() -> dict[str, Any]:
     }
 
 
-
 def write_manifest() -> Path:
     """Rewrite ``manifests/skimage.json`` from the installed scikit-image."""
     MANIFEST.write_text(json.dumps(build_manifest(), indent=2, ensure_ascii=False) + "\n")

@@ -62,9 +62,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
         for name in TRANSFORMS.names():
             cls = TRANSFORMS.get(name)
-            params = ", ".join(
-                f"{f.name}={f.default!r}" for f in dataclasses.fields(cls)
-            )
+            params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls))
             aliases = TRANSFORMS.aliases_of(name)
             alias = f" (alias {', '.join(aliases)})" if aliases else ""
             print(f"{name}({params}){alias}\n    {cls.models}")
@@ -136,9 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--suite", help="suite TOML file (default: benchmarks/suites/default.toml)")
     run.add_argument("--dataset", help="registered dataset name or folder of images")
     run.add_argument("--out", default="results", help="output folder (default: ./results)")
-    run.add_argument(
-        "--workers", type=int, default=0, help="worker processes (default: all cores)"
-    )
+    run.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
     run.add_argument(
         "--max-failure-rate",
         type=_fraction,

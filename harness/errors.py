@@ -10,7 +10,8 @@ class HarnessError(Exception):
 class InvalidParameterError(HarnessError, ValueError, TypeError):
     """A user-supplied parameter is out of range or of the wrong type.
 
-    Subclasses both ``ValueError`` and ``TypeError`` (as scikit-learn does) so callers can catch either.
+    Subclasses both ``ValueError`` and ``TypeError`` (as scikit-learn does), so callers can
+    catch either.
     """
 
 

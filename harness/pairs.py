@@ -20,7 +20,9 @@ from harness import kernels
 
 PROTOCOLS = {
     "originals_all_pairs": "every unordered pair of distinct original images",
-    "edited_vs_other_originals": "each edited copy against every other original (upload vs database)",
+    "edited_vs_other_originals": (
+        "each edited copy against every other original (upload vs database)"
+    ),
 }
 
 

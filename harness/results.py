@@ -93,7 +93,9 @@ def load(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise HarnessError(f"Cannot read results file {str(path)!r}: {exc.strerror}.") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path} is not valid JSON (truncated or not a results file): {exc}.")
+        raise HarnessError(
+            f"{path} is not valid JSON (truncated or not a results file): {exc}."
+        ) from exc
     if not isinstance(data, dict):
         raise HarnessError(f"{path} is not a results file: expected a JSON object.")
     data = migrate(data)

@@ -52,7 +52,10 @@ def hash_image(
     algorithms: Sequence[HashAlgorithm],
     suite_seed: int,
 ) -> ImageOutcome:
-    """Decode ``record``, apply every chain, hash the original and each edit with every algorithm."""
+    """Decode ``record``, apply every chain, hash the original and each edit with every algorithm.
+
+    Never raises for a bad image: errors become failure records in the outcome.
+    """
     out = ImageOutcome(record.id)
     empty: list[bytes | None] = [None] * len(algorithms)
     try:
@@ -88,7 +91,12 @@ def hash_image(
             edited = chain.apply(original, suite_seed=suite_seed, image_id=record.id)
         except Exception as exc:
             out.failures.append(
-                {"image": record.id, "stage": "transform", "transform": chain.id, "error": _reason(exc)}
+                {
+                    "image": record.id,
+                    "stage": "transform",
+                    "transform": chain.id,
+                    "error": _reason(exc),
+                }
             )
             out.hashes.append(list(empty))
             continue
@@ -101,8 +109,10 @@ def hash_image(
 _WORK: tuple[tuple[Chain, ...], tuple[HashAlgorithm, ...], int] | None = None
 
 
-def _init_worker(chains: tuple[Chain, ...], algorithms: tuple[HashAlgorithm, ...], seed: int) -> None:
-    global _WORK  # noqa: PLW0603 - per-process state is the point of a pool initializer
+def _init_worker(
+    chains: tuple[Chain, ...], algorithms: tuple[HashAlgorithm, ...], seed: int
+) -> None:
+    global _WORK
     _WORK = (chains, algorithms, seed)
 
 

@@ -35,7 +35,7 @@ class Spec:
 
     @property
     def id(self) -> str:
-        """Canonical id: ``name(key=value,...)``, keys sorted, values as ``repr``; bare ``name`` if none."""
+        """Canonical id ``name(key=value,...)``, keys sorted, values ``repr``; or bare ``name``."""
         params = self.params()
         if not params:
             return self.name
@@ -84,7 +84,9 @@ def parse_call(text: str, example: str) -> tuple[str, dict[str, Any]]:
     """
     text = text.strip()
     if not text:
-        raise InvalidParameterError(f"Empty name: write it as name(key=value, ...), e.g. {example}.")
+        raise InvalidParameterError(
+            f"Empty name: write it as name(key=value, ...), e.g. {example}."
+        )
     try:
         node = ast.parse(text, mode="eval").body
     except SyntaxError as exc:

@@ -37,7 +37,7 @@ KEYS = {
     "seed": "integer base seed for randomised transforms",
     "dataset": "registered dataset name or folder path",
     "algorithms": "list of algorithm specs, e.g. 'phash' or 'phash(hash_size=16)'",
-    "transforms": "list of transform chains, e.g. 'jpeg(quality=70)' or 'resize(scale=0.5)|jpeg(quality=70)'",
+    "transforms": "list of transform chains, e.g. 'jpeg(quality=70)' or 'resize(scale=0.5)|jpeg()'",
     "thresholds": "table: algorithm name or id -> list of match thresholds in bits",
     "max_failure_rate": "fraction of images allowed to fail before the run exits non-zero",
 }
@@ -185,8 +185,7 @@ def _thresholds(
             problems.append(
                 _problem(
                     f"thresholds.{key}",
-                    "matches several algorithms; use the full id, e.g. "
-                    f'"{targets[0].id}" = [...].',
+                    f'matches several algorithms; use the full id, e.g. "{targets[0].id}" = [...].',
                 )
             )
             continue
@@ -198,9 +197,7 @@ def _thresholds(
             bits = tuple(
                 sorted(
                     {
-                        check_int(
-                            "threshold", v, owner=algo.id, min_value=0, max_value=algo.n_bits
-                        )
+                        check_int("threshold", v, owner=algo.id, min_value=0, max_value=algo.n_bits)
                         for v in values
                     }
                 )

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-from PIL import Image
 
 from harness import results
 from harness.cli import main
@@ -61,7 +60,8 @@ def test_default_run_writes_results_and_report(tmp_path):
         assert coll["n_pairs"] == 17 * 16 // 2
         # Distinct images sit near n_bits / 2 for a balanced hash.
         assert 0.35 < coll["summary"]["mean"] / coll["n_bits"] < 0.65
-    assert "## Robustness" in report and "## Collisions" in report
+    assert "## Robustness" in report
+    assert "## Collisions" in report
     assert "(17/17)" in report
 
 
@@ -78,7 +78,9 @@ def test_results_do_not_depend_on_worker_count(tmp_path):
 def test_bad_files_become_failures_and_the_rest_is_evaluated(tmp_path, bad_folder):
     suite = _write_suite(tmp_path)
     out = tmp_path / "out"
-    code = main(["run", "--suite", str(suite), "--dataset", str(bad_folder), "--out", str(out), "--quiet"])
+    code = main(
+        ["run", "--suite", str(suite), "--dataset", str(bad_folder), "--out", str(out), "--quiet"]
+    )
     assert code == 3  # finished, results written, but images failed
     result = results.load(out / "results.json")
     failed = {f["image"]: f for f in result["failures"]}
@@ -86,7 +88,9 @@ def test_bad_files_become_failures_and_the_rest_is_evaluated(tmp_path, bad_folde
     assert all(f["stage"] == "decode" and f["error"] for f in failed.values())
     assert "empty file" in failed["empty.jpg"]["error"]
     assert result["dataset"]["n_evaluated"] == 4  # 4 good images; the copy is a duplicate
-    assert {"id": "good0_copy.png", "reason": "exact pixel duplicate of good0.png"} in result["dataset"]["excluded"]
+    assert {"id": "good0_copy.png", "reason": "exact pixel duplicate of good0.png"} in result[
+        "dataset"
+    ]["excluded"]
     cell = result["cells"][0]
     assert cell["positives"]["n"] == 4
     assert result["collisions"][0]["n_pairs"] == 6
@@ -94,8 +98,23 @@ def test_bad_files_become_failures_and_the_rest_is_evaluated(tmp_path, bad_folde
     assert "<script>" not in report
     assert "\\<script\\>" in report
     # Raising the allowance turns the same run into a success.
-    assert main(["run", "--suite", str(suite), "--dataset", str(bad_folder), "--out", str(out),
-                 "--quiet", "--max-failure-rate", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--suite",
+                str(suite),
+                "--dataset",
+                str(bad_folder),
+                "--out",
+                str(out),
+                "--quiet",
+                "--max-failure-rate",
+                "0.5",
+            ]
+        )
+        == 0
+    )
 
 
 def test_invalid_suite_is_refused_before_any_work(tmp_path, capsys):
@@ -141,7 +160,10 @@ def test_results_loader_refuses_bad_files(tmp_path):
 def test_module_entry_point_runs_in_a_real_process():
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "list", "algorithms"],
-        capture_output=True, text=True, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "phash" in proc.stdout

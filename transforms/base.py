@@ -29,8 +29,8 @@ TRANSFORMS: Registry[type[Transform]] = Registry("transform", "hash_harness.tran
 def cell_seed(suite_seed: int, image_id: str, chain_id: str, step: int) -> int:
     """Seed for one step of one chain applied to one image.
 
-    ``blake2b(suite_seed | image_id | chain_id | step)``: stable across processes and machines (unlike
-    Python's salted ``hash()``), and adding a cell to a suite never changes another cell's seed.
+    ``blake2b(suite_seed | image_id | chain_id | step)``: stable across processes and machines
+    (unlike Python's salted ``hash()``); adding a cell to a suite never changes another's seed.
     """
     key = f"{suite_seed}|{image_id}|{chain_id}|{step}".encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")

@@ -65,7 +65,7 @@ class AverageHash(_SquareHash):
 @ALGORITHMS.register("phash")
 @dataclass(frozen=True)
 class PHash(_SquareHash):
-    """imagehash ``phash``: 2-D DCT of a (hash_size·highfreq_factor)² thumbnail, bit = coef > median."""
+    """imagehash ``phash``: 2-D DCT of a (hash_size·highfreq_factor)² thumbnail vs its median."""
 
     name: ClassVar[str] = "phash"
     libraries: ClassVar[tuple[str, ...]] = (*_LIBS, "scipy")
@@ -118,4 +118,3 @@ class WHash(_SquareHash):
 
     def _imagehash(self, image: Image.Image) -> imagehash.ImageHash:
         return imagehash.whash(image, hash_size=self.hash_size, mode=self.mode)
-

@@ -114,7 +114,8 @@ def test_golden_hashes(embedded, update_golden):
         path.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
     elif missing:
         pytest.skip(
-            "no golden hashes recorded for this environment: " + "; ".join(missing)
+            "no golden hashes recorded for this environment: "
+            + "; ".join(missing)
             + " (install with -c constraints.txt, or record with pytest --update-golden)"
         )
 

@@ -25,7 +25,9 @@ def test_packed_equals_unpacked_reference(data):
     assert np.array_equal(full, ref)
     assert np.array_equal(full, full.T)  # symmetry
     assert np.all(np.diag(full) == 0)  # d(x, x) = 0
-    assert np.array_equal(kernels.hamming(packed, np.packbits(~bits, axis=1)), np.full(len(bits), n_bits))
+    assert np.array_equal(
+        kernels.hamming(packed, np.packbits(~bits, axis=1)), np.full(len(bits), n_bits)
+    )
 
 
 @given(bit_rows(max_rows=40), st.integers(1, 9))
@@ -43,7 +45,9 @@ def test_all_pairs_histogram_equals_brute_force(data, block):
 def test_grouped_histograms_skip_same_group_pairs(data, block, draw):
     n_bits, bits = data
     packed = np.packbits(bits, axis=1)
-    groups = np.array(draw.draw(st.lists(st.integers(0, 3), min_size=len(bits), max_size=len(bits))))
+    groups = np.array(
+        draw.draw(st.lists(st.integers(0, 3), min_size=len(bits), max_size=len(bits)))
+    )
     full = kernels.pairwise(packed, packed)
     i, j = np.triu_indices(len(bits), k=1)
     keep = groups[i] != groups[j]
@@ -57,11 +61,15 @@ def test_grouped_histograms_skip_same_group_pairs(data, block, draw):
 
 @given(bit_rows(max_rows=30), st.integers(0, 300), st.integers(1, 50))
 def test_pairs_within_lists_the_closest_pairs(data, threshold, limit):
-    n_bits, bits = data
+    _, bits = data
     packed = np.packbits(bits, axis=1)
     full = kernels.pairwise(packed, packed)
     i, j = np.triu_indices(len(bits), k=1)
-    expected = sorted((int(full[a, b]), int(a), int(b)) for a, b in zip(i, j) if full[a, b] <= threshold)
+    expected = sorted(
+        (int(full[a, b]), int(a), int(b))
+        for a, b in zip(i, j, strict=True)
+        if full[a, b] <= threshold
+    )
     got = kernels.pairs_within(packed, threshold, limit=limit, block=4)
     assert got == [(a, b, d) for d, a, b in expected[:limit]]
 

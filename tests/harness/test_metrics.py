@@ -26,7 +26,13 @@ def test_zero_trials_are_undefined_not_an_error():
         r = rate(0, 0)
     assert math.isnan(r.value)
     assert r.status == "undefined"
-    assert r.to_dict() == {"k": 0, "n": 0, "value": None, "ci95": [None, None], "status": "undefined"}
+    assert r.to_dict() == {
+        "k": 0,
+        "n": 0,
+        "value": None,
+        "ci95": [None, None],
+        "status": "undefined",
+    }
 
 
 def test_rate_refuses_impossible_counts():

@@ -11,7 +11,7 @@ def test_default_suite_is_valid():
     assert suite.name == "default"
     assert suite.thresholds["pdq"] == (31,)
     assert len(suite.config_sha256) == 64
-    assert [c.id for c in suite.transforms][0] == "identity"
+    assert suite.transforms[0].id == "identity"
 
 
 def test_defaults_fill_in():
