@@ -128,3 +128,22 @@ def test_identity_settings_leave_pixels_unchanged(gradient):
 def test_apply_refuses_non_rgb(gradient):
     with pytest.raises(InvalidParameterError, match="expects an RGB image"):
         make_transform("identity", {}).apply(gradient.convert("L"))
+
+
+@given(st.one_of(st.integers(-500, 500), st.floats(allow_nan=True), st.text(max_size=3), st.none()))
+def test_jpeg_quality_is_accepted_exactly_when_valid(quality):
+    valid = isinstance(quality, int) and 1 <= quality <= 100
+    if valid:
+        assert make_transform("jpeg", {"quality": quality}).quality == quality
+    else:
+        with pytest.raises(InvalidParameterError, match="'quality' parameter of jpeg"):
+            make_transform("jpeg", {"quality": quality})
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_crop_keep_area_is_accepted_exactly_when_in_range(keep):
+    if 0.0 < keep <= 1.0:
+        assert make_transform("crop", {"keep_area": keep}).keep_area == keep
+    else:
+        with pytest.raises(InvalidParameterError, match="'keep_area' parameter of crop"):
+            make_transform("crop", {"keep_area": keep})

@@ -1,0 +1,79 @@
+import json
+
+import pytest
+
+from harness import results
+from harness.env import environment, environment_differences
+from harness.errors import SchemaVersionError
+from harness.report.markdown import code, esc
+
+
+def _minimal(version=results.SCHEMA_VERSION):
+    return {"schema_version": version, **{k: [] for k in results.REQUIRED}}
+
+
+def test_dump_load_round_trip_and_atomic_write(tmp_path):
+    data = _minimal()
+    data["run"] = {"created_utc": "x"}
+    path = results.dump(data, tmp_path / "deep" / "results.json")
+    assert results.load(path) == data
+    assert results.comparable(data) == _minimal()
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]  # no temp files left
+
+
+def test_nan_is_refused_rather_than_written(tmp_path):
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        results.dump({"x": float("nan")}, tmp_path / "r.json")
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_migrations_apply_step_by_step(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(
+        results,
+        "MIGRATIONS",
+        {1: lambda d: {**d, "a": 1}, 2: lambda d: {**d, "b": d["a"] + 1}},
+    )
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(_minimal(1)))
+    data = results.load(path)
+    assert (data["schema_version"], data["a"], data["b"]) == (3, 1, 2)
+    monkeypatch.setattr(results, "MIGRATIONS", {})
+    with pytest.raises(SchemaVersionError, match="No migration from schema_version 1"):
+        results.load(path)
+
+
+def test_missing_sections_are_named(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"schema_version": 1, "suite": {}}))
+    with pytest.raises(Exception, match="missing dataset"):
+        results.load(path)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<script>alert(1)</script>",
+        "a|b",
+        "**bold** _x_ `tick`",
+        "line\nbreak",
+        "[link](javascript:x)",
+    ],
+)
+def test_markdown_escaping(hostile):
+    escaped = esc(hostile)
+    assert "<" not in escaped.replace("\\<", "")
+    assert "|" not in escaped.replace("\\|", "")
+    assert "\n" not in escaped
+    assert "](" not in escaped
+    span = code(hostile)
+    assert "|" not in span.replace("\\|", "")
+    assert "\n" not in span
+
+
+def test_environment_differences_name_the_changed_versions():
+    a = environment()
+    b = json.loads(json.dumps(a))
+    b["packages"]["pillow"] = "12.3.0"
+    assert environment_differences(b, a) == [f"pillow 12.3.0 -> {a['packages']['pillow']}"]
+    assert environment_differences(a, a) == []
