@@ -114,4 +114,4 @@ def parse_call(text: str, example: str) -> tuple[str, dict[str, Any]]:
     return node.func.id, params
 
 
-__all__ = ["ClassVar", "Spec", "make_spec", "parse_call", "spec_from_dict"]
+__all__ = ["Spec", "make_spec", "parse_call", "spec_from_dict"]
