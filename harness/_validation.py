@@ -45,11 +45,10 @@ def check_int(
     )
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise _fail(name, owner, expected, value)
-    if (min_value is not None and value < min_value) or (
-        max_value is not None and value > max_value
-    ):
+    v = int(value)
+    if (min_value is not None and v < min_value) or (max_value is not None and v > max_value):
         raise _fail(name, owner, expected, value)
-    return int(value)
+    return v
 
 
 def check_real(

@@ -52,12 +52,13 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
         status = "failed" if record.id in failed_images else "ok"
         if i in dupes:
             status = "duplicate"
+        size = corpus.sizes[i]
         images.append(
             {
                 **record.to_dict(),
                 "sha256": corpus.sha256[i],
-                "width": corpus.sizes[i][0] if corpus.sizes[i] else None,
-                "height": corpus.sizes[i][1] if corpus.sizes[i] else None,
+                "width": size[0] if size else None,
+                "height": size[1] if size else None,
                 "status": status,
             }
         )

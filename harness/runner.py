@@ -23,6 +23,7 @@ import numpy.typing as npt
 from datasets_benign import Dataset, ImageRecord
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms import HashAlgorithm
+from harness.errors import HarnessError
 from transforms import Chain
 
 
@@ -42,8 +43,9 @@ class ImageOutcome:
 
 
 def _reason(exc: BaseException) -> str:
+    """A failure reason: harness errors already read as one; others get their type prefixed."""
     text = str(exc) or type(exc).__name__
-    return text if type(exc).__module__ == "harness.errors" else f"{type(exc).__name__}: {text}"
+    return text if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {text}"
 
 
 def hash_image(

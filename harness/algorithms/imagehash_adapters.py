@@ -117,4 +117,6 @@ class WHash(_SquareHash):
         check_choice("mode", self.mode, owner="whash", choices=("haar",))
 
     def _imagehash(self, image: Image.Image) -> imagehash.ImageHash:
-        return imagehash.whash(image, hash_size=self.hash_size, mode=self.mode)
+        return imagehash.whash(
+            image, hash_size=self.hash_size, mode="haar"
+        )  # the only mode offered
