@@ -11,7 +11,7 @@ from typing import Any
 from PIL import Image
 
 from datasets_benign.decode import load_rgb, pixel_sha256
-from harness.errors import ImageLoadError
+from harness.errors import DatasetError, ImageLoadError
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,6 @@ def folder_dataset(root: str | Path) -> Dataset:
     the run reaches them, so nothing in the folder is silently ignored. Hidden files (".name") are
     skipped.
     """
-    from harness.errors import DatasetError
-
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(
@@ -107,12 +105,10 @@ def folder_dataset(root: str | Path) -> Dataset:
     records = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or path.is_dir():
+        if any(part.startswith(".") for part in rel.parts):
             continue
-        if path.is_symlink() and not path.exists():
-            records.append(ImageRecord(id=rel.as_posix(), path=str(path), source="folder"))
-            continue  # a dangling link becomes a recorded load failure, not a silent skip
-        if path.is_file():
+        # A dangling link is kept: it becomes a recorded load failure, not a silent skip.
+        if path.is_file() or (path.is_symlink() and not path.exists()):
             records.append(ImageRecord(id=rel.as_posix(), path=str(path), source="folder"))
     if not records:
         raise DatasetError(f"Dataset folder {str(root)!r} contains no files.")
