@@ -65,7 +65,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
             params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls))
             aliases = TRANSFORMS.aliases_of(name)
             alias = f" (alias {', '.join(aliases)})" if aliases else ""
-            print(f"{name}({params}){alias}\n    {cls.models}")
+            signature = f"{name}({params})" if params else name
+            print(f"{signature}{alias}\n    {cls.models}")
     elif args.what == "algorithms":
         from harness.algorithms import ALGORITHMS
 
