@@ -114,7 +114,7 @@ _WORK: tuple[tuple[Chain, ...], tuple[HashAlgorithm, ...], int] | None = None
 def _init_worker(
     chains: tuple[Chain, ...], algorithms: tuple[HashAlgorithm, ...], seed: int
 ) -> None:
-    global _WORK
+    global _WORK  # per-process state is the point of a pool initializer
     _WORK = (chains, algorithms, seed)
 
 

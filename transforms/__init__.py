@@ -4,14 +4,13 @@ Importing this package registers every built-in transform in :data:`TRANSFORMS`.
 """
 
 from transforms import codec, geometry
-from transforms.base import TRANSFORMS, Chain, Transform, cell_seed, chain_of, parse_chain
+from transforms.base import TRANSFORMS, Chain, Transform, cell_seed, parse_chain
 
 __all__ = [
     "TRANSFORMS",
     "Chain",
     "Transform",
     "cell_seed",
-    "chain_of",
     "codec",
     "geometry",
     "parse_chain",

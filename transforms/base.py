@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -161,11 +161,3 @@ def _split_steps(text: str) -> list[str]:
 def parse_chain(text: str) -> Chain:
     """Parse ``"resize(scale=0.5)|jpeg(quality=70)"`` into a :class:`Chain`."""
     return Chain(tuple(_parse_step(part) for part in _split_steps(text)))
-
-
-def chain_of(items: Iterable[Transform | str]) -> Chain:
-    """Build a chain from transforms or their textual ids."""
-    steps: list[Transform] = []
-    for item in items:
-        steps.extend(parse_chain(item).steps if isinstance(item, str) else [item])
-    return Chain(tuple(steps))

@@ -117,6 +117,5 @@ class WHash(_SquareHash):
         check_choice("mode", self.mode, owner="whash", choices=("haar",))
 
     def _imagehash(self, image: Image.Image) -> imagehash.ImageHash:
-        return imagehash.whash(
-            image, hash_size=self.hash_size, mode="haar"
-        )  # the only mode offered
+        # "haar" is the only mode __post_init__ accepts (see the class docstring).
+        return imagehash.whash(image, hash_size=self.hash_size, mode="haar")
