@@ -1,18 +1,30 @@
 import imagehash
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from harness import kernels
 
+BACKENDS = ["numba", "numpy"]
+#: Sizes used by real algorithms: 42 (BlockMean-like odd), 64, 256 (PDQ), 576, 968 (OpenCV).
+REAL_SIZES = [42, 64, 144, 256, 576, 968]
+
 
 @st.composite
-def bit_rows(draw, max_rows=12):
-    n_bits = draw(st.integers(1, 300))
+def bit_rows(draw, max_rows=12, max_bits=300):
+    n_bits = draw(st.integers(1, max_bits))
     n = draw(st.integers(1, max_rows))
-    bits = draw(arrays(np.bool_, (n, n_bits)))
-    return n_bits, bits
+    # Rows drawn from a few prototypes with sparse flips, so ties and near pairs are common.
+    protos = draw(arrays(np.bool_, (draw(st.integers(1, 3)), n_bits)))
+    which = draw(arrays(np.int64, n, elements=st.integers(0, len(protos) - 1)))
+    flips = draw(arrays(np.bool_, (n, n_bits), elements=st.booleans() | st.just(False)))
+    return n_bits, protos[which] ^ flips
+
+
+def _groups(draw, n):
+    return np.array(draw.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
 
 
 @given(bit_rows())
@@ -30,51 +42,110 @@ def test_packed_equals_unpacked_reference(data):
     )
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @given(bit_rows(max_rows=40), st.integers(1, 9))
-def test_all_pairs_histogram_equals_brute_force(data, block):
+def test_all_pairs_histogram_equals_brute_force(backend, data, block):
     n_bits, bits = data
     packed = np.packbits(bits, axis=1)
     full = kernels.pairwise(packed, packed)
     iu = np.triu_indices(len(bits), k=1)
     expected = np.bincount(full[iu], minlength=n_bits + 1)
-    assert np.array_equal(kernels.all_pairs_histogram(packed, n_bits, block=block), expected)
-    assert kernels.all_pairs_histogram(packed, n_bits).sum() == len(bits) * (len(bits) - 1) // 2
+    got = kernels.all_pairs_histogram(packed, n_bits, block=block, backend=backend)
+    assert np.array_equal(got, expected)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @given(bit_rows(max_rows=20), st.integers(1, 7), st.data())
-def test_grouped_histograms_skip_same_group_pairs(data, block, draw):
+def test_grouped_histograms_skip_same_group_pairs(backend, data, block, draw):
     n_bits, bits = data
     packed = np.packbits(bits, axis=1)
-    groups = np.array(
-        draw.draw(st.lists(st.integers(0, 3), min_size=len(bits), max_size=len(bits)))
-    )
+    groups = _groups(draw, len(bits))
     full = kernels.pairwise(packed, packed)
     i, j = np.triu_indices(len(bits), k=1)
     keep = groups[i] != groups[j]
     expected = np.bincount(full[i[keep], j[keep]], minlength=n_bits + 1)
-    assert np.array_equal(kernels.all_pairs_histogram(packed, n_bits, groups, block), expected)
+    got = kernels.all_pairs_histogram(packed, n_bits, groups, block, backend=backend)
+    assert np.array_equal(got, expected)
     cross_keep = groups[:, None] != groups[None, :]
     expected_cross = np.bincount(full[cross_keep], minlength=n_bits + 1)
-    got = kernels.cross_histogram(packed, packed, n_bits, groups, groups, block=block)
+    got = kernels.cross_histogram(packed, packed, n_bits, groups, groups, block, backend=backend)
     assert np.array_equal(got, expected_cross)
+    per_query = kernels.cross_histogram(
+        packed, packed, n_bits, groups, groups, block, per_query=True, backend=backend
+    )
+    for row in range(len(bits)):
+        assert np.array_equal(
+            per_query[row], np.bincount(full[row][cross_keep[row]], minlength=n_bits + 1)
+        )
 
 
-@given(bit_rows(max_rows=30), st.integers(0, 300), st.integers(1, 50))
-def test_pairs_within_lists_the_closest_pairs(data, threshold, limit):
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(bit_rows(max_rows=20), st.data())
+def test_nearest_impostor_is_the_closest_other_group(backend, data, draw):
+    _, bits = data
+    packed = np.packbits(bits, axis=1)
+    groups = _groups(draw, len(bits))
+    full = kernels.pairwise(packed, packed)
+    dist, index = kernels.nearest_impostor(packed, packed, groups, groups, backend=backend)
+    for q in range(len(bits)):
+        others = np.flatnonzero(groups != groups[q])
+        if len(others) == 0:
+            assert (dist[q], index[q]) == (-1, -1)
+            continue
+        best = full[q, others].min()
+        assert dist[q] == best
+        assert index[q] == others[full[q, others] == best][0]  # ties: lowest index
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(bit_rows(max_rows=30), st.integers(0, 300), st.integers(1, 50), st.data())
+def test_pairs_within_lists_the_closest_pairs(backend, data, threshold, limit, draw):
     _, bits = data
     packed = np.packbits(bits, axis=1)
     full = kernels.pairwise(packed, packed)
+    groups = _groups(draw, len(bits)) if draw.draw(st.booleans()) else None
     i, j = np.triu_indices(len(bits), k=1)
     expected = sorted(
         (int(full[a, b]), int(a), int(b))
         for a, b in zip(i, j, strict=True)
-        if full[a, b] <= threshold
+        if full[a, b] <= threshold and (groups is None or groups[a] != groups[b])
     )
-    got = kernels.pairs_within(packed, threshold, limit=limit, block=4)
+    got = kernels.pairs_within(packed, threshold, limit, 4, groups, backend=backend)
     assert got == [(a, b, d) for d, a, b in expected[:limit]]
+    cross = kernels.cross_pairs_within(packed, packed[::-1], threshold, limit, backend=backend)
+    rev = full[:, ::-1]
+    expected_cross = sorted(
+        (int(rev[a, b]), a, b)
+        for a in range(len(bits))
+        for b in range(len(bits))
+        if rev[a, b] <= threshold
+    )
+    assert cross == [(a, b, d) for d, a, b in expected_cross[:limit]]
 
 
-def test_matches_imagehash_subtraction(gradient):
+@pytest.mark.parametrize("n_bits", REAL_SIZES)
+def test_backends_agree_on_real_hash_sizes(n_bits):
+    rng = np.random.default_rng(n_bits)
+    bits = rng.random((300, n_bits)) < rng.random(n_bits)  # unbalanced bits, many near pairs
+    packed = np.packbits(bits, axis=1)
+    groups = rng.integers(0, 50, len(bits))
+    numba = kernels.all_pairs_histogram(packed, n_bits, groups)
+    assert np.array_equal(
+        numba, kernels.all_pairs_histogram(packed, n_bits, groups, backend="numpy")
+    )
+    iu = np.triu_indices(len(bits), k=1)
+    d = kernels.hamming_unpacked(bits[iu[0]], bits[iu[1]])
+    keep = groups[iu[0]] != groups[iu[1]]
+    assert np.array_equal(numba, np.bincount(d[keep], minlength=n_bits + 1))
+    # More rows than one tile of the compiled kernel, against the reference.
+    big = np.packbits(rng.random((2500, n_bits)) < 0.5, axis=1)
+    assert np.array_equal(
+        kernels.cross_histogram(big, packed, n_bits),
+        kernels.cross_histogram(big, packed, n_bits, backend="numpy"),
+    )
+
+
+def test_matches_imagehash_subtraction():
     from tests.conftest import synthetic_image
 
     images = [synthetic_image(64, 48, seed=s) for s in range(6)]
@@ -82,13 +153,22 @@ def test_matches_imagehash_subtraction(gradient):
         hashes = [fn(im) for im in images]
         packed = np.stack([np.packbits(h.hash.reshape(-1)) for h in hashes])
         full = kernels.pairwise(packed, packed)
+        hist = kernels.all_pairs_histogram(packed, 64)
+        expected = np.zeros(65, dtype=np.int64)
         for a in range(len(images)):
             for b in range(len(images)):
                 assert full[a, b] == hashes[a] - hashes[b]
+                if a < b:
+                    expected[hashes[a] - hashes[b]] += 1
+        assert np.array_equal(hist, expected)
 
 
-def test_rejects_unpacked_input():
-    import pytest
-
+def test_rejects_bad_input():
     with pytest.raises(ValueError, match="2-D uint8"):
         kernels.hamming(np.zeros((2, 8), dtype=bool), np.zeros((2, 8), dtype=bool))
+    with pytest.raises(ValueError, match="backend"):
+        kernels.all_pairs_histogram(np.zeros((2, 8), np.uint8), 64, backend="cuda")
+    with pytest.raises(ValueError, match="one label per row"):
+        kernels.all_pairs_histogram(np.zeros((2, 8), np.uint8), 64, groups=[1])
+    with pytest.raises(ValueError, match="both"):
+        kernels.cross_histogram(np.zeros((2, 8), np.uint8), np.zeros((2, 8), np.uint8), 64, [1, 2])
