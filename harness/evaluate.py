@@ -11,15 +11,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from datasets_benign import Dataset, open_dataset
 from datasets_benign.base import sha256_json
 from harness import __version__, kernels, pairs
 from harness.env import environment
-from harness.metrics import histogram, rate_at, summary, sweep
+from harness.metrics import (
+    fpr_at_tpr,
+    histogram,
+    precision_at,
+    rate_at,
+    roc,
+    summary,
+    sweep,
+    tpr_at_fpr,
+)
+from harness.quality import hash_quality, near_duplicate_groups
 from harness.results import SCHEMA_VERSION
 from harness.runner import HashedCorpus, Progress, hash_corpus
 from harness.suite import Suite
+from harness.thresholds import AlgorithmHashes, recommend, split_images
 
 #: Closest colliding pairs and worst escaped edits listed per algorithm / cell for review.
 REVIEW_LIMIT = 20
@@ -39,6 +51,139 @@ def _duplicates(corpus: HashedCorpus) -> dict[int, int]:
     return dupes
 
 
+def _hygiene(
+    suite: Suite, corpus: HashedCorpus, included: npt.NDArray[np.bool_], dupes: dict[int, int]
+) -> tuple[npt.NDArray[np.int64], dict[str, Any]]:
+    """Group labels for negative pairs (near duplicates merged) and what hygiene found."""
+    ids = corpus.image_ids
+    groups = np.arange(len(ids), dtype=np.int64)
+    report: dict[str, Any] = {
+        "exact_duplicates": [{"image": ids[i], "same_pixels_as": ids[j]} for i, j in dupes.items()],
+        "near_duplicates": None,
+    }
+    near = suite.near_duplicates
+    if near is None:
+        return groups, report
+    a = [algo.id for algo in suite.algorithms].index(near.algorithm)
+    usable = np.flatnonzero(corpus.ok[a][0] & included)
+    labels, links = near_duplicate_groups(corpus.packed[a][0][usable], near.max_distance)
+    groups[usable] = usable[labels]
+    members: dict[int, list[str]] = {}
+    for i in usable:
+        members.setdefault(int(groups[i]), []).append(ids[i])
+    report["near_duplicates"] = {
+        "algorithm": near.algorithm,
+        "max_distance": near.max_distance,
+        "pairs": [{"a": ids[usable[i]], "b": ids[usable[j]], "distance": d} for i, j, d in links],
+        "groups": [g for g in members.values() if len(g) > 1],
+        "note": "pairs inside a group are never counted as negatives",
+    }
+    return groups, report
+
+
+def _negatives(hist: npt.NDArray[np.int64]) -> dict[str, Any]:
+    return {"n": int(hist.sum()), "hist": hist.tolist(), "summary": summary(hist)}
+
+
+def _cell(
+    suite: Suite,
+    corpus: HashedCorpus,
+    categories: list[str],
+    a: int,
+    t: int,
+    included: npt.NDArray[np.bool_],
+    groups: npt.NDArray[np.int64],
+) -> tuple[dict[str, Any], npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]]]:
+    """One (algorithm, transform) cell: positives, every cell protocol, metrics, review lists."""
+    algo, chain = suite.algorithms[a], suite.transforms[t]
+    ids, n_bits, thresholds = corpus.image_ids, algo.n_bits, suite.thresholds[algo.id]
+    originals, edited = corpus.packed[a][0], corpus.packed[a][1 + t]
+    originals_ok = corpus.ok[a][0] & included
+    edited_ok = corpus.ok[a][1 + t] & included
+    both = edited_ok & originals_ok
+
+    dist = pairs.positive_distances(originals, edited, both)
+    pos_hist = histogram(dist, n_bits)
+    per_image: list[int | None] = [None] * len(ids)
+    for i, d in zip(np.flatnonzero(both).tolist(), dist.tolist(), strict=True):
+        per_image[i] = d
+    nearest, nearest_index = pairs.nearest_impostor(
+        originals, originals_ok, edited, edited_ok, groups
+    )
+    neg = {
+        "edited_vs_other_originals": pairs.edited_vs_other_originals(
+            originals, originals_ok, edited, edited_ok, n_bits, groups
+        ),
+        "edited_vs_edited": pairs.edited_vs_edited(edited, edited_ok, n_bits, groups),
+        "nearest_impostor": pairs.nearest_impostor_histogram(nearest, n_bits),
+    }
+    metrics = [_metric("tpr", {"threshold": th}, rate_at(pos_hist, th)) for th in thresholds]
+    present = sorted({categories[i] for i in np.flatnonzero(both)})
+    if len(present) > 1:  # strata: the same edit can be harmless on photos, fatal on clip art
+        for category in present:
+            in_cat = [
+                d for i, d in enumerate(per_image) if d is not None and categories[i] == category
+            ]
+            h = histogram(np.array(in_cat, dtype=np.int64), n_bits)
+            metrics += [
+                _metric("tpr", {"threshold": th, "category": category}, rate_at(h, th))
+                for th in thresholds
+            ]
+    metrics += [
+        _metric("fpr", {"threshold": th, "protocol": p}, rate_at(h, th))
+        for p, h in neg.items()
+        for th in thresholds
+    ]
+    default = thresholds[0]
+    misses = sorted(
+        ((d, ids[i]) for i, d in enumerate(per_image) if d is not None and d > default),
+        reverse=True,
+    )[:REVIEW_LIMIT]
+    query_index = np.flatnonzero(edited_ok)
+    false_matches = [
+        {"query": ids[query_index[q]], "nearest_other": ids[j], "distance": int(d)}
+        for q, (d, j) in enumerate(zip(nearest.tolist(), nearest_index.tolist(), strict=True))
+        if 0 <= d <= max(thresholds)
+    ]
+    false_matches.sort(key=lambda m: (m["distance"], m["query"]))
+    cell = {
+        "algorithm": algo.id,
+        "transform": chain.id,
+        "n_bits": n_bits,
+        "positives": {
+            "n": int(pos_hist.sum()),
+            "hist": pos_hist.tolist(),
+            "summary": summary(pos_hist),
+            "distances": per_image,
+        },
+        "negatives": {p: _negatives(h) for p, h in neg.items()},
+        "metrics": metrics,
+        "misses": [{"image": i, "distance": d} for d, i in misses],
+        "false_matches": false_matches[:REVIEW_LIMIT],
+    }
+    return cell, pos_hist, neg
+
+
+def _algorithm_hashes(
+    suite: Suite,
+    corpus: HashedCorpus,
+    a: int,
+    included: npt.NDArray[np.bool_],
+    groups: npt.NDArray[np.int64],
+) -> AlgorithmHashes:
+    """Hashes of one algorithm for threshold selection; identity (a control) is left out."""
+    keep = [t for t, c in enumerate(suite.transforms) if c.id != "identity"]
+    return AlgorithmHashes(
+        n_bits=suite.algorithms[a].n_bits,
+        originals=corpus.packed[a][0],
+        originals_ok=corpus.ok[a][0] & included,
+        edited=corpus.packed[a][[1 + t for t in keep]],
+        edited_ok=corpus.ok[a][[1 + t for t in keep]] & included[None],
+        groups=groups,
+        chain_ids=tuple(suite.transforms[t].id for t in keep),
+    )
+
+
 def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, Any]:
     """Compute every histogram and metric of a run from its hashes (deterministic)."""
     ids = corpus.image_ids
@@ -46,6 +191,9 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
     included = corpus.decoded.copy()
     included[list(dupes)] = False
     failed_images = {f["image"] for f in corpus.failures}
+    categories = [r.category or "uncategorised" for r in dataset.records]
+    groups, hygiene = _hygiene(suite, corpus, included, dupes)
+    calibration = split_images(ids, suite.calibration_fraction, suite.seed)
 
     images = []
     for i, record in enumerate(dataset.records):
@@ -60,6 +208,7 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
                 "width": size[0] if size else None,
                 "height": size[1] if size else None,
                 "status": status,
+                "split": "calibration" if calibration[i] else "held_out",
             }
         )
     excluded = list(dataset.excluded) + [
@@ -69,6 +218,9 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
     cells: list[dict[str, Any]] = []
     collisions: list[dict[str, Any]] = []
     sweeps: list[dict[str, Any]] = []
+    curves: list[dict[str, Any]] = []
+    recommendations: list[dict[str, Any]] = []
+    quality: list[dict[str, Any]] = []
     for a, algo in enumerate(suite.algorithms):
         n_bits = algo.n_bits
         thresholds = suite.thresholds[algo.id]
@@ -76,8 +228,10 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
         originals_ok = corpus.ok[a][0] & included
         usable_index = np.flatnonzero(originals_ok)
 
-        orig_hist = pairs.originals_all_pairs(originals, originals_ok, n_bits)
-        closest = kernels.pairs_within(originals[originals_ok], max(thresholds), REVIEW_LIMIT)
+        orig_hist = pairs.originals_all_pairs(originals, originals_ok, n_bits, groups)
+        closest = kernels.pairs_within(
+            originals[originals_ok], max(thresholds), REVIEW_LIMIT, groups=groups[originals_ok]
+        )
         collisions.append(
             {
                 "algorithm": algo.id,
@@ -87,58 +241,51 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
                 "n_pairs": int(orig_hist.sum()),
                 "hist": orig_hist.tolist(),
                 "summary": summary(orig_hist),
-                "metrics": [_metric("fpr", t, rate_at(orig_hist, t)) for t in thresholds],
+                "metrics": [
+                    _metric("fpr", {"threshold": t}, rate_at(orig_hist, t)) for t in thresholds
+                ],
                 "closest_pairs": [
                     {"a": ids[usable_index[i]], "b": ids[usable_index[j]], "distance": d}
                     for i, j, d in closest
                 ],
             }
         )
+        quality.append(
+            {
+                "algorithm": algo.id,
+                **hash_quality(
+                    originals[originals_ok],
+                    n_bits,
+                    [ids[i] for i in usable_index],
+                    groups[originals_ok],
+                ),
+            }
+        )
 
         pooled_pos = np.zeros(n_bits + 1, dtype=np.int64)
-        pooled_neg = np.zeros(n_bits + 1, dtype=np.int64)
+        pooled = {p: np.zeros(n_bits + 1, dtype=np.int64) for p in pairs.CELL_PROTOCOLS}
         for t, chain in enumerate(suite.transforms):
-            edited = corpus.packed[a][1 + t]
-            edited_ok = corpus.ok[a][1 + t] & included
-            both = edited_ok & originals_ok
-            dist = pairs.positive_distances(originals, edited, both)
-            pos_hist = histogram(dist, n_bits)
-            neg_hist = pairs.edited_vs_other_originals(
-                originals, originals_ok, edited, edited_ok, n_bits
-            )
-            per_image: list[int | None] = [None] * len(ids)
-            for i, d in zip(np.flatnonzero(both).tolist(), dist.tolist(), strict=True):
-                per_image[i] = d
-            default = thresholds[0]
-            misses = sorted(
-                ((d, ids[i]) for i, d in enumerate(per_image) if d is not None and d > default),
-                reverse=True,
-            )[:REVIEW_LIMIT]
-            cells.append(
-                {
-                    "algorithm": algo.id,
-                    "transform": chain.id,
-                    "n_bits": n_bits,
-                    "positives": {
-                        "n": int(pos_hist.sum()),
-                        "hist": pos_hist.tolist(),
-                        "summary": summary(pos_hist),
-                        "distances": per_image,
-                    },
-                    "negatives": {
-                        "protocol": "edited_vs_other_originals",
-                        "n": int(neg_hist.sum()),
-                        "hist": neg_hist.tolist(),
-                        "summary": summary(neg_hist),
-                    },
-                    "metrics": [_metric("tpr", th, rate_at(pos_hist, th)) for th in thresholds]
-                    + [_metric("fpr", th, rate_at(neg_hist, th)) for th in thresholds],
-                    "misses": [{"image": i, "distance": d} for d, i in misses],
-                }
-            )
+            cell, pos_hist, neg = _cell(suite, corpus, categories, a, t, included, groups)
+            cells.append(cell)
             if chain.id != "identity":
                 pooled_pos += pos_hist
-                pooled_neg += neg_hist
+                for p, h in neg.items():
+                    pooled[p] += h
+        for p, h in pooled.items():
+            collisions.append(
+                {
+                    "algorithm": algo.id,
+                    "protocol": p,
+                    "pooled_over": "every edit except identity",
+                    "n_bits": n_bits,
+                    "n_pairs": int(h.sum()),
+                    "hist": h.tolist(),
+                    "summary": summary(h),
+                    "metrics": [
+                        _metric("fpr", {"threshold": t}, rate_at(h, t)) for t in thresholds
+                    ],
+                }
+            )
         sweeps.append(
             {
                 "algorithm": algo.id,
@@ -146,8 +293,40 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
                 "positives": "all edits pooled (identity excluded)",
                 "negatives": "originals_all_pairs",
                 "rows": sweep(pooled_pos, orig_hist, range(n_bits + 1)),
-                "edited_vs_other_originals": [
-                    rate_at(pooled_neg, th).to_dict() for th in range(n_bits + 1)
+            }
+        )
+        first = thresholds[0]
+        curves.append(
+            {
+                "algorithm": algo.id,
+                "positives": "all edits pooled (identity excluded)",
+                "negatives": "originals_all_pairs",
+                **roc(pooled_pos, orig_hist),
+                "tpr_at_fpr": [tpr_at_fpr(pooled_pos, orig_hist, f) for f in suite.target_fprs],
+                "fpr_at_tpr": [fpr_at_tpr(pooled_pos, orig_hist, x) for x in (0.5, 0.9, 0.95)],
+                "precision": [
+                    {
+                        "threshold": first,
+                        **precision_at(rate_at(pooled_pos, first), rate_at(orig_hist, first), b),
+                    }
+                    for b in suite.base_rates
+                ],
+            }
+        )
+        data = _algorithm_hashes(suite, corpus, a, included, groups)
+        recommendations.append(
+            {
+                "algorithm": algo.id,
+                "targets": [
+                    recommend(
+                        data,
+                        ids,
+                        f,
+                        calibration=calibration,
+                        resamples=suite.bootstrap_resamples,
+                        seed=suite.seed,
+                    )
+                    for f in suite.target_fprs
                 ],
             }
         )
@@ -192,8 +371,12 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
             for c in suite.transforms
         ],
         "protocols": dict(pairs.PROTOCOLS),
+        "hygiene": hygiene,
         "cells": cells,
         "collisions": collisions,
+        "quality": quality,
+        "curves": curves,
+        "recommendations": recommendations,
         "sweeps": sweeps,
         "failures": corpus.failures,
         "status": {
@@ -205,8 +388,8 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
     }
 
 
-def _metric(name: str, threshold: int, value: Any) -> dict[str, Any]:
-    return {"name": name, "params": {"threshold": threshold}, **value.to_dict()}
+def _metric(name: str, params: dict[str, Any], value: Any) -> dict[str, Any]:
+    return {"name": name, "params": params, **value.to_dict()}
 
 
 def run_suite(

@@ -114,3 +114,147 @@ def sweep(
         }
         for t in thresholds
     ]
+
+
+# --- Curves and operating points -----------------------------------------------------------------
+#
+# Distances are scores where *lower* means "more alike"; scikit-learn wants higher = more positive,
+# so curves are computed on the negated distance. Each histogram bin becomes one weighted sample,
+# which keeps the inputs n_bits + 1 long whatever the number of pairs.
+
+
+def _weighted_samples(
+    positives: npt.ArrayLike, negatives: npt.ArrayLike
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    pos = np.asarray(positives, dtype=np.int64)
+    neg = np.asarray(negatives, dtype=np.int64)
+    if pos.shape != neg.shape:
+        raise ValueError(f"histograms differ in length: {pos.shape} vs {neg.shape}")
+    d = np.arange(len(pos))
+    keep_p, keep_n = pos > 0, neg > 0
+    y = np.concatenate([np.ones(keep_p.sum(), np.int64), np.zeros(keep_n.sum(), np.int64)])
+    score = -np.concatenate([d[keep_p], d[keep_n]])
+    weight = np.concatenate([pos[keep_p], neg[keep_n]])
+    return y, score, weight
+
+
+def roc(positives: npt.ArrayLike, negatives: npt.ArrayLike) -> dict[str, Any]:
+    """ROC and DET points (scikit-learn, bins as weighted samples), AUC and the equal error rate.
+
+    Points are the staircase corners, one per distinct distance (``threshold`` in bits; ``-1`` is
+    the "match nothing" corner). The EER is reported at the threshold where FPR and FNR are
+    closest, with both rates (never interpolated between thresholds).
+    """
+    from sklearn.metrics import det_curve, roc_auc_score, roc_curve
+
+    pos = np.asarray(positives, dtype=np.int64)
+    neg = np.asarray(negatives, dtype=np.int64)
+    if pos.sum() == 0 or neg.sum() == 0:
+        return {"status": "undefined", "reason": "needs both positive and negative pairs"}
+    y, score, weight = _weighted_samples(pos, neg)
+    fpr, tpr, thr = roc_curve(y, score, sample_weight=weight, drop_intermediate=False)
+    det_fpr, det_fnr, det_thr = det_curve(y, score, sample_weight=weight)
+    auc = float(roc_auc_score(y, score, sample_weight=weight))
+    thresholds = [int(-t) if np.isfinite(t) else -1 for t in thr]
+    fnr = 1.0 - tpr
+    best = int(np.argmin(np.abs(fpr - fnr)))
+    return {
+        "status": "ok",
+        "auc": auc,
+        "eer": {
+            "threshold": thresholds[best],
+            "fpr": float(fpr[best]),
+            "fnr": float(fnr[best]),
+            "value": float((fpr[best] + fnr[best]) / 2),
+        },
+        "roc": {"threshold": thresholds, "fpr": fpr.tolist(), "tpr": tpr.tolist()},
+        "det": {
+            "threshold": [int(-t) for t in det_thr],
+            "fpr": det_fpr.tolist(),
+            "fnr": det_fnr.tolist(),
+        },
+    }
+
+
+def resolvable(n_negatives: int, target_fpr: float) -> bool:
+    """Whether ``n_negatives`` pairs can show an FPR as low as ``target_fpr`` at all.
+
+    With zero false matches in ``n`` pairs the 95% upper bound is about ``3 / n``; below
+    ``n = 3 / target`` even a perfect result cannot bound the rate under the target.
+    """
+    return n_negatives >= 3.0 / target_fpr
+
+
+def threshold_at_fpr(negatives: npt.ArrayLike, target_fpr: float) -> int:
+    """Largest threshold whose observed FPR is ``<= target_fpr`` (``-1``: none is)."""
+    neg = np.asarray(negatives, dtype=np.int64)
+    n = int(neg.sum())
+    if n == 0:
+        return len(neg) - 1
+    fpr = np.cumsum(neg) / n
+    ok = np.flatnonzero(fpr <= target_fpr)
+    return int(ok[-1]) if len(ok) else -1
+
+
+def tpr_at_fpr(
+    positives: npt.ArrayLike, negatives: npt.ArrayLike, target_fpr: float
+) -> dict[str, Any]:
+    """TPR at the staircase step with the largest FPR not above ``target_fpr``.
+
+    Status ``"unresolved"`` when the negatives are too few to support the target
+    (:func:`resolvable`); the step is still reported, since it is what the data show.
+    """
+    t = threshold_at_fpr(negatives, target_fpr)
+    n_neg = int(np.asarray(negatives).sum())
+    return {
+        "target_fpr": target_fpr,
+        "threshold": t,
+        "tpr": rate_at(positives, t).to_dict(),
+        "fpr": rate_at(negatives, t).to_dict(),
+        "status": "ok" if resolvable(n_neg, target_fpr) else "unresolved",
+        "negatives_needed": math.ceil(3.0 / target_fpr),
+    }
+
+
+def fpr_at_tpr(
+    positives: npt.ArrayLike, negatives: npt.ArrayLike, target_tpr: float
+) -> dict[str, Any]:
+    """FPR at the smallest threshold whose observed TPR is ``>= target_tpr``."""
+    pos = np.asarray(positives, dtype=np.int64)
+    n = int(pos.sum())
+    reached = np.flatnonzero(np.cumsum(pos) >= target_tpr * n) if n else np.array([], int)
+    t = int(reached[0]) if len(reached) else -1
+    return {
+        "target_tpr": target_tpr,
+        "threshold": t,
+        "status": "ok" if t >= 0 else "unreachable",
+        "tpr": rate_at(pos, t).to_dict(),
+        "fpr": rate_at(negatives, t).to_dict(),
+    }
+
+
+def precision_at(tpr: Rate, fpr: Rate, base_rate: float) -> dict[str, Any]:
+    """Precision when a fraction ``base_rate`` of checked pairs are true copies.
+
+    ``P = pi TPR / (pi TPR + (1 - pi) FPR)``. The interval combines the ends of the two rates'
+    intervals that push precision down and up (conservative; the rates are estimated separately).
+    """
+    if not 0.0 < base_rate < 1.0:
+        raise ValueError(f"base_rate must be in (0, 1), got {base_rate}")
+
+    def p(t: float, f: float) -> float:
+        hit, false = base_rate * t, (1.0 - base_rate) * f
+        return hit / (hit + false) if hit + false > 0 else math.nan
+
+    return {
+        "base_rate": base_rate,
+        "value": _none_if_nan(p(tpr.value, fpr.value)),
+        "ci95": [
+            _none_if_nan(p(tpr.ci95[0], fpr.ci95[1])),
+            _none_if_nan(p(tpr.ci95[1], fpr.ci95[0])),
+        ],
+    }
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if math.isnan(x) else x

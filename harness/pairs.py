@@ -2,11 +2,18 @@
 
 Positives
     each edited copy against its own original (one pair per source image and edit).
-Negatives
+Negatives (different images; pairs whose images share a group label never count)
     ``originals_all_pairs``: every unordered pair of distinct originals - the collision rate of
-    the corpus itself; ``edited_vs_other_originals``: each edited copy against every *other*
-    original - the deployment case of an upload checked against a database of known hashes.
+    the corpus itself.
+    ``edited_vs_other_originals``: each edited copy against every *other* original - the
+    deployment case of an upload checked against a database of known hashes.
+    ``edited_vs_edited``: every pair of edited copies of different images under the same edit -
+    shared borders, overlays or heavy compression pull different images together.
+    ``nearest_impostor``: per edited copy, only its closest *other* original - the retrieval view
+    (a query is falsely matched when its best wrong candidate is within the threshold); one
+    value per query, so rates are over queries, not pairs.
 
+Group labels are the source image's index, merged across near duplicates by corpus hygiene.
 Images excluded from evaluation (failed decodes, exact duplicates) take part in no pair; a hash
 that failed for one algorithm removes only that algorithm's pairs for that image.
 """
@@ -17,44 +24,83 @@ import numpy as np
 import numpy.typing as npt
 
 from harness import kernels
+from harness.metrics import histogram
 
 PROTOCOLS = {
     "originals_all_pairs": "every unordered pair of distinct original images",
     "edited_vs_other_originals": (
         "each edited copy against every other original (upload vs database)"
     ),
+    "edited_vs_edited": "every pair of edited copies of different images under the same edit",
+    "nearest_impostor": (
+        "each edited copy against its closest other original only (retrieval view; "
+        "rates are per query)"
+    ),
 }
 
+#: Protocols computed for each (algorithm, transform) cell.
+CELL_PROTOCOLS = ("edited_vs_other_originals", "edited_vs_edited", "nearest_impostor")
 
-def positive_distances(
-    originals: npt.NDArray[np.uint8],
-    edited: npt.NDArray[np.uint8],
-    usable: npt.NDArray[np.bool_],
-) -> npt.NDArray[np.int64]:
+Packed = npt.NDArray[np.uint8]
+Mask = npt.NDArray[np.bool_]
+Labels = npt.NDArray[np.int64]
+Hist = npt.NDArray[np.int64]
+
+
+def positive_distances(originals: Packed, edited: Packed, usable: Mask) -> npt.NDArray[np.int64]:
     """Distance of each usable edited copy to its own original, in image order."""
     return kernels.hamming(originals[usable], edited[usable])
 
 
-def originals_all_pairs(
-    originals: npt.NDArray[np.uint8], usable: npt.NDArray[np.bool_], n_bits: int
-) -> npt.NDArray[np.int64]:
-    """Histogram over unordered pairs of distinct usable originals."""
-    return kernels.all_pairs_histogram(originals[usable], n_bits)
+def originals_all_pairs(originals: Packed, usable: Mask, n_bits: int, groups: Labels) -> Hist:
+    """Histogram over unordered pairs of usable originals in different groups."""
+    return kernels.all_pairs_histogram(originals[usable], n_bits, groups[usable])
 
 
 def edited_vs_other_originals(
-    originals: npt.NDArray[np.uint8],
-    originals_usable: npt.NDArray[np.bool_],
-    edited: npt.NDArray[np.uint8],
-    edited_usable: npt.NDArray[np.bool_],
+    originals: Packed,
+    originals_usable: Mask,
+    edited: Packed,
+    edited_usable: Mask,
     n_bits: int,
-) -> npt.NDArray[np.int64]:
-    """Histogram over (edited copy of i, original j) pairs with ``i != j``."""
-    index = np.arange(len(originals))
+    groups: Labels,
+) -> Hist:
+    """Histogram over (edited copy of i, original j) pairs with i and j in different groups."""
     return kernels.cross_histogram(
         edited[edited_usable],
         originals[originals_usable],
         n_bits,
-        query_groups=index[edited_usable],
-        reference_groups=index[originals_usable],
+        query_groups=groups[edited_usable],
+        reference_groups=groups[originals_usable],
     )
+
+
+def edited_vs_edited(edited: Packed, edited_usable: Mask, n_bits: int, groups: Labels) -> Hist:
+    """Histogram over unordered pairs of edited copies (same edit) of different groups."""
+    return kernels.all_pairs_histogram(edited[edited_usable], n_bits, groups[edited_usable])
+
+
+def nearest_impostor(
+    originals: Packed,
+    originals_usable: Mask,
+    edited: Packed,
+    edited_usable: Mask,
+    groups: Labels,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per usable edited copy: distance to, and image index of, its closest other original.
+
+    Queries with no eligible original get distance -1 and index -1.
+    """
+    ref_index = np.flatnonzero(originals_usable)
+    dist, nearest = kernels.nearest_impostor(
+        edited[edited_usable],
+        originals[ref_index],
+        groups[edited_usable],
+        groups[ref_index],
+    )
+    return dist, np.where(nearest >= 0, ref_index[np.maximum(nearest, 0)], -1)
+
+
+def nearest_impostor_histogram(distances: npt.NDArray[np.int64], n_bits: int) -> Hist:
+    """Histogram of nearest-impostor distances over the queries that had one."""
+    return histogram(distances[distances >= 0], n_bits)

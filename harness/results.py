@@ -2,14 +2,19 @@
 
 A result is a plain JSON object (see ``evaluate.evaluate`` for how it is built)::
 
-    {"schema_version": 1, "harness_version": "...",
+    {"schema_version": 2, "harness_version": "...",
      "suite": {"name", "version", "config", "config_sha256"},
      "dataset": {"name", "manifest_sha256", "content_sha256", "n_images", "n_evaluated",
-                 "images": [...], "excluded": [...]},
+                 "images": [... "split": "calibration" | "held_out"], "excluded": [...]},
      "environment": {...}, "seed": 0,
      "algorithms": [...], "transforms": [...], "protocols": {...},
-     "cells": [{"algorithm", "transform", "n_bits", "positives", "negatives", "metrics", "misses"}],
+     "hygiene": {"exact_duplicates", "near_duplicates"},
+     "cells": [{"algorithm", "transform", "n_bits", "positives",
+                "negatives": {protocol: {"n", "hist", "summary"}}, "metrics", "misses",
+                "false_matches"}],
      "collisions": [{"algorithm", "protocol", "n_pairs", "hist", "metrics", "closest_pairs"}],
+     "quality": [...], "curves": [{"algorithm", "auc", "eer", "roc", "det", "tpr_at_fpr", ...}],
+     "recommendations": [{"algorithm", "targets": [...]}],
      "sweeps": [...], "failures": [...], "status": {...},
      "run": {"created_utc", "elapsed_s", "workers"}}
 
@@ -27,10 +32,32 @@ from typing import Any
 
 from harness.errors import HarnessError, SchemaVersionError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _v1_to_v2(result: dict[str, Any]) -> dict[str, Any]:
+    """v2 keeps one negatives entry per protocol and names the protocol of every FPR metric.
+
+    v1 had only ``edited_vs_other_originals`` per cell; the sections v2 added (hygiene, quality,
+    curves, recommendations) are left empty rather than invented.
+    """
+    for cell in result.get("cells", []):
+        neg = cell.get("negatives", {})
+        protocol = neg.pop("protocol", "edited_vs_other_originals")
+        cell["negatives"] = {protocol: neg}
+        for m in cell.get("metrics", []):
+            if m.get("name") == "fpr":
+                m["params"]["protocol"] = protocol
+        cell.setdefault("false_matches", [])
+    for key in ("quality", "curves", "recommendations"):
+        result.setdefault(key, [])
+    result.setdefault("hygiene", {"exact_duplicates": [], "near_duplicates": None})
+    result["schema_version"] = 2
+    return result
+
 
 #: Migrations from version N to N + 1, applied one step at a time.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 REQUIRED = ("suite", "dataset", "environment", "algorithms", "transforms", "cells", "collisions")
 

@@ -40,9 +40,23 @@ KEYS = {
     "transforms": "list of transform chains, e.g. 'jpeg(quality=70)' or 'resize(scale=0.5)|jpeg()'",
     "thresholds": "table: algorithm name or id -> list of match thresholds in bits",
     "max_failure_rate": "fraction of images allowed to fail before the run exits non-zero",
+    "target_fprs": "list of false-match rates to recommend thresholds for, e.g. [1e-3, 1e-6]",
+    "calibration_fraction": "fraction of source images thresholds are chosen on (rest: held out)",
+    "bootstrap_resamples": "resamples of source images for bootstrap intervals (0 = off)",
+    "base_rates": "fractions of checked pairs that are true copies, for precision, e.g. [0.01]",
+    "near_duplicates": "table: algorithm = one of the suite's algorithms, max_distance = bits",
 }
 
 DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "benchmarks" / "suites" / "default.toml"
+
+
+@dataclass(frozen=True)
+class NearDuplicates:
+    """Originals whose ``algorithm`` hashes lie within ``max_distance`` are one image for
+    collision counting (their pairs are listed, never counted as negatives)."""
+
+    algorithm: str  # algorithm id
+    max_distance: int
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,11 @@ class Suite:
     transforms: tuple[Chain, ...]
     thresholds: Mapping[str, tuple[int, ...]]  # algorithm id -> thresholds in bits
     max_failure_rate: float = 0.0
+    target_fprs: tuple[float, ...] = (1e-3, 1e-6)
+    calibration_fraction: float = 0.5
+    bootstrap_resamples: int = 1000
+    base_rates: tuple[float, ...] = (1e-2, 1e-4)
+    near_duplicates: NearDuplicates | None = None
     description: str = ""
     config: Mapping[str, Any] = field(default_factory=dict)
 
@@ -146,6 +165,13 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
     chains = _build("transforms", raw, parse_chain, problems)
 
     thresholds = _thresholds(raw.get("thresholds", {}), algorithms, problems)
+    calibration_fraction = checked(
+        check_real, "calibration_fraction", 0.5, min_value=0.05, max_value=0.95
+    )
+    resamples = checked(check_int, "bootstrap_resamples", 1000, min_value=0, max_value=100_000)
+    target_fprs = _fractions("target_fprs", raw.get("target_fprs", [1e-3, 1e-6]), problems)
+    base_rates = _fractions("base_rates", raw.get("base_rates", [1e-2, 1e-4]), problems)
+    near_duplicates = _near_duplicates(raw.get("near_duplicates"), algorithms, problems)
     if problems:
         raise SuiteError(
             f"{source} is not a valid suite ({len(problems)} problem"
@@ -160,6 +186,11 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
         transforms=tuple(chains),
         thresholds=thresholds,
         max_failure_rate=max_failure_rate,
+        target_fprs=target_fprs,
+        calibration_fraction=calibration_fraction,
+        bootstrap_resamples=resamples,
+        base_rates=base_rates,
+        near_duplicates=near_duplicates,
         description=str(description),
         config=dict(raw),
     )
@@ -209,6 +240,66 @@ def _thresholds(
     for algo in algorithms:
         chosen.setdefault(algo.id, (algo.default_threshold().bits,))
     return chosen
+
+
+def _fractions(key: str, raw: Any, problems: list[str]) -> tuple[float, ...]:
+    """A non-empty list of numbers strictly between 0 and 1, largest first."""
+    if not isinstance(raw, list) or not raw:
+        problems.append(_problem(key, f"must be a non-empty list ({KEYS[key]})."))
+        return ()
+    values = []
+    for i, v in enumerate(raw):
+        try:
+            values.append(
+                check_real(
+                    f"{key}[{i}]",
+                    v,
+                    owner="the suite",
+                    min_value=0.0,
+                    max_value=1.0,
+                    min_open=True,
+                    max_open=True,
+                )
+            )
+        except HarnessError as exc:
+            problems.append(_problem(key, str(exc)))
+    return tuple(sorted(set(values), reverse=True))
+
+
+def _near_duplicates(
+    raw: Any, algorithms: list[HashAlgorithm], problems: list[str]
+) -> NearDuplicates | None:
+    if raw is None:
+        return None
+    example = 'e.g. [near_duplicates] algorithm = "pdq", max_distance = 10'
+    if not isinstance(raw, Mapping) or set(raw) != {"algorithm", "max_distance"}:
+        problems.append(
+            _problem("near_duplicates", f"needs exactly algorithm and max_distance, {example}.")
+        )
+        return None
+    name = raw["algorithm"]
+    targets = [a for a in algorithms if name in (a.id, a.name)]
+    if len(targets) != 1:
+        listed = ", ".join(a.id for a in algorithms)
+        problems.append(
+            _problem(
+                "near_duplicates.algorithm",
+                f"{name!r} must name one algorithm of this suite ({listed}).",
+            )
+        )
+        return None
+    try:
+        distance = check_int(
+            "max_distance",
+            raw["max_distance"],
+            owner="near_duplicates",
+            min_value=0,
+            max_value=targets[0].n_bits,
+        )
+    except HarnessError as exc:
+        problems.append(_problem("near_duplicates.max_distance", str(exc)))
+        return None
+    return NearDuplicates(targets[0].id, distance)
 
 
 def load_suite(path: str | Path) -> Suite:

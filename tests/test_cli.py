@@ -56,12 +56,32 @@ def test_default_run_writes_results_and_report(tmp_path):
         assert tpr["ci95"][0] <= tpr["value"] <= tpr["ci95"][1]
         if cell["transform"] == "identity":
             assert tpr["value"] == 1.0
+    n_edits = len(result["transforms"]) - 1  # identity is a control, not pooled
+    expected_pairs = {
+        "originals_all_pairs": 17 * 16 // 2,
+        "edited_vs_other_originals": n_edits * 17 * 16,
+        "edited_vs_edited": n_edits * 17 * 16 // 2,
+        "nearest_impostor": n_edits * 17,  # one nearest other original per edited copy
+    }
     for coll in result["collisions"]:
-        assert coll["n_pairs"] == 17 * 16 // 2
-        # Distinct images sit near n_bits / 2 for a balanced hash.
-        assert 0.35 < coll["summary"]["mean"] / coll["n_bits"] < 0.65
+        assert coll["n_pairs"] == expected_pairs[coll["protocol"]]
+        for m in coll["metrics"]:
+            assert m["ci95"][0] <= m["value"] <= m["ci95"][1]
+    assert {c["protocol"] for c in result["collisions"]} == set(expected_pairs)
+    for q in result["quality"]:
+        # Distinct images sit near n_bits / 2 for a balanced hash (pHash, PDQ: the check).
+        d = q["distances"]
+        assert abs(d["mean"] - d["ideal_mean"]) < 0.06 * q["n_bits"], q["algorithm"]
+    for rec in result["recommendations"]:
+        for target in rec["targets"]:
+            # 17 images cannot support a false-match rate of 1e-3, and the results say so.
+            assert target["status"] == "unresolved"
+            assert "cannot support" in target["explanation"]
+    split = [i["split"] for i in result["dataset"]["images"]]
+    assert 0 < split.count("calibration") < 17
     assert "## Robustness" in report
     assert "## Collisions" in report
+    assert "**unresolved**" in report
     assert "(17/17)" in report
 
 

@@ -51,9 +51,11 @@ def fmt_small_rate(metric: dict[str, Any]) -> str:
     return f"{metric['value']:.2g} [{lo:.2g}, {hi:.2g}] ({metric['k']}/{metric['n']})"
 
 
-def _metric(cell: dict[str, Any], name: str, threshold: int) -> dict[str, Any]:
+def _metric(cell: dict[str, Any], name: str, threshold: int, **params: Any) -> dict[str, Any]:
+    """The metric ``name`` at ``threshold`` with exactly the extra ``params`` (e.g. protocol)."""
+    want = {"threshold": threshold, **params}
     for m in cell["metrics"]:
-        if m["name"] == name and m["params"]["threshold"] == threshold:
+        if m["name"] == name and m["params"] == want:
             return m
     raise KeyError(f"{name}@{threshold} missing for {cell['algorithm']} / {cell['transform']}")
 
@@ -120,47 +122,61 @@ def render_markdown(result: dict[str, Any]) -> str:
     # -- collisions ---------------------------------------------------------------------------
     out += ["", "## Collisions: different images that match", ""]
     out.append(
-        "`originals_all_pairs`: every unordered pair of distinct originals. "
-        "`edited_vs_other_originals`: each edited copy against every *other* original, pooled "
-        "over all edits (the upload-vs-database case). Pairs share images, so the intervals, "
-        "which assume independent pairs, are optimistic; with n pairs no FPR much below 3/n "
-        "can be claimed."
+        "Negative protocols: "
+        + "; ".join(f"{code(k)}: {esc(v)}" for k, v in result["protocols"].items())
+        + ". Edited protocols pool every edit except identity. Pairs share images, so the "
+        "intervals, which treat pairs as independent, are optimistic; with n pairs no FPR much "
+        "below 3/n can be claimed."
     )
     out.append("")
-    header = [
-        "algorithm",
-        "threshold",
-        "images",
-        "mean / min distance",
-        "FPR originals_all_pairs",
-        "FPR edited_vs_other_originals",
-    ]
-    rows = []
-    sweeps = {s["algorithm"]: s for s in result.get("sweeps", [])}
+    protocols = list(result["protocols"])
+    header = ["algorithm", "threshold", "mean / min distance", *[code(p) for p in protocols]]
+    by_algo: dict[str, dict[str, dict[str, Any]]] = {}
     for coll in result["collisions"]:
-        a = coll["algorithm"]
-        s = coll["summary"]
-        for m in coll["metrics"]:
-            th = m["params"]["threshold"]
-            edited = sweeps[a]["edited_vs_other_originals"][th] if a in sweeps else None
+        by_algo.setdefault(coll["algorithm"], {})[coll["protocol"]] = coll
+    rows = []
+    for a, colls in by_algo.items():
+        base = colls["originals_all_pairs"]
+        s = base["summary"]
+        for th in algos[a]["thresholds"]:
             rows.append(
                 [
                     code(a),
-                    f"≤{th} of {coll['n_bits']}",
-                    str(coll["n_images"]),
+                    f"≤{th} of {base['n_bits']}",
                     "n/a" if s["n"] == 0 else f"{s['mean']:.1f} / {s['min']}",
-                    fmt_small_rate(m),
-                    fmt_small_rate(edited) if edited else "n/a",
+                    *[
+                        fmt_small_rate(_metric(colls[p], "fpr", th)) if p in colls else "n/a"
+                        for p in protocols
+                    ],
                 ]
             )
     out += _table(header, rows)
-    colliding = [(c["algorithm"], p) for c in result["collisions"] for p in c["closest_pairs"]]
+    colliding = [
+        (c["algorithm"], p) for c in result["collisions"] for p in c.get("closest_pairs", [])
+    ]
     if colliding:
         out += ["", "Colliding original pairs (closest first):", ""]
         out += [
             f"- {code(a)}: {esc(p['a'])} ↔ {esc(p['b'])} at {p['distance']} bits"
             for a, p in colliding
         ]
+    flagged = [
+        (c["algorithm"], c["transform"], m)
+        for c in result["cells"]
+        for m in c.get("false_matches", [])
+    ]
+    if flagged:
+        out += ["", "Edited copies whose closest *other* original matches (retrieval view):", ""]
+        out += _table(
+            ["algorithm", "transform", "edited copy of", "matched original", "distance"],
+            (
+                [code(a), code(t), esc(m["query"]), esc(m["nearest_other"]), str(m["distance"])]
+                for a, t, m in flagged[:40]
+            ),
+        )
+    out += _render_hygiene(result.get("hygiene"))
+    out += _render_quality(result.get("quality", []))
+    out += _render_recommendations(result.get("recommendations", []), result.get("curves", []))
 
     # -- sweep --------------------------------------------------------------------------------
     out += ["", "## Threshold sweep (describes the data; not a tuned recommendation)", ""]
@@ -217,3 +233,150 @@ def render_markdown(result: dict[str, Any]) -> str:
         out += ["", "Excluded from the corpus:", ""]
         out += [f"- {esc(e['id'])}: {esc(e['reason'])}" for e in dataset["excluded"]]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _render_hygiene(hygiene: dict[str, Any] | None) -> list[str]:
+    if not hygiene:
+        return []
+    out = ["", "## Corpus hygiene (before any collision is counted)", ""]
+    exact = hygiene.get("exact_duplicates", [])
+    out.append(
+        f"Exact pixel duplicates excluded: {len(exact)}"
+        + (": " + ", ".join(f"{esc(d['image'])} = {esc(d['same_pixels_as'])}" for d in exact))
+        * bool(exact)
+        + "."
+    )
+    near = hygiene.get("near_duplicates")
+    if near is None:
+        out.append("Near-duplicate detection: off (set `[near_duplicates]` in the suite).")
+    else:
+        out.append(
+            f"Near duplicates ({code(near['algorithm'])} within {near['max_distance']} bits): "
+            f"{len(near['pairs'])} linking pairs in {len(near['groups'])} groups; pairs inside a "
+            "group are never counted as negatives."
+        )
+        out += [
+            f"- {esc(p['a'])} ↔ {esc(p['b'])} at {p['distance']} bits" for p in near["pairs"][:40]
+        ]
+    return out
+
+
+def _render_quality(quality: list[dict[str, Any]]) -> list[str]:
+    if not quality:
+        return []
+    out = ["", "## Hash quality over the evaluated originals", ""]
+    out.append(
+        "Ideal hash: independent fair bits, so distances between different images follow "
+        "Binomial(n_bits, 1/2). KS = largest gap between the observed and ideal distance CDFs. "
+        "Bit balance = mean |fraction of ones - 0.5| over bits."
+    )
+    out.append("")
+    rows = []
+    for q in quality:
+        if q.get("status") == "undefined":
+            rows.append([code(q["algorithm"]), *["n/a"] * 7])
+            continue
+        d, bal = q["distances"], q["bit_balance"]
+        corr = q.get("bit_correlation", {})
+        rows.append(
+            [
+                code(q["algorithm"]),
+                str(q["n_hashes"]),
+                "n/a" if d["mean"] is None else f"{d['mean']:.1f} (ideal {d['ideal_mean']:g})",
+                "n/a" if d["sd"] is None else f"{d['sd']:.1f} (ideal {d['ideal_sd']:.1f})",
+                "n/a" if d["ks_distance"] is None else f"{d['ks_distance']:.3f}",
+                f"{bal['mean_abs_deviation']:.3f}, {len(bal['constant_bits'])} constant",
+                f"{corr['max_abs']:.2f}" if corr else "n/a",
+                f"{len(q['degenerate'])} / {q['identical_hash_groups']['count']}",
+            ]
+        )
+    out += _table(
+        [
+            "algorithm",
+            "hashes",
+            "mean distance",
+            "sd",
+            "KS",
+            "bit balance",
+            "max bit corr.",
+            "degenerate / identical groups",
+        ],
+        rows,
+    )
+    return out
+
+
+def _fmt_ci(ci: list[float | None], digits: int = 2) -> str:
+    if ci[0] is None or ci[1] is None:
+        return "n/a"
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def _render_recommendations(
+    recommendations: list[dict[str, Any]], curves: list[dict[str, Any]]
+) -> list[str]:
+    if not recommendations and not curves:
+        return []
+    out = ["", "## Thresholds: chosen on calibration images, scored on held-out images", ""]
+    out.append(
+        "Source images are split once (seeded); the threshold is the largest whose calibration "
+        "false-match rate (`originals_all_pairs`) is at most the target, and it is scored only on "
+        "the held-out images. Bootstrap intervals resample source images. **unresolved** means the "
+        "corpus has too few negative pairs (fewer than 3 / target) to support the target: the "
+        "threshold shown is only the largest with no observed collision."
+    )
+    out.append("")
+    rows = []
+    for rec in recommendations:
+        for t in rec["targets"]:
+            ho = t["held_out"]
+            lo, hi = t["threshold_ci95"]
+            rows.append(
+                [
+                    code(rec["algorithm"]),
+                    f"{t['target_fpr']:g}",
+                    f"**{t['status']}**" if t["status"] != "ok" else "ok",
+                    str(t["threshold"])
+                    + (f" [{lo:g}, {hi:g}]" if lo is not None and hi is not None else ""),
+                    fmt_rate(ho["tpr_pooled"])
+                    + f" boot {_fmt_ci(ho['tpr_pooled']['bootstrap_ci95'])}",
+                    fmt_small_rate(ho["fpr"]),
+                    f"{t['calibration']['negatives']:,} / {ho['negatives']:,}",
+                ]
+            )
+    out += _table(
+        [
+            "algorithm",
+            "target FPR",
+            "status",
+            "threshold [boot 95%]",
+            "held-out TPR (edits pooled)",
+            "held-out FPR",
+            "negatives cal. / held-out",
+        ],
+        rows,
+    )
+    if curves:
+        out += ["", "Whole-corpus curves (edits pooled vs `originals_all_pairs`; in-sample):", ""]
+        out += _table(
+            ["algorithm", "AUC", "EER (threshold)", "FPR at TPR 0.9"],
+            (
+                [
+                    code(c["algorithm"]),
+                    f"{c['auc']:.4f}",
+                    f"{c['eer']['value']:.3f} (≤{c['eer']['threshold']})",
+                    next(
+                        (
+                            fmt_small_rate(x["fpr"]) + f" at ≤{x['threshold']}"
+                            for x in c["fpr_at_tpr"]
+                            if x["target_tpr"] == 0.9
+                        ),
+                        "n/a",
+                    ),
+                ]
+                if c.get("status") == "ok"
+                else [code(c["algorithm"]), "n/a", "n/a", "n/a"]
+                for c in curves
+            ),
+        )
+    return out

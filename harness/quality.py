@@ -1,0 +1,106 @@
+"""Hash quality and corpus hygiene: are the bits informative, are "different" images different?
+
+Hash quality (per algorithm, over the evaluated originals): per-bit balance, bit correlations,
+constant and degenerate hashes, groups of identical hashes, and how far the distribution of
+distances between different images is from Binomial(n_bits, 1/2), the ideal of independent fair
+bits.
+
+Hygiene: exact pixel duplicates and near duplicates (one chosen algorithm within a chosen distance)
+are found before any collision is counted. Near duplicates are joined into groups; pairs inside a
+group never count as negatives, and every such pair is listed in the results for review.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import binom
+
+from harness import kernels
+from harness.metrics import summary
+
+#: Duplicate-hash groups listed per algorithm.
+GROUP_LIMIT = 20
+
+
+def hash_quality(
+    packed: npt.NDArray[np.uint8], n_bits: int, ids: Sequence[str], groups: npt.ArrayLike
+) -> dict[str, Any]:
+    """Quality statistics of one algorithm's hashes of distinct images (rows of ``packed``)."""
+    n = len(packed)
+    bits = np.unpackbits(packed, axis=1, count=n_bits).astype(np.float64)
+    out: dict[str, Any] = {"n_hashes": n, "n_bits": n_bits}
+    if n == 0:
+        return {**out, "status": "undefined"}
+    ones = bits.mean(axis=0)
+    constant = np.flatnonzero((ones == 0) | (ones == 1))
+    out["bit_balance"] = {
+        "mean_abs_deviation": float(np.abs(ones - 0.5).mean()),
+        "min_fraction_ones": float(ones.min()),
+        "max_fraction_ones": float(ones.max()),
+        "constant_bits": constant.tolist(),
+    }
+    varying = np.setdiff1d(np.arange(n_bits), constant)
+    if n >= 3 and len(varying) >= 2:
+        corr = np.corrcoef(bits[:, varying], rowvar=False)
+        off = np.abs(corr[~np.eye(len(varying), dtype=bool)])
+        out["bit_correlation"] = {
+            "mean_abs": float(off.mean()),
+            "max_abs": float(off.max()),
+            "pairs_above_0.5": int((off > 0.5).sum() // 2),
+            "note": f"over {n} hashes; with few hashes chance correlations are large",
+        }
+    weight = bits.sum(axis=1)
+    out["degenerate"] = [
+        {"image": ids[i], "ones": int(weight[i])}
+        for i in np.flatnonzero((weight == 0) | (weight == n_bits))
+    ]
+    by_hash: dict[bytes, list[str]] = defaultdict(list)
+    for i, row in enumerate(packed):
+        by_hash[row.tobytes()].append(ids[i])
+    same = sorted((g for g in by_hash.values() if len(g) > 1), key=lambda g: (-len(g), g))
+    out["identical_hash_groups"] = {"count": len(same), "groups": same[:GROUP_LIMIT]}
+    hist = kernels.all_pairs_histogram(packed, n_bits, groups)
+    out["distances"] = {**summary(hist), **_binomial_fit(hist, n_bits)}
+    return out
+
+
+def _binomial_fit(hist: npt.NDArray[np.int64], n_bits: int) -> dict[str, Any]:
+    """Mean and sd against Binomial(n_bits, 1/2), and the Kolmogorov-Smirnov distance."""
+    n = int(hist.sum())
+    ideal = {"ideal_mean": n_bits / 2, "ideal_sd": float(np.sqrt(n_bits) / 2)}
+    if n == 0:
+        return {**ideal, "sd": None, "ks_distance": None}
+    d = np.arange(n_bits + 1)
+    mean = float((d * hist).sum() / n)
+    sd = float(np.sqrt(((d - mean) ** 2 * hist).sum() / n))
+    ks = float(np.abs(np.cumsum(hist) / n - binom.cdf(d, n_bits, 0.5)).max())
+    return {**ideal, "sd": sd, "ks_distance": ks}
+
+
+def near_duplicate_groups(
+    packed: npt.NDArray[np.uint8], max_distance: int, limit: int = 10_000
+) -> tuple[npt.NDArray[np.int64], list[tuple[int, int, int]]]:
+    """Group rows linked by a chain of pairs within ``max_distance`` (union-find).
+
+    Returns the group label of each row (the smallest row index in its group) and the linking
+    pairs ``(i, j, distance)``, at most ``limit`` of them, closest first.
+    """
+    parent = list(range(len(packed)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    links = kernels.pairs_within(packed, max_distance, limit)
+    for i, j, _ in links:
+        a, b = find(i), find(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return np.array([find(i) for i in range(len(packed))], dtype=np.int64), links
