@@ -112,6 +112,74 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_threshold(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.algorithms import make_algorithm
+    from harness.errors import InvalidParameterError
+    from harness.evaluate import choose_threshold
+    from harness.metrics import rate
+    from harness.report.markdown import render_threshold
+    from harness.suite import DEFAULT_SUITE, load_suite
+    from harness.thresholds import operational
+
+    # Everything is validated before any image is opened.
+    suite = load_suite(args.suite or DEFAULT_SUITE)
+    algorithm = make_algorithm(args.algorithm)
+    if (args.account_uploads is None) != (args.account_matches is None):
+        raise InvalidParameterError("give --account-uploads and --account-matches together.")
+    if (args.database_size is None) != (args.uploads_per_day is None):
+        raise InvalidParameterError("give --database-size and --uploads-per-day together.")
+    if args.account_uploads is not None and args.database_size is None:
+        raise InvalidParameterError(
+            "--account-uploads needs --database-size and --uploads-per-day."
+        )
+    if args.account_matches is not None and args.account_matches > args.account_uploads:
+        raise InvalidParameterError("--account-matches cannot exceed --account-uploads.")
+    if args.calibration_fraction is not None:
+        suite = dataclasses.replace(suite, calibration_fraction=args.calibration_fraction)
+    doc = choose_threshold(
+        suite,
+        algorithm,
+        args.target_fpr,
+        protocol=args.protocol,
+        dataset=args.dataset,
+        workers=args.workers or os.cpu_count() or 1,
+        quiet=args.quiet,
+    )
+    if args.database_size is not None:
+        fpr = doc["held_out"]["fpr"]
+        doc["operational"] = operational(
+            rate(fpr["k"], fpr["n"]),
+            database_size=args.database_size,
+            uploads_per_day=args.uploads_per_day,
+            account_uploads=args.account_uploads,
+            account_matches=args.account_matches,
+        )
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+    else:
+        sys.stdout.write(render_threshold(doc))
+    return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _open_fraction(text: str) -> float:
+    value = _fraction(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text!r}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -151,6 +219,40 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a suite file without touching any image")
     val.add_argument("suite")
     val.set_defaults(func=_cmd_validate)
+
+    thr = sub.add_parser(
+        "threshold",
+        help="recommend a threshold at a target false-match rate (calibrated, then held out)",
+        description="Choose the threshold on the calibration images, score it on the held-out "
+        "images, and say whether the corpus is large enough to support the target at all.",
+    )
+    thr.add_argument("--algorithm", required=True, help="algorithm spec, e.g. pdq or phash")
+    thr.add_argument(
+        "--target-fpr", required=True, type=_open_fraction, help="false-match rate, e.g. 1e-6"
+    )
+    thr.add_argument(
+        "--suite", help="suite TOML (corpus, edits, split; default: the default suite)"
+    )
+    thr.add_argument("--dataset", help="registered dataset name or folder of images")
+    thr.add_argument(
+        "--protocol",
+        choices=["originals_all_pairs", "edited_vs_other_originals"],
+        default="originals_all_pairs",
+        help="negative pairs the rate is measured on (default: originals_all_pairs)",
+    )
+    thr.add_argument(
+        "--calibration-fraction", type=_open_fraction, help="share of images to calibrate on"
+    )
+    thr.add_argument("--database-size", type=_positive_int, help="hashes in the match database")
+    thr.add_argument("--uploads-per-day", type=_positive_int, help="uploads checked per day")
+    thr.add_argument("--account-uploads", type=_positive_int, help="uploads per account (N)")
+    thr.add_argument(
+        "--account-matches", type=_positive_int, help="matches that flag an account (k of N)"
+    )
+    thr.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
+    thr.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    thr.add_argument("--quiet", action="store_true", help="no progress output")
+    thr.set_defaults(func=_cmd_threshold)
 
     rep = sub.add_parser("report", help="render the Markdown report of a results.json")
     rep.add_argument("results")

@@ -6,6 +6,7 @@ arrays into the results dict (see :mod:`harness.results` for the schema).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ import numpy.typing as npt
 from datasets_benign import Dataset, open_dataset
 from datasets_benign.base import sha256_json
 from harness import __version__, kernels, pairs
+from harness.algorithms import HashAlgorithm
 from harness.env import environment
 from harness.metrics import (
     fpr_at_tpr,
@@ -392,11 +394,9 @@ def _metric(name: str, params: dict[str, Any], value: Any) -> dict[str, Any]:
     return {"name": name, "params": params, **value.to_dict()}
 
 
-def run_suite(
-    suite: Suite, *, dataset: str | None = None, workers: int = 1, quiet: bool = False
-) -> dict[str, Any]:
-    """Open the dataset, hash everything, evaluate; the returned dict is ready for JSON."""
-    started = time.monotonic()
+def _hash(
+    suite: Suite, dataset: str | None, workers: int, quiet: bool
+) -> tuple[Dataset, HashedCorpus]:
     data = open_dataset(dataset or suite.dataset)
     progress = Progress(len(data.records), quiet)
     corpus = hash_corpus(
@@ -407,6 +407,15 @@ def run_suite(
         workers=workers,
         on_image=progress.step,
     )
+    return data, corpus
+
+
+def run_suite(
+    suite: Suite, *, dataset: str | None = None, workers: int = 1, quiet: bool = False
+) -> dict[str, Any]:
+    """Open the dataset, hash everything, evaluate; the returned dict is ready for JSON."""
+    started = time.monotonic()
+    data, corpus = _hash(suite, dataset, workers, quiet)
     result = evaluate(suite, data, corpus)
     # How the run was executed: excluded from every comparison of results.
     result["run"] = {
@@ -417,4 +426,53 @@ def run_suite(
     return result
 
 
-__all__ = ["evaluate", "run_suite"]
+def choose_threshold(
+    suite: Suite,
+    algorithm: HashAlgorithm,
+    target_fpr: float,
+    *,
+    protocol: str = "originals_all_pairs",
+    dataset: str | None = None,
+    workers: int = 1,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Recommend a threshold for ``algorithm`` on the suite's corpus and edits.
+
+    Only ``algorithm`` (and the suite's near-duplicate algorithm, for hygiene) is hashed; the
+    split, bootstrap and hygiene settings are the suite's.
+    """
+    algos = [algorithm]
+    near = suite.near_duplicates
+    if near is not None and near.algorithm != algorithm.id:
+        algos += [a for a in suite.algorithms if a.id == near.algorithm]
+    suite = dataclasses.replace(suite, algorithms=tuple(algos))
+    data, corpus = _hash(suite, dataset, workers, quiet)
+    dupes = _duplicates(corpus)
+    included = corpus.decoded.copy()
+    included[list(dupes)] = False
+    groups, hygiene = _hygiene(suite, corpus, included, dupes)
+    calibration = split_images(corpus.image_ids, suite.calibration_fraction, suite.seed)
+    recommendation = recommend(
+        _algorithm_hashes(suite, corpus, 0, included, groups),
+        corpus.image_ids,
+        target_fpr,
+        calibration=calibration,
+        protocol=protocol,
+        resamples=suite.bootstrap_resamples,
+        seed=suite.seed,
+    )
+    return {
+        "algorithm": {**algorithm.fingerprint(), "n_bits": algorithm.n_bits},
+        "suite": {"name": suite.name, "version": suite.version},
+        "dataset": {
+            "name": data.name,
+            "n_images": len(data.records),
+            "n_evaluated": int(included.sum()),
+        },
+        "hygiene": hygiene,
+        "failures": corpus.failures,
+        **recommendation,
+    }
+
+
+__all__ = ["choose_threshold", "evaluate", "run_suite"]

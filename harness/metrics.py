@@ -155,7 +155,11 @@ def roc(positives: npt.ArrayLike, negatives: npt.ArrayLike) -> dict[str, Any]:
     fpr, tpr, thr = roc_curve(y, score, sample_weight=weight, drop_intermediate=False)
     det_fpr, det_fnr, det_thr = det_curve(y, score, sample_weight=weight)
     auc = float(roc_auc_score(y, score, sample_weight=weight))
-    thresholds = [int(-t) if np.isfinite(t) else -1 for t in thr]
+
+    def bits(scores: npt.NDArray[np.float64]) -> list[int]:  # sklearn's "+inf" = match nothing
+        return [int(-t) if np.isfinite(t) else -1 for t in scores]
+
+    thresholds = bits(thr)
     fnr = 1.0 - tpr
     best = int(np.argmin(np.abs(fpr - fnr)))
     return {
@@ -169,7 +173,7 @@ def roc(positives: npt.ArrayLike, negatives: npt.ArrayLike) -> dict[str, Any]:
         },
         "roc": {"threshold": thresholds, "fpr": fpr.tolist(), "tpr": tpr.tolist()},
         "det": {
-            "threshold": [int(-t) for t in det_thr],
+            "threshold": bits(det_thr),
             "fpr": det_fpr.tolist(),
             "fnr": det_fnr.tolist(),
         },

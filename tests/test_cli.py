@@ -187,3 +187,73 @@ def test_module_entry_point_runs_in_a_real_process():
     )
     assert proc.returncode == 0, proc.stderr
     assert "phash" in proc.stdout
+
+
+def test_near_duplicates_are_grouped_listed_and_never_counted(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(4):
+        synthetic_image(120, 90, seed=i).save(folder / f"img{i}.png")
+    # Same picture, slightly brighter: different pixels (not an exact duplicate), same content.
+    near = synthetic_image(120, 90, seed=0).point(lambda v: min(255, v + 3))
+    near.save(folder / "img0_brighter.png")
+    suite = _write_suite(
+        tmp_path,
+        SMALL_SUITE + '\n[near_duplicates]\nalgorithm = "pdq"\nmax_distance = 32\n',
+    )
+    out = tmp_path / "out"
+    args = ["run", "--suite", str(suite), "--dataset", str(folder), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    result = results.load(out / "results.json")
+    near_dupes = result["hygiene"]["near_duplicates"]
+    assert near_dupes["groups"] == [["img0.png", "img0_brighter.png"]]
+    assert [(p["a"], p["b"]) for p in near_dupes["pairs"]] == [("img0.png", "img0_brighter.png")]
+    originals = [c for c in result["collisions"] if c["protocol"] == "originals_all_pairs"]
+    assert all(c["n_pairs"] == 5 * 4 // 2 - 1 for c in originals)
+    assert "img0\\_brighter.png" in (out / "report.md").read_text()
+
+
+def test_threshold_command(tmp_path, capsys):
+    suite = _write_suite(tmp_path)
+    args = ["threshold", "--suite", str(suite), "--algorithm", "phash", "--quiet"]
+    assert main([*args, "--target-fpr", "0.05", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["algorithm"]["id"] == "phash(hash_size=8,highfreq_factor=4)"
+    assert doc["status"] == "unresolved"  # 17 images: about 36 pairs per part, 60 needed
+    assert doc["calibration"]["images"] + doc["held_out"]["images"] == 17
+    assert [t["transform"] for t in doc["held_out"]["tpr"]] == [
+        "jpeg(quality=50,subsampling='4:2:0')",
+        "crop(anchor='center',keep_area=0.64)",
+    ]
+    ops = [
+        "--target-fpr", "0.1", "--database-size", "1000", "--uploads-per-day", "50",
+        "--account-uploads", "20", "--account-matches", "2",
+    ]  # fmt: skip
+    assert main([*args, *ops]) == 0
+    text = capsys.readouterr().out
+    assert "## What this means in production" in text
+    assert "expected false matches per day" in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--algorithm", "pdqq", "--target-fpr", "0.01"], "Did you mean 'pdq'"),
+        (["--algorithm", "pdq", "--target-fpr", "0.01", "--database-size", "5"], "together"),
+        (
+            ["--algorithm", "pdq", "--target-fpr", "0.01", "--account-uploads", "5",
+             "--account-matches", "2"],
+            "needs --database-size",
+        ),
+    ],
+)  # fmt: skip
+def test_threshold_refuses_bad_arguments_before_any_work(extra, message, capsys):
+    assert main(["threshold", *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_threshold_target_must_be_a_rate(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["threshold", "--algorithm", "pdq", "--target-fpr", "0"])
+    assert info.value.code == 2
+    assert "strictly between 0 and 1" in capsys.readouterr().err

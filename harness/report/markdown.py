@@ -380,3 +380,63 @@ def _render_recommendations(
             ),
         )
     return out
+
+
+def render_threshold(doc: dict[str, Any]) -> str:
+    """Markdown for one ``hash-harness threshold`` recommendation."""
+    algo = doc["algorithm"]
+    cal, ho = doc["calibration"], doc["held_out"]
+    lo, hi = doc["threshold_ci95"]
+    out = [
+        f"# Threshold for {code(algo['id'])} at false-match rate {doc['target_fpr']:g}",
+        "",
+        f"Suite {esc(doc['suite']['name'])} v{doc['suite']['version']} on "
+        f"{esc(doc['dataset']['name'])} ({doc['dataset']['n_evaluated']} images evaluated); "
+        f"negatives: {code(doc['protocol'])}; {cal['images']} calibration and {ho['images']} "
+        "held-out source images.",
+        "",
+        f"**Status: {doc['status']}** - {esc(doc['explanation'])}",
+        "",
+        f"- Threshold: **≤{doc['threshold']}** of {algo['n_bits']} bits"
+        + (f" (bootstrap 95% over calibration images: {lo:g}..{hi:g})" if lo is not None else ""),
+        f"- Calibration FPR at that threshold: {fmt_small_rate(cal['fpr'])}",
+        f"- Held-out FPR: {fmt_small_rate(ho['fpr'])}, bootstrap "
+        f"{_fmt_ci(ho['fpr']['bootstrap_ci95'], 3)}",
+        f"- Held-out TPR, edits pooled: {fmt_rate(ho['tpr_pooled'])}, bootstrap "
+        f"{_fmt_ci(ho['tpr_pooled']['bootstrap_ci95'])}",
+    ]
+    if doc["bootstrap"]["note"]:
+        out.append(f"- Note: {esc(doc['bootstrap']['note'])}.")
+    if doc["status"] != "ok":
+        out.append(
+            "- The threshold is only the largest with no more observed collisions than the target "
+            "allows on this corpus; do not deploy it as a guarantee of the target rate."
+        )
+    out += ["", "Held-out TPR per edit (one pair per image; Clopper-Pearson):", ""]
+    out += _table(["transform", "TPR"], ([code(t["transform"]), fmt_rate(t)] for t in ho["tpr"]))
+    op = doc.get("operational")
+    if op:
+        inp = op["inputs"]
+        out += ["", "## What this means in production", ""]
+        out.append(
+            f"Database of {inp['database_size']:,} hashes, {inp['uploads_per_day']:,} uploads per "
+            f"day, held-out FPR {fmt_small_rate(inp['fpr'])}. Assumes {esc(op['assumptions'])}."
+        )
+        out.append("")
+        labels = {
+            "false_matches_per_day": "expected false matches per day",
+            "p_upload_flagged": "probability an innocent upload is flagged",
+            "flagged_uploads_per_day": "innocent uploads flagged per day",
+            "p_account_flagged": (
+                f"probability an innocent account with {inp['account_uploads']} uploads reaches "
+                f"{inp['account_matches']} matches"
+            ),
+        }
+        out += _table(
+            ["quantity", "estimate", "95% interval"],
+            (
+                [labels[k], f"{v['value']:.3g}", f"{v['ci95'][0]:.3g} .. {v['ci95'][1]:.3g}"]
+                for k, v in op["estimates"].items()
+            ),
+        )
+    return "\n".join(out) + "\n"

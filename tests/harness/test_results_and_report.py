@@ -43,6 +43,27 @@ def test_migrations_apply_step_by_step(tmp_path, monkeypatch):
         results.load(path)
 
 
+def test_v1_results_migrate_to_v2(tmp_path):
+    v1 = _minimal(1)
+    v1["cells"] = [
+        {
+            "negatives": {"protocol": "edited_vs_other_originals", "n": 2, "hist": [1, 1]},
+            "metrics": [
+                {"name": "tpr", "params": {"threshold": 1}},
+                {"name": "fpr", "params": {"threshold": 1}},
+            ],
+        }
+    ]
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(v1))
+    data = results.load(path)
+    cell = data["cells"][0]
+    assert data["schema_version"] == 2
+    assert cell["negatives"] == {"edited_vs_other_originals": {"n": 2, "hist": [1, 1]}}
+    assert cell["metrics"][1]["params"] == {"threshold": 1, "protocol": "edited_vs_other_originals"}
+    assert data["recommendations"] == []
+
+
 def test_missing_sections_are_named(tmp_path):
     path = tmp_path / "r.json"
     path.write_text(json.dumps({"schema_version": 1, "suite": {}}))

@@ -19,6 +19,21 @@ def test_defaults_fill_in():
     assert suite.dataset == "skimage"
     assert suite.seed == 0
     assert suite.thresholds == {"phash(hash_size=8,highfreq_factor=4)": (10,)}
+    assert suite.target_fprs == (1e-3, 1e-6)
+    assert suite.calibration_fraction == 0.5
+    assert suite.near_duplicates is None
+
+
+def test_statistics_keys():
+    suite = parse_suite(
+        {
+            **MINIMAL,
+            "target_fprs": [1e-6, 1e-2, 1e-6],
+            "near_duplicates": {"algorithm": "phash", "max_distance": 4},
+        }
+    )
+    assert suite.target_fprs == (1e-2, 1e-6)  # largest first, duplicates dropped
+    assert suite.near_duplicates.algorithm == "phash(hash_size=8,highfreq_factor=4)"
 
 
 @pytest.mark.parametrize(
@@ -37,6 +52,17 @@ def test_defaults_fill_in():
         ({**MINIMAL, "seed": -1}, "'seed' parameter of the suite must be an int"),
         ({**MINIMAL, "version": "1"}, "'version' parameter of the suite must be an int"),
         ({**MINIMAL, "max_failure_rate": 2}, "'max_failure_rate' parameter"),
+        ({**MINIMAL, "target_fprs": [0]}, "'target_fprs[0]' parameter of the suite"),
+        ({**MINIMAL, "target_fprs": []}, "target_fprs: must be a non-empty list"),
+        ({**MINIMAL, "base_rates": [1.5]}, "'base_rates[0]' parameter"),
+        ({**MINIMAL, "calibration_fraction": 1.0}, "'calibration_fraction' parameter"),
+        ({**MINIMAL, "bootstrap_resamples": -5}, "'bootstrap_resamples' parameter"),
+        ({**MINIMAL, "near_duplicates": {"algorithm": "pdq", "max_distance": 3}}, "must name one"),
+        ({**MINIMAL, "near_duplicates": {"algorithm": "phash"}}, "needs exactly algorithm and"),
+        (
+            {**MINIMAL, "near_duplicates": {"algorithm": "phash", "max_distance": 99}},
+            "'max_distance' parameter of near_duplicates must be an int in [0, 64]",
+        ),
     ],
 )
 def test_invalid_suites_are_refused_with_a_fix(raw, message):
