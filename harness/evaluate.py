@@ -83,6 +83,34 @@ def _hygiene(
     return groups, report
 
 
+def _collisions_by_category(
+    originals: npt.NDArray[np.uint8],
+    usable: npt.NDArray[np.bool_],
+    n_bits: int,
+    groups: npt.NDArray[np.int64],
+    categories: list[str],
+    thresholds: tuple[int, ...],
+) -> dict[str, Any]:
+    """Pairs of distinct originals within each category (clip art collides more than photos)."""
+    present = sorted({categories[i] for i in np.flatnonzero(usable)})
+    if len(present) < 2:
+        return {}
+    out = {}
+    for category in present:
+        members = usable & np.array([c == category for c in categories])
+        hist = pairs.originals_all_pairs(originals, members, n_bits, groups)
+        out[category] = {
+            "n_images": int(members.sum()),
+            "n_pairs": int(hist.sum()),
+            "metrics": [
+                _metric("fpr", {"threshold": t}, rate_at(hist, t))
+                for t in thresholds
+                if hist.sum() > 0
+            ],
+        }
+    return out
+
+
 def _negatives(hist: npt.NDArray[np.int64]) -> dict[str, Any]:
     return {"n": int(hist.sum()), "hist": hist.tolist(), "summary": summary(hist)}
 
@@ -250,6 +278,9 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
                     {"a": ids[usable_index[i]], "b": ids[usable_index[j]], "distance": d}
                     for i, j, d in closest
                 ],
+                "by_category": _collisions_by_category(
+                    originals, originals_ok, n_bits, groups, categories, thresholds
+                ),
             }
         )
         quality.append(

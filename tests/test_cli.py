@@ -68,6 +68,11 @@ def test_default_run_writes_results_and_report(tmp_path):
         for m in coll["metrics"]:
             assert m["ci95"][0] <= m["value"] <= m["ci95"][1]
     assert {c["protocol"] for c in result["collisions"]} == set(expected_pairs)
+    strata = result["collisions"][0]["by_category"]
+    assert strata["photo"]["n_pairs"] == 7 * 6 // 2  # 7 photographs in the embedded corpus
+    assert sum(s["n_images"] for s in strata.values()) == 17
+    per_category_tpr = [m for m in result["cells"][0]["metrics"] if "category" in m["params"]]
+    assert {m["params"]["category"] for m in per_category_tpr} >= {"photo", "texture"}
     for q in result["quality"]:
         # Distinct images sit near n_bits / 2 for a balanced hash (pHash, PDQ: the check).
         d = q["distances"]
