@@ -1,9 +1,9 @@
 """Parameterised, registered objects with canonical ids: shared by transforms and algorithms.
 
 A spec is a frozen dataclass of parameters, validated on construction. Its canonical id is
-``name(key=value,...)`` with keys sorted and values as ``repr``, e.g.
-``jpeg(quality=50,subsampling='4:2:0')``. The same text form is what users write in suites and on
-the command line; :func:`parse_call` reads it safely (literals only, nothing is evaluated).
+``name(key=value,...)`` with keys sorted, values as ``repr`` and defaults left out, e.g.
+``jpeg(quality=50)`` or ``jpeg(quality=50,subsampling='4:4:4')``. The same text form is what
+users write in suites and on the command line; :func:`parse_call` reads it safely (literals only, nothing is evaluated).
 """
 
 from __future__ import annotations
@@ -35,8 +35,23 @@ class Spec:
 
     @property
     def id(self) -> str:
-        """Canonical id ``name(key=value,...)``, keys sorted, values ``repr``; or bare ``name``."""
-        params = self.params()
+        """Canonical id ``name(key=value,...)``: keys sorted, values ``repr``, parameters at their
+        default left out (``jpeg(quality=50)``; bare ``name`` when all are defaults).
+
+        Leaving defaults out keeps ids short and lets a new parameter with a default arrive
+        without renaming every existing cell; what a default *means* is pinned by ``version``,
+        recorded beside every id, and :meth:`to_dict` lists every parameter.
+        """
+        defaults = {
+            f.name: f.default
+            for f in dataclasses.fields(self)
+            if f.default is not dataclasses.MISSING
+        }
+        params = {
+            k: v
+            for k, v in self.params().items()
+            if not (k in defaults and type(v) is type(defaults[k]) and v == defaults[k])
+        }
         if not params:
             return self.name
         return f"{self.name}({','.join(f'{k}={params[k]!r}' for k in sorted(params))})"

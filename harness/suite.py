@@ -196,6 +196,12 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
     )
 
 
+def _named(key: Any, algorithms: list[HashAlgorithm]) -> list[HashAlgorithm]:
+    """Algorithms a suite key refers to: the one with exactly that id, else all with that name."""
+    exact = [a for a in algorithms if a.id == key]
+    return exact or [a for a in algorithms if a.name == key]
+
+
 def _thresholds(
     raw: Any, algorithms: list[HashAlgorithm], problems: list[str]
 ) -> dict[str, tuple[int, ...]]:
@@ -205,7 +211,7 @@ def _thresholds(
         raw = {}
     chosen: dict[str, tuple[int, ...]] = {}
     for key, values in raw.items():
-        targets = [a for a in algorithms if key in (a.id, a.name)]
+        targets = _named(key, algorithms)
         if not targets:
             listed = ", ".join(a.id for a in algorithms)
             problems.append(
@@ -278,7 +284,7 @@ def _near_duplicates(
         )
         return None
     name = raw["algorithm"]
-    targets = [a for a in algorithms if name in (a.id, a.name)]
+    targets = _named(name, algorithms)
     if len(targets) != 1:
         listed = ", ".join(a.id for a in algorithms)
         problems.append(

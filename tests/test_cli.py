@@ -223,12 +223,12 @@ def test_threshold_command(tmp_path, capsys):
     args = ["threshold", "--suite", str(suite), "--algorithm", "phash", "--quiet"]
     assert main([*args, "--target-fpr", "0.05", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["algorithm"]["id"] == "phash(hash_size=8,highfreq_factor=4)"
+    assert doc["algorithm"]["id"] == "phash"
     assert doc["status"] == "unresolved"  # 17 images: about 36 pairs per part, 60 needed
     assert doc["calibration"]["images"] + doc["held_out"]["images"] == 17
     assert [t["transform"] for t in doc["held_out"]["tpr"]] == [
-        "jpeg(quality=50,subsampling='4:2:0')",
-        "crop(anchor='center',keep_area=0.64)",
+        "jpeg(quality=50)",
+        "crop(keep_area=0.64)",
     ]
     ops = [
         "--target-fpr", "0.1", "--database-size", "1000", "--uploads-per-day", "50",

@@ -3,7 +3,7 @@
 Importing this package registers every built-in transform in :data:`TRANSFORMS`.
 """
 
-from transforms import codec, geometry
+from transforms import codec, decode, geometry, overlay, photometric
 from transforms.base import TRANSFORMS, Chain, Transform, cell_seed, parse_chain
 
 __all__ = [
@@ -12,6 +12,9 @@ __all__ = [
     "Transform",
     "cell_seed",
     "codec",
+    "decode",
     "geometry",
+    "overlay",
     "parse_chain",
+    "photometric",
 ]

@@ -48,9 +48,30 @@ class Transform(Spec):
     uses_rng: ClassVar[bool] = False
     #: One line on the real-world action this models, shown by ``hash-harness list transforms``.
     models: ClassVar[str] = ""
+    #: What ``intensity`` measures, for the catalogue table.
+    intensity_meaning: ClassVar[str] = ""
+    #: False when output pixels depend on library builds beyond Pillow's version (AVIF encoder,
+    #: FreeType text rendering): such transforms are left out of exact golden digests.
+    stable_pixels: ClassVar[bool] = True
+
+    def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
+        """The random choices for an input of ``size`` (positions, noise seeds...), JSON-ready.
+
+        Randomised transforms draw everything here and nowhere else, so the realised parameters
+        can be recorded and replayed: ``render(image, draw(image.size, rng))`` is the output.
+        """
+        return {}
+
+    def render(self, image: Image.Image, drawn: Mapping[str, Any]) -> Image.Image:
+        """Apply with the choices ``drawn`` (randomised transforms implement this)."""
+        raise NotImplementedError
+
+    def applied(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
+        """Parameters actually applied to an input of ``size``: the fixed ones plus the draws."""
+        return {**self.params(), **self.draw(size, rng)}
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
-        raise NotImplementedError
+        return self.render(image, self.draw(image.size, rng))
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         """Size ``(width, height)`` of the output for an input of ``size``."""
@@ -122,6 +143,17 @@ class Chain:
             rng = np.random.default_rng(cell_seed(suite_seed, image_id, chain_id, step))
             image = transform.apply(image, rng)
         return image
+
+    def applied(
+        self, size: tuple[int, int], *, suite_seed: int, image_id: str
+    ) -> list[dict[str, Any]]:
+        """Every step's applied parameters for an image of ``size`` (no pixels needed)."""
+        out = []
+        for step, transform in enumerate(self.steps):
+            rng = np.random.default_rng(cell_seed(suite_seed, image_id, self.id, step))
+            out.append({"name": transform.name, **transform.applied(size, rng)})
+            size = transform.output_size(size)
+        return out
 
     def to_list(self) -> list[dict[str, Any]]:
         return [t.to_dict() for t in self.steps]

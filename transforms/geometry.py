@@ -1,4 +1,4 @@
-"""Geometric edits: identity, crop and resize.
+"""Geometric edits: crops, pads, rotations, flips, warps and every way of resampling.
 
 Sizes are fractions of the image wherever possible, so a severity means the same at 300 px and at
 4000 px. Every transform documents its output size in :meth:`output_size`, and the tests check it.
@@ -7,14 +7,16 @@ Sizes are fractions of the image wherever possible, so a severity means the same
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 
 from harness._validation import check_choice, check_int, check_real
 from harness.errors import InvalidParameterError
+from transforms._util import COLORS, FILLS, canvas, from_array, mean_color
 from transforms.base import TRANSFORMS, Transform
 
 #: Pillow resampling filters by the names suites use.
@@ -152,3 +154,501 @@ class Resize(Transform):
         if size == image.size:
             return image.copy()
         return image.resize(size, resample=FILTERS[self.filter])
+
+
+if hasattr(Image.Resampling, "MKS2021"):  # Magic Kernel Sharp, Pillow >= 13
+    FILTERS["mks2013"] = Image.Resampling.MKS2013
+    FILTERS["mks2021"] = Image.Resampling.MKS2021
+
+
+def _aspect(owner: str, value: object) -> float:
+    return check_real("aspect", value, owner=owner, min_value=0.05, max_value=20.0)
+
+
+@TRANSFORMS.register("crop_to_aspect")
+@dataclass(frozen=True)
+class CropToAspect(Transform):
+    """Crop the largest centred window of width / height ``aspect`` (1.0 square, 0.8 = 4:5).
+
+    Output size: if ``W / H > aspect``, ``(max(1, round(H * aspect)), H)``, else
+    ``(W, max(1, round(W / aspect)))``.
+    """
+
+    name: ClassVar[str] = "crop_to_aspect"
+    models: ClassVar[str] = "platform aspect limits (Instagram 4:5..1.91:1) and square avatars"
+    intensity_meaning: ClassVar[str] = "0 (depends on the input's aspect; see output_size)"
+    aspect: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "aspect", _aspect("crop_to_aspect", self.aspect))
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        w, h = size
+        if w / h > self.aspect:
+            return min(w, max(1, round(h * self.aspect))), h
+        return w, min(h, max(1, round(w / self.aspect)))
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        w, h = image.size
+        cw, ch = self.output_size((w, h))
+        left, top = (w - cw) // 2, (h - ch) // 2
+        return image.crop((left, top, left + cw, top + ch))
+
+
+@TRANSFORMS.register("pad")
+@dataclass(frozen=True)
+class Pad(Transform):
+    """Add a border of ``fraction`` of each side's length on every side.
+
+    Parameters
+    ----------
+    fraction : float in [0, 1]
+        Border per side as a fraction of that side (0.1 on a 400 x 300 image: 40 px left and
+        right, 30 px top and bottom).
+    fill : {"black", "white", "gray", "mean", "blur"}
+        Border colour; "mean" is the image's mean colour, "blur" a blurred, stretched copy.
+
+    Output size: ``(W + 2 * round(fraction * W), H + 2 * round(fraction * H))``.
+    """
+
+    name: ClassVar[str] = "pad"
+    models: ClassVar[str] = "borders and frames added by editors or reposting apps"
+    intensity_meaning: ClassVar[str] = "fraction / 0.4 (a 40% border per side is the harshest)"
+    fraction: float = 0.05
+    fill: str = "black"
+
+    def __post_init__(self) -> None:
+        v = check_real("fraction", self.fraction, owner="pad", min_value=0.0, max_value=1.0)
+        object.__setattr__(self, "fraction", v)
+        check_choice("fill", self.fill, owner="pad", choices=FILLS)
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        w, h = size
+        return w + 2 * round(self.fraction * w), h + 2 * round(self.fraction * h)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, self.fraction / 0.4)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        out = canvas(image, self.output_size(image.size), self.fill)
+        out.paste(image, (round(self.fraction * image.width), round(self.fraction * image.height)))
+        return out
+
+
+@TRANSFORMS.register("pad_to_aspect")
+@dataclass(frozen=True)
+class PadToAspect(Transform):
+    """Letterbox to width / height ``aspect`` (0.5625 = 9:16 story), image centred.
+
+    Output size: if ``W / H < aspect``, ``(max(W, round(H * aspect)), H)``, else
+    ``(W, max(H, round(W / aspect)))``.
+    """
+
+    name: ClassVar[str] = "pad_to_aspect"
+    models: ClassVar[str] = "letterboxing and story backgrounds (blurred copy behind the photo)"
+    intensity_meaning: ClassVar[str] = "0 (depends on the input's aspect; see output_size)"
+    aspect: float = 1.0
+    fill: str = "black"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "aspect", _aspect("pad_to_aspect", self.aspect))
+        check_choice("fill", self.fill, owner="pad_to_aspect", choices=FILLS)
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        w, h = size
+        if w / h < self.aspect:
+            return max(w, round(h * self.aspect)), h
+        return w, max(h, round(w / self.aspect))
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        size = self.output_size(image.size)
+        out = canvas(image, size, self.fill)
+        out.paste(image, ((size[0] - image.width) // 2, (size[1] - image.height) // 2))
+        return out
+
+
+def _affine(
+    image: Image.Image, size: tuple[int, int], forward: np.ndarray, fill: tuple[int, int, int]
+) -> Image.Image:
+    """Warp by the 2x2 linear map ``forward`` about the centres of input and output (bicubic)."""
+    inv = np.linalg.inv(forward)
+    ocx, ocy = size[0] / 2, size[1] / 2
+    icx, icy = image.width / 2, image.height / 2
+    a, b, d, e = inv[0, 0], inv[0, 1], inv[1, 0], inv[1, 1]
+    coeffs = (a, b, icx - a * ocx - b * ocy, d, e, icy - d * ocx - e * ocy)
+    return image.transform(
+        size, Image.Transform.AFFINE, coeffs, Image.Resampling.BICUBIC, fillcolor=fill
+    )
+
+
+@TRANSFORMS.register("rotate")
+@dataclass(frozen=True)
+class Rotate(Transform):
+    """Rotate by ``degrees`` counter-clockwise (bicubic), as a phone editor straightens a photo.
+
+    Parameters
+    ----------
+    degrees : float in [-180, 180]
+    mode : {"expand", "crop"}
+        "expand": the canvas grows to hold the whole rotated image, corners filled with
+        ``fill``; "crop": keep the largest centred window of the original aspect that has no
+        fill (what "straighten" tools do).
+    fill : {"black", "white", "gray", "mean"}
+
+    Output size, with ``c = |cos|``, ``s = |sin|``: "expand" ``(max(1, round(W c + H s)),
+    max(1, round(W s + H c)))``; "crop" ``(max(1, floor(k W)), max(1, floor(k H)))`` with
+    ``k = min(W / (W c + H s), H / (W s + H c))``.
+    """
+
+    name: ClassVar[str] = "rotate"
+    models: ClassVar[str] = "straightening or a tilted re-photograph"
+    intensity_meaning: ClassVar[str] = "|degrees| / 45"
+    degrees: float = 5.0
+    mode: str = "expand"
+    fill: str = "black"
+
+    def __post_init__(self) -> None:
+        v = check_real("degrees", self.degrees, owner="rotate", min_value=-180, max_value=180)
+        object.__setattr__(self, "degrees", v)
+        check_choice("mode", self.mode, owner="rotate", choices=("expand", "crop"))
+        check_choice("fill", self.fill, owner="rotate", choices=(*COLORS, "mean"))
+
+    def _cs(self) -> tuple[float, float]:
+        t = math.radians(self.degrees)
+        return abs(round(math.cos(t), 12)), abs(round(math.sin(t), 12))
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        w, h = size
+        c, s = self._cs()
+        if self.mode == "expand":
+            return max(1, round(w * c + h * s)), max(1, round(w * s + h * c))
+        k = min(w / (w * c + h * s), h / (w * s + h * c))
+        return max(1, math.floor(k * w + 1e-9)), max(1, math.floor(k * h + 1e-9))
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, abs(self.degrees) / 45)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        t = math.radians(self.degrees)
+        # Counter-clockwise on screen (y grows downwards), as Pillow's rotate.
+        forward = np.array([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]])
+        fill = mean_color(image) if self.fill == "mean" else COLORS[self.fill]
+        return _affine(image, self.output_size(image.size), forward, fill)
+
+
+@TRANSFORMS.register("rotate90")
+@dataclass(frozen=True)
+class Rotate90(Transform):
+    """Rotate by ``k`` quarter turns counter-clockwise (lossless).
+
+    Output size: ``(H, W)`` for odd ``k``, else ``(W, H)``.
+    """
+
+    name: ClassVar[str] = "rotate90"
+    models: ClassVar[str] = "sideways uploads and EXIF orientation mishandled"
+    intensity_meaning: ClassVar[str] = "1 (a quarter turn scrambles global hashes)"
+    k: int = 1
+
+    def __post_init__(self) -> None:
+        check_choice("k", self.k, owner="rotate90", choices=(1, 2, 3))
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return (size[1], size[0]) if self.k % 2 else size
+
+    @property
+    def intensity(self) -> float:
+        return 1.0
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        method = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180}
+        return image.transpose(method.get(self.k, Image.Transpose.ROTATE_270))
+
+
+@TRANSFORMS.register("hflip")
+@dataclass(frozen=True)
+class HFlip(Transform):
+    """Mirror left-right. Output size: unchanged."""
+
+    name: ClassVar[str] = "hflip"
+    models: ClassVar[str] = "mirrored selfies and reposts"
+    intensity_meaning: ClassVar[str] = "1 (mirroring sends DCT hashes to chance)"
+
+    @property
+    def intensity(self) -> float:
+        return 1.0
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        return image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+
+
+@TRANSFORMS.register("vflip")
+@dataclass(frozen=True)
+class VFlip(Transform):
+    """Mirror top-bottom. Output size: unchanged."""
+
+    name: ClassVar[str] = "vflip"
+    models: ClassVar[str] = "upside-down reposts"
+    intensity_meaning: ClassVar[str] = "1"
+
+    @property
+    def intensity(self) -> float:
+        return 1.0
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        return image.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+
+
+@TRANSFORMS.register("perspective")
+@dataclass(frozen=True)
+class Perspective(Transform):
+    """Random perspective: each corner moves by up to ``max_shift`` of the short side (seeded).
+
+    Models photographing a screen or a print. The four corner offsets are drawn from the
+    generator and recorded. Output size: unchanged (uncovered areas black).
+    """
+
+    name: ClassVar[str] = "perspective"
+    models: ClassVar[str] = "a photo of a screen or a print"
+    intensity_meaning: ClassVar[str] = "max_shift / 0.15"
+    uses_rng: ClassVar[bool] = True
+    max_shift: float = 0.05
+
+    def __post_init__(self) -> None:
+        v = check_real("max_shift", self.max_shift, owner="perspective", min_value=0, max_value=0.3)
+        object.__setattr__(self, "max_shift", v)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, self.max_shift / 0.15)
+
+    def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
+        shift = self.max_shift * min(size)
+        return {"corner_shifts_px": np.round(rng.uniform(-shift, shift, (4, 2)), 3).tolist()}
+
+    def render(self, image: Image.Image, drawn: Mapping[str, Any]) -> Image.Image:
+        w, h = image.size
+        out_corners = np.array([(0, 0), (w, 0), (w, h), (0, h)], dtype=float)
+        in_corners = out_corners + np.array(drawn["corner_shifts_px"])
+        # Solve for the 8 coefficients mapping output (x, y) to input (u, v).
+        rows, rhs = [], []
+        for (x, y), (u, v) in zip(out_corners, in_corners, strict=True):
+            rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+            rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+            rhs += [u, v]
+        coeffs = np.linalg.solve(np.array(rows), np.array(rhs))
+        return image.transform(
+            (w, h), Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BICUBIC
+        )
+
+
+@TRANSFORMS.register("shear")
+@dataclass(frozen=True)
+class Shear(Transform):
+    """Shear along ``axis`` by ``factor`` (x' = x + factor * y about the centre).
+
+    Output size: unchanged (uncovered corners black).
+    """
+
+    name: ClassVar[str] = "shear"
+    models: ClassVar[str] = "a skewed re-photograph or a careless free-transform"
+    intensity_meaning: ClassVar[str] = "|factor| / 0.3"
+    factor: float = 0.1
+    axis: str = "x"
+
+    def __post_init__(self) -> None:
+        v = check_real("factor", self.factor, owner="shear", min_value=-1.0, max_value=1.0)
+        object.__setattr__(self, "factor", v)
+        check_choice("axis", self.axis, owner="shear", choices=("x", "y"))
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, abs(self.factor) / 0.3)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        f = self.factor
+        forward = (
+            np.array([[1.0, f], [0.0, 1.0]])
+            if self.axis == "x"
+            else np.array([[1.0, 0.0], [f, 1.0]])
+        )
+        return _affine(image, image.size, forward, COLORS["black"])
+
+
+@TRANSFORMS.register("down_up")
+@dataclass(frozen=True)
+class DownUp(Transform):
+    """Shrink by ``factor`` and enlarge back: a low-resolution copy re-enlarged.
+
+    Output size: unchanged (the intermediate is ``max(1, round(W * factor))`` wide).
+    """
+
+    name: ClassVar[str] = "down_up"
+    models: ClassVar[str] = "a low-resolution copy (thumbnail, old repost) scaled back up"
+    intensity_meaning: ClassVar[str] = "log2(1 / factor) / log2(10)"
+    factor: float = 0.5
+    down_filter: str = "bicubic"
+    up_filter: str = "bicubic"
+
+    def __post_init__(self) -> None:
+        v = check_real(
+            "factor", self.factor, owner="down_up", min_value=0.0, max_value=1.0, min_open=True
+        )
+        object.__setattr__(self, "factor", v)
+        check_choice("down_filter", self.down_filter, owner="down_up", choices=FILTERS)
+        check_choice("up_filter", self.up_filter, owner="down_up", choices=FILTERS)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, math.log2(1 / self.factor) / math.log2(10))
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        small = (
+            max(1, round(image.width * self.factor)),
+            max(1, round(image.height * self.factor)),
+        )
+        down = image.resize(small, FILTERS[self.down_filter])
+        return down.resize(image.size, FILTERS[self.up_filter])
+
+
+RESAMPLE_METHODS = ("nonaa_bilinear", "linear_light", "reducing_gap", "reduce_box")
+
+
+@TRANSFORMS.register("resample")
+@dataclass(frozen=True)
+class Resample(Transform):
+    """Downscale by ``scale`` the way other server stacks do (compare with ``resize``).
+
+    Parameters
+    ----------
+    scale : float in (0, 1]
+    method : {"nonaa_bilinear", "linear_light", "reducing_gap", "reduce_box"}
+        "nonaa_bilinear": bilinear without antialiasing (OpenCV ``INTER_LINEAR``; emulated
+        with an affine transform, 53 dB from cv2 in the research); "linear_light": Lanczos in
+        linear light (gamma 2.2 removed first); "reducing_gap": Pillow's two-step Lanczos
+        (``reducing_gap=2``); "reduce_box": integer box reduction then Lanczos (libvips-like).
+
+    Output size: ``(max(1, round(W * scale)), max(1, round(H * scale)))``.
+    """
+
+    name: ClassVar[str] = "resample"
+    models: ClassVar[str] = "a different server stack's downscaler (OpenCV, libvips, gamma-aware)"
+    intensity_meaning: ClassVar[str] = "log2(1 / scale) / 3"
+    scale: float = 0.5
+    method: str = "nonaa_bilinear"
+
+    def __post_init__(self) -> None:
+        v = check_real(
+            "scale", self.scale, owner="resample", min_value=0.0, max_value=1.0, min_open=True
+        )
+        object.__setattr__(self, "scale", v)
+        check_choice("method", self.method, owner="resample", choices=RESAMPLE_METHODS)
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return max(1, round(size[0] * self.scale)), max(1, round(size[1] * self.scale))
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, math.log2(1 / self.scale) / 3)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        size = self.output_size(image.size)
+        lanczos = Image.Resampling.LANCZOS
+        if self.method == "nonaa_bilinear":
+            sx, sy = image.width / size[0], image.height / size[1]
+            # Sample at pixel centres as cv2 does: u = (x + 0.5) * sx - 0.5.
+            coeffs = (sx, 0, 0.5 * sx - 0.5, 0, sy, 0.5 * sy - 0.5)
+            return image.transform(size, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+        if self.method == "linear_light":
+            linear = (np.asarray(image, dtype=np.float64) / 255.0) ** 2.2
+            channels = [
+                np.asarray(
+                    Image.fromarray(linear[..., c].astype(np.float32), "F").resize(size, lanczos)
+                )
+                for c in range(3)
+            ]
+            return from_array(np.clip(np.stack(channels, axis=-1), 0, 1) ** (1 / 2.2) * 255)
+        if self.method == "reducing_gap":
+            return image.resize(size, lanczos, reducing_gap=2.0)
+        factor = max(1, min(image.width // size[0], image.height // size[1]))
+        return image.reduce(factor).resize(size, lanczos)
+
+
+@TRANSFORMS.register("thumbnail")
+@dataclass(frozen=True)
+class Thumbnail(Transform):
+    """Pillow ``thumbnail`` into a ``long_side`` square box (never enlarges; reducing gap 2).
+
+    Output size: unchanged if both sides fit in ``long_side``; otherwise Pillow's rule - the
+    constrained side becomes ``long_side`` and the other the floor or ceiling of the
+    proportional length, whichever keeps the aspect closer (at least 1).
+    """
+
+    name: ClassVar[str] = "thumbnail"
+    models: ClassVar[str] = "link previews and grid thumbnails"
+    intensity_meaning: ClassVar[str] = "0 (depends on the input size; see output_size)"
+    long_side: int = 320
+    reducing_gap: float = 2.0
+
+    def __post_init__(self) -> None:
+        check_int("long_side", self.long_side, owner="thumbnail", min_value=1, max_value=65535)
+        v = check_real(
+            "reducing_gap",
+            self.reducing_gap,
+            owner="thumbnail",
+            min_value=1.0,
+            max_value=8.0,
+            min_open=True,
+        )
+        object.__setattr__(self, "reducing_gap", v)
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        w, h = size
+        x = y = self.long_side
+        if x >= w and y >= h:
+            return size
+        aspect = w / h
+
+        def nearest(number: float, key: Any) -> int:
+            return max(min(math.floor(number), math.ceil(number), key=key), 1)
+
+        if x / y >= aspect:
+            x = nearest(y * aspect, key=lambda n: abs(aspect - n / y))
+        else:
+            y = nearest(x / aspect, key=lambda n: 0 if n == 0 else abs(aspect - x / n))
+        return x, y
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        out = image.copy()
+        out.thumbnail((self.long_side, self.long_side), reducing_gap=self.reducing_gap)
+        return out
+
+
+@TRANSFORMS.register("aspect_stretch")
+@dataclass(frozen=True)
+class AspectStretch(Transform):
+    """Stretch to a new aspect at constant area (width times ``sqrt(ratio)``, height divided).
+
+    Output size: ``(max(1, round(W * sqrt(ratio))), max(1, round(H / sqrt(ratio))))``.
+    """
+
+    name: ClassVar[str] = "aspect_stretch"
+    models: ClassVar[str] = "careless apps stretching an image to fit a frame"
+    intensity_meaning: ClassVar[str] = "|log2(ratio)|"
+    ratio: float = 1.25
+
+    def __post_init__(self) -> None:
+        v = check_real("ratio", self.ratio, owner="aspect_stretch", min_value=0.25, max_value=4.0)
+        object.__setattr__(self, "ratio", v)
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        r = math.sqrt(self.ratio)
+        return max(1, round(size[0] * r)), max(1, round(size[1] / r))
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, abs(math.log2(self.ratio)))
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        return image.resize(self.output_size(image.size), Image.Resampling.BICUBIC)

@@ -18,7 +18,7 @@ def test_defaults_fill_in():
     suite = parse_suite(MINIMAL)
     assert suite.dataset == "skimage"
     assert suite.seed == 0
-    assert suite.thresholds == {"phash(hash_size=8,highfreq_factor=4)": (10,)}
+    assert suite.thresholds == {"phash": (10,)}
     assert suite.target_fprs == (1e-3, 1e-6)
     assert suite.calibration_fraction == 0.5
     assert suite.near_duplicates is None
@@ -33,7 +33,7 @@ def test_statistics_keys():
         }
     )
     assert suite.target_fprs == (1e-2, 1e-6)  # largest first, duplicates dropped
-    assert suite.near_duplicates.algorithm == "phash(hash_size=8,highfreq_factor=4)"
+    assert suite.near_duplicates.algorithm == "phash"
 
 
 @pytest.mark.parametrize(
@@ -78,11 +78,20 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_ambiguous_threshold_key_needs_the_full_id():
-    raw = {"algorithms": ["phash", "phash(hash_size=16)"], "transforms": ["identity"]}
+    raw = {"algorithms": ["phash(hash_size=12)", "phash(hash_size=16)"], "transforms": ["identity"]}
     with pytest.raises(SuiteError, match="matches several algorithms"):
         parse_suite({**raw, "thresholds": {"phash": [10]}})
-    suite = parse_suite({**raw, "thresholds": {"phash(hash_size=16,highfreq_factor=4)": [40]}})
-    assert suite.thresholds["phash(hash_size=16,highfreq_factor=4)"] == (40,)
+    suite = parse_suite({**raw, "thresholds": {"phash(hash_size=16)": [40]}})
+    assert suite.thresholds["phash(hash_size=16)"] == (40,)
+    # An exact id wins over a bare name: "phash" is the default-size one here.
+    suite = parse_suite(
+        {
+            "algorithms": ["phash", "phash(hash_size=16)"],
+            "transforms": ["identity"],
+            "thresholds": {"phash": [12]},
+        }
+    )
+    assert suite.thresholds == {"phash": (12,), "phash(hash_size=16)": (26,)}
 
 
 def test_file_errors(tmp_path):

@@ -25,8 +25,89 @@ EXAMPLES: dict[str, list[dict]] = {
         {"scale": 1.7, "filter": "nearest"},
         {"long_side": 40, "filter": "lanczos"},
         {"scale": 0.01},
+        {"scale": 0.5, "filter": "mks2021"},
     ],
-    "jpeg": [{"quality": 90}, {"quality": 10, "subsampling": "4:4:4"}],
+    "jpeg": [{"quality": 90}, {"quality": 10, "subsampling": "4:4:4"}, {"progressive": True}],
+    "jpeg_generations": [{"n": 3, "quality": 75}, {"n": 4, "quality": 60, "jitter": 2}],
+    "jpeg_keep": [{"source_quality": 85}, {"source_quality": 30}],
+    "webp": [{"quality": 80}, {"quality": 10}, {"lossless": True}],
+    "avif": [{"quality": 60}],
+    "png": [{}],
+    "palette": [{"colors": 256}, {"colors": 16, "dither": "floyd_steinberg"}],
+    "strip_metadata": [{}],
+    "draft_decode": [{"reduce": 2}, {"reduce": 8, "quality": 80}, {"reduce": 1}],
+    "crop_to_aspect": [{"aspect": 1.0}, {"aspect": 0.8}, {"aspect": 1.91}],
+    "pad": [
+        {"fraction": 0.1},
+        {"fraction": 0.4, "fill": "blur"},
+        {"fraction": 0.0, "fill": "mean"},
+    ],
+    "pad_to_aspect": [{"aspect": 0.5625, "fill": "blur"}, {"aspect": 1.0, "fill": "white"}],
+    "rotate": [
+        {"degrees": 5.0},
+        {"degrees": -30.0, "mode": "crop"},
+        {"degrees": 90.0, "fill": "mean"},
+        {"degrees": 0.0},
+    ],
+    "rotate90": [{"k": 1}, {"k": 2}, {"k": 3}],
+    "hflip": [{}],
+    "vflip": [{}],
+    "perspective": [{"max_shift": 0.05}, {"max_shift": 0.3}],
+    "shear": [{"factor": 0.1}, {"factor": -0.3, "axis": "y"}],
+    "down_up": [{"factor": 0.5}, {"factor": 0.1, "down_filter": "box", "up_filter": "nearest"}],
+    "resample": [
+        {"scale": 0.5, "method": "nonaa_bilinear"},
+        {"scale": 0.3, "method": "linear_light"},
+        {"scale": 0.25, "method": "reducing_gap"},
+        {"scale": 0.2, "method": "reduce_box"},
+    ],
+    "thumbnail": [{"long_side": 32}, {"long_side": 1000}, {"long_side": 7, "reducing_gap": 3.0}],
+    "aspect_stretch": [{"ratio": 1.25}, {"ratio": 0.5}],
+    "brightness": [{"factor": 1.3}, {"factor": 0.4}],
+    "contrast": [{"factor": 1.3}, {"factor": 0.5}],
+    "saturation": [{"factor": 0.0}, {"factor": 1.5}],
+    "gamma": [{"gamma": 0.5}, {"gamma": 2.5}],
+    "hue_shift": [{"degrees": 30.0}, {"degrees": -180.0}],
+    "grayscale": [{"method": "luma"}, {"method": "average"}],
+    "filter_preset": [
+        {"preset": p}
+        for p in ("sepia", "warm", "cool", "fade", "vignette", "autocontrast", "equalize")
+    ],
+    "gaussian_blur": [{"radius": 0.002}, {"radius": 0.05}],
+    "motion_blur": [{"length": 0.05}, {"length": 0.1, "angle": 45.0}],
+    "sharpen": [{"percent": 150}, {"percent": 400, "radius": 2.0, "threshold": 0}],
+    "median": [{"size": 3}, {"size": 7}],
+    "gaussian_noise": [{"sigma": 5.0}, {"sigma": 25.0}],
+    "salt_pepper": [{"amount": 0.01}, {"amount": 0.2}],
+    "shuffle_pixels": [{"amount": 0.05}],
+    "pixelize": [{"block": 1 / 64}, {"block": 0.25}],
+    "posterize": [{"bits": 4}, {"bits": 1}],
+    "opacity": [{"alpha": 0.5}, {"alpha": 0.9, "background": "black"}],
+    "text": [
+        {"height": 0.1},
+        {"text": "x|y <b>", "position": "bottom", "opacity": 0.5, "color": "black"},
+    ],
+    "caption_bar": [{"height": 0.2}, {"height": 0.5, "position": "both", "text": "TOP AND BOTTOM"}],
+    "watermark": [
+        {"opacity": 0.4},
+        {"layout": "tiled", "kind": "logo", "scale": 0.1},
+        {"layout": "center", "kind": "logo", "opacity": 0.8},
+    ],
+    "stickers": [
+        {"size": 0.15},
+        {"size": 0.3, "count": 3, "shape": "star"},
+        {"shape": "rounded_rect"},
+    ],
+    "stripes": [
+        {"density": 0.2},
+        {"density": 0.5, "angle": 45.0, "opacity": 0.5, "color": "black"},
+    ],
+    "screenshot_frame": [{"device": "phone", "area": 0.6}, {"device": "desktop", "area": 0.9}],
+    "picture_in_picture": [{"scale": 0.6}, {"scale": 0.3, "background": "gradient"}],
+    "collage": [{"grid": "2x2", "slot": 3}, {"grid": "1x2"}],
+    "exif_ignored": [{"tag": t} for t in (2, 3, 4, 5, 6, 7, 8)],
+    "alpha_background": [{"background": "black"}, {"background": "white", "corner": 0.5}],
+    "mode_path": [{"path": p} for p in ("i16_clip", "i16_shift", "palette_web", "la")],
 }
 
 ALL = [make_transform(name, p) for name, ps in EXAMPLES.items() for p in ps]
@@ -89,12 +170,15 @@ def test_unknown_transform_suggests_a_name():
 
 def test_chain_ids_are_canonical_and_pipes_in_strings_survive():
     chain = parse_chain(" resize( scale=0.5 ) | jpg(quality=70) ")
-    assert chain.id == "resize(filter='bicubic',scale=0.5)|jpeg(quality=70,subsampling='4:2:0')"
+    assert chain.id == "resize(scale=0.5)|jpeg(quality=70)"
     assert parse_chain(chain.id) == chain
     assert chain.version == "1|1"
     assert chain.output_size((100, 50)) == (50, 25)
     assert parse_chain("crop(anchor='center')").id == parse_chain("crop").id
-    assert parse_chain("resize(scale=1)").id == "resize(filter='bicubic',scale=1.0)"
+    assert parse_chain("resize(scale=1)").id == "resize(scale=1.0)"
+    assert (
+        parse_chain("resize(scale=1, filter='nearest')").id == "resize(filter='nearest',scale=1.0)"
+    )
 
 
 def test_chain_needs_a_step():

@@ -1,0 +1,485 @@
+"""Photometric edits: tone, colour, filters, blur, sharpening, noise and pixel quantisation.
+
+Strengths that depend on image size (blur radii, pixelation blocks, motion length) are fractions
+of the short side, so a severity means the same at 300 px and at 4000 px. Noise is drawn from the
+generator handed in; its seed is recorded so every output can be replayed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+from scipy import ndimage
+
+from harness._validation import check_choice, check_int, check_real
+from transforms._util import COLORS, from_array, px, to_array
+from transforms.base import TRANSFORMS, Transform
+
+
+def _factor(owner: str, value: Any, hi: float = 4.0) -> float:
+    return check_real("factor", value, owner=owner, min_value=0.0, max_value=hi)
+
+
+class _Enhance(Transform):
+    """Shared shape of Pillow ``ImageEnhance`` edits: ``factor`` 1 leaves the image unchanged."""
+
+    enhancer: ClassVar[Any] = None
+    intensity_meaning: ClassVar[str] = "|factor - 1| / 0.6"
+    factor: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "factor", _factor(self.name, self.factor))
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, abs(self.factor - 1.0) / 0.6)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        return type(self).enhancer(image).enhance(self.factor)
+
+
+@TRANSFORMS.register("brightness")
+@dataclass(frozen=True)
+class Brightness(_Enhance):
+    """Scale brightness by ``factor`` (Pillow ImageEnhance; 1 = unchanged). Size unchanged."""
+
+    name: ClassVar[str] = "brightness"
+    models: ClassVar[str] = "exposure edits"
+    enhancer: ClassVar[Any] = ImageEnhance.Brightness
+    factor: float = 1.2
+
+
+@TRANSFORMS.register("contrast")
+@dataclass(frozen=True)
+class Contrast(_Enhance):
+    """Scale contrast about the mean grey by ``factor`` (1 = unchanged). Size unchanged."""
+
+    name: ClassVar[str] = "contrast"
+    models: ClassVar[str] = "contrast edits and auto-enhance"
+    enhancer: ClassVar[Any] = ImageEnhance.Contrast
+    factor: float = 1.2
+
+
+@TRANSFORMS.register("saturation")
+@dataclass(frozen=True)
+class Saturation(_Enhance):
+    """Scale colour saturation by ``factor`` (0 = grey, 1 = unchanged). Size unchanged."""
+
+    name: ClassVar[str] = "saturation"
+    models: ClassVar[str] = "vivid or muted filters"
+    intensity_meaning: ClassVar[str] = "|factor - 1| (capped at 1)"
+    enhancer: ClassVar[Any] = ImageEnhance.Color
+    factor: float = 1.5
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, abs(self.factor - 1.0))
+
+
+@TRANSFORMS.register("gamma")
+@dataclass(frozen=True)
+class Gamma(Transform):
+    """Tone curve ``out = 255 * (in / 255) ** gamma``. Size unchanged."""
+
+    name: ClassVar[str] = "gamma"
+    models: ClassVar[str] = "tone curves, HDR to SDR conversion"
+    intensity_meaning: ClassVar[str] = "|log2(gamma)| / log2(2.5)"
+    gamma: float = 1.25
+
+    def __post_init__(self) -> None:
+        v = check_real("gamma", self.gamma, owner="gamma", min_value=0.1, max_value=10.0)
+        object.__setattr__(self, "gamma", v)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, abs(math.log2(self.gamma)) / math.log2(2.5))
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        lut = [round(255 * (i / 255) ** self.gamma) for i in range(256)]
+        return image.point(lut * 3)
+
+
+@TRANSFORMS.register("hue_shift")
+@dataclass(frozen=True)
+class HueShift(Transform):
+    """Rotate hue by ``degrees`` in HSV (Pillow's 8-bit HSV). Size unchanged."""
+
+    name: ClassVar[str] = "hue_shift"
+    models: ClassVar[str] = "colour filters"
+    intensity_meaning: ClassVar[str] = "|degrees| / 180"
+    degrees: float = 30.0
+
+    def __post_init__(self) -> None:
+        v = check_real("degrees", self.degrees, owner="hue_shift", min_value=-180, max_value=180)
+        object.__setattr__(self, "degrees", v)
+
+    @property
+    def intensity(self) -> float:
+        return abs(self.degrees) / 180
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        h, s, v = image.convert("HSV").split()
+        shift = round(self.degrees / 360 * 256)
+        h = h.point([(i + shift) % 256 for i in range(256)])
+        return Image.merge("HSV", (h, s, v)).convert("RGB")
+
+
+@TRANSFORMS.register("grayscale")
+@dataclass(frozen=True)
+class Grayscale(Transform):
+    """Black and white: Rec. 601 luma (Pillow "L") or the plain channel average. Size unchanged."""
+
+    name: ClassVar[str] = "grayscale"
+    models: ClassVar[str] = "black-and-white filters"
+    intensity_meaning: ClassVar[str] = "0.5 (colour removed, structure kept)"
+    method: str = "luma"
+
+    def __post_init__(self) -> None:
+        check_choice("method", self.method, owner="grayscale", choices=("luma", "average"))
+
+    @property
+    def intensity(self) -> float:
+        return 0.5
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        if self.method == "luma":
+            return image.convert("L").convert("RGB")
+        grey = to_array(image).mean(axis=2, keepdims=True)
+        return from_array(np.repeat(grey, 3, axis=2))
+
+
+PRESETS = ("sepia", "warm", "cool", "fade", "vignette", "autocontrast", "equalize")
+
+
+@TRANSFORMS.register("filter_preset")
+@dataclass(frozen=True)
+class FilterPreset(Transform):
+    """A one-tap "Instagram-style" filter.
+
+    ``sepia`` (classic sepia matrix), ``warm`` / ``cool`` (red-blue channel gains 1.1 / 0.9),
+    ``fade`` (blacks lifted to 40, whites to 244), ``vignette`` (edges darkened to 45% with a
+    radial falloff), ``autocontrast`` (1% clipped), ``equalize`` (histogram equalisation).
+    Size unchanged.
+    """
+
+    name: ClassVar[str] = "filter_preset"
+    models: ClassVar[str] = "one-tap photo filters in social apps"
+    intensity_meaning: ClassVar[str] = "0.5 (categorical)"
+    preset: str = "sepia"
+
+    def __post_init__(self) -> None:
+        check_choice("preset", self.preset, owner="filter_preset", choices=PRESETS)
+
+    @property
+    def intensity(self) -> float:
+        return 0.5
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        p = self.preset
+        if p == "autocontrast":
+            return ImageOps.autocontrast(image, cutoff=1)
+        if p == "equalize":
+            return ImageOps.equalize(image)
+        a = to_array(image)
+        if p == "sepia":
+            m = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
+            return from_array(a @ m.T)
+        if p in ("warm", "cool"):
+            gain = np.array([1.1, 1.0, 0.9]) if p == "warm" else np.array([0.9, 1.0, 1.1])
+            return from_array(a * gain)
+        if p == "fade":
+            return from_array(40 + 0.8 * a)
+        h, w = a.shape[:2]
+        y, x = np.mgrid[0:h, 0:w]
+        r = np.hypot((x + 0.5) / w - 0.5, (y + 0.5) / h - 0.5) / math.hypot(0.5, 0.5)
+        return from_array(a * (1 - 0.55 * r[..., None] ** 2))
+
+
+def _fraction_of_side(name: str, value: Any, owner: str, hi: float) -> float:
+    return check_real(name, value, owner=owner, min_value=0.0, max_value=hi)
+
+
+@TRANSFORMS.register("gaussian_blur")
+@dataclass(frozen=True)
+class GaussianBlur(Transform):
+    """Gaussian blur with radius ``radius`` x short side (Pillow). Size unchanged."""
+
+    name: ClassVar[str] = "gaussian_blur"
+    models: ClassVar[str] = "defocus, privacy blur, smoothing filters"
+    intensity_meaning: ClassVar[str] = "radius / 0.01"
+    radius: float = 0.002
+
+    def __post_init__(self) -> None:
+        v = _fraction_of_side("radius", self.radius, "gaussian_blur", 0.1)
+        object.__setattr__(self, "radius", v)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, self.radius / 0.01)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        return image.filter(ImageFilter.GaussianBlur(self.radius * min(image.size)))
+
+
+@TRANSFORMS.register("motion_blur")
+@dataclass(frozen=True)
+class MotionBlur(Transform):
+    """Linear motion blur of ``length`` x short side at ``angle`` degrees (numpy line kernel,
+    edges reflected). Size unchanged."""
+
+    name: ClassVar[str] = "motion_blur"
+    models: ClassVar[str] = "camera shake when re-photographing a screen or print"
+    intensity_meaning: ClassVar[str] = "length / 0.05"
+    length: float = 0.01
+    angle: float = 0.0
+
+    def __post_init__(self) -> None:
+        v = _fraction_of_side("length", self.length, "motion_blur", 0.2)
+        object.__setattr__(self, "length", v)
+        a = check_real("angle", self.angle, owner="motion_blur", min_value=-180, max_value=180)
+        object.__setattr__(self, "angle", a)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, self.length / 0.05)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        n = px(self.length, min(image.size))
+        if n <= 1:
+            return image.copy()
+        kernel = np.zeros((n, n))
+        t = math.radians(self.angle)
+        c = (n - 1) / 2
+        for k in np.linspace(-c, c, 4 * n):  # dense samples along the line, then normalise
+            kernel[round(c - k * math.sin(t)), round(c + k * math.cos(t))] += 1
+        kernel /= kernel.sum()
+        a = to_array(image)
+        out = np.stack([ndimage.convolve(a[..., i], kernel, mode="reflect") for i in range(3)], -1)
+        return from_array(out)
+
+
+@TRANSFORMS.register("sharpen")
+@dataclass(frozen=True)
+class Sharpen(Transform):
+    """Unsharp mask (Pillow): ``percent`` strength, ``radius`` in pixels, ``threshold`` levels.
+    Size unchanged."""
+
+    name: ClassVar[str] = "sharpen"
+    models: ClassVar[str] = "platform and app sharpening after downscaling"
+    intensity_meaning: ClassVar[str] = "percent / 400"
+    percent: int = 100
+    radius: float = 1.5
+    threshold: int = 3
+
+    def __post_init__(self) -> None:
+        check_int("percent", self.percent, owner="sharpen", min_value=0, max_value=1000)
+        r = check_real("radius", self.radius, owner="sharpen", min_value=0.0, max_value=10.0)
+        object.__setattr__(self, "radius", r)
+        check_int("threshold", self.threshold, owner="sharpen", min_value=0, max_value=255)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, self.percent / 400)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        return image.filter(ImageFilter.UnsharpMask(self.radius, self.percent, self.threshold))
+
+
+@TRANSFORMS.register("median")
+@dataclass(frozen=True)
+class Median(Transform):
+    """Median filter over a ``size`` x ``size`` window (Pillow). Size unchanged."""
+
+    name: ClassVar[str] = "median"
+    models: ClassVar[str] = "beauty and denoise filters"
+    intensity_meaning: ClassVar[str] = "(size - 1) / 6"
+    size: int = 3
+
+    def __post_init__(self) -> None:
+        check_choice("size", self.size, owner="median", choices=(3, 5, 7))
+
+    @property
+    def intensity(self) -> float:
+        return (self.size - 1) / 6
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        return image.filter(ImageFilter.MedianFilter(self.size))
+
+
+def _noise_seed(rng: np.random.Generator) -> dict[str, Any]:
+    """Noise fields are too large to record; their seed is recorded instead."""
+    return {"noise_seed": int(rng.integers(0, 2**63 - 1))}
+
+
+@TRANSFORMS.register("gaussian_noise")
+@dataclass(frozen=True)
+class GaussianNoise(Transform):
+    """Additive Gaussian noise of standard deviation ``sigma`` (8-bit levels), seeded.
+    Size unchanged."""
+
+    name: ClassVar[str] = "gaussian_noise"
+    models: ClassVar[str] = "sensor noise, screen re-capture"
+    intensity_meaning: ClassVar[str] = "sigma / 25"
+    uses_rng: ClassVar[bool] = True
+    sigma: float = 5.0
+
+    def __post_init__(self) -> None:
+        v = check_real("sigma", self.sigma, owner="gaussian_noise", min_value=0.0, max_value=128.0)
+        object.__setattr__(self, "sigma", v)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, self.sigma / 25)
+
+    def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
+        return _noise_seed(rng)
+
+    def render(self, image: Image.Image, drawn: Mapping[str, Any]) -> Image.Image:
+        noise = np.random.default_rng(drawn["noise_seed"]).normal(
+            0.0, self.sigma, (image.height, image.width, 3)
+        )
+        return from_array(to_array(image) + noise)
+
+
+@TRANSFORMS.register("salt_pepper")
+@dataclass(frozen=True)
+class SaltPepper(Transform):
+    """Set a fraction ``amount`` of pixels to black or white at random, seeded. Size unchanged."""
+
+    name: ClassVar[str] = "salt_pepper"
+    models: ClassVar[str] = "transmission artefacts, dust on a scanned print"
+    intensity_meaning: ClassVar[str] = "amount / 0.05"
+    uses_rng: ClassVar[bool] = True
+    amount: float = 0.01
+
+    def __post_init__(self) -> None:
+        v = check_real("amount", self.amount, owner="salt_pepper", min_value=0.0, max_value=1.0)
+        object.__setattr__(self, "amount", v)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, self.amount / 0.05)
+
+    def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
+        return _noise_seed(rng)
+
+    def render(self, image: Image.Image, drawn: Mapping[str, Any]) -> Image.Image:
+        g = np.random.default_rng(drawn["noise_seed"])
+        a = np.asarray(image).copy()
+        hit = g.random(a.shape[:2]) < self.amount
+        a[hit] = np.where(g.random(int(hit.sum())) < 0.5, 0, 255)[:, None]
+        return Image.fromarray(a, "RGB")
+
+
+@TRANSFORMS.register("shuffle_pixels")
+@dataclass(frozen=True)
+class ShufflePixels(Transform):
+    """Permute a fraction ``amount`` of pixel positions among themselves, seeded. Size unchanged."""
+
+    name: ClassVar[str] = "shuffle_pixels"
+    models: ClassVar[str] = "light adversarial pixel noise (an evasion probe, not a benign edit)"
+    intensity_meaning: ClassVar[str] = "amount / 0.1"
+    uses_rng: ClassVar[bool] = True
+    amount: float = 0.01
+
+    def __post_init__(self) -> None:
+        v = check_real("amount", self.amount, owner="shuffle_pixels", min_value=0.0, max_value=1.0)
+        object.__setattr__(self, "amount", v)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, self.amount / 0.1)
+
+    def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
+        return _noise_seed(rng)
+
+    def render(self, image: Image.Image, drawn: Mapping[str, Any]) -> Image.Image:
+        g = np.random.default_rng(drawn["noise_seed"])
+        flat = np.asarray(image).reshape(-1, 3).copy()
+        chosen = np.flatnonzero(g.random(len(flat)) < self.amount)
+        flat[chosen] = flat[g.permutation(chosen)]
+        return Image.fromarray(flat.reshape(image.height, image.width, 3), "RGB")
+
+
+@TRANSFORMS.register("pixelize")
+@dataclass(frozen=True)
+class Pixelize(Transform):
+    """True pixelation: box-average into blocks of ``block`` x short side, enlarge with nearest.
+
+    (AugLy's ``pixelization`` relies on Pillow's default filter and now blurs instead.)
+    Output size: unchanged; blocks are ``max(1, round(block * short side))`` pixels.
+    """
+
+    name: ClassVar[str] = "pixelize"
+    models: ClassVar[str] = "censor pixelation, low-resolution sources"
+    intensity_meaning: ClassVar[str] = "block / (1 / 16)"
+    block: float = 1 / 64
+
+    def __post_init__(self) -> None:
+        v = check_real(
+            "block", self.block, owner="pixelize", min_value=0.0, max_value=0.5, min_open=True
+        )
+        object.__setattr__(self, "block", v)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, self.block * 16)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        b = px(self.block, min(image.size))
+        small = (max(1, round(image.width / b)), max(1, round(image.height / b)))
+        return image.resize(small, Image.Resampling.BOX).resize(
+            image.size, Image.Resampling.NEAREST
+        )
+
+
+@TRANSFORMS.register("posterize")
+@dataclass(frozen=True)
+class Posterize(Transform):
+    """Keep the ``bits`` most significant bits of each channel (Pillow). Size unchanged."""
+
+    name: ClassVar[str] = "posterize"
+    models: ClassVar[str] = "heavy palette reduction, poster effects"
+    intensity_meaning: ClassVar[str] = "(8 - bits) / 6"
+    bits: int = 4
+
+    def __post_init__(self) -> None:
+        check_int("bits", self.bits, owner="posterize", min_value=1, max_value=8)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, (8 - self.bits) / 6)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        return ImageOps.posterize(image, self.bits)
+
+
+@TRANSFORMS.register("opacity")
+@dataclass(frozen=True)
+class Opacity(Transform):
+    """Blend the image over a plain ``background`` at opacity ``alpha`` (1 = unchanged).
+    Size unchanged."""
+
+    name: ClassVar[str] = "opacity"
+    models: ClassVar[str] = "faded reposts and semi-transparent layers"
+    intensity_meaning: ClassVar[str] = "(1 - alpha) / 0.65"
+    alpha: float = 0.8
+    background: str = "white"
+
+    def __post_init__(self) -> None:
+        v = check_real("alpha", self.alpha, owner="opacity", min_value=0.0, max_value=1.0)
+        object.__setattr__(self, "alpha", v)
+        check_choice("background", self.background, owner="opacity", choices=COLORS)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, (1 - self.alpha) / 0.65)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        bg = np.array(COLORS[self.background], dtype=np.float64)
+        return from_array(to_array(image) * self.alpha + bg * (1 - self.alpha))
