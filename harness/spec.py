@@ -3,7 +3,8 @@
 A spec is a frozen dataclass of parameters, validated on construction. Its canonical id is
 ``name(key=value,...)`` with keys sorted, values as ``repr`` and defaults left out, e.g.
 ``jpeg(quality=50)`` or ``jpeg(quality=50,subsampling='4:4:4')``. The same text form is what
-users write in suites and on the command line; :func:`parse_call` reads it safely (literals only, nothing is evaluated).
+users write in suites and on the command line; :func:`parse_call` reads it safely (literals only,
+nothing is evaluated).
 """
 
 from __future__ import annotations
