@@ -27,6 +27,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.suite import DEFAULT_SUITE, load_suite
 
     suite = load_suite(args.suite or DEFAULT_SUITE)
+    if args.transforms:
+        suite = _with_transforms(suite, args.transforms)
     if args.max_failure_rate is not None:
         suite = dataclasses.replace(suite, max_failure_rate=args.max_failure_rate)
     workers = args.workers or os.cpu_count() or 1
@@ -56,17 +58,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
-    if args.what == "transforms":
-        from transforms import TRANSFORMS
+def _with_transforms(suite, selections):  # type: ignore[no-untyped-def]
+    """The suite with its transforms replaced, validated as a suite entry would be."""
+    from harness.suite import parse_suite
 
-        for name in TRANSFORMS.names():
-            cls = TRANSFORMS.get(name)
-            params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls))
-            aliases = TRANSFORMS.aliases_of(name)
-            alias = f" (alias {', '.join(aliases)})" if aliases else ""
-            signature = f"{name}({params})" if params else name
-            print(f"{signature}{alias}\n    {cls.models}")
+    return parse_suite({**suite.config, "transforms": list(selections)}, source="--transforms")
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.what in ("transforms", "presets", "ladders"):
+        from transforms import catalogue
+
+        if args.what == "presets":
+            sys.stdout.write(catalogue.render_presets())
+        elif args.what == "ladders":
+            sys.stdout.write(catalogue.render_ladders())
+            print("\nCategorical families (all variants with FAMILY@all):")
+            for family, variants in catalogue.CATEGORICAL.items():
+                print(f"  {family}: {', '.join(variants)}")
+        else:
+            sys.stdout.write(catalogue.render_catalogue(markdown=args.markdown))
     elif args.what == "algorithms":
         from harness.algorithms import ALGORITHMS
 
@@ -202,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite and write results.json + report.md")
     run.add_argument("--suite", help="suite TOML file (default: benchmarks/suites/default.toml)")
     run.add_argument("--dataset", help="registered dataset name or folder of images")
+    run.add_argument(
+        "--transforms",
+        nargs="+",
+        metavar="SPEC",
+        help="replace the suite's transforms: chains, ladders (crop@S1-S5) or preset:NAME",
+    )
     run.add_argument("--out", default="results", help="output folder (default: ./results)")
     run.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
     run.add_argument(
@@ -212,8 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=_cmd_run)
 
-    ls = sub.add_parser("list", help="list registered transforms, algorithms or datasets")
-    ls.add_argument("what", choices=["transforms", "algorithms", "datasets"])
+    ls = sub.add_parser(
+        "list", help="list transforms, presets, severity ladders, algorithms or datasets"
+    )
+    ls.add_argument("what", choices=["transforms", "presets", "ladders", "algorithms", "datasets"])
+    ls.add_argument("--markdown", action="store_true", help="transforms as a Markdown table")
     ls.set_defaults(func=_cmd_list)
 
     val = sub.add_parser("validate", help="check a suite file without touching any image")

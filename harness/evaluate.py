@@ -400,7 +400,13 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
             for algo in suite.algorithms
         ],
         "transforms": [
-            {"id": c.id, "version": c.version, "intensity": c.intensity, "steps": c.to_list()}
+            {
+                "id": c.id,
+                "label": c.label,
+                "version": c.version,
+                "intensity": c.intensity,
+                "steps": c.to_list(),
+            }
             for c in suite.transforms
         ],
         "protocols": dict(pairs.PROTOCOLS),

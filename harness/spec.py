@@ -1,7 +1,8 @@
 """Parameterised, registered objects with canonical ids: shared by transforms and algorithms.
 
 A spec is a frozen dataclass of parameters, validated on construction. Its canonical id is
-``name(key=value,...)`` with keys sorted, values as ``repr`` and defaults left out, e.g.
+``name(key=value,...)`` with keys sorted, values as ``repr`` and secondary parameters at their
+default left out, e.g.
 ``jpeg(quality=50)`` or ``jpeg(quality=50,subsampling='4:4:4')``. The same text form is what
 users write in suites and on the command line; :func:`parse_call` reads it safely (literals only,
 nothing is evaluated).
@@ -25,6 +26,9 @@ class Spec:
     name: ClassVar[str] = ""
     #: Bump when outputs change for the same parameters; recorded with every result.
     version: ClassVar[int] = 1
+    #: Parameters written in the id even at their default; None = the first parameter (for an
+    #: edit, its strength: ``jpeg(quality=75)`` reads better than a bare ``jpeg``).
+    always_shown: ClassVar[tuple[str, ...] | None] = None
 
     def params(self) -> dict[str, Any]:
         """Parameters as a plain dict, omitting those left unset (None)."""
@@ -37,16 +41,18 @@ class Spec:
     @property
     def id(self) -> str:
         """Canonical id ``name(key=value,...)``: keys sorted, values ``repr``, parameters at their
-        default left out (``jpeg(quality=50)``; bare ``name`` when all are defaults).
+        default left out unless ``always_shown`` (``jpeg(quality=50)``, ``phash``).
 
         Leaving defaults out keeps ids short and lets a new parameter with a default arrive
         without renaming every existing cell; what a default *means* is pinned by ``version``,
         recorded beside every id, and :meth:`to_dict` lists every parameter.
         """
+        fields = dataclasses.fields(self)
+        shown = self.always_shown if self.always_shown is not None else [f.name for f in fields[:1]]
         defaults = {
             f.name: f.default
-            for f in dataclasses.fields(self)
-            if f.default is not dataclasses.MISSING
+            for f in fields
+            if f.default is not dataclasses.MISSING and f.name not in shown
         }
         params = {
             k: v

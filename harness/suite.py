@@ -28,7 +28,8 @@ from typing import Any
 from harness._validation import check_int, check_real
 from harness.algorithms import HashAlgorithm, make_algorithm
 from harness.errors import HarnessError, SuiteError
-from transforms import Chain, parse_chain
+from transforms import Chain
+from transforms.catalogue import expand
 
 KEYS = {
     "name": "suite name used in reports (string)",
@@ -37,7 +38,10 @@ KEYS = {
     "seed": "integer base seed for randomised transforms",
     "dataset": "registered dataset name or folder path",
     "algorithms": "list of algorithm specs, e.g. 'phash' or 'phash(hash_size=16)'",
-    "transforms": "list of transform chains, e.g. 'jpeg(quality=70)' or 'resize(scale=0.5)|jpeg()'",
+    "transforms": (
+        "list of transform chains ('jpeg(quality=70)', 'resize(scale=0.5)|jpeg'), severity "
+        "ladders ('crop@S1-S5') or presets ('preset:whatsapp_like')"
+    ),
     "thresholds": "table: algorithm name or id -> list of match thresholds in bits",
     "max_failure_rate": "fraction of images allowed to fail before the run exits non-zero",
     "target_fprs": "list of false-match rates to recommend thresholds for, e.g. [1e-3, 1e-6]",
@@ -115,11 +119,15 @@ def _dedupe(items: list[tuple[int, Any]], key: str, problems: list[str]) -> None
 
 
 def _build(key: str, raw: Mapping[str, Any], make: Any, problems: list[str]) -> list[Any]:
-    """Construct every entry of the list ``raw[key]``, collecting problems instead of stopping."""
+    """Construct every entry of the list ``raw[key]``, collecting problems instead of stopping.
+
+    ``make`` returns one object, or a list when one entry names several (``crop@S1-S5``).
+    """
     built: list[tuple[int, Any]] = []
     for i, text in enumerate(_string_list(raw, key, problems)):
         try:
-            built.append((i, make(text)))
+            made = make(text)
+            built += [(i, m) for m in made] if isinstance(made, list) else [(i, made)]
         except HarnessError as exc:
             problems.append(_problem(f"{key}[{i}] {text!r}", str(exc)))
     _dedupe(built, key, problems)
@@ -162,7 +170,7 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
     description = raw.get("description", "")
 
     algorithms = _build("algorithms", raw, make_algorithm, problems)
-    chains = _build("transforms", raw, parse_chain, problems)
+    chains = _build("transforms", raw, expand, problems)
 
     thresholds = _thresholds(raw.get("thresholds", {}), algorithms, problems)
     calibration_fraction = checked(

@@ -156,10 +156,15 @@ def test_invalid_suite_is_refused_before_any_work(tmp_path, capsys):
 def test_validate_list_and_report(tmp_path, capsys):
     assert main(["validate", str(_write_suite(tmp_path))]) == 0
     assert "valid suite 'small'" in capsys.readouterr().out
-    for what in ("transforms", "algorithms", "datasets"):
+    for what in ("transforms", "presets", "ladders", "algorithms", "datasets"):
         assert main(["list", what]) == 0
+    assert main(["list", "transforms", "--markdown"]) == 0
     listed = capsys.readouterr().out
-    assert "jpeg(quality=75, subsampling='4:2:0')" in listed
+    assert "jpeg(quality=75, subsampling='4:2:0', progressive=False)" in listed
+    assert "    - quality: an int in [1, 100]" in listed
+    assert "| `jpeg` ladder `jpeg@S1-S5` | `quality=75`; an int in [1, 100]" in listed
+    assert "| `preset:whatsapp_like` |" in listed
+    assert "| `crop_corner` (crop.keep_area; anchor='top_left') |" in listed
     assert "pdq (alias pdqhash): 256 bits" in listed
     assert "skimage: 17 images" in listed
     assert main(["report", str(tmp_path / "missing.json")]) == 2

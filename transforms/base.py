@@ -111,10 +111,17 @@ class Chain:
     """An ordered sequence of transforms applied one after another."""
 
     steps: tuple[Transform, ...]
+    #: Display name, e.g. "preset:whatsapp_like"; the id stays the canonical chain of steps.
+    label: str | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.steps:
             raise InvalidParameterError("A chain needs at least one transform (use 'identity').")
+
+    @property
+    def display(self) -> str:
+        """The label if there is one, else the id."""
+        return self.label or self.id
 
     @property
     def id(self) -> str:

@@ -103,12 +103,16 @@ class Resize(Transform):
         Factor applied to both sides. Give exactly one of ``scale`` and ``long_side``.
     long_side : int >= 1, optional
         Target length of the longer side in pixels, as platforms that cap uploads do.
-    filter : {"nearest", "box", "bilinear", "hamming", "bicubic", "lanczos"}
-        Pillow resampling filter (antialiased except "nearest").
+    filter : {"nearest", "box", "bilinear", "hamming", "bicubic", "lanczos", "mks2013", "mks2021"}
+        Pillow resampling filter (antialiased except "nearest"; MKS needs Pillow >= 13).
+    upscale : bool
+        False: leave images that are already small enough alone, as platforms with a size cap
+        do (they never enlarge an upload).
 
     Output size: with ``scale``, ``(max(1, round(W * scale)), max(1, round(H * scale)))``; with
     ``long_side``, the longer side becomes ``long_side`` and the shorter
-    ``max(1, round(short * long_side / long))``.
+    ``max(1, round(short * long_side / long))``. With ``upscale=False`` an output larger than
+    the input is replaced by the input size.
     """
 
     name: ClassVar[str] = "resize"
@@ -116,6 +120,7 @@ class Resize(Transform):
     scale: float | None = None
     long_side: int | None = None
     filter: str = "bicubic"
+    upscale: bool = True
 
     def __post_init__(self) -> None:
         if (self.scale is None) == (self.long_side is None):
@@ -132,8 +137,15 @@ class Resize(Transform):
         if self.long_side is not None:
             check_int("long_side", self.long_side, owner="resize", min_value=1, max_value=65535)
         check_choice("filter", self.filter, owner="resize", choices=FILTERS)
+        check_choice("upscale", self.upscale, owner="resize", choices=(False, True))
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        out = self._scaled(size)
+        if not self.upscale and out[0] * out[1] > size[0] * size[1]:
+            return size
+        return out
+
+    def _scaled(self, size: tuple[int, int]) -> tuple[int, int]:
         w, h = size
         if self.scale is not None:
             return max(1, round(w * self.scale)), max(1, round(h * self.scale))
@@ -170,23 +182,32 @@ def _aspect(owner: str, value: object) -> float:
 class CropToAspect(Transform):
     """Crop the largest centred window of width / height ``aspect`` (1.0 square, 0.8 = 4:5).
 
-    Output size: if ``W / H > aspect``, ``(max(1, round(H * aspect)), H)``, else
-    ``(W, max(1, round(W / aspect)))``.
+    ``mode`` "exact" always crops to ``aspect``; "at_most" only crops images wider than
+    ``aspect``, "at_least" only images narrower (Instagram keeps 4:5 .. 1.91:1 and crops the rest).
+
+    Output size: if ``W / H > aspect`` (and mode is not "at_least"),
+    ``(max(1, round(H * aspect)), H)``; if ``W / H < aspect`` (and mode is not "at_most"),
+    ``(W, max(1, round(W / aspect)))``; otherwise unchanged.
     """
 
     name: ClassVar[str] = "crop_to_aspect"
     models: ClassVar[str] = "platform aspect limits (Instagram 4:5..1.91:1) and square avatars"
     intensity_meaning: ClassVar[str] = "0 (depends on the input's aspect; see output_size)"
     aspect: float = 1.0
+    mode: str = "exact"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "aspect", _aspect("crop_to_aspect", self.aspect))
+        modes = ("exact", "at_most", "at_least")
+        check_choice("mode", self.mode, owner="crop_to_aspect", choices=modes)
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         w, h = size
-        if w / h > self.aspect:
+        if w / h > self.aspect and self.mode != "at_least":
             return min(w, max(1, round(h * self.aspect))), h
-        return w, min(h, max(1, round(w / self.aspect)))
+        if w / h < self.aspect and self.mode != "at_most":
+            return w, min(h, max(1, round(w / self.aspect)))
+        return size
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         w, h = image.size
@@ -207,8 +228,11 @@ class Pad(Transform):
         right, 30 px top and bottom).
     fill : {"black", "white", "gray", "mean", "blur"}
         Border colour; "mean" is the image's mean colour, "blur" a blurred, stretched copy.
+    sides : {"all", "horizontal", "vertical"}
+        Pad every side, only left and right, or only top and bottom.
 
-    Output size: ``(W + 2 * round(fraction * W), H + 2 * round(fraction * H))``.
+    Output size: ``(W + 2 * round(fraction * W), H + 2 * round(fraction * H))``, with the
+    unpadded direction's term left out.
     """
 
     name: ClassVar[str] = "pad"
@@ -216,15 +240,22 @@ class Pad(Transform):
     intensity_meaning: ClassVar[str] = "fraction / 0.4 (a 40% border per side is the harshest)"
     fraction: float = 0.05
     fill: str = "black"
+    sides: str = "all"
 
     def __post_init__(self) -> None:
         v = check_real("fraction", self.fraction, owner="pad", min_value=0.0, max_value=1.0)
         object.__setattr__(self, "fraction", v)
         check_choice("fill", self.fill, owner="pad", choices=FILLS)
+        check_choice("sides", self.sides, owner="pad", choices=("all", "horizontal", "vertical"))
+
+    def _margins(self, size: tuple[int, int]) -> tuple[int, int]:
+        dx = round(self.fraction * size[0]) if self.sides != "vertical" else 0
+        dy = round(self.fraction * size[1]) if self.sides != "horizontal" else 0
+        return dx, dy
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        w, h = size
-        return w + 2 * round(self.fraction * w), h + 2 * round(self.fraction * h)
+        dx, dy = self._margins(size)
+        return size[0] + 2 * dx, size[1] + 2 * dy
 
     @property
     def intensity(self) -> float:
@@ -232,7 +263,7 @@ class Pad(Transform):
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         out = canvas(image, self.output_size(image.size), self.fill)
-        out.paste(image, (round(self.fraction * image.width), round(self.fraction * image.height)))
+        out.paste(image, self._margins(image.size))
         return out
 
 
@@ -290,15 +321,16 @@ class Rotate(Transform):
     Parameters
     ----------
     degrees : float in [-180, 180]
-    mode : {"expand", "crop"}
+    mode : {"expand", "crop", "same"}
         "expand": the canvas grows to hold the whole rotated image, corners filled with
         ``fill``; "crop": keep the largest centred window of the original aspect that has no
-        fill (what "straighten" tools do).
+        fill (what "straighten" tools do); "same": keep the canvas, cutting the corners off and
+        filling the uncovered ones (what augmentation libraries do).
     fill : {"black", "white", "gray", "mean"}
 
     Output size, with ``c = |cos|``, ``s = |sin|``: "expand" ``(max(1, round(W c + H s)),
     max(1, round(W s + H c)))``; "crop" ``(max(1, floor(k W)), max(1, floor(k H)))`` with
-    ``k = min(W / (W c + H s), H / (W s + H c))``.
+    ``k = min(W / (W c + H s), H / (W s + H c))``; "same" ``(W, H)``.
     """
 
     name: ClassVar[str] = "rotate"
@@ -311,7 +343,7 @@ class Rotate(Transform):
     def __post_init__(self) -> None:
         v = check_real("degrees", self.degrees, owner="rotate", min_value=-180, max_value=180)
         object.__setattr__(self, "degrees", v)
-        check_choice("mode", self.mode, owner="rotate", choices=("expand", "crop"))
+        check_choice("mode", self.mode, owner="rotate", choices=("expand", "crop", "same"))
         check_choice("fill", self.fill, owner="rotate", choices=(*COLORS, "mean"))
 
     def _cs(self) -> tuple[float, float]:
@@ -321,6 +353,8 @@ class Rotate(Transform):
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         w, h = size
         c, s = self._cs()
+        if self.mode == "same":
+            return size
         if self.mode == "expand":
             return max(1, round(w * c + h * s)), max(1, round(w * s + h * c))
         k = min(w / (w * c + h * s), h / (w * s + h * c))
@@ -441,6 +475,39 @@ class Perspective(Transform):
         return image.transform(
             (w, h), Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BICUBIC
         )
+
+
+@TRANSFORMS.register("translate")
+@dataclass(frozen=True)
+class Translate(Transform):
+    """Shift the content by ``dx`` x W and ``dy`` x H (positive: right / down), filling the
+    uncovered strip with ``fill``. Output size: unchanged.
+    """
+
+    name: ClassVar[str] = "translate"
+    models: ClassVar[str] = "a re-framed or slightly offset copy (misaligned screenshot, re-crop)"
+    intensity_meaning: ClassVar[str] = "max(|dx|, |dy|) / 0.2"
+    dx: float = 0.02
+    dy: float = 0.0
+    fill: str = "black"
+
+    def __post_init__(self) -> None:
+        for key in ("dx", "dy"):
+            v = check_real(
+                key, getattr(self, key), owner="translate", min_value=-1.0, max_value=1.0
+            )
+            object.__setattr__(self, key, v)
+        check_choice("fill", self.fill, owner="translate", choices=(*COLORS, "mean"))
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, max(abs(self.dx), abs(self.dy)) / 0.2)
+
+    def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
+        fill = mean_color(image) if self.fill == "mean" else COLORS[self.fill]
+        out = Image.new("RGB", image.size, fill)
+        out.paste(image, (round(self.dx * image.width), round(self.dy * image.height)))
+        return out
 
 
 @TRANSFORMS.register("shear")

@@ -92,8 +92,8 @@ class Text(Transform):
     intensity_meaning: ClassVar[str] = "height / 0.25 x opacity"
     uses_rng: ClassVar[bool] = True
     stable_pixels: ClassVar[bool] = False
-    text: str = "hash-harness"
     height: float = 0.07
+    text: str = "hash-harness"
     position: str = "random"
     opacity: float = 1.0
     color: str = "white"
@@ -386,8 +386,8 @@ class ScreenshotFrame(Transform):
     name: ClassVar[str] = "screenshot_frame"
     models: ClassVar[str] = "a screenshot of a post reshared as a new image"
     intensity_meaning: ClassVar[str] = "1 - area"
-    device: str = "phone"
     area: float = 0.6
+    device: str = "phone"
 
     def __post_init__(self) -> None:
         check_choice("device", self.device, owner="screenshot_frame", choices=DEVICES)

@@ -229,8 +229,8 @@ class GaussianBlur(Transform):
 @TRANSFORMS.register("motion_blur")
 @dataclass(frozen=True)
 class MotionBlur(Transform):
-    """Linear motion blur of ``length`` x short side at ``angle`` degrees (numpy line kernel,
-    edges reflected). Size unchanged."""
+    """Linear motion blur of ``length`` x short side (rounded up to an odd number of pixels) at
+    ``angle`` degrees (line kernel, edges reflected). Size unchanged."""
 
     name: ClassVar[str] = "motion_blur"
     models: ClassVar[str] = "camera shake when re-photographing a screen or print"
@@ -249,8 +249,9 @@ class MotionBlur(Transform):
         return min(1.0, self.length / 0.05)
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
-        n = px(self.length, min(image.size))
-        if n <= 1:
+        # An odd kernel keeps the blur centred (an even one also shifts the image half a pixel).
+        n = px(self.length, min(image.size)) | 1
+        if n == 1:
             return image.copy()
         kernel = np.zeros((n, n))
         t = math.radians(self.angle)

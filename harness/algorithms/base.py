@@ -41,6 +41,9 @@ def distribution_version(name: str) -> str:
 class HashAlgorithm(Spec):
     """Base class of hash adapters."""
 
+    #: Ids name only non-default parameters: "phash", "phash(hash_size=16)".
+    always_shown: ClassVar[tuple[str, ...] | None] = ()
+
     #: Distance between two hashes; every built-in adapter is a bit hash compared by Hamming.
     distance: ClassVar[str] = "hamming"
     #: Distributions whose versions can change the bits (recorded in :meth:`fingerprint`).

@@ -64,6 +64,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     """The whole report as one Markdown string."""
     suite, dataset, env = result["suite"], result["dataset"], result["environment"]
     algos = {a["id"]: a for a in result["algorithms"]}
+    names = {t["id"]: t.get("label") or t["id"] for t in result["transforms"]}
     status = result.get("status", {})
     out: list[str] = []
     out.append(
@@ -101,7 +102,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         by_transform.setdefault(cell["transform"], {})[cell["algorithm"]] = cell
     rows = []
     for t in result["transforms"]:
-        row = [code(t["id"])]
+        row = [code(t.get("label") or t["id"])]
         for a in algos:
             cell = by_transform[t["id"]][a]
             row.append(fmt_rate(_metric(cell, "tpr", algos[a]["thresholds"][0])))
@@ -112,7 +113,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     header = ["transform", *[f"{code(a)} /{algos[a]['n_bits']}" for a in algos]]
     rows = []
     for t in result["transforms"]:
-        row = [code(t["id"])]
+        row = [code(t.get("label") or t["id"])]
         for a in algos:
             s = by_transform[t["id"]][a]["positives"]["summary"]
             row.append("n/a" if s["n"] == 0 else f"{s['median']} / {s['max']}")
@@ -170,7 +171,13 @@ def render_markdown(result: dict[str, Any]) -> str:
         out += _table(
             ["algorithm", "transform", "edited copy of", "matched original", "distance"],
             (
-                [code(a), code(t), esc(m["query"]), esc(m["nearest_other"]), str(m["distance"])]
+                [
+                    code(a),
+                    code(names[t]),
+                    esc(m["query"]),
+                    esc(m["nearest_other"]),
+                    str(m["distance"]),
+                ]
                 for a, t, m in flagged[:40]
             ),
         )
@@ -206,7 +213,10 @@ def render_markdown(result: dict[str, Any]) -> str:
         out += ["", "## Edited copies that escaped (distance above the first threshold)", ""]
         out += _table(
             ["algorithm", "transform", "image", "distance"],
-            ([code(a), code(t), esc(m["image"]), str(m["distance"])] for a, t, m in misses[:60]),
+            (
+                [code(a), code(names[t]), esc(m["image"]), str(m["distance"])]
+                for a, t, m in misses[:60]
+            ),
         )
         if len(misses) > 60:
             out.append(f"\n… and {len(misses) - 60} more in results.json.")

@@ -1,0 +1,507 @@
+"""Severity ladders, named presets, the selection syntax, and the catalogue table.
+
+Severity ladders
+    Every graded family has five levels S1..S5 (S1 barely visible, S5 the harshest setting that
+    still models a benign re-upload) plus a fine grid for sweeps, dense near zero for geometry.
+    Values follow ``research/transforms.md`` section 6.
+Presets
+    Named chains modelling whole re-upload pipelines (platforms, screenshots, memes). Platform
+    parameters are published or measured values with a stated confidence (section 3 and 7).
+Selection
+    Wherever a transform chain is accepted (suites, ``--transforms``), these also work:
+    ``crop@S1-S5``, ``jpeg@S3``, ``rotate@S1,S3``, ``pad@fine``, ``preset:whatsapp_like``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import InvalidParameterError, UnknownNameError
+from transforms.base import TRANSFORMS, Chain, Transform, make_transform, parse_chain
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """One graded family: ``transform`` with ``param`` stepped over ``levels`` (S1..S5)."""
+
+    transform: str
+    param: str
+    levels: tuple[Any, ...]
+    fine: tuple[Any, ...]
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    def step(self, value: Any) -> Transform:
+        return make_transform(self.transform, {**self.fixed, self.param: value})
+
+
+LADDERS: dict[str, Ladder] = {
+    # Codecs: coarse grids; they matter for drift and collisions more than for robustness.
+    "jpeg": Ladder(
+        "jpeg", "quality", (90, 75, 50, 30, 10), (95, 90, 85, 80, 75, 70, 60, 50, 40, 30, 20, 10)
+    ),
+    "jpeg_generations": Ladder(
+        "jpeg_generations", "n", (2, 3, 5, 10, 20), (2, 3, 5, 10, 20), {"quality": 75, "jitter": 1}
+    ),
+    "webp": Ladder(
+        "webp", "quality", (90, 80, 70, 50, 30), (95, 90, 80, 70, 60, 50, 40, 30, 20, 10)
+    ),
+    "avif": Ladder("avif", "quality", (80, 60, 45, 30, 20), (90, 80, 70, 60, 45, 30, 20, 10)),
+    "palette": Ladder("palette", "colors", (256, 128, 64, 32, 16), (256, 128, 64, 32, 16, 8, 4)),
+    # Resampling.
+    "resize": Ladder(
+        "resize",
+        "scale",
+        (0.75, 0.5, 0.33, 0.2, 0.1),
+        (0.9, 0.75, 0.5, 0.33, 0.25, 0.2, 0.1, 1.5, 2.0, 4.0),
+    ),
+    "down_up": Ladder(
+        "down_up", "factor", (0.75, 0.5, 0.33, 0.25, 0.1), (0.9, 0.75, 0.5, 0.33, 0.25, 0.2, 0.1)
+    ),
+    "thumbnail": Ladder(
+        "thumbnail",
+        "long_side",
+        (480, 320, 256, 160, 128),
+        (1080, 720, 480, 320, 256, 160, 128, 64),
+    ),
+    "aspect_stretch": Ladder(
+        "aspect_stretch",
+        "ratio",
+        (1.05, 1.1, 1.25, 1.5, 2.0),
+        (1.02, 1.05, 1.1, 1.25, 1.5, 2.0, 0.95, 0.9, 0.8, 0.67, 0.5),
+    ),
+    # Geometry: dense near zero, where thresholds are crossed.
+    "crop": Ladder(
+        "crop",
+        "keep_area",
+        (0.95, 0.9, 0.81, 0.64, 0.5),
+        (0.99, 0.98, 0.96, 0.95, 0.92, 0.9, 0.85, 0.81, 0.75, 0.7, 0.64, 0.6, 0.5),
+        note="centred window, aspect kept; keep_area is the fraction of the area kept",
+    ),
+    "crop_corner": Ladder(
+        "crop",
+        "keep_area",
+        (0.9, 0.8, 0.64, 0.5, 0.3),
+        (0.99, 0.95, 0.9, 0.8, 0.7, 0.64, 0.5, 0.4, 0.3),
+        {"anchor": "top_left"},
+        "window at the top left: the right and bottom are cut off",
+    ),
+    "pad": Ladder(
+        "pad",
+        "fraction",
+        (0.02, 0.05, 0.1, 0.2, 0.4),
+        (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4),
+    ),
+    "rotate": Ladder(
+        "rotate",
+        "degrees",
+        (1.0, 3.0, 5.0, 10.0, 20.0),
+        (0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0),
+    ),
+    "perspective": Ladder(
+        "perspective",
+        "max_shift",
+        (0.02, 0.04, 0.07, 0.1, 0.15),
+        (0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2),
+    ),
+    "shear": Ladder(
+        "shear", "factor", (0.05, 0.1, 0.15, 0.2, 0.3), (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
+    ),
+    "translate": Ladder(
+        "translate", "dx", (0.01, 0.02, 0.05, 0.1, 0.2), (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+    ),
+    # Photometric.
+    "brightness": Ladder(
+        "brightness",
+        "factor",
+        (1.1, 1.2, 1.3, 1.45, 1.6),
+        (1.1, 1.2, 1.3, 1.45, 1.6, 0.9, 0.8, 0.7, 0.55, 0.4),
+    ),
+    "contrast": Ladder(
+        "contrast",
+        "factor",
+        (1.1, 1.2, 1.3, 1.45, 1.6),
+        (1.1, 1.2, 1.3, 1.45, 1.6, 0.9, 0.8, 0.7, 0.55, 0.4),
+    ),
+    "saturation": Ladder(
+        "saturation", "factor", (1.25, 1.5, 0.5, 0.25, 0.0), (1.25, 1.5, 2.0, 0.75, 0.5, 0.25, 0.0)
+    ),
+    "gamma": Ladder(
+        "gamma",
+        "gamma",
+        (1.1, 1.25, 1.5, 2.0, 2.5),
+        (1.1, 1.25, 1.5, 2.0, 2.5, 0.9, 0.8, 0.67, 0.5, 0.4),
+    ),
+    "hue_shift": Ladder(
+        "hue_shift",
+        "degrees",
+        (5.0, 10.0, 30.0, 90.0, 180.0),
+        (5.0, 10.0, 20.0, 30.0, 60.0, 90.0, 180.0),
+    ),
+    "gaussian_blur": Ladder(
+        "gaussian_blur",
+        "radius",
+        (0.001, 0.002, 0.004, 0.006, 0.01),
+        (0.0005, 0.001, 0.002, 0.004, 0.006, 0.01, 0.02),
+    ),
+    "motion_blur": Ladder(
+        "motion_blur",
+        "length",
+        (0.005, 0.01, 0.02, 0.03, 0.05),
+        (0.005, 0.01, 0.02, 0.03, 0.05, 0.08),
+    ),
+    "sharpen": Ladder(
+        "sharpen", "percent", (50, 100, 150, 250, 400), (50, 100, 150, 250, 400, 600)
+    ),
+    "gaussian_noise": Ladder(
+        "gaussian_noise",
+        "sigma",
+        (2.0, 5.0, 10.0, 15.0, 25.0),
+        (1.0, 2.0, 5.0, 10.0, 15.0, 25.0, 40.0),
+    ),
+    "salt_pepper": Ladder(
+        "salt_pepper",
+        "amount",
+        (0.001, 0.005, 0.01, 0.03, 0.05),
+        (0.001, 0.005, 0.01, 0.03, 0.05, 0.1),
+    ),
+    "shuffle_pixels": Ladder(
+        "shuffle_pixels",
+        "amount",
+        (0.005, 0.01, 0.02, 0.05, 0.1),
+        (0.005, 0.01, 0.02, 0.05, 0.1, 0.2),
+    ),
+    "pixelize": Ladder(
+        "pixelize",
+        "block",
+        (1 / 256, 1 / 128, 1 / 64, 1 / 32, 1 / 16),
+        (1 / 512, 1 / 256, 1 / 128, 1 / 64, 1 / 32, 1 / 16, 1 / 8),
+    ),
+    "posterize": Ladder("posterize", "bits", (6, 5, 4, 3, 2), (7, 6, 5, 4, 3, 2, 1)),
+    "opacity": Ladder(
+        "opacity", "alpha", (0.9, 0.8, 0.65, 0.5, 0.35), (0.95, 0.9, 0.8, 0.65, 0.5, 0.35, 0.2)
+    ),
+    # Overlays (the DISC21-style tier).
+    "text": Ladder(
+        "text", "height", (0.04, 0.07, 0.1, 0.15, 0.25), (0.02, 0.04, 0.07, 0.1, 0.15, 0.25, 0.35)
+    ),
+    "caption_bar": Ladder(
+        "caption_bar", "height", (0.1, 0.15, 0.2, 0.3, 0.5), (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+    ),
+    "watermark": Ladder(
+        "watermark", "opacity", (0.15, 0.25, 0.4, 0.6, 0.8), (0.1, 0.15, 0.25, 0.4, 0.6, 0.8, 1.0)
+    ),
+    "stickers": Ladder(
+        "stickers", "size", (0.05, 0.1, 0.15, 0.25, 0.4), (0.05, 0.1, 0.15, 0.25, 0.4, 0.5)
+    ),
+    "stripes": Ladder(
+        "stripes", "density", (0.1, 0.2, 0.3, 0.5, 0.7), (0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
+    ),
+    "screenshot_frame": Ladder(
+        "screenshot_frame", "area", (0.9, 0.75, 0.6, 0.45, 0.3), (0.95, 0.9, 0.75, 0.6, 0.45, 0.3)
+    ),
+    "picture_in_picture": Ladder(
+        "picture_in_picture",
+        "scale",
+        (0.9, 0.75, 0.6, 0.45, 0.3),
+        (0.95, 0.9, 0.75, 0.6, 0.45, 0.3, 0.2),
+    ),
+}
+
+#: Families without a severity axis: named variants rather than levels.
+CATEGORICAL: dict[str, tuple[str, ...]] = {
+    "flip": ("hflip", "vflip"),
+    "rotate90": ("rotate90(k=1)", "rotate90(k=2)", "rotate90(k=3)"),
+    "grayscale": ("grayscale", "grayscale(method='average')"),
+    "filter_preset": tuple(
+        f"filter_preset(preset={p!r})"
+        for p in ("sepia", "warm", "cool", "fade", "vignette", "autocontrast", "equalize")
+    ),
+    "exif_ignored": tuple(f"exif_ignored(tag={t})" for t in (6, 8, 3, 2, 5, 7, 4)),
+    "mode_path": tuple(
+        f"mode_path(path={p!r})" for p in ("i16_clip", "i16_shift", "palette_web", "la")
+    ),
+    "alpha_background": (
+        "alpha_background(background='black')",
+        "alpha_background(background='white')",
+    ),
+    "resample": tuple(
+        f"resample(method={m!r})"
+        for m in ("nonaa_bilinear", "linear_light", "reducing_gap", "reduce_box")
+    ),
+    "draft_decode": ("draft_decode(reduce=2)", "draft_decode(reduce=4)", "draft_decode(reduce=8)"),
+    "median": ("median(size=3)", "median(size=5)", "median(size=7)"),
+    "collage": ("collage(grid='1x2')", "collage(grid='2x2')", "collage(grid='3x3')"),
+    "crop_to_aspect": tuple(
+        f"crop_to_aspect(aspect={a})" for a in (1.0, 0.8, 1.91, 0.5625, 1.7778)
+    ),
+    "pad_to_aspect": tuple(f"pad_to_aspect(aspect={a}, fill='blur')" for a in (1.0, 0.5625, 0.8)),
+    "controls": (
+        "identity",
+        "png",
+        "strip_metadata",
+        "jpeg(progressive=True)",
+        "jpeg_keep",
+        "webp(lossless=True)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named re-upload pipeline."""
+
+    chain: str
+    source: str
+    confidence: str  # A first-party statement, B consistent measurements, C secondary, design
+
+
+_NO_UP = "upscale=False"
+PRESETS: dict[str, Preset] = {
+    "generic_social": Preset(
+        f"resize(long_side=2048, filter='lanczos', {_NO_UP})|jpeg(quality=80)|strip_metadata",
+        "typical platform cap and quality (research/transforms.md section 7)",
+        "B",
+    ),
+    "twitter_x_like": Preset(
+        f"resize(long_side=4096, filter='lanczos', {_NO_UP})|jpeg(quality=85)|strip_metadata",
+        "Twitter engineering, Dec 2018: JPEG q85, 4096 px cap (may predate X)",
+        "A (quality), B (size)",
+    ),
+    "facebook_like": Preset(
+        f"resize(long_side=2048, filter='lanczos', {_NO_UP})|jpeg(quality=75)|strip_metadata",
+        "third-party tests: 2048 px, quality about 70-85 (unpublished)",
+        "C",
+    ),
+    "instagram_feed_like": Preset(
+        "crop_to_aspect(aspect=1.91, mode='at_most')|crop_to_aspect(aspect=0.8, mode='at_least')|"
+        f"resize(long_side=1080, filter='lanczos', {_NO_UP})|jpeg(quality=80)|strip_metadata",
+        "guides and tests: aspect 4:5..1.91:1, 1080 px, quality 70-85",
+        "C",
+    ),
+    "instagram_story_like": Preset(
+        "pad_to_aspect(aspect=0.5625, fill='blur')|"
+        f"resize(long_side=1920, filter='lanczos', {_NO_UP})|jpeg(quality=80)",
+        "1080 x 1920 stories with a blurred background fill",
+        "C",
+    ),
+    "whatsapp_like": Preset(
+        f"resize(long_side=1600, filter='bilinear', {_NO_UP})|jpeg(quality=70)|strip_metadata",
+        "third-party tests: 1600 px (older 1280), quality 50-80",
+        "C",
+    ),
+    "whatsapp_forwarded_2x": Preset(
+        f"resize(long_side=1600, filter='bilinear', {_NO_UP})|jpeg(quality=70)|"
+        f"resize(long_side=1600, filter='bilinear', {_NO_UP})|jpeg(quality=70)|strip_metadata",
+        "whatsapp_like applied twice (a forward of a forward)",
+        "C",
+    ),
+    "telegram_like": Preset(
+        f"resize(long_side=1280, filter='lanczos', {_NO_UP})|jpeg(quality=82)",
+        "one measured test: 6000x4000 -> 1280x853; quality about 80-87",
+        "C",
+    ),
+    "screenshot_reshare": Preset(
+        "screenshot_frame(device='phone', area=0.6)|png|"
+        f"resize(long_side=4096, filter='lanczos', {_NO_UP})|jpeg(quality=85)",
+        "a phone screenshot of the post, reshared on a Twitter-like platform; tall 9:19.5 frame "
+        "exercises Pillow 13's resize-order change",
+        "design",
+    ),
+    "meme_repost": Preset(
+        "caption_bar(position='top', height=0.2)|jpeg(quality=75)|"
+        f"resize(long_side=1080, filter='lanczos', {_NO_UP})|jpeg(quality=70)",
+        "meme caption, saved, reposted",
+        "design",
+    ),
+    "generation_loss_2": Preset(
+        "jpeg_generations(n=2, quality=75, jitter=1)", "two download / re-upload cycles", "design"
+    ),
+    "generation_loss_5": Preset(
+        "jpeg_generations(n=5, quality=75, jitter=1)", "five download / re-upload cycles", "design"
+    ),
+    "generation_loss_10": Preset(
+        "jpeg_generations(n=10, quality=75, jitter=1)", "ten download / re-upload cycles", "design"
+    ),
+    "link_preview": Preset(
+        "thumbnail(long_side=480)|jpeg(quality=70)",
+        "link-preview cards (Pillow thumbnail)",
+        "design",
+    ),
+    "cdn_webp": Preset(
+        f"resize(long_side=1080, filter='lanczos', {_NO_UP})|webp(quality=75)",
+        "CDN WebP delivery",
+        "C",
+    ),
+    "cdn_avif": Preset(
+        f"resize(long_side=1080, filter='lanczos', {_NO_UP})|avif(quality=50)",
+        "CDN AVIF delivery (pixels depend on the libavif version)",
+        "C",
+    ),
+    "avatar": Preset(
+        "crop_to_aspect(aspect=1.0)|"
+        f"resize(long_side=320, filter='lanczos', {_NO_UP})|jpeg(quality=80)",
+        "square profile picture",
+        "design",
+    ),
+}
+
+
+def preset(name: str) -> Chain:
+    """The chain of a named preset, labelled ``preset:NAME``."""
+    if name not in PRESETS:
+        close = difflib.get_close_matches(name, PRESETS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else f" Known: {', '.join(PRESETS)}."
+        raise UnknownNameError(f"Unknown preset {name!r}.{hint}")
+    return dataclasses.replace(parse_chain(PRESETS[name].chain), label=f"preset:{name}")
+
+
+_LEVELS = re.compile(r"^S([1-5])(?:-S?([1-5]))?$")
+
+
+def _levels(ladder: Ladder, spec: str) -> list[Any]:
+    if spec in ("fine", "all"):
+        return list(ladder.fine)
+    values: list[Any] = []
+    for part in spec.split(","):
+        m = _LEVELS.match(part.strip())
+        if not m:
+            raise InvalidParameterError(
+                f"Cannot read severity {part!r}: write S1..S5, a range such as S1-S5, a list "
+                "such as S1,S3, or 'fine'."
+            )
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise InvalidParameterError(
+                f"Severity range {part!r} runs backwards; write S{hi}-S{lo}."
+            )
+        values += [ladder.levels[k - 1] for k in range(lo, hi + 1)]
+    return values
+
+
+def expand(text: str) -> list[Chain]:
+    """Chains named by one selection: a chain, ``family@levels`` or ``preset:name``."""
+    text = text.strip()
+    if text.startswith("preset:"):
+        return [preset(text.removeprefix("preset:"))]
+    if "@" in text and "(" not in text:
+        family, _, spec = text.partition("@")
+        family = family.strip()
+        if family in CATEGORICAL:
+            return [parse_chain(v) for v in CATEGORICAL[family]]
+        if family not in LADDERS:
+            close = difflib.get_close_matches(family, [*LADDERS, *CATEGORICAL], n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Families: {', '.join(LADDERS)}."
+            raise UnknownNameError(f"No severity ladder {family!r}.{hint}")
+        ladder = LADDERS[family]
+        return [Chain((ladder.step(v),)) for v in _levels(ladder, spec.strip())]
+    return [parse_chain(text)]
+
+
+def expand_all(texts: Iterable[str]) -> list[Chain]:
+    return [chain for text in texts for chain in expand(text)]
+
+
+# --- The catalogue table ----------------------------------------------------------------------
+
+_SENTINEL = object()
+
+
+def parameter_domains(cls: type[Transform]) -> dict[str, str]:
+    """Each parameter's allowed values, read from the validation message (one template
+    everywhere: "... must be an int in [1, 100]. Got ...")."""
+    domains = {}
+    for f in dataclasses.fields(cls):
+        try:
+            cls(**{f.name: _SENTINEL})
+            domains[f.name] = "any"
+        except InvalidParameterError as exc:
+            m = re.search(r"must be (.*?)\. Got", str(exc))
+            domains[f.name] = m.group(1) if m else str(f.type)
+        except Exception:  # an unvalidated field; describe it by its type
+            domains[f.name] = str(f.type)
+    return domains
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """One row per registered transform: parameters with defaults and domains, intensity, model."""
+    rows = []
+    family_of = {ladder.transform: name for name, ladder in LADDERS.items()}
+    for name in TRANSFORMS.names():
+        cls = TRANSFORMS.get(name)
+        domains = parameter_domains(cls)
+        params = [
+            {
+                "name": f.name,
+                "default": None if f.default is dataclasses.MISSING else f.default,
+                "domain": domains[f.name],
+            }
+            for f in dataclasses.fields(cls)
+        ]
+        rows.append(
+            {
+                "name": name,
+                "aliases": TRANSFORMS.aliases_of(name),
+                "params": params,
+                "intensity": cls.intensity_meaning,
+                "models": cls.models,
+                "ladder": family_of.get(name),
+                "stable_pixels": cls.stable_pixels,
+                "random": cls.uses_rng,
+            }
+        )
+    return rows
+
+
+def render_catalogue(markdown: bool = True) -> str:
+    """The catalogue as a Markdown table (the README's copy is generated from this) or text."""
+    rows = catalogue()
+    if not markdown:
+        out = []
+        for r in rows:
+            params = ", ".join(f"{p['name']}={p['default']!r}" for p in r["params"])
+            out.append(f"{r['name']}({params})" if params else r["name"])
+            out.append(f"    {r['models']}")
+            for p in r["params"]:
+                out.append(f"    - {p['name']}: {p['domain']}")
+            out.append(f"    intensity: {r['intensity']}")
+        return "\n".join(out) + "\n"
+    lines = [
+        "| transform | parameters (default; allowed) | intensity | models |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        params = "<br>".join(
+            f"`{p['name']}={p['default']!r}`; {p['domain']}" for p in r["params"]
+        ).replace("|", "\\|")
+        flags = " (seeded)" * r["random"] + " (not in exact goldens)" * (not r["stable_pixels"])
+        ladder = f" ladder `{r['ladder']}@S1-S5`" if r["ladder"] else ""
+        lines.append(
+            f"| `{r['name']}`{flags}{ladder} | {params or '-'} | {r['intensity']} | {r['models']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_presets() -> str:
+    lines = ["| preset | chain | source | confidence |", "|---|---|---|---|"]
+    for name, p in PRESETS.items():
+        chain = preset(name).id.replace("|", " → ")
+        lines.append(f"| `preset:{name}` | `{chain}` | {p.source} | {p.confidence} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_ladders() -> str:
+    lines = ["| family | S1 .. S5 | fine grid |", "|---|---|---|"]
+    for name, ladder in LADDERS.items():
+        fixed = ", ".join(f"{k}={v!r}" for k, v in ladder.fixed.items())
+        label = f"`{name}` ({ladder.transform}.{ladder.param}{'; ' + fixed if fixed else ''})"
+        lines.append(
+            f"| {label} | {', '.join(f'{v:g}' for v in ladder.levels)} | "
+            f"{', '.join(f'{v:g}' for v in ladder.fine)} |"
+        )
+    return "\n".join(lines) + "\n"
