@@ -101,3 +101,21 @@ def test_file_errors(tmp_path):
     bad.write_text("algorithms = [")
     with pytest.raises(SuiteError, match="not valid TOML"):
         load_suite(bad)
+
+
+def test_shipped_suites_are_valid():
+    """Every suite in benchmarks/suites (default, paper protocols, sensitivity) parses."""
+    from harness.suite import DEFAULT_SUITE, load_suite
+
+    suites = sorted(DEFAULT_SUITE.parent.glob("*.toml"))
+    names = {load_suite(path).name for path in suites}
+    assert {"default", "thorn", "mckeown", "struppek", "imagededup", "sensitivity"} <= names
+    assert len(load_suite(DEFAULT_SUITE.parent / "thorn.toml").transforms) == 11
+
+
+def test_ladders_and_presets_expand_inside_suites():
+    suite = parse_suite({**MINIMAL, "transforms": ["identity", "crop@S1-S3", "preset:avatar"]})
+    assert [c.display for c in suite.transforms][:2] == ["identity", "crop(keep_area=0.95)"]
+    assert suite.transforms[-1].display == "preset:avatar"
+    with pytest.raises(SuiteError, match="duplicates transforms"):
+        parse_suite({**MINIMAL, "transforms": ["crop@S3", "crop(keep_area=0.81)"]})
