@@ -1,8 +1,9 @@
 """Command line: ``hash-harness`` / ``python -m harness``.
 
-Exit status: 0 success; 2 invalid input (suite, arguments, dataset) - nothing was run;
-3 the run finished and wrote its results, but more images failed than the suite's
-``max_failure_rate`` allows; 1 an unexpected internal error.
+Exit status: 0 success; 2 invalid input (suite, arguments, dataset, incomparable baseline) -
+nothing was run; 3 the run finished and wrote its results, but more images failed than the
+suite's ``max_failure_rate`` allows; 1 a regression (``check``) or hash drift (``golden check``),
+or an unexpected internal error.
 """
 
 from __future__ import annotations
@@ -174,6 +175,65 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from harness import results
+    from harness.evaluate import run_suite
+    from harness.guard import create_baseline
+    from harness.suite import DEFAULT_SUITE, load_suite
+
+    if args.results:
+        result = results.load(args.results)
+    else:
+        suite = load_suite(args.suite or DEFAULT_SUITE)
+        workers = args.workers or os.cpu_count() or 1
+        result = run_suite(suite, dataset=args.dataset, workers=workers, quiet=args.quiet)
+    baseline = create_baseline(result)
+    path = results.atomic_write_text(args.out, results.to_json(baseline))
+    print(
+        f"wrote {path}: {len(baseline['metrics'])} metrics of suite "
+        f"{baseline['suite']['name']} v{baseline['suite']['version']}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    import json
+
+    from harness import guard, results
+    from harness.errors import SchemaVersionError
+
+    try:
+        baseline = guard.load_baseline(args.baseline)
+        result = results.load(args.results)
+        report = guard.check(result, baseline, tolerance=args.tolerance)
+    except (guard.UnusableInputError, SchemaVersionError) as exc:
+        print(f"hash-harness: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(guard.render_markdown(report))
+    if args.junit:
+        results.atomic_write_text(args.junit, guard.render_junit(report))
+    if args.json:
+        results.atomic_write_text(args.json, json.dumps(report, indent=1) + "\n")
+    return 1 if report["regression"] else EXIT_OK
+
+
+def _cmd_golden(args: argparse.Namespace) -> int:
+    from harness import golden, results
+
+    if args.action == "create":
+        doc = golden.create(args.algorithms)
+        path = results.atomic_write_text(args.golden, results.to_json(doc))
+        print(
+            f"wrote {path}: {len(doc['hashes'])} algorithms x {len(doc['images'])} images",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    report = golden.check(golden.load(args.golden))
+    sys.stdout.write(golden.render(report))
+    return 1 if report["drift"] else EXIT_OK
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -199,6 +259,12 @@ def _fraction(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
     return value
+
+
+def _default_golden() -> Path:
+    from harness.golden import DEFAULT_PATH
+
+    return DEFAULT_PATH
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,6 +339,42 @@ def build_parser() -> argparse.ArgumentParser:
     thr.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     thr.add_argument("--quiet", action="store_true", help="no progress output")
     thr.set_defaults(func=_cmd_threshold)
+
+    base = sub.add_parser("baseline", help="create a baseline that later runs are checked against")
+    base.add_argument("action", choices=["create"])
+    base.add_argument("--suite", help="suite TOML (default: the default suite)")
+    base.add_argument("--dataset", help="registered dataset name or folder of images")
+    base.add_argument("--results", help="build from this results.json instead of running")
+    base.add_argument(
+        "--out", required=True, help="baseline file, e.g. benchmarks/baselines/S.json"
+    )
+    base.add_argument(
+        "--workers", type=int, default=0, help="worker processes (default: all cores)"
+    )
+    base.add_argument("--quiet", action="store_true", help="no progress output")
+    base.set_defaults(func=_cmd_baseline)
+
+    chk = sub.add_parser(
+        "check",
+        help="compare RESULTS.json with a baseline: exit 1 on regression, 2 if not comparable",
+    )
+    chk.add_argument("results")
+    chk.add_argument("--baseline", required=True)
+    chk.add_argument(
+        "--tolerance",
+        type=_fraction,
+        default=0.01,
+        help="smallest absolute rate change that can count as worse or better (default 0.01)",
+    )
+    chk.add_argument("--junit", help="also write JUnit XML here")
+    chk.add_argument("--json", help="also write the comparison as JSON here")
+    chk.set_defaults(func=_cmd_check)
+
+    gold = sub.add_parser("golden", help="pin exact hashes of a reference set, or check them")
+    gold.add_argument("action", choices=["create", "check"])
+    gold.add_argument("--golden", default=str(_default_golden()), help="golden-hash file")
+    gold.add_argument("--algorithms", nargs="+", help="algorithm specs (create; default: all)")
+    gold.set_defaults(func=_cmd_golden)
 
     rep = sub.add_parser("report", help="render the Markdown report of a results.json")
     rep.add_argument("results")

@@ -1,0 +1,196 @@
+"""Golden-hash drift: pin the exact hashes of a reference image set and explain any change.
+
+The reference set is the embedded corpus plus synthetic shapes chosen to expose known drift: a
+tall 1:3 image and a screenshot-shaped 9:19.5 one (Pillow 13 reordered resize passes for images
+reduced much more vertically than horizontally and moved pHash by up to 8/64 bits on them), a tiny
+one, a large one, a flat one and a high-frequency one. Synthetic pixels are integer arithmetic, so
+they are identical on every platform and numpy version.
+
+``check`` recomputes every hash, reports which algorithms and images moved and by how many bits,
+and explains the move with the recorded versions that differ ("pillow 12.3.0 -> 13.0.0").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from datasets_benign import open_dataset
+from datasets_benign.decode import pixel_sha256
+from harness.algorithms import ALGORITHMS, make_algorithm
+from harness.env import environment, environment_differences
+from harness.errors import HarnessError
+
+GOLDEN_KIND = "hash-harness golden"
+GOLDEN_SCHEMA = 1
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "golden" / "hashes.json"
+
+
+def _pattern(width: int, height: int, kind: str) -> Image.Image:
+    y, x = np.mgrid[0:height, 0:width].astype(np.int64)
+    if kind == "flat":
+        rgb = np.full((height, width, 3), (118, 130, 142), dtype=np.int64)
+    elif kind == "high_frequency":
+        checker = ((x // 2 + y // 2) % 2) * 200 + 20
+        rgb = np.stack([checker, (x * 37 + y * 11) % 256, (x ^ y) % 256], axis=-1)
+    else:  # structured: gradients, rings and bands that survive downscaling
+        r = (x * 255) // max(1, width - 1)
+        g = (y * 255) // max(1, height - 1)
+        ring = (
+            ((x - width // 3) ** 2 + (y - height // 2) ** 2)
+            // max(1, (min(width, height) // 8) ** 2)
+        ) % 2
+        band = ((x + 2 * y) // max(1, min(width, height) // 6)) % 2
+        rgb = np.stack([r, g, ring * 160 + band * 80], axis=-1)
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+
+
+#: Synthetic members of the reference set: id -> (width, height, pattern).
+SYNTHETIC = {
+    "synthetic_tall_1x3": (240, 720, "structured"),
+    "synthetic_screenshot_9x19.5": (360, 780, "structured"),
+    "synthetic_tiny_8x8": (8, 8, "structured"),
+    "synthetic_large_3000x2000": (3000, 2000, "structured"),
+    "synthetic_flat": (256, 256, "flat"),
+    "synthetic_high_frequency": (512, 384, "high_frequency"),
+}
+
+
+def reference_images() -> dict[str, Image.Image]:
+    images = {r.id: r.load() for r in open_dataset("skimage").records}
+    images.update({name: _pattern(w, h, kind) for name, (w, h, kind) in SYNTHETIC.items()})
+    return images
+
+
+def default_algorithms() -> list[str]:
+    return [make_algorithm(name).id for name in ALGORITHMS.names()]
+
+
+def create(algorithms: Iterable[str] | None = None) -> dict[str, Any]:
+    """Hash the reference set with every algorithm (default: all registered)."""
+    images = reference_images()
+    algos = [make_algorithm(a) for a in (algorithms or default_algorithms())]
+    return {
+        "kind": GOLDEN_KIND,
+        "golden_schema": GOLDEN_SCHEMA,
+        "environment": environment(),
+        "images": {
+            k: {"size": list(im.size), "pixel_sha256": pixel_sha256(im)} for k, im in images.items()
+        },
+        "hashes": {
+            a.id: {
+                "fingerprint": a.fingerprint(),
+                "n_bits": a.n_bits,
+                "values": {k: a.hash(im).tobytes().hex() for k, im in images.items()},
+            }
+            for a in algos
+        },
+    }
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HarnessError(f"Cannot read golden file {str(path)!r}: {exc.strerror}.") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{path} is not valid JSON (truncated?): {exc}.") from exc
+    if not isinstance(data, dict) or data.get("kind") != GOLDEN_KIND:
+        raise HarnessError(
+            f"{path} is not a golden-hash file; create one with `hash-harness golden create`."
+        )
+    if data.get("golden_schema", 0) > GOLDEN_SCHEMA:
+        raise HarnessError(f"{path} was written by a newer hash-harness: upgrade hash-harness.")
+    return data
+
+
+def _bits(a: str, b: str) -> int:
+    return int(
+        np.bitwise_count(
+            np.frombuffer(bytes.fromhex(a), np.uint8) ^ np.frombuffer(bytes.fromhex(b), np.uint8)
+        ).sum()
+    )
+
+
+def check(golden: dict[str, Any]) -> dict[str, Any]:
+    """Recompute the golden hashes now; describe every difference and its likely cause."""
+    current = create(golden["hashes"])
+    inputs = [
+        name
+        for name, rec in golden["images"].items()
+        if current["images"].get(name, {}).get("pixel_sha256") != rec["pixel_sha256"]
+    ]
+    changes = []
+    for algo, rec in golden["hashes"].items():
+        now = current["hashes"][algo]["values"]
+        moved = {
+            img: _bits(h, now[img])
+            for img, h in rec["values"].items()
+            if img in now and now[img] != h
+        }
+        if moved:
+            changes.append(
+                {
+                    "algorithm": algo,
+                    "images_changed": len(moved),
+                    "images": len(rec["values"]),
+                    "max_bits": max(moved.values()),
+                    "n_bits": rec["n_bits"],
+                    "moved": dict(sorted(moved.items(), key=lambda kv: (-kv[1], kv[0]))),
+                }
+            )
+    diffs = environment_differences(golden["environment"], current["environment"])
+    if not changes and not inputs:
+        cause = "no drift" + (f" (recorded versions differ: {', '.join(diffs)})" if diffs else "")
+    elif diffs:
+        cause = "hashes changed; recorded versions differ: " + ", ".join(diffs)
+    else:
+        cause = (
+            "hashes changed although every recorded version is the same: a code change in an "
+            "adapter or preprocessing, or a library the fingerprint does not record"
+        )
+    return {
+        "drift": bool(changes or inputs),
+        "cause": cause,
+        "environment_differences": diffs,
+        "inputs_changed": inputs,
+        "changes": changes,
+        "unchanged": [a for a in golden["hashes"] if a not in {c["algorithm"] for c in changes}],
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    out = [
+        f"# hash-harness golden check: **{'DRIFT' if report['drift'] else 'OK'}**",
+        "",
+        report["cause"] + ".",
+    ]
+    if report["inputs_changed"]:
+        out += [
+            "",
+            "Reference images that decode to different pixels: "
+            + ", ".join(report["inputs_changed"])
+            + ".",
+        ]
+    if report["changes"]:
+        out += [
+            "",
+            "| algorithm | images changed | max bits moved | images (bits) |",
+            "|---|---|---|---|",
+        ]
+        for c in report["changes"]:
+            detail = ", ".join(f"{img} ({b})" for img, b in list(c["moved"].items())[:8])
+            more = f", … {len(c['moved']) - 8} more" if len(c["moved"]) > 8 else ""
+            out.append(
+                f"| `{c['algorithm']}` | {c['images_changed']} / {c['images']} | "
+                f"{c['max_bits']} of {c['n_bits']} | {detail}{more} |"
+            )
+    if report["unchanged"]:
+        out += ["", "Unchanged: " + ", ".join(f"`{a}`" for a in report["unchanged"]) + "."]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,165 @@
+"""CI guard: baselines, direction-aware checks, golden-hash drift and the pytest plugin."""
+
+import copy
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from harness import golden, guard, results
+from harness.cli import main
+from harness.evaluate import run_suite
+from harness.suite import load_suite
+from transforms import geometry
+
+ROOT = Path(__file__).resolve().parent.parent
+CI_SUITE = ROOT / "benchmarks" / "suites" / "ci.toml"
+CI_BASELINE = ROOT / "benchmarks" / "baselines" / "ci.json"
+
+
+def _same_environment(recorded: dict) -> bool:
+    from harness.env import environment
+
+    now = environment()
+    return recorded["packages"] == now["packages"] and recorded["codecs"] == now["codecs"]
+
+
+def test_project_meets_its_own_baseline(hash_harness):
+    """This project's CI gate: the ci suite, re-run now, against the committed baseline."""
+    report = hash_harness.assert_no_regression(CI_BASELINE)
+    if _same_environment(guard.load_baseline(CI_BASELINE)["environment"]):
+        assert report["counts"]["unchanged"] == len(report["rows"])  # deterministic harness
+
+
+@pytest.fixture(scope="module")
+def ci_run():
+    return run_suite(load_suite(CI_SUITE), workers=1, quiet=True)
+
+
+def test_unchanged_rerun_passes_and_other_suites_are_refused(ci_run, tmp_path, capsys):
+    path = results.dump(ci_run, tmp_path / "results.json")
+    junit = tmp_path / "junit.xml"
+    assert main(["check", str(path), "--baseline", str(CI_BASELINE), "--junit", str(junit)]) == 0
+    assert "**OK**" in capsys.readouterr().out
+    suite = ET.parse(junit).getroot()  # noqa: S314 - our own output
+    assert suite.get("failures") == "0"
+    assert int(suite.get("tests")) == len(guard.load_baseline(CI_BASELINE)["metrics"])
+
+    other = copy.deepcopy(ci_run)
+    other["suite"]["version"] = 2
+    results.dump(other, tmp_path / "v2.json")
+    assert main(["check", str(tmp_path / "v2.json"), "--baseline", str(CI_BASELINE)]) == 2
+    assert "recreate the baseline" in capsys.readouterr().err
+
+    newer = {**copy.deepcopy(ci_run), "schema_version": results.SCHEMA_VERSION + 1}
+    (tmp_path / "newer.json").write_text(json.dumps(newer))
+    assert main(["check", str(tmp_path / "newer.json"), "--baseline", str(CI_BASELINE)]) == 2
+    assert "upgrade hash-harness" in capsys.readouterr().err
+    (tmp_path / "cut.json").write_text(CI_BASELINE.read_text()[:500])
+    assert main(["check", str(path), "--baseline", str(tmp_path / "cut.json")]) == 2
+
+
+def test_a_harsher_transform_is_caught_and_named(monkeypatch, tmp_path, capsys):
+    """A preprocessing change that keeps every id but crops far more: check exits 1 and names
+    the crop cells; nothing else is called worse."""
+    real = geometry.Crop.output_size
+    monkeypatch.setattr(
+        geometry.Crop, "output_size", lambda self, size: real(geometry.Crop(0.3, self.anchor), size)
+    )
+    harsher = run_suite(load_suite(CI_SUITE), workers=1, quiet=True)  # in-process: sees the patch
+    path = results.dump(harsher, tmp_path / "harsher.json")
+    junit = tmp_path / "junit.xml"
+    code = main(["check", str(path), "--baseline", str(CI_BASELINE), "--junit", str(junit)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "**REGRESSION**" in out
+    assert "| **worse** | `tpr \\| phash \\| crop(keep_area=0.9) \\| threshold=10`" in out
+    report = guard.check(harsher, guard.load_baseline(CI_BASELINE))
+    worse = {r["key"].split(" | ")[2] for r in report["rows"] if r["status"] == "worse"}
+    assert worse == {"crop(keep_area=0.9)"}
+    failures = ET.parse(junit).getroot().findall(".//failure")  # noqa: S314 - our own output
+    assert failures
+    assert all("worse" in f.get("message") for f in failures)
+
+
+def _metric(k, n, name="tpr"):
+    from harness.metrics import rate
+
+    return {"name": name, **{x: y for x, y in rate(k, n).to_dict().items() if x != "status"}}
+
+
+@pytest.mark.parametrize(
+    ("name", "base", "cur", "status"),
+    [
+        ("tpr", (90, 100), (90, 100), "unchanged"),
+        ("tpr", (90, 100), (88, 100), "changed"),  # inside the baseline's interval: noise
+        ("tpr", (90, 100), (70, 100), "worse"),
+        ("tpr", (70, 100), (90, 100), "better"),
+        ("fpr", (1, 1000), (30, 1000), "worse"),  # false matches up
+        ("fpr", (30, 1000), (1, 1000), "better"),
+        ("fpr", (0, 100000), (3, 100000), "changed"),  # beyond the interval, within tolerance
+    ],
+)
+def test_classification_is_direction_aware_and_noise_aware(name, base, cur, status):
+    got, _ = guard._classify(_metric(*base, name), _metric(*cur, name), tolerance=0.01)
+    assert got == status
+
+
+def test_missing_metrics_are_a_regression(ci_run):
+    baseline = guard.create_baseline(ci_run)
+    trimmed = copy.deepcopy(ci_run)
+    trimmed["cells"] = [c for c in trimmed["cells"] if c["algorithm"] != "pdq"]
+    report = guard.check(trimmed, baseline)
+    assert report["regression"]
+    assert report["counts"]["missing"] > 0
+    assert report["counts"]["worse"] == 0
+
+
+def test_golden_check_names_what_moved_when_resampling_changes(monkeypatch, capsys, tmp_path):
+    recorded = golden.create(["phash", "dhash", "pdq"])
+    path = tmp_path / "golden.json"
+    path.write_text(json.dumps(recorded))
+    assert main(["golden", "check", "--golden", str(path)]) == 0
+    capsys.readouterr()
+
+    real = Image.Image.resize
+
+    def bilinear_instead_of_lanczos(self, size, resample=None, *args, **kwargs):
+        if resample == Image.Resampling.LANCZOS:
+            resample = Image.Resampling.BILINEAR
+        return real(self, size, resample, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", bilinear_instead_of_lanczos)
+    assert main(["golden", "check", "--golden", str(path)]) == 1
+    out = capsys.readouterr().out
+    report = golden.check(recorded)
+    moved = {c["algorithm"]: c for c in report["changes"]}
+    assert set(moved) == {"phash", "dhash"}  # imagehash resizes with Lanczos; PDQ does not
+    assert report["unchanged"] == ["pdq"]
+    assert moved["phash"]["moved"]["synthetic_tall_1x3"] > 0
+    assert "| `phash` |" in out
+    assert "every recorded version is the same" in out
+
+
+def test_golden_check_explains_a_version_change():
+    recorded = golden.create(["phash"])
+    recorded["environment"]["packages"]["pillow"] = "12.3.0"
+    first = next(iter(recorded["hashes"]["phash"]["values"]))
+    value = recorded["hashes"]["phash"]["values"][first]
+    recorded["hashes"]["phash"]["values"][first] = f"{int(value, 16) ^ 0b111:016x}"
+    report = golden.check(recorded)
+    assert report["drift"]
+    assert "pillow 12.3.0 -> " in report["cause"]
+    assert report["changes"][0]["moved"] == {first: 3}
+
+
+def test_committed_golden_hashes_hold():
+    recorded = golden.load(golden.DEFAULT_PATH)
+    if not _same_environment(recorded["environment"]):
+        pytest.skip(
+            "golden hashes were recorded with other library versions (use -c constraints.txt)"
+        )
+    report = golden.check(recorded)
+    assert not report["drift"], golden.render(report)
