@@ -83,12 +83,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
         from harness.algorithms import ALGORITHMS
 
         for name in ALGORITHMS.names():
-            algo = ALGORITHMS.get(name)()
-            th = algo.default_threshold()
+            cls = ALGORITHMS.get(name)
             aliases = ALGORITHMS.aliases_of(name)
             alias = f" (alias {', '.join(aliases)})" if aliases else ""
+            doc = (cls.__doc__ or "").strip().splitlines()[0]
+            try:
+                algo = cls()
+            except HarnessError:
+                extra = f"pip install 'hash-harness[{cls.extra}]'"
+                print(f"{name}{alias}: needs the optional extra: {extra}")
+                print(f"    {doc}")
+                continue
+            th = algo.default_threshold()
             print(f"{algo.id}{alias}: {algo.n_bits} bits, {algo.distance}; default <= {th.bits}")
-            print(f"    {(algo.__doc__ or '').strip().splitlines()[0]}")
+            print(f"    {doc}")
     else:
         from datasets_benign import DATASETS
 

@@ -40,3 +40,11 @@ class SchemaVersionError(HarnessError):
 
 class UndefinedMetricWarning(UserWarning):
     """A metric has no defined value (for example a rate over zero events)."""
+
+
+class HashExcluded(HarnessError):
+    """An algorithm declined to hash an image by its own rule (e.g. PDQ quality below the gate).
+
+    Not a failure: the run records it as a counted exclusion, and the image's other hashes and
+    the other algorithms are unaffected.
+    """

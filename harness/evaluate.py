@@ -418,6 +418,7 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
         "recommendations": recommendations,
         "sweeps": sweeps,
         "failures": corpus.failures,
+        "exclusions": corpus.exclusions,
         "status": {
             "images_failed": len(failed_images),
             "failure_rate": failure_rate,

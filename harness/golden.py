@@ -24,7 +24,7 @@ from datasets_benign import open_dataset
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms import ALGORITHMS, make_algorithm
 from harness.env import environment, environment_differences
-from harness.errors import HarnessError
+from harness.errors import HarnessError, HashExcluded
 
 GOLDEN_KIND = "hash-harness golden"
 GOLDEN_SCHEMA = 1
@@ -68,7 +68,8 @@ def reference_images() -> dict[str, Image.Image]:
 
 
 def default_algorithms() -> list[str]:
-    return [make_algorithm(name).id for name in ALGORITHMS.names()]
+    """Every built-in algorithm that needs no optional extra (so the set is the same everywhere)."""
+    return [make_algorithm(n).id for n in ALGORITHMS.names() if ALGORITHMS.get(n).extra is None]
 
 
 def create(algorithms: Iterable[str] | None = None) -> dict[str, Any]:
@@ -86,11 +87,19 @@ def create(algorithms: Iterable[str] | None = None) -> dict[str, Any]:
             a.id: {
                 "fingerprint": a.fingerprint(),
                 "n_bits": a.n_bits,
-                "values": {k: a.hash(im).tobytes().hex() for k, im in images.items()},
+                "values": {k: _hex(a, im) for k, im in images.items()},
             }
             for a in algos
         },
     }
+
+
+def _hex(algo: Any, image: Image.Image) -> str | None:
+    """The hash as hex, or None when the algorithm's own rule excludes the image."""
+    try:
+        return str(algo.hash(image).tobytes().hex())
+    except HashExcluded:
+        return None
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -110,7 +119,10 @@ def load(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _bits(a: str, b: str) -> int:
+def _bits(a: str | None, b: str | None) -> int:
+    """Bits that differ; -1 when a hash appeared or disappeared (quality gate)."""
+    if a is None or b is None:
+        return -1
     return int(
         np.bitwise_count(
             np.frombuffer(bytes.fromhex(a), np.uint8) ^ np.frombuffer(bytes.fromhex(b), np.uint8)
@@ -185,7 +197,10 @@ def render(report: dict[str, Any]) -> str:
             "|---|---|---|---|",
         ]
         for c in report["changes"]:
-            detail = ", ".join(f"{img} ({b})" for img, b in list(c["moved"].items())[:8])
+            detail = ", ".join(
+                f"{img} ({b if b >= 0 else 'excluded or included'})"
+                for img, b in list(c["moved"].items())[:8]
+            )
             more = f", … {len(c['moved']) - 8} more" if len(c["moved"]) > 8 else ""
             out.append(
                 f"| `{c['algorithm']}` | {c['images_changed']} / {c['images']} | "

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from datasets_benign import Dataset, ImageRecord
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms import HashAlgorithm
-from harness.errors import HarnessError
+from harness.errors import HarnessError, HashExcluded
 from transforms import Chain
 
 
@@ -40,6 +40,7 @@ class ImageOutcome:
     size: tuple[int, int] | None = None
     hashes: list[list[bytes | None]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    exclusions: list[dict[str, str]] = field(default_factory=list)
 
 
 def _reason(exc: BaseException) -> str:
@@ -74,6 +75,16 @@ def hash_image(
         for algo in algorithms:
             try:
                 row.append(algo.hash(image).tobytes())
+            except HashExcluded as exc:
+                row.append(None)
+                out.exclusions.append(
+                    {
+                        "image": record.id,
+                        "transform": column,
+                        "algorithm": algo.id,
+                        "reason": str(exc),
+                    }
+                )
             except Exception as exc:
                 row.append(None)
                 out.failures.append(
@@ -161,6 +172,7 @@ class HashedCorpus:
     packed: list[npt.NDArray[np.uint8]]
     ok: list[npt.NDArray[np.bool_]]
     failures: list[dict[str, str]]
+    exclusions: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def decoded(self) -> npt.NDArray[np.bool_]:
@@ -207,13 +219,14 @@ def hash_corpus(
     n, columns = len(dataset.records), 1 + len(chains)
     packed = [np.zeros((columns, n, a.n_bytes), dtype=np.uint8) for a in algorithms]
     ok = [np.zeros((columns, n), dtype=bool) for _ in algorithms]
-    ids, shas, sizes, failures = [], [], [], []
+    ids, shas, sizes, failures, exclusions = [], [], [], [], []
     outcomes = iter_outcomes(dataset.records, chains, algorithms, seed, workers)
     for i, outcome in enumerate(outcomes):
         ids.append(outcome.image_id)
         shas.append(outcome.sha256)
         sizes.append(outcome.size)
         failures.extend(outcome.failures)
+        exclusions.extend(outcome.exclusions)
         for c, row in enumerate(outcome.hashes):
             for a, value in enumerate(row):
                 if value is not None:
@@ -221,4 +234,4 @@ def hash_corpus(
                     ok[a][c, i] = True
         if on_image is not None:
             on_image()
-    return HashedCorpus(ids, shas, sizes, packed, ok, failures)
+    return HashedCorpus(ids, shas, sizes, packed, ok, failures, exclusions)

@@ -50,8 +50,17 @@ def test_default_run_writes_results_and_report(tmp_path):
     assert result["status"]["ok"]
     n_cells = len(result["algorithms"]) * len(result["transforms"])
     assert len(result["cells"]) == n_cells
+    excluded = {(e["algorithm"], e["transform"]) for e in result["exclusions"]}
+    assert {a for a, _ in excluded} == {"pdq"}  # e.g. clock: PDQ quality 34 < 50, not a failure
+    assert any(e["image"] == "clock" and e["transform"] == "original" for e in result["exclusions"])
     for cell in result["cells"]:
-        assert cell["positives"]["n"] == 17
+        out = {
+            e["image"]
+            for e in result["exclusions"]
+            if e["algorithm"] == cell["algorithm"]
+            and e["transform"] in ("original", cell["transform"])
+        }
+        assert cell["positives"]["n"] == 17 - len(out)
         tpr = next(m for m in cell["metrics"] if m["name"] == "tpr")
         assert tpr["ci95"][0] <= tpr["value"] <= tpr["ci95"][1]
         if cell["transform"] == "identity":
@@ -64,7 +73,12 @@ def test_default_run_writes_results_and_report(tmp_path):
         "nearest_impostor": n_edits * 17,  # one nearest other original per edited copy
     }
     for coll in result["collisions"]:
-        assert coll["n_pairs"] == expected_pairs[coll["protocol"]]
+        if coll["algorithm"] == "pdq":  # some hashes excluded by the quality gate: fewer pairs
+            assert coll["n_pairs"] <= expected_pairs[coll["protocol"]]
+            if coll["protocol"] == "originals_all_pairs":
+                assert coll["n_pairs"] == 16 * 15 // 2
+        else:
+            assert coll["n_pairs"] == expected_pairs[coll["protocol"]]
         for m in coll["metrics"]:
             assert m["ci95"][0] <= m["value"] <= m["ci95"][1]
     assert {c["protocol"] for c in result["collisions"]} == set(expected_pairs)

@@ -48,6 +48,8 @@ class HashAlgorithm(Spec):
     distance: ClassVar[str] = "hamming"
     #: Distributions whose versions can change the bits (recorded in :meth:`fingerprint`).
     libraries: ClassVar[tuple[str, ...]] = ()
+    #: The optional extra that provides the library (``pip install 'hash-harness[extra]'``).
+    extra: ClassVar[str | None] = None
 
     @property
     def n_bits(self) -> int:

@@ -1,4 +1,4 @@
-"""Adapters for the imagehash library (average, perceptual, difference and wavelet hashes).
+"""Adapters for the imagehash library (average, perceptual, difference, wavelet, colour hashes).
 
 Each adapter passes the RGB image to imagehash unchanged; imagehash converts to greyscale and
 resizes with Pillow's LANCZOS itself, which is why Pillow's version is part of the fingerprint.
@@ -6,6 +6,8 @@ resizes with Pillow's LANCZOS itself, which is why Pillow's version is part of t
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -93,14 +95,51 @@ class DHash(_SquareHash):
         return imagehash.dhash(image, hash_size=self.hash_size)
 
 
+@ALGORITHMS.register("phash_simple")
+@dataclass(frozen=True)
+class PHashSimple(_SquareHash):
+    """imagehash ``phash_simple``: 1-D DCT along rows of the thumbnail, bit = coefficient > mean
+    (the older pHash variant; mean instead of median changes its collision behaviour)."""
+
+    name: ClassVar[str] = "phash_simple"
+    libraries: ClassVar[tuple[str, ...]] = (*_LIBS, "scipy")
+    highfreq_factor: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int(
+            "highfreq_factor", self.highfreq_factor, owner="phash_simple", min_value=1, max_value=16
+        )
+
+    def _imagehash(self, image: Image.Image) -> imagehash.ImageHash:
+        return imagehash.phash_simple(
+            image, hash_size=self.hash_size, highfreq_factor=self.highfreq_factor
+        )
+
+
+@ALGORITHMS.register("dhash_vertical")
+@dataclass(frozen=True)
+class DHashVertical(_SquareHash):
+    """imagehash ``dhash_vertical``: vertical gradient signs of a hash_size×(hash_size+1)
+    thumbnail (dhash turned 90 degrees)."""
+
+    name: ClassVar[str] = "dhash_vertical"
+    libraries: ClassVar[tuple[str, ...]] = _LIBS
+
+    def _imagehash(self, image: Image.Image) -> imagehash.ImageHash:
+        return imagehash.dhash_vertical(image, hash_size=self.hash_size)
+
+
 @ALGORITHMS.register("whash")
 @dataclass(frozen=True)
 class WHash(_SquareHash):
     """imagehash ``whash``: wavelet (PyWavelets) low band of a power-of-two thumbnail vs median.
 
-    ``hash_size`` must be a power of two (imagehash's own requirement). Only the "haar" wavelet
-    is offered: with "db4", imagehash 4.3.2 returns 169 or 196 bits depending on the input size
-    (wavelet boundary padding), so it is not a fixed-length hash.
+    ``hash_size`` must be a power of two (imagehash's own requirement). With ``mode="db4"`` the
+    Daubechies-4 boundary padding makes the hash larger than hash_size² (196 bits for 8), and the
+    grid shrinks when imagehash's thumbnail (``image_scale``, by default the largest power of two
+    not above the short side) is under 16 x hash_size. To keep one length for every image, db4
+    uses ``image_scale = max(default, 16 * hash_size)``; ``n_bits`` is measured once.
     """
 
     name: ClassVar[str] = "whash"
@@ -114,8 +153,61 @@ class WHash(_SquareHash):
                 "The 'hash_size' parameter of whash must be a power of two in [2, 64]. "
                 f"Got {self.hash_size!r} instead."
             )
-        check_choice("mode", self.mode, owner="whash", choices=("haar",))
+        check_choice("mode", self.mode, owner="whash", choices=("haar", "db4"))
+
+    @property
+    def n_bits(self) -> int:
+        if self.mode == "haar":
+            return self.hash_size * self.hash_size
+        return _db4_bits(self.hash_size)
+
+    def operating_thresholds(self) -> tuple[OperatingThreshold, ...]:
+        return _COMMON_64 if (self.hash_size, self.mode) == (8, "haar") else ()
 
     def _imagehash(self, image: Image.Image) -> imagehash.ImageHash:
-        # "haar" is the only mode __post_init__ accepts (see the class docstring).
-        return imagehash.whash(image, hash_size=self.hash_size, mode="haar")
+        scale = None
+        if self.mode == "db4":
+            default = max(2 ** int(np.log2(max(1, min(image.size)))), self.hash_size)
+            scale = max(default, 16 * self.hash_size)
+        with warnings.catch_warnings():
+            # PyWavelets warns that db4 at this level has boundary effects everywhere: it does,
+            # and that is the hash imagehash defines.
+            warnings.filterwarnings("ignore", "Level value", UserWarning)
+            return imagehash.whash(
+                image, hash_size=self.hash_size, mode=self.mode, image_scale=scale
+            )
+
+
+@functools.cache
+def _db4_bits(hash_size: int) -> int:
+    probe = Image.new("RGB", (64, 64), (90, 120, 150))
+    return int(
+        imagehash.whash(
+            probe, hash_size=hash_size, mode="db4", image_scale=16 * hash_size
+        ).hash.size
+    )
+
+
+@ALGORITHMS.register("colorhash")
+@dataclass(frozen=True)
+class ColorHash(HashAlgorithm):
+    """imagehash ``colorhash``: fractions of black, grey and 6 hue x 2 saturation bins in HSV,
+    each quantised to ``binbits`` bits (14 x binbits bits; 42 for the default 3).
+
+    A colour histogram, not a layout hash: robust to geometry, weakly discriminative (large
+    groups of unrelated images share a hash; McKeown and Buchanan advise against it at scale).
+    """
+
+    name: ClassVar[str] = "colorhash"
+    libraries: ClassVar[tuple[str, ...]] = _LIBS
+    binbits: int = 3
+
+    def __post_init__(self) -> None:
+        check_int("binbits", self.binbits, owner="colorhash", min_value=1, max_value=16)
+
+    @property
+    def n_bits(self) -> int:
+        return 14 * self.binbits
+
+    def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
+        return np.asarray(imagehash.colorhash(image, binbits=self.binbits).hash, dtype=bool)

@@ -2,7 +2,8 @@
 
 ``pdqhash.compute`` takes an RGB uint8 ``(H, W, 3)`` array and hashes it at full resolution (no
 512 px pre-resize as Meta's CLI front end does), returning 256 bits and a quality score in
-[0, 100]. The quality gate and dihedral matching are separate concerns, not applied here.
+[0, 100]. Meta discards hashes of quality below 50 (flat, featureless images whose bits are
+noise); the adapter does the same by default and the run records each as a counted exclusion.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import numpy.typing as npt
 import pdqhash
 from PIL import Image
 
+from harness._validation import check_int
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm, OperatingThreshold
+from harness.errors import HashExcluded
 
 
 def pdq_hash_and_quality(image: Image.Image) -> tuple[npt.NDArray[np.bool_], int]:
@@ -32,6 +35,11 @@ class PDQ(HashAlgorithm):
 
     name: ClassVar[str] = "pdq"
     libraries: ClassVar[tuple[str, ...]] = ("pdqhash", "numpy")
+    #: Hashes of lower quality are excluded (Meta: discard quality <= 49); 0 keeps every hash.
+    quality_gate: int = 50
+
+    def __post_init__(self) -> None:
+        check_int("quality_gate", self.quality_gate, owner="pdq", min_value=0, max_value=100)
 
     @property
     def n_bits(self) -> int:
@@ -41,4 +49,10 @@ class PDQ(HashAlgorithm):
         return (OperatingThreshold(31, "Meta pdq/README.md: match at Hamming distance <= 31"),)
 
     def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
-        return pdq_hash_and_quality(image)[0]
+        bits, quality = pdq_hash_and_quality(image)
+        if quality < self.quality_gate:
+            raise HashExcluded(
+                f"PDQ quality {quality} is below the gate {self.quality_gate} (Meta discards such "
+                "hashes: the image is too flat for its bits to mean anything)"
+            )
+        return bits

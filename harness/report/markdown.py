@@ -239,6 +239,17 @@ def render_markdown(result: dict[str, Any]) -> str:
         )
     else:
         out.append("None.")
+    exclusions = result.get("exclusions", [])
+    if exclusions:
+        out += [
+            "",
+            f"Hashes excluded by an algorithm's own rule ({len(exclusions)}; not failures):",
+            "",
+        ]
+        by_algo: dict[str, list[dict[str, Any]]] = {}
+        for e in exclusions:
+            by_algo.setdefault(e["algorithm"], []).append(e)
+        out += [f"- {code(a)}: {len(es)}, e.g. {esc(es[0]['reason'])}" for a, es in by_algo.items()]
     if dataset.get("excluded"):
         out += ["", "Excluded from the corpus:", ""]
         out += [f"- {esc(e['id'])}: {esc(e['reason'])}" for e in dataset["excluded"]]

@@ -17,9 +17,22 @@ from tests.conftest import GOLDEN, reference_dir, synthetic_image
 EXAMPLES = {
     "average_hash": ["average_hash", "average_hash(hash_size=16)"],
     "phash": ["phash", "phash(hash_size=16)", "phash(highfreq_factor=2)"],
+    "phash_simple": ["phash_simple", "phash_simple(hash_size=16)"],
     "dhash": ["dhash", "dhash(hash_size=12)"],
-    "whash": ["whash", "whash(hash_size=16)"],
-    "pdq": ["pdq"],
+    "dhash_vertical": ["dhash_vertical"],
+    "whash": [
+        "whash",
+        "whash(hash_size=16)",
+        "whash(mode='db4')",
+        "whash(hash_size=16, mode='db4')",
+    ],
+    "colorhash": ["colorhash", "colorhash(binbits=4)"],
+    "pdq": ["pdq", "pdq(quality_gate=0)"],
+    "blockhash": ["blockhash", "blockhash(method='quick')", "blockhash(bits=8)"],
+    "cv_average_hash": ["cv_average_hash"],
+    "cv_phash": ["cv_phash"],
+    "cv_block_mean_hash": ["cv_block_mean_hash", "cv_block_mean_hash(mode=1)"],
+    "cv_marr_hildreth_hash": ["cv_marr_hildreth_hash"],
 }
 ALL = [make_algorithm(text) for texts in EXAMPLES.values() for text in texts]
 
@@ -53,11 +66,66 @@ def test_conformance(algo: HashAlgorithm):
         ("phash", imagehash.phash),
         ("dhash", imagehash.dhash),
         ("whash", imagehash.whash),
+        ("phash_simple", imagehash.phash_simple),
+        ("dhash_vertical", imagehash.dhash_vertical),
+        ("colorhash", imagehash.colorhash),
+        ("whash(mode='db4')", lambda im: imagehash.whash(im, mode="db4", image_scale=128)),
     ],
 )
 def test_imagehash_adapters_reproduce_imagehash(text, fn, gradient):
-    expected = np.packbits(fn(gradient).hash.reshape(-1))
+    expected = np.packbits(np.asarray(fn(gradient).hash).reshape(-1))
     assert np.array_equal(make_algorithm(text).hash(gradient), expected)
+
+
+def test_opencv_adapters_reproduce_opencv_on_bgr(gradient):
+    cv2 = pytest.importorskip("cv2")
+    bgr = np.ascontiguousarray(np.asarray(gradient)[..., ::-1])
+    for text, hasher, n in [
+        ("cv_phash", cv2.img_hash.PHash_create(), 64),
+        ("cv_block_mean_hash(mode=1)", cv2.img_hash.BlockMeanHash_create(1), 961),
+        ("cv_marr_hildreth_hash", cv2.img_hash.MarrHildrethHash_create(), 576),
+    ]:
+        raw = hasher.compute(bgr).reshape(-1)
+        expected = np.packbits(np.unpackbits(raw, bitorder="little")[:n])
+        assert np.array_equal(make_algorithm(text).hash(gradient), expected), text
+        # Hamming on our rows equals OpenCV's own compare() (bit order does not matter).
+        other = synthetic_image(64, 48, seed=9)
+        raw_other = hasher.compute(np.ascontiguousarray(np.asarray(other)[..., ::-1]))
+        ours = hamming(
+            make_algorithm(text).hash(gradient)[None], make_algorithm(text).hash(other)[None]
+        )
+        assert ours[0] == hasher.compare(raw.reshape(1, -1), raw_other)
+
+
+def test_blockhash_matches_the_c_reference_exactly():
+    """phash-blockhashio against commonsmachinery/blockhash's own expected hashes, both methods."""
+    pytest.importorskip("blockhash.core")
+
+    def as_reference_reads_it(path):
+        # The C reference counts a fully transparent pixel as white and otherwise ignores alpha;
+        # the harness's own decoder composites alpha on white, which differs on soft edges.
+        with Image.open(path) as im:
+            rgba = np.asarray(im.convert("RGBA")).copy()
+        rgba[rgba[..., 3] == 0, :3] = 255
+        return Image.fromarray(rgba[..., :3], "RGB")
+
+    folder = reference_dir("blockhash")
+    for method, listing in (("precise", "exact-hashes.txt"), ("quick", "quick-hashes.txt")):
+        algo = make_algorithm(f"blockhash(method={method!r})")
+        lines = [ln.split() for ln in (folder / listing).read_text().splitlines() if ln.strip()]
+        assert len(lines) >= 17
+        for expected, name in ((parts[0], parts[-1]) for parts in lines):
+            got = algo.hash(as_reference_reads_it(folder / Path(name).name)).tobytes().hex()
+            assert got == expected, (method, name)
+
+
+def test_pdq_quality_gate_excludes_flat_images():
+    from harness.errors import HashExcluded
+
+    flat = Image.new("RGB", (64, 64), (120, 120, 120))
+    with pytest.raises(HashExcluded, match="PDQ quality 0 is below the gate 50"):
+        make_algorithm("pdq").hash(flat)
+    assert make_algorithm("pdq(quality_gate=0)").hash(flat).shape == (32,)
 
 
 @pytest.mark.parametrize(
@@ -65,7 +133,10 @@ def test_imagehash_adapters_reproduce_imagehash(text, fn, gradient):
     [
         ("phash(hash_size=1)", "'hash_size' parameter of phash must be an int in [2, 64]"),
         ("whash(hash_size=12)", "must be a power of two"),
-        ("whash(mode='db4')", "'mode' parameter of whash must be one of {'haar'}"),
+        ("whash(mode='sym2')", "'mode' parameter of whash must be one of {'db4', 'haar'}"),
+        ("blockhash(bits=10)", "must be a multiple of 4"),
+        ("cv_block_mean_hash(mode=2)", "'mode' parameter of cv_block_mean_hash must be one of"),
+        ("pdq(quality_gate=101)", "'quality_gate' parameter of pdq must be an int in [0, 100]"),
         ("pdq(size=3)", "pdq has no parameter 'size'"),
     ],
 )
@@ -138,8 +209,8 @@ def _expected_rows(*parts: str) -> list[tuple[Path, str]]:
 
 
 def _pdq_bits_of_file(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.unpackbits(make_algorithm("pdq").hash(im.convert("RGB")))
+    with Image.open(path) as im:  # no quality gate: the vectors include a quality-36 image
+        return np.unpackbits(make_algorithm("pdq(quality_gate=0)").hash(im.convert("RGB")))
 
 
 def test_pdq_matches_threatexchange_vectors_exactly():
