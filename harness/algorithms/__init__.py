@@ -4,7 +4,13 @@ Adapters whose library is an optional extra (OpenCV, blockhash) register anyway 
 constructed, with the install command, when the library is missing.
 """
 
-from harness.algorithms import blockhash_adapter, imagehash_adapters, opencv_adapters, pdq
+from harness.algorithms import (
+    blockhash_adapter,
+    external,
+    imagehash_adapters,
+    opencv_adapters,
+    pdq,
+)
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm, OperatingThreshold, make_algorithm
 
 __all__ = [
@@ -12,6 +18,7 @@ __all__ = [
     "HashAlgorithm",
     "OperatingThreshold",
     "blockhash_adapter",
+    "external",
     "imagehash_adapters",
     "make_algorithm",
     "opencv_adapters",

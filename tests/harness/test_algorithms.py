@@ -2,6 +2,7 @@
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import imagehash
@@ -13,6 +14,8 @@ from harness.algorithms import ALGORITHMS, HashAlgorithm, make_algorithm
 from harness.errors import InvalidParameterError, UnknownNameError
 from harness.kernels import hamming
 from tests.conftest import GOLDEN, reference_dir, synthetic_image
+
+VENDOR = str(Path(__file__).resolve().parents[1] / "vendor" / "jsonl_hasher.py")
 
 EXAMPLES = {
     "average_hash": ["average_hash", "average_hash(hash_size=16)"],
@@ -33,6 +36,10 @@ EXAMPLES = {
     "cv_phash": ["cv_phash"],
     "cv_block_mean_hash": ["cv_block_mean_hash", "cv_block_mean_hash(mode=1)"],
     "cv_marr_hildreth_hash": ["cv_marr_hildreth_hash"],
+    # A vendor binary behind the JSON-lines protocol (tests/vendor/jsonl_hasher.py).
+    "external": [
+        f"external(label='acme', command={[sys.executable, VENDOR, 'phash']!r}, bits=64)",
+    ],
 }
 ALL = [make_algorithm(text) for texts in EXAMPLES.values() for text in texts]
 

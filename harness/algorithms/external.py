@@ -1,0 +1,269 @@
+"""External hashers: a closed vendor binary served over JSON lines on stdin/stdout.
+
+Protocol ``hash-harness-external/1`` (docs/external-hashers.md has the full specification):
+
+* The harness starts ``command`` (an argv list, never a shell) once per worker process, with a
+  minimal environment (``PATH``, ``HOME``, ``LANG``, ``TMPDIR`` only), and keeps it running.
+* The hash length is declared in the algorithm spec (``bits``), e.g.
+  ``external(label='acme', command=['acme-hash', '--jsonl'], bits=144)``.
+* For each image it writes one line ``{"id": "7", "png": "<base64 PNG>"}`` (or, with
+  ``transport="path"``, ``{"id": "7", "path": "/tmp/.../7.png"}``) and reads one line back:
+  ``{"id": "7", "hash": "<hex or 0/1 string>", "n_bits": 256}`` with optional ``"quality"``, or
+  ``{"id": "7", "error": "why"}`` (a failure of that image) or
+  ``{"id": "7", "excluded": "why"}`` (a counted exclusion, like PDQ's quality gate).
+* A reply that is late (``timeout`` seconds), not JSON, too long, for another id, or of the wrong
+  bit length is that image's failure with the reason; the process is then killed and a fresh
+  one is started for the next image, so one bad reply cannot shift every later answer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import io
+import json
+import os
+import selectors
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from harness._validation import check_choice, check_int, check_real
+from harness.algorithms.base import ALGORITHMS, HashAlgorithm
+from harness.errors import HarnessError, HashExcluded, InvalidParameterError
+
+PROTOCOL = "hash-harness-external/1"
+#: Longest reply line accepted (a 4096-bit hash in 0/1 form is about 4 KB).
+MAX_REPLY_BYTES = 1 << 20
+#: Environment variables passed to the hasher; nothing else of the harness's environment leaks.
+ENV_KEYS = ("PATH", "HOME", "LANG", "TMPDIR")
+
+
+class ExternalHasherError(HarnessError):
+    """The external hasher misbehaved for one image (the reason says how)."""
+
+
+class _Process:
+    """One running hasher with a line-oriented, deadline-bounded reader."""
+
+    def __init__(self, command: tuple[str, ...]) -> None:
+        env = {k: os.environ[k] for k in ENV_KEYS if k in os.environ}
+        env["HASH_HARNESS_PROTOCOL"] = PROTOCOL
+        # Lives as long as the process; closed in close(). A file, not a pipe: a chatty hasher
+        # can never block on a full stderr pipe nobody reads.
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                list(command),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.stderr,
+                env=env,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise ExternalHasherError(f"cannot start {command[0]!r}: {exc.strerror}") from exc
+        self.buffer = b""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stderr_tail(self) -> str:
+        self.stderr.seek(0, os.SEEK_END)
+        size = self.stderr.tell()
+        self.stderr.seek(max(0, size - 300))
+        tail = self.stderr.read().decode("utf-8", "replace").strip()
+        return f"; stderr: {tail!r}" if tail else ""
+
+    def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        stdin = self.proc.stdin
+        if stdin is None:
+            raise ExternalHasherError("hasher has no stdin")
+        try:
+            stdin.write(json.dumps(message).encode() + b"\n")
+            stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise ExternalHasherError(
+                f"hasher exited (code {self.proc.poll()}){self.stderr_tail()}"
+            ) from exc
+        line = self._readline(timeout)
+        try:
+            reply = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ExternalHasherError(f"reply is not JSON: {line[:80]!r}") from exc
+        if not isinstance(reply, dict):
+            raise ExternalHasherError(f"reply is not a JSON object: {line[:80]!r}")
+        return reply
+
+    def _readline(self, timeout: float) -> bytes:
+        if self.proc.stdout is None:
+            raise ExternalHasherError("hasher has no stdout")
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self.buffer:
+                if len(self.buffer) > MAX_REPLY_BYTES:
+                    raise ExternalHasherError(f"reply longer than {MAX_REPLY_BYTES} bytes")
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    raise ExternalHasherError(f"no reply within {timeout:g} s")
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    code = self.proc.wait(timeout=1)
+                    raise ExternalHasherError(f"hasher exited (code {code}){self.stderr_tail()}")
+                self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
+
+    def close(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+        self.stderr.close()
+
+
+#: Running hashers of this process, by algorithm id (one per worker process).
+_RUNNING: dict[str, _Process] = {}
+
+
+@atexit.register
+def _stop_all() -> None:
+    for proc in _RUNNING.values():
+        proc.close()
+    _RUNNING.clear()
+
+
+def _parse_hash(text: Any, n_bits: int) -> npt.NDArray[np.bool_]:
+    if not isinstance(text, str) or not text:
+        raise ExternalHasherError("reply has no 'hash' string")
+    if set(text) <= {"0", "1"} and len(text) == n_bits:
+        return np.frombuffer(text.encode(), np.uint8) == ord("1")
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError as exc:
+        raise ExternalHasherError(
+            f"hash is neither hex nor a {n_bits}-character 0/1 string"
+        ) from exc
+    if len(raw) != (n_bits + 7) // 8:
+        raise ExternalHasherError(f"hash has {8 * len(raw)} bits, declared {n_bits}")
+    bits = np.unpackbits(np.frombuffer(raw, np.uint8))
+    if bits[n_bits:].any():
+        raise ExternalHasherError("hash has non-zero padding bits beyond n_bits")
+    return bits[:n_bits].astype(bool)
+
+
+@ALGORITHMS.register("external")
+@dataclass(frozen=True)
+class External(HashAlgorithm):
+    """A hasher run as a separate program speaking the JSON-lines protocol (closed vendors)."""
+
+    name: ClassVar[str] = "external"
+    always_shown: ClassVar[tuple[str, ...] | None] = ("label",)
+    label: str = "vendor"
+    command: tuple[str, ...] = ()
+    bits: int = 64
+    timeout: float = 30.0
+    transport: str = "png"
+    quality_gate: int = 0
+
+    def __post_init__(self) -> None:
+        command = self.command
+        if isinstance(command, list):
+            command = tuple(command)
+            object.__setattr__(self, "command", command)
+        valid = isinstance(command, tuple) and all(isinstance(c, str) and c for c in command)
+        if not command or not valid:
+            raise InvalidParameterError(
+                "The 'command' parameter of external must be a non-empty list of strings (argv, "
+                f"no shell), e.g. command=['python', 'vendor.py']. Got {self.command!r} instead."
+            )
+        if not isinstance(self.label, str) or not self.label.isidentifier():
+            raise InvalidParameterError(
+                "The 'label' parameter of external must be a short identifier. "
+                f"Got {self.label!r} instead."
+            )
+        check_int("bits", self.bits, owner="external", min_value=1, max_value=65536)
+        t = check_real(
+            "timeout",
+            self.timeout,
+            owner="external",
+            min_value=0.0,
+            max_value=3600.0,
+            min_open=True,
+        )
+        object.__setattr__(self, "timeout", t)
+        check_choice("transport", self.transport, owner="external", choices=("png", "path"))
+        check_int("quality_gate", self.quality_gate, owner="external", min_value=0, max_value=100)
+
+    @property
+    def n_bits(self) -> int:
+        return self.bits
+
+    def fingerprint(self) -> dict[str, Any]:
+        # The vendor's binary is opaque: its argv is all that identifies it.
+        return {**super().fingerprint(), "command": list(self.command)}
+
+    def _process(self) -> _Process:
+        proc = _RUNNING.get(self.id)
+        if proc is None or not proc.alive():
+            if proc is not None:
+                proc.close()
+            proc = _RUNNING[self.id] = _Process(self.command)
+        return proc
+
+    def _restart(self) -> None:
+        proc = _RUNNING.pop(self.id, None)
+        if proc is not None:
+            proc.close()
+
+    def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
+        proc = self._process()
+        request_id = str(time.monotonic_ns())
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        with tempfile.TemporaryDirectory() as tmp:
+            if self.transport == "path":
+                path = Path(tmp) / f"{request_id}.png"
+                path.write_bytes(buf.getvalue())
+                message = {"id": request_id, "path": str(path)}
+            else:
+                message = {"id": request_id, "png": base64.b64encode(buf.getvalue()).decode()}
+            try:
+                reply = proc.request(message, self.timeout)
+                return self._read_reply(reply, request_id)
+            except ExternalHasherError:
+                self._restart()  # a fresh process for the next image; this one is lost
+                raise
+
+    def _read_reply(self, reply: dict[str, Any], request_id: str) -> npt.NDArray[np.bool_]:
+        if reply.get("id") != request_id:
+            raise ExternalHasherError(
+                f"reply is for id {reply.get('id')!r}, expected {request_id!r}"
+            )
+        if "excluded" in reply:
+            raise HashExcluded(f"{self.label}: {reply['excluded']}")
+        if "error" in reply:
+            # The hasher answered properly that it cannot hash this image: keep the process.
+            raise HarnessError(f"{self.label} could not hash the image: {reply['error']}")
+        if reply.get("n_bits", self.n_bits) != self.n_bits:
+            raise ExternalHasherError(
+                f"reply declares n_bits {reply.get('n_bits')}, expected {self.n_bits}"
+            )
+        bits = _parse_hash(reply.get("hash"), self.n_bits)
+        quality = reply.get("quality")
+        if self.quality_gate and isinstance(quality, int | float) and quality < self.quality_gate:
+            raise HashExcluded(
+                f"{self.label} quality {quality} is below the gate {self.quality_gate}"
+            )
+        return bits
