@@ -87,6 +87,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
             aliases = ALGORITHMS.aliases_of(name)
             alias = f" (alias {', '.join(aliases)})" if aliases else ""
             doc = (cls.__doc__ or "").strip().splitlines()[0]
+            if not cls.standalone:
+                print(f"{name}{alias}: configured per suite (see docs/external-hashers.md)")
+                print(f"    {doc}")
+                continue
             try:
                 algo = cls()
             except HarnessError:
@@ -242,6 +246,47 @@ def _cmd_golden(args: argparse.Namespace) -> int:
     return 1 if report["drift"] else EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from harness.offline import export
+    from harness.suite import DEFAULT_SUITE, load_suite
+
+    suite = load_suite(args.suite or DEFAULT_SUITE)
+    doc = export(suite, args.out, dataset=args.dataset, quiet=args.quiet)
+    print(
+        f"wrote {doc['items']} PNG files and {Path(args.out) / 'manifest.csv'}; hash each file and "
+        "return a CSV with the columns item_id,hash (see docs/external-hashers.md)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from harness import results
+    from harness.evaluate import evaluate
+    from harness.offline import score
+    from harness.report import render_markdown
+
+    suite, dataset, corpus = score(
+        args.export,
+        args.hashes,
+        label=args.label,
+        bits=args.bits,
+        thresholds=tuple(args.threshold) if args.threshold else None,
+    )
+    result = evaluate(suite, dataset, corpus)
+    result["run"] = {
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "scored_from": str(args.hashes),
+    }
+    out = Path(args.out)
+    results.dump(result, out / "results.json")
+    results.atomic_write_text(out / "report.md", render_markdown(result))
+    print(f"wrote {out / 'results.json'} and {out / 'report.md'}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -383,6 +428,26 @@ def build_parser() -> argparse.ArgumentParser:
     gold.add_argument("--golden", default=str(_default_golden()), help="golden-hash file")
     gold.add_argument("--algorithms", nargs="+", help="algorithm specs (create; default: all)")
     gold.set_defaults(func=_cmd_golden)
+
+    exp = sub.add_parser(
+        "export", help="write every image and edit of a suite as PNG files for offline hashing"
+    )
+    exp.add_argument("--suite", help="suite TOML (default: the default suite)")
+    exp.add_argument("--dataset", help="registered dataset name or folder of images")
+    exp.add_argument("--out", required=True, help="export folder")
+    exp.add_argument("--quiet", action="store_true", help="no progress output")
+    exp.set_defaults(func=_cmd_export)
+
+    sco = sub.add_parser("score", help="score a vendor's hashes of an export like a built-in hash")
+    sco.add_argument("export", help="folder written by `hash-harness export`")
+    sco.add_argument("--hashes", required=True, help="vendor CSV with columns item_id,hash")
+    sco.add_argument("--label", default="vendor", help="name of the vendor algorithm in reports")
+    sco.add_argument("--bits", type=_positive_int, help="hash length (default: from the file)")
+    sco.add_argument(
+        "--threshold", type=int, nargs="+", help="match thresholds in bits (default: 10%% of bits)"
+    )
+    sco.add_argument("--out", default="results", help="output folder (default: ./results)")
+    sco.set_defaults(func=_cmd_score)
 
     rep = sub.add_parser("report", help="render the Markdown report of a results.json")
     rep.add_argument("results")

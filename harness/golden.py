@@ -69,7 +69,11 @@ def reference_images() -> dict[str, Image.Image]:
 
 def default_algorithms() -> list[str]:
     """Every built-in algorithm that needs no optional extra (so the set is the same everywhere)."""
-    return [make_algorithm(n).id for n in ALGORITHMS.names() if ALGORITHMS.get(n).extra is None]
+    return [
+        make_algorithm(n).id
+        for n in ALGORITHMS.names()
+        if ALGORITHMS.get(n).extra is None and ALGORITHMS.get(n).standalone
+    ]
 
 
 def create(algorithms: Iterable[str] | None = None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from harness.algorithms import (
     imagehash_adapters,
     opencv_adapters,
     pdq,
+    precomputed,
 )
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm, OperatingThreshold, make_algorithm
 
@@ -23,4 +24,5 @@ __all__ = [
     "make_algorithm",
     "opencv_adapters",
     "pdq",
+    "precomputed",
 ]

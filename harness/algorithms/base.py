@@ -50,6 +50,9 @@ class HashAlgorithm(Spec):
     libraries: ClassVar[tuple[str, ...]] = ()
     #: The optional extra that provides the library (``pip install 'hash-harness[extra]'``).
     extra: ClassVar[str | None] = None
+    #: False for adapters that need configuration to exist at all (an external command, an
+    #: imported hash file): they are left out of "every algorithm" sets such as the goldens.
+    standalone: ClassVar[bool] = True
 
     @property
     def n_bits(self) -> int:

@@ -169,7 +169,8 @@ class External(HashAlgorithm):
     """A hasher run as a separate program speaking the JSON-lines protocol (closed vendors)."""
 
     name: ClassVar[str] = "external"
-    always_shown: ClassVar[tuple[str, ...] | None] = ("label",)
+    standalone: ClassVar[bool] = False
+    always_shown: ClassVar[tuple[str, ...] | None] = ("label", "bits")
     label: str = "vendor"
     command: tuple[str, ...] = ()
     bits: int = 64
