@@ -178,7 +178,7 @@ def _parse_step(text: str) -> Transform:
     return make_transform(*parse_call(text, example="jpeg(quality=70)"))
 
 
-def _split_steps(text: str) -> list[str]:
+def split_steps(text: str) -> list[str]:
     """Split on ``|`` outside parentheses and quotes, so string parameters may contain it."""
     parts, depth, quote, start = [], 0, "", 0
     for i, ch in enumerate(text):
@@ -199,4 +199,4 @@ def _split_steps(text: str) -> list[str]:
 
 def parse_chain(text: str) -> Chain:
     """Parse ``"resize(scale=0.5)|jpeg(quality=70)"`` into a :class:`Chain`."""
-    return Chain(tuple(_parse_step(part) for part in _split_steps(text)))
+    return Chain(tuple(_parse_step(part) for part in split_steps(text)))

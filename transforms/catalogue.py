@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import InvalidParameterError, UnknownNameError
-from transforms.base import TRANSFORMS, Chain, Transform, make_transform, parse_chain
+from transforms.base import TRANSFORMS, Chain, Transform, make_transform, parse_chain, split_steps
 
 
 @dataclass(frozen=True)
@@ -384,8 +384,8 @@ def _levels(ladder: Ladder, spec: str) -> list[Any]:
     return values
 
 
-def expand(text: str) -> list[Chain]:
-    """Chains named by one selection: a chain, ``family@levels`` or ``preset:name``."""
+def _expand_step(text: str) -> list[Chain]:
+    """One step of a selection: a transform, ``family@levels`` or ``preset:name``."""
     text = text.strip()
     if text.startswith("preset:"):
         return [preset(text.removeprefix("preset:"))]
@@ -401,6 +401,16 @@ def expand(text: str) -> list[Chain]:
         ladder = LADDERS[family]
         return [Chain((ladder.step(v),)) for v in _levels(ladder, spec.strip())]
     return [parse_chain(text)]
+
+
+def expand(text: str) -> list[Chain]:
+    """Chains named by one selection: a chain whose steps may be transforms, ladders
+    (``crop@S1-S5``) or presets; ``resize(scale=0.5)|jpeg@S1-S3`` gives three chains."""
+    steps = [_expand_step(part) for part in split_steps(text)]
+    chains = steps[0]
+    for options in steps[1:]:
+        chains = [Chain(a.steps + b.steps) for a in chains for b in options]
+    return chains
 
 
 def expand_all(texts: Iterable[str]) -> list[Chain]:

@@ -140,6 +140,11 @@ def test_severity_ladders_grow(family):
         ("crop_corner@S5", ["crop(anchor='top_left',keep_area=0.3)"]),
         ("flip@all", ["hflip", "vflip"]),
         ("jpeg(quality=50)|resize(scale=0.5)", ["jpeg(quality=50)|resize(scale=0.5)"]),
+        (
+            "resize(scale=0.5)|jpeg@S1,S5",
+            ["resize(scale=0.5)|jpeg(quality=90)", "resize(scale=0.5)|jpeg(quality=10)"],
+        ),
+        ("crop@S1|flip@all", ["crop(keep_area=0.95)|hflip", "crop(keep_area=0.95)|vflip"]),
     ],
 )
 def test_selection_syntax(text, ids):
