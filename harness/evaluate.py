@@ -68,7 +68,10 @@ def _hygiene(
         return groups, report
     a = [algo.id for algo in suite.algorithms].index(near.algorithm)
     usable = np.flatnonzero(corpus.ok[a][0] & included)
-    labels, links = near_duplicate_groups(corpus.packed[a][0][usable], near.max_distance)
+    algo = suite.algorithms[a]
+    labels, links = near_duplicate_groups(
+        corpus.packed[a][0][usable], near.max_distance, metric=algo.metric()
+    )
     groups[usable] = usable[labels]
     members: dict[int, list[str]] = {}
     for i in usable:
@@ -126,25 +129,26 @@ def _cell(
 ) -> tuple[dict[str, Any], npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]]]:
     """One (algorithm, transform) cell: positives, every cell protocol, metrics, review lists."""
     algo, chain = suite.algorithms[a], suite.transforms[t]
-    ids, n_bits, thresholds = corpus.image_ids, algo.n_bits, suite.thresholds[algo.id]
+    ids, n_bits, thresholds = corpus.image_ids, algo.n_levels, suite.thresholds[algo.id]
+    metric = algo.metric()
     originals, edited = corpus.packed[a][0], corpus.packed[a][1 + t]
     originals_ok = corpus.ok[a][0] & included
     edited_ok = corpus.ok[a][1 + t] & included
     both = edited_ok & originals_ok
 
-    dist = pairs.positive_distances(originals, edited, both)
+    dist = pairs.positive_distances(originals, edited, both, metric)
     pos_hist = histogram(dist, n_bits)
     per_image: list[int | None] = [None] * len(ids)
     for i, d in zip(np.flatnonzero(both).tolist(), dist.tolist(), strict=True):
         per_image[i] = d
     nearest, nearest_index = pairs.nearest_impostor(
-        originals, originals_ok, edited, edited_ok, groups
+        originals, originals_ok, edited, edited_ok, groups, metric
     )
     neg = {
         "edited_vs_other_originals": pairs.edited_vs_other_originals(
-            originals, originals_ok, edited, edited_ok, n_bits, groups
+            originals, originals_ok, edited, edited_ok, n_bits, groups, metric
         ),
-        "edited_vs_edited": pairs.edited_vs_edited(edited, edited_ok, n_bits, groups),
+        "edited_vs_edited": pairs.edited_vs_edited(edited, edited_ok, n_bits, groups, metric),
         "nearest_impostor": pairs.nearest_impostor_histogram(nearest, n_bits),
     }
     metrics = [_metric("tpr", {"threshold": th}, rate_at(pos_hist, th)) for th in thresholds]
@@ -204,7 +208,8 @@ def _algorithm_hashes(
     """Hashes of one algorithm for threshold selection; identity (a control) is left out."""
     keep = [t for t, c in enumerate(suite.transforms) if c.id != "identity"]
     return AlgorithmHashes(
-        n_bits=suite.algorithms[a].n_bits,
+        n_bits=suite.algorithms[a].n_levels,
+        metric=suite.algorithms[a].metric(),
         originals=corpus.packed[a][0],
         originals_ok=corpus.ok[a][0] & included,
         edited=corpus.packed[a][[1 + t for t in keep]],
@@ -252,15 +257,20 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
     recommendations: list[dict[str, Any]] = []
     quality: list[dict[str, Any]] = []
     for a, algo in enumerate(suite.algorithms):
-        n_bits = algo.n_bits
+        n_bits = algo.n_levels  # histogram bins: bits for Hamming, levels otherwise
+        metric = algo.metric()
         thresholds = suite.thresholds[algo.id]
         originals = corpus.packed[a][0]
         originals_ok = corpus.ok[a][0] & included
         usable_index = np.flatnonzero(originals_ok)
 
-        orig_hist = pairs.originals_all_pairs(originals, originals_ok, n_bits, groups)
+        orig_hist = pairs.originals_all_pairs(originals, originals_ok, n_bits, groups, metric)
         closest = kernels.pairs_within(
-            originals[originals_ok], max(thresholds), REVIEW_LIMIT, groups=groups[originals_ok]
+            originals[originals_ok],
+            max(thresholds),
+            REVIEW_LIMIT,
+            groups=groups[originals_ok],
+            metric=metric,
         )
         collisions.append(
             {
@@ -291,6 +301,7 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
                     n_bits,
                     [ids[i] for i in usable_index],
                     groups[originals_ok],
+                    metric,
                 ),
             }
         )
@@ -390,8 +401,10 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
         "algorithms": [
             {
                 **algo.fingerprint(),
-                "n_bits": algo.n_bits,
+                "n_bits": algo.n_levels,
+                "hash_bits": algo.n_bits,
                 "distance": algo.distance,
+                "level_unit": algo.level_unit,
                 "thresholds": list(suite.thresholds[algo.id]),
                 "operating_thresholds": [
                     {"bits": o.bits, "source": o.source} for o in algo.operating_thresholds()
@@ -500,7 +513,7 @@ def choose_threshold(
         seed=suite.seed,
     )
     return {
-        "algorithm": {**algorithm.fingerprint(), "n_bits": algorithm.n_bits},
+        "algorithm": {**algorithm.fingerprint(), "n_bits": algorithm.n_levels},
         "suite": {"name": suite.name, "version": suite.version},
         "dataset": {
             "name": data.name,

@@ -19,6 +19,7 @@ tiles of one photograph, known near-duplicates).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -27,6 +28,10 @@ import numpy.typing as npt
 UInt8Array = npt.NDArray[np.uint8]
 IntArray = npt.NDArray[np.int64]
 Backend = Literal["numba", "numpy"]
+#: A non-Hamming distance: ``metric(queries, references)`` -> int64 matrix of distance levels
+#: (0 = identical). Algorithms that are not bit hashes supply one; kernels then take the
+#: blockwise numpy path with it.
+Metric = Callable[[npt.NDArray[np.uint8], npt.NDArray[np.uint8]], npt.NDArray[np.int64]]
 
 #: Rows per block of the numpy reference; block x N x n_bytes bytes of scratch.
 DEFAULT_BLOCK = 64
@@ -84,9 +89,13 @@ def _check_backend(backend: str) -> None:
         raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
 
 
-def hamming(a: npt.ArrayLike, b: npt.ArrayLike) -> IntArray:
+def hamming(a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric | None = None) -> IntArray:
     """Row-wise distances between ``a[i]`` and ``b[i]``; shapes ``(n, n_bytes)`` -> ``(n,)``."""
     a, b = _as_packed(a), _as_packed(b)
+    if metric is not None:
+        return np.array(
+            [int(metric(a[i : i + 1], b[i : i + 1])[0, 0]) for i in range(len(a))], np.int64
+        )
     return np.bitwise_count(a ^ b).sum(axis=1, dtype=np.int64)
 
 
@@ -109,11 +118,15 @@ def _blocks(
     use_groups: bool,
     triangle: bool,
     block: int,
+    metric: Metric | None = None,
 ):  # type: ignore[no-untyped-def]
     """numpy reference: yield ``(start, distances, keep)`` per block of query rows."""
     for start in range(0, len(q), block):
         stop = min(start + block, len(q))
-        d = np.bitwise_count(q[start:stop, None, :] ^ r[None, :, :]).sum(axis=2, dtype=np.int64)
+        if metric is not None:
+            d = np.asarray(metric(q[start:stop], r), dtype=np.int64)
+        else:
+            d = np.bitwise_count(q[start:stop, None, :] ^ r[None, :, :]).sum(axis=2, dtype=np.int64)
         keep = np.ones(d.shape, dtype=bool)
         if triangle:
             keep &= np.arange(len(r))[None, :] > np.arange(start, stop)[:, None]
@@ -129,6 +142,7 @@ def all_pairs_histogram(
     block: int = DEFAULT_BLOCK,
     *,
     backend: Backend = "numba",
+    metric: Metric | None = None,
 ) -> IntArray:
     """Histogram of distances over all unordered pairs ``i < j`` of rows of ``x``.
 
@@ -151,13 +165,13 @@ def all_pairs_histogram(
     x = _as_packed(x)
     _check_backend(backend)
     g = _labels(groups, len(x), "groups")
-    if backend == "numba":
+    if backend == "numba" and metric is None:
         from harness import _compiled
 
         w = _words(x)
         return _compiled.histogram(w, w, g, g, groups is not None, True, n_bits + 1, _threads())
     hist = np.zeros(n_bits + 1, dtype=np.int64)
-    for _, d, keep in _blocks(x, x, g, g, groups is not None, True, block):
+    for _, d, keep in _blocks(x, x, g, g, groups is not None, True, block, metric):
         hist += np.bincount(d[keep], minlength=n_bits + 1)
     return hist
 
@@ -172,6 +186,7 @@ def cross_histogram(
     *,
     per_query: bool = False,
     backend: Backend = "numba",
+    metric: Metric | None = None,
 ) -> IntArray:
     """Histogram of distances over all ``(query, reference)`` pairs.
 
@@ -183,7 +198,7 @@ def cross_histogram(
     q, r = _as_packed(queries), _as_packed(references)
     _check_backend(backend)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
-    if backend == "numba":
+    if backend == "numba" and metric is None:
         from harness import _compiled
 
         qw, rw = _words(q), _words(r)
@@ -191,7 +206,7 @@ def cross_histogram(
             return _compiled.row_histograms(qw, rw, qg, rg, use_groups, n_bits + 1)
         return _compiled.histogram(qw, rw, qg, rg, use_groups, False, n_bits + 1, _threads())
     out = np.zeros((len(q), n_bits + 1) if per_query else n_bits + 1, dtype=np.int64)
-    for start, d, keep in _blocks(q, r, qg, rg, use_groups, False, block):
+    for start, d, keep in _blocks(q, r, qg, rg, use_groups, False, block, metric):
         if per_query:
             for row, (dr, kr) in enumerate(zip(d, keep, strict=True)):
                 out[start + row] = np.bincount(dr[kr], minlength=n_bits + 1)
@@ -208,6 +223,7 @@ def nearest_impostor(
     block: int = DEFAULT_BLOCK,
     *,
     backend: Backend = "numba",
+    metric: Metric | None = None,
 ) -> tuple[IntArray, IntArray]:
     """Distance to, and index of, the closest reference of another group, per query.
 
@@ -218,13 +234,13 @@ def nearest_impostor(
     q, r = _as_packed(queries), _as_packed(references)
     _check_backend(backend)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
-    if backend == "numba":
+    if backend == "numba" and metric is None:
         from harness import _compiled
 
         return _compiled.nearest(_words(q), _words(r), qg, rg, use_groups)
     dist = np.full(len(q), -1, dtype=np.int64)
     index = np.full(len(q), -1, dtype=np.int64)
-    for start, d, keep in _blocks(q, r, qg, rg, use_groups, False, block):
+    for start, d, keep in _blocks(q, r, qg, rg, use_groups, False, block, metric):
         masked = np.where(keep, d, np.iinfo(np.int64).max)
         arg = masked.argmin(axis=1)
         rows = np.arange(len(d))
@@ -245,13 +261,14 @@ def _within(
     limit: int,
     block: int,
     backend: Backend,
+    metric: Metric | None = None,
 ) -> list[tuple[int, int, int]]:
     _check_backend(backend)
     if limit <= 0 or threshold < 0:
         return []
-    if backend == "numpy":
+    if backend == "numpy" or metric is not None:
         found: list[tuple[int, int, int]] = []
-        for start, d, keep in _blocks(q, r, qg, rg, use_groups, triangle, block):
+        for start, d, keep in _blocks(q, r, qg, rg, use_groups, triangle, block, metric):
             ii, jj = np.nonzero(keep & (d <= threshold))
             found += [(int(d[i, j]), start + int(i), int(j)) for i, j in zip(ii, jj, strict=True)]
             if len(found) > 4 * limit:  # keep memory bounded on collision-heavy corpora
@@ -288,6 +305,7 @@ def pairs_within(
     groups: npt.ArrayLike | None = None,
     *,
     backend: Backend = "numba",
+    metric: Metric | None = None,
 ) -> list[tuple[int, int, int]]:
     """Pairs ``(i, j, distance)`` with ``i < j`` and distance ``<= threshold``, closest first.
 
@@ -296,7 +314,7 @@ def pairs_within(
     """
     x = _as_packed(x)
     g = _labels(groups, len(x), "groups")
-    return _within(x, x, g, g, groups is not None, True, threshold, limit, block, backend)
+    return _within(x, x, g, g, groups is not None, True, threshold, limit, block, backend, metric)
 
 
 def cross_pairs_within(
@@ -309,9 +327,10 @@ def cross_pairs_within(
     block: int = DEFAULT_BLOCK,
     *,
     backend: Backend = "numba",
+    metric: Metric | None = None,
 ) -> list[tuple[int, int, int]]:
     """Pairs ``(query, reference, distance)`` within ``threshold``, closest first, at most
     ``limit``: the edited uploads that would be flagged against the wrong database entry."""
     q, r = _as_packed(queries), _as_packed(references)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
-    return _within(q, r, qg, rg, use_groups, False, threshold, limit, block, backend)
+    return _within(q, r, qg, rg, use_groups, False, threshold, limit, block, backend, metric)

@@ -14,6 +14,8 @@ Negatives (different images; pairs whose images share a group label never count)
     value per query, so rates are over queries, not pairs.
 
 Group labels are the source image's index, merged across near duplicates by corpus hygiene.
+Distances are Hamming unless the algorithm supplies a ``metric`` (distance levels, 0 = same);
+edited copies are always the query side, originals the reference side.
 Images excluded from evaluation (failed decodes, exact duplicates) take part in no pair; a hash
 that failed for one algorithm removes only that algorithm's pairs for that image.
 """
@@ -24,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness import kernels
+from harness.kernels import Metric
 from harness.metrics import histogram
 
 PROTOCOLS = {
@@ -47,14 +50,18 @@ Labels = npt.NDArray[np.int64]
 Hist = npt.NDArray[np.int64]
 
 
-def positive_distances(originals: Packed, edited: Packed, usable: Mask) -> npt.NDArray[np.int64]:
-    """Distance of each usable edited copy to its own original, in image order."""
-    return kernels.hamming(originals[usable], edited[usable])
+def positive_distances(
+    originals: Packed, edited: Packed, usable: Mask, metric: Metric | None = None
+) -> npt.NDArray[np.int64]:
+    """Distance of each usable edited copy (query) to its own original, in image order."""
+    return kernels.hamming(edited[usable], originals[usable], metric)
 
 
-def originals_all_pairs(originals: Packed, usable: Mask, n_bits: int, groups: Labels) -> Hist:
+def originals_all_pairs(
+    originals: Packed, usable: Mask, n_bits: int, groups: Labels, metric: Metric | None = None
+) -> Hist:
     """Histogram over unordered pairs of usable originals in different groups."""
-    return kernels.all_pairs_histogram(originals[usable], n_bits, groups[usable])
+    return kernels.all_pairs_histogram(originals[usable], n_bits, groups[usable], metric=metric)
 
 
 def edited_vs_other_originals(
@@ -64,6 +71,7 @@ def edited_vs_other_originals(
     edited_usable: Mask,
     n_bits: int,
     groups: Labels,
+    metric: Metric | None = None,
 ) -> Hist:
     """Histogram over (edited copy of i, original j) pairs with i and j in different groups."""
     return kernels.cross_histogram(
@@ -72,12 +80,17 @@ def edited_vs_other_originals(
         n_bits,
         query_groups=groups[edited_usable],
         reference_groups=groups[originals_usable],
+        metric=metric,
     )
 
 
-def edited_vs_edited(edited: Packed, edited_usable: Mask, n_bits: int, groups: Labels) -> Hist:
+def edited_vs_edited(
+    edited: Packed, edited_usable: Mask, n_bits: int, groups: Labels, metric: Metric | None = None
+) -> Hist:
     """Histogram over unordered pairs of edited copies (same edit) of different groups."""
-    return kernels.all_pairs_histogram(edited[edited_usable], n_bits, groups[edited_usable])
+    return kernels.all_pairs_histogram(
+        edited[edited_usable], n_bits, groups[edited_usable], metric=metric
+    )
 
 
 def nearest_impostor(
@@ -86,6 +99,7 @@ def nearest_impostor(
     edited: Packed,
     edited_usable: Mask,
     groups: Labels,
+    metric: Metric | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Per usable edited copy: distance to, and image index of, its closest other original.
 
@@ -97,6 +111,7 @@ def nearest_impostor(
         originals[ref_index],
         groups[edited_usable],
         groups[ref_index],
+        metric=metric,
     )
     return dist, np.where(nearest >= 0, ref_index[np.maximum(nearest, 0)], -1)
 

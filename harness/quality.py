@@ -21,6 +21,7 @@ import numpy.typing as npt
 from scipy.stats import binom
 
 from harness import kernels
+from harness.kernels import Metric
 from harness.metrics import summary
 
 #: Duplicate-hash groups listed per algorithm.
@@ -28,14 +29,30 @@ GROUP_LIMIT = 20
 
 
 def hash_quality(
-    packed: npt.NDArray[np.uint8], n_bits: int, ids: Sequence[str], groups: npt.ArrayLike
+    packed: npt.NDArray[np.uint8],
+    n_bits: int,
+    ids: Sequence[str],
+    groups: npt.ArrayLike,
+    metric: Metric | None = None,
 ) -> dict[str, Any]:
-    """Quality statistics of one algorithm's hashes of distinct images (rows of ``packed``)."""
+    """Quality statistics of one algorithm's hashes of distinct images (rows of ``packed``).
+
+    For hashes compared by a ``metric`` (not bit strings) only the distance distribution and the
+    identical-hash groups are meaningful; bit statistics are left out.
+    """
     n = len(packed)
-    bits = np.unpackbits(packed, axis=1, count=n_bits).astype(np.float64)
     out: dict[str, Any] = {"n_hashes": n, "n_bits": n_bits}
     if n == 0:
         return {**out, "status": "undefined"}
+    if metric is not None:
+        hist = kernels.all_pairs_histogram(packed, n_bits, groups, metric=metric)
+        return {
+            **out,
+            "status": "not a bit hash: distance distribution only",
+            "identical_hash_groups": _identical(packed, ids),
+            "distances": summary(hist),
+        }
+    bits = np.unpackbits(packed, axis=1, count=n_bits).astype(np.float64)
     ones = bits.mean(axis=0)
     constant = np.flatnonzero((ones == 0) | (ones == 1))
     out["bit_balance"] = {
@@ -59,14 +76,18 @@ def hash_quality(
         {"image": ids[i], "ones": int(weight[i])}
         for i in np.flatnonzero((weight == 0) | (weight == n_bits))
     ]
+    out["identical_hash_groups"] = _identical(packed, ids)
+    hist = kernels.all_pairs_histogram(packed, n_bits, groups)
+    out["distances"] = {**summary(hist), **_binomial_fit(hist, n_bits)}
+    return out
+
+
+def _identical(packed: npt.NDArray[np.uint8], ids: Sequence[str]) -> dict[str, Any]:
     by_hash: dict[bytes, list[str]] = defaultdict(list)
     for i, row in enumerate(packed):
         by_hash[row.tobytes()].append(ids[i])
     same = sorted((g for g in by_hash.values() if len(g) > 1), key=lambda g: (-len(g), g))
-    out["identical_hash_groups"] = {"count": len(same), "groups": same[:GROUP_LIMIT]}
-    hist = kernels.all_pairs_histogram(packed, n_bits, groups)
-    out["distances"] = {**summary(hist), **_binomial_fit(hist, n_bits)}
-    return out
+    return {"count": len(same), "groups": same[:GROUP_LIMIT]}
 
 
 def _binomial_fit(hist: npt.NDArray[np.int64], n_bits: int) -> dict[str, Any]:
@@ -83,7 +104,10 @@ def _binomial_fit(hist: npt.NDArray[np.int64], n_bits: int) -> dict[str, Any]:
 
 
 def near_duplicate_groups(
-    packed: npt.NDArray[np.uint8], max_distance: int, limit: int = 10_000
+    packed: npt.NDArray[np.uint8],
+    max_distance: int,
+    limit: int = 10_000,
+    metric: Metric | None = None,
 ) -> tuple[npt.NDArray[np.int64], list[tuple[int, int, int]]]:
     """Group rows linked by a chain of pairs within ``max_distance`` (union-find).
 
@@ -98,7 +122,7 @@ def near_duplicate_groups(
             i = parent[i]
         return i
 
-    links = kernels.pairs_within(packed, max_distance, limit)
+    links = kernels.pairs_within(packed, max_distance, limit, metric=metric)
     for i, j, _ in links:
         a, b = find(i), find(j)
         if a != b:

@@ -242,7 +242,9 @@ def _thresholds(
             bits = tuple(
                 sorted(
                     {
-                        check_int("threshold", v, owner=algo.id, min_value=0, max_value=algo.n_bits)
+                        check_int(
+                            "threshold", v, owner=algo.id, min_value=0, max_value=algo.n_levels
+                        )
                         for v in values
                     }
                 )
@@ -308,7 +310,7 @@ def _near_duplicates(
             raw["max_distance"],
             owner="near_duplicates",
             min_value=0,
-            max_value=targets[0].n_bits,
+            max_value=targets[0].n_levels,
         )
     except HarnessError as exc:
         problems.append(_problem("near_duplicates.max_distance", str(exc)))

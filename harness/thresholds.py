@@ -29,6 +29,7 @@ import numpy.typing as npt
 from scipy.stats import DegenerateDataWarning, binom, bootstrap
 
 from harness import kernels
+from harness.kernels import Metric
 from harness.metrics import Rate, rate, rate_at, resolvable, threshold_at_fpr
 
 #: Below this many source images in a part, percentile-bootstrap intervals are flagged.
@@ -71,10 +72,11 @@ class AlgorithmHashes:
     edited_ok: npt.NDArray[np.bool_]
     groups: npt.NDArray[np.int64]
     chain_ids: tuple[str, ...]
+    metric: Metric | None = None  # None: Hamming on packed bits
 
     def positive_distances(self) -> npt.NDArray[np.int64]:
         """``(n_chains, n_images)`` distances of each edit to its original; -1 where unusable."""
-        d = np.bitwise_count(self.edited ^ self.originals[None]).sum(axis=2, dtype=np.int64)
+        d = np.stack([kernels.hamming(e, self.originals, self.metric) for e in self.edited])
         return np.where(self.edited_ok & self.originals_ok[None], d, -1)
 
     def negative_rows(
@@ -92,7 +94,10 @@ class AlgorithmHashes:
             idx = np.flatnonzero(refs)
             r = self.originals[idx]
             g = self.groups[idx]
-            rows[idx] = kernels.cross_histogram(r, r, self.n_bits, g, g, per_query=True) / 2.0
+            rows[idx] = (
+                kernels.cross_histogram(r, r, self.n_bits, g, g, per_query=True, metric=self.metric)
+                / 2.0
+            )
         elif protocol == "edited_vs_other_originals":
             ref_idx = np.flatnonzero(refs)
             for c in range(len(self.chain_ids)):
@@ -104,6 +109,7 @@ class AlgorithmHashes:
                     self.groups[q_idx],
                     self.groups[ref_idx],
                     per_query=True,
+                    metric=self.metric,
                 )
         else:
             raise ValueError(f"unknown calibration protocol {protocol!r}")

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from harness.kernels import Metric
 from harness.registry import Registry
 from harness.spec import Spec, make_spec, parse_call
 
@@ -64,6 +65,20 @@ class HashAlgorithm(Spec):
         """Bytes in one packed hash row."""
         return (self.n_bits + 7) // 8
 
+    #: What one distance level means in reports ("bits" for Hamming).
+    level_unit: ClassVar[str] = "bits"
+
+    @property
+    def n_levels(self) -> int:
+        """Largest distance level; histograms have ``n_levels + 1`` bins (Hamming: n_bits)."""
+        return self.n_bits
+
+    def metric(self) -> Metric | None:
+        """Distance between rows of hashes as integer levels (0 = identical), or None for
+        Hamming on packed bits. ``metric(queries, references)`` -> int64 matrix; the query is
+        the edited copy / upload, the reference the database entry (it may be asymmetric)."""
+        return None
+
     def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
         """Hash an RGB image to a boolean vector of shape ``(n_bits,)``."""
         raise NotImplementedError
@@ -84,7 +99,9 @@ class HashAlgorithm(Spec):
         published = self.operating_thresholds()
         if published:
             return published[0]
-        return OperatingThreshold(round(0.1 * self.n_bits), "no published value: 10% of n_bits")
+        return OperatingThreshold(
+            round(0.1 * self.n_levels), f"no published value: 10% of the {self.n_levels} levels"
+        )
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything that determines the bits: id, adapter version, library versions."""

@@ -1,4 +1,5 @@
-"""OpenCV ``img_hash`` (opencv-contrib) bit hashes: AverageHash, PHash, BlockMeanHash, MarrHildreth.
+"""OpenCV ``img_hash`` (opencv-contrib): AverageHash, PHash, BlockMeanHash, MarrHildreth (bit
+hashes) and RadialVariance, ColorMoment (compared by a score: see their distance levels).
 
 Optional extra: ``pip install 'hash-harness[opencv]'`` (``opencv-contrib-python-headless``; keep a
 single ``opencv-*`` distribution installed, they all provide ``cv2``). OpenCV expects BGR, so the
@@ -23,6 +24,7 @@ from PIL import Image
 from harness._validation import check_choice
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm
 from harness.errors import InvalidParameterError
+from harness.kernels import Metric
 
 
 def _img_hash() -> Any:
@@ -117,3 +119,109 @@ class CvMarrHildrethHash(_OpenCVBitHash):
 
     def _hasher(self) -> Any:
         return _img_hash().MarrHildrethHash_create()
+
+
+@dataclass(frozen=True)
+class _OpenCVScoreHash(HashAlgorithm):
+    """OpenCV hashes compared by a score, not Hamming: rows hold the raw hash bytes."""
+
+    libraries: ClassVar[tuple[str, ...]] = ("opencv-contrib-python-headless", "numpy")
+    extra: ClassVar[str | None] = "opencv"
+    raw_bytes: ClassVar[int] = 40
+
+    def __post_init__(self) -> None:
+        _img_hash()
+
+    @property
+    def n_bits(self) -> int:
+        return 8 * self.raw_bytes
+
+    def _raw(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        raise NotImplementedError
+
+    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        raw = self._raw(image)
+        if raw.size != self.raw_bytes:
+            raise RuntimeError(f"{self.id} produced {raw.size} bytes, expected {self.raw_bytes}")
+        return raw
+
+
+def _bgr(image: Image.Image) -> npt.NDArray[np.uint8]:
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
+
+
+@ALGORITHMS.register("cv_radial_variance_hash")
+@dataclass(frozen=True)
+class CvRadialVarianceHash(_OpenCVScoreHash):
+    """OpenCV RadialVarianceHash: 40 DCT coefficients of radial variance projections, compared
+    by peak Pearson correlation over cyclic shifts (higher = closer; 1 for the same image).
+
+    Distance levels are ``round((1 - peak correlation) * 100)``, 0..200: level 20 means a
+    correlation of 0.8. The correlation is computed in numpy exactly as OpenCV's ``compare``.
+    """
+
+    name: ClassVar[str] = "cv_radial_variance_hash"
+    level_unit: ClassVar[str] = "(1 - peak correlation) x 100"
+    raw_bytes: ClassVar[int] = 40
+
+    @property
+    def n_levels(self) -> int:
+        return 200
+
+    def _raw(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        return np.asarray(
+            _img_hash().RadialVarianceHash_create().compute(_bgr(image)), np.uint8
+        ).reshape(-1)
+
+    def metric(self) -> Metric:
+        return _radial_levels
+
+
+def _radial_levels(
+    queries: npt.NDArray[np.uint8], references: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.int64]:
+    def standardise(x: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+        f = x.astype(np.float64)
+        f -= f.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(f, axis=1, keepdims=True)
+        return np.divide(f, norm, out=np.zeros_like(f), where=norm > 0)
+
+    q, r = standardise(queries), standardise(references)
+    peak = np.full((len(q), len(r)), -1.0)
+    for shift in range(q.shape[1]):
+        peak = np.maximum(peak, q @ np.roll(r, shift, axis=1).T)
+    return np.clip(np.rint((1.0 - peak) * 100), 0, 200).astype(np.int64)
+
+
+@ALGORITHMS.register("cv_color_moment_hash")
+@dataclass(frozen=True)
+class CvColorMomentHash(_OpenCVScoreHash):
+    """OpenCV ColorMomentHash: 42 Hu moments of the HSV and YCrCb channels, compared by L2
+    distance x 10000 (OpenCV's ``compare``; lower = closer).
+
+    Distance levels are that score rounded, capped at 1000 (level 1000 = 1000 or more).
+    """
+
+    name: ClassVar[str] = "cv_color_moment_hash"
+    level_unit: ClassVar[str] = "L2 distance x 10000"
+    raw_bytes: ClassVar[int] = 42 * 8
+
+    @property
+    def n_levels(self) -> int:
+        return 1000
+
+    def _raw(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        moments = np.asarray(_img_hash().ColorMomentHash_create().compute(_bgr(image)), "<f8")
+        return np.frombuffer(moments.reshape(-1).tobytes(), np.uint8).copy()
+
+    def metric(self) -> Metric:
+        return _moment_levels
+
+
+def _moment_levels(
+    queries: npt.NDArray[np.uint8], references: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.int64]:
+    q = np.ascontiguousarray(queries).view("<f8")
+    r = np.ascontiguousarray(references).view("<f8")
+    d = np.sqrt(((q[:, None, :] - r[None, :, :]) ** 2).sum(axis=2)) * 10000
+    return np.minimum(np.rint(d), 1000).astype(np.int64)

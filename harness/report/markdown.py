@@ -297,6 +297,12 @@ def _render_quality(quality: list[dict[str, Any]]) -> list[str]:
         if q.get("status") == "undefined":
             rows.append([code(q["algorithm"]), *["n/a"] * 7])
             continue
+        if "bit_balance" not in q:  # compared by a score, not a bit string
+            d = q["distances"]
+            mean = "n/a" if d["mean"] is None else f"{d['mean']:.1f} (levels)"
+            groups = f"- / {q['identical_hash_groups']['count']}"
+            rows.append([code(q["algorithm"]), str(q["n_hashes"]), mean, *["n/a"] * 4, groups])
+            continue
         d, bal = q["distances"], q["bit_balance"]
         corr = q.get("bit_correlation", {})
         rows.append(
