@@ -49,6 +49,8 @@ class HashAlgorithm(Spec):
     distance: ClassVar[str] = "hamming"
     #: Distributions whose versions can change the bits (recorded in :meth:`fingerprint`).
     libraries: ClassVar[tuple[str, ...]] = ()
+    #: Parameter sets worth exercising (tests, documentation); empty = the defaults only.
+    examples: ClassVar[tuple[str, ...]] = ()
     #: The optional extra that provides the library (``pip install 'hash-harness[extra]'``).
     extra: ClassVar[str | None] = None
     #: False for adapters that need configuration to exist at all (an external command, an

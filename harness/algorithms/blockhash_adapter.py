@@ -45,6 +45,11 @@ class Blockhash(HashAlgorithm):
     """blockhash.io: grey block means of a bits x bits grid vs the median of each quarter."""
 
     name: ClassVar[str] = "blockhash"
+    examples: ClassVar[tuple[str, ...]] = (
+        "blockhash",
+        "blockhash(method='quick')",
+        "blockhash(bits=8)",
+    )
     libraries: ClassVar[tuple[str, ...]] = ("phash-blockhashio", "pillow")
     extra: ClassVar[str | None] = "blockhash"
     bits: int = 16

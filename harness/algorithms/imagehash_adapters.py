@@ -71,6 +71,11 @@ class PHash(_SquareHash):
     """imagehash ``phash``: 2-D DCT of a (hash_size·highfreq_factor)² thumbnail vs its median."""
 
     name: ClassVar[str] = "phash"
+    examples: ClassVar[tuple[str, ...]] = (
+        "phash",
+        "phash(hash_size=16)",
+        "phash(highfreq_factor=2)",
+    )
     libraries: ClassVar[tuple[str, ...]] = (*_LIBS, "scipy")
     highfreq_factor: int = 4
 
@@ -144,6 +149,7 @@ class WHash(_SquareHash):
     """
 
     name: ClassVar[str] = "whash"
+    examples: ClassVar[tuple[str, ...]] = ("whash", "whash(hash_size=16)", "whash(mode='db4')")
     libraries: ClassVar[tuple[str, ...]] = (*_LIBS, "PyWavelets")
     mode: str = "haar"
 
@@ -233,6 +239,7 @@ class CropResistantHash(HashAlgorithm):
     """
 
     name: ClassVar[str] = "crop_resistant_hash"
+    distance: ClassVar[str] = "segments of the upload without a match within 25% of bits, as %"
     libraries: ClassVar[tuple[str, ...]] = (*_LIBS, "scipy")
     level_unit: ClassVar[str] = "% of the upload's segments unmatched"
 

@@ -94,6 +94,7 @@ class CvBlockMeanHash(_OpenCVBitHash):
     disjoint blocks (256 bits), mode 1 = 31x31 half-overlapping blocks (961 bits)."""
 
     name: ClassVar[str] = "cv_block_mean_hash"
+    examples: ClassVar[tuple[str, ...]] = ("cv_block_mean_hash", "cv_block_mean_hash(mode=1)")
     mode: int = 0
 
     def __post_init__(self) -> None:
@@ -161,6 +162,7 @@ class CvRadialVarianceHash(_OpenCVScoreHash):
     """
 
     name: ClassVar[str] = "cv_radial_variance_hash"
+    distance: ClassVar[str] = "peak correlation (higher = closer), as levels"
     level_unit: ClassVar[str] = "(1 - peak correlation) x 100"
     raw_bytes: ClassVar[int] = 40
 
@@ -203,6 +205,7 @@ class CvColorMomentHash(_OpenCVScoreHash):
     """
 
     name: ClassVar[str] = "cv_color_moment_hash"
+    distance: ClassVar[str] = "L2 x 10000 (lower = closer), as levels"
     level_unit: ClassVar[str] = "L2 distance x 10000"
     raw_bytes: ClassVar[int] = 42 * 8
 

@@ -36,6 +36,7 @@ class PDQ(HashAlgorithm):
 
     name: ClassVar[str] = "pdq"
     libraries: ClassVar[tuple[str, ...]] = ("pdqhash", "numpy")
+    examples: ClassVar[tuple[str, ...]] = ("pdq", "pdq(quality_gate=0)")
     #: Hashes of lower quality are excluded (Meta: discard quality <= 49); 0 keeps every hash.
     quality_gate: int = 50
 
@@ -72,6 +73,8 @@ class PDQDihedral(PDQ):
     """
 
     name: ClassVar[str] = "pdq_dihedral"
+    distance: ClassVar[str] = "hamming, minimum over the reference's 8 orientations"
+    examples: ClassVar[tuple[str, ...]] = ("pdq_dihedral", "pdq_dihedral(quality_gate=0)")
 
     @property
     def n_bits(self) -> int:

@@ -31,7 +31,7 @@ EXAMPLES = {
     ],
     "colorhash": ["colorhash", "colorhash(binbits=4)"],
     "pdq": ["pdq", "pdq(quality_gate=0)"],
-    "pdq_dihedral": ["pdq_dihedral(quality_gate=0)"],
+    "pdq_dihedral": ["pdq_dihedral", "pdq_dihedral(quality_gate=0)"],
     "crop_resistant_hash": ["crop_resistant_hash"],
     "cv_radial_variance_hash": ["cv_radial_variance_hash"],
     "cv_color_moment_hash": ["cv_color_moment_hash"],
@@ -51,6 +51,8 @@ ALL = [make_algorithm(text) for texts in EXAMPLES.values() for text in texts]
 
 def test_every_algorithm_has_test_params():
     assert set(ALGORITHMS.names()) == set(EXAMPLES)
+    for name in ALGORITHMS.names():  # the adapters' own example sets are all exercised here
+        assert set(ALGORITHMS.get(name).examples) <= set(EXAMPLES[name]), name
 
 
 @pytest.mark.parametrize("algo", ALL, ids=str)
