@@ -24,7 +24,6 @@ EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2, 3
 def _cmd_run(args: argparse.Namespace) -> int:
     from harness import results
     from harness.evaluate import run_suite
-    from harness.report import render_markdown
     from harness.suite import DEFAULT_SUITE, load_suite
 
     suite = load_suite(args.suite or DEFAULT_SUITE)
@@ -43,11 +42,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     result = run_suite(suite, dataset=args.dataset, workers=workers, quiet=args.quiet)
     json_path = results.dump(result, out / "results.json")
-    md = render_markdown(result)
-    md_path = results.atomic_write_text(out / "report.md", md)
+    md_path = _write_reports(result, out)
     status = result["status"]
     if not args.quiet:
-        print(f"wrote {json_path} and {md_path}", file=sys.stderr)
+        print(f"wrote {json_path}, {md_path} and report.html / report.junit.xml", file=sys.stderr)
     if not status["ok"]:
         print(
             f"hash-harness: {status['images_failed']} of {result['dataset']['n_images']} images "
@@ -124,11 +122,28 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_reports(result: dict, out: Path) -> Path:  # type: ignore[type-arg]
+    """report.md, report.html and report.junit.xml beside results.json; returns the .md path."""
+    from harness import results
+    from harness.report import render_markdown
+    from harness.report.html import render_html
+    from harness.report.junit import render_junit
+
+    md = results.atomic_write_text(out / "report.md", render_markdown(result))
+    results.atomic_write_text(out / "report.html", render_html(result))
+    results.atomic_write_text(out / "report.junit.xml", render_junit(result))
+    return md
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness import results
     from harness.report import render_markdown
+    from harness.report.html import render_html
+    from harness.report.junit import render_junit
 
-    text = render_markdown(results.load(args.results))
+    result = results.load(args.results)
+    render = {"md": render_markdown, "html": render_html, "junit": render_junit}[args.format]
+    text = render(result)
     if args.out:
         results.atomic_write_text(args.out, text)
     else:
@@ -266,7 +281,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from harness import results
     from harness.evaluate import evaluate
     from harness.offline import score
-    from harness.report import render_markdown
 
     suite, dataset, corpus = score(
         args.export,
@@ -282,8 +296,36 @@ def _cmd_score(args: argparse.Namespace) -> int:
     }
     out = Path(args.out)
     results.dump(result, out / "results.json")
-    results.atomic_write_text(out / "report.md", render_markdown(result))
-    print(f"wrote {out / 'results.json'} and {out / 'report.md'}", file=sys.stderr)
+    _write_reports(result, out)
+    print(f"wrote {out / 'results.json'} and the reports", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from harness import compare, results
+
+    runs = [
+        (Path(p).stem if Path(p).name != "results.json" else Path(p).parent.name, results.load(p))
+        for p in args.results
+    ]
+    try:
+        report = compare.compare(runs, alpha=args.alpha)
+    except compare.IncomparableError as exc:
+        print(f"hash-harness: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for warning in report["warnings"]:
+        print(f"hash-harness: warning: {warning}", file=sys.stderr)
+    text = {
+        "md": compare.render_markdown,
+        "html": compare.render_html,
+        "json": lambda r: json.dumps(r, indent=1) + "\n",
+    }[args.format](report)
+    if args.out:
+        results.atomic_write_text(args.out, text)
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 
@@ -449,8 +491,18 @@ def build_parser() -> argparse.ArgumentParser:
     sco.add_argument("--out", default="results", help="output folder (default: ./results)")
     sco.set_defaults(func=_cmd_score)
 
-    rep = sub.add_parser("report", help="render the Markdown report of a results.json")
+    cmp = sub.add_parser(
+        "compare", help="compare algorithms (one run) or runs of the same suite, with paired tests"
+    )
+    cmp.add_argument("results", nargs="+", help="results.json files")
+    cmp.add_argument("--format", choices=["md", "html", "json"], default="md")
+    cmp.add_argument("--alpha", type=_open_fraction, default=0.05, help="significance level")
+    cmp.add_argument("--out", help="write to this file instead of standard output")
+    cmp.set_defaults(func=_cmd_compare)
+
+    rep = sub.add_parser("report", help="render a results.json as Markdown, HTML or JUnit XML")
     rep.add_argument("results")
+    rep.add_argument("--format", choices=["md", "html", "junit"], default="md")
     rep.add_argument("--out", help="write to this file instead of standard output")
     rep.set_defaults(func=_cmd_report)
     return parser

@@ -120,6 +120,35 @@ def render_markdown(result: dict[str, Any]) -> str:
         rows.append(row)
     out += _table(header, rows)
 
+    # -- leaderboard --------------------------------------------------------------------------
+    from harness.report.html import leaderboard
+
+    target = (suite["config"].get("target_fprs") or [1e-3])[0]
+    board = leaderboard(result, target)
+    if board:
+        fams = list(board[0]["tpr"])
+        out += [
+            "",
+            f"## Leaderboard: TPR per transform family at false-match rate <= {target:g}",
+            "",
+        ]
+        out.append(
+            "Threshold = the largest whose FPR over distinct originals is at most the target "
+            "(in-sample); **unresolved** = too few negative pairs to support the target."
+        )
+        out.append("")
+        out += _table(
+            ["algorithm", "threshold", *[code(f) for f in fams]],
+            (
+                [
+                    code(r["algorithm"]),
+                    f"{r['threshold']}" + ("" if r["resolved"] else " **unresolved**"),
+                    *[fmt_rate(r["tpr"][f]) if r["tpr"][f] else "n/a" for f in fams],
+                ]
+                for r in board
+            ),
+        )
+
     # -- collisions ---------------------------------------------------------------------------
     out += ["", "## Collisions: different images that match", ""]
     out.append(

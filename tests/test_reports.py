@@ -1,0 +1,218 @@
+"""HTML, JUnit and comparison reports, including a real render in headless Chromium."""
+
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from harness import compare, results
+from harness.cli import main
+from harness.report.html import render_html
+from tests.conftest import synthetic_image
+
+SUITE = """
+name = "report <b>test</b>"
+version = 1
+algorithms = ["phash", "pdq"]
+transforms = ["identity", "jpeg@S3", "crop@S2", "crop@S4", "rotate@S3"]
+bootstrap_resamples = 0
+"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    folder = tmp / "imgs"
+    folder.mkdir()
+    for i in range(6):
+        synthetic_image(120 + 10 * i, 90, seed=i).save(folder / f"img{i}.png")
+    synthetic_image(100, 80, seed=42).save(folder / "<script>alert(1).png")
+    (folder / "broken <img src=x onerror=alert(2)>.jpg").write_bytes(b"\xff\xd8 truncated")
+    suite = tmp / "suite.toml"
+    suite.write_text(SUITE)
+    out = tmp / "out"
+    code = main(
+        [
+            "run",
+            "--suite",
+            str(suite),
+            "--dataset",
+            str(folder),
+            "--out",
+            str(out),
+            "--quiet",
+            "--max-failure-rate",
+            "0.5",
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_run_writes_every_format(run_dir):
+    for name in ("results.json", "report.md", "report.html", "report.junit.xml"):
+        assert (run_dir / name).stat().st_size > 0
+    junit = ET.parse(run_dir / "report.junit.xml").getroot()  # noqa: S314 - our own output
+    assert junit.get("failures") == "1"  # the broken file
+    assert (
+        main(
+            [
+                "report",
+                str(run_dir / "results.json"),
+                "--format",
+                "junit",
+                "--out",
+                str(run_dir / "x.xml"),
+            ]
+        )
+        == 0
+    )
+
+
+def test_html_is_self_contained_escaped_and_complete(run_dir):
+    html = (run_dir / "report.html").read_text()
+    for section in (
+        "summary",
+        "leaderboard",
+        "robustness",
+        "distances",
+        "roc",
+        "collisions",
+        "thresholds",
+        "quality",
+        "galleries",
+        "provenance",
+        "failures",
+    ):
+        assert f'id="{section}"' in html, section
+    assert "<script" not in html.lower()  # no scripts at all, and hostile names are escaped
+    assert "&lt;script&gt;alert(1).png" in html
+    assert "onerror=alert(2)&gt;" in html
+    assert "<img src=x" not in html
+    assert "report &lt;b&gt;test&lt;/b&gt;" in html
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing fetched from anywhere
+    assert html.count("<svg") >= 4  # a severity curve, two histograms, ROC/DET
+    assert "data:image/png;base64," in html  # gallery thumbnails
+    for label in (
+        "distance (bits)",
+        "false-match rate (FPR, log",
+        "TPR (fraction of edited copies matched)",
+    ):
+        assert label in html
+
+
+def test_html_renders_without_the_images(run_dir):
+    result = results.load(run_dir / "results.json")
+    result["dataset"]["name"] = "/nonexistent/folder"
+    html = render_html(result)
+    assert "thumbnails unavailable" in html
+    assert "data:image/png" not in html
+
+
+def test_html_in_headless_chromium(run_dir, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (.ci/run installs the Debian package when it can)")
+    page = (run_dir / "report.html").as_uri()
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        [browser, *flags, "--window-size=1280,3000", f"--screenshot={shot}", page],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shot.exists(), done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console == []
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape[0] >= 3000
+    assert pixels.std() > 10  # not a blank page: text, tables and plots drawn
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=120
+    ).stdout
+    for heading in (
+        "Robustness summary",
+        "Leaderboard",
+        "Distance distributions",
+        "ROC and DET",
+        "Galleries",
+    ):
+        assert heading in dom
+    assert "&lt;script&gt;alert(1).png" in dom
+
+
+def _fake(distances_by_algo, n_pairs=100, collisions=None):
+    """A minimal results document with one edit and per-image distances per algorithm."""
+    n = len(next(iter(distances_by_algo.values())))
+    collisions = collisions or {}
+    return {
+        "suite": {"name": "fake", "version": 1, "config": {"target_fprs": [0.05]}},
+        "dataset": {"content_sha256": "x", "images": [{"id": f"i{k}"} for k in range(n)]},
+        "environment": {"packages": {}, "codecs": {}},
+        "transforms": [{"id": "identity"}, {"id": "crop"}],
+        "algorithms": [{"id": a, "thresholds": [10]} for a in distances_by_algo],
+        "cells": [
+            {"algorithm": a, "transform": "crop", "positives": {"distances": d}}
+            for a, d in distances_by_algo.items()
+        ],
+        "collisions": [
+            {
+                "algorithm": a,
+                "protocol": "originals_all_pairs",
+                "hist": [collisions.get(a, 0)] + [0] * 19 + [n_pairs - collisions.get(a, 0)],
+            }
+            for a in distances_by_algo
+        ],
+    }
+
+
+def test_compare_flags_a_real_difference_and_not_noise():
+    rng = np.random.default_rng(0)
+    strong = [0] * 40  # always matches
+    weak = [0] * 20 + [30] * 20  # misses half
+    close = [0] * 39 + [30]  # one discordant image vs strong
+    report = compare.compare([("run", _fake({"strong": strong, "weak": weak, "close": close}))])
+    by = {(p["a"], p["b"]): p for p in report["pairs"]}
+    sig = by[("strong", "weak")]
+    assert sig["per_transform"][0]["significant"]
+    assert sig["per_transform"][0]["p_value"] < 1e-5
+    assert sig["pooled_tpr"]["significant"]
+    noise = by[("strong", "close")]
+    assert not noise["per_transform"][0]["significant"]
+    assert noise["per_transform"][0]["p_value"] == 1.0
+    assert not noise["pooled_tpr"]["significant"]
+    assert rng is not None
+
+
+def test_compare_false_match_rates_and_refusals():
+    a = _fake({"x": [0] * 30}, n_pairs=1000, collisions={"x": 1})
+    b = _fake({"x": [0] * 30}, n_pairs=1000, collisions={"x": 40})
+    report = compare.compare([("old", a), ("new", b)])
+    assert report["pairs"][0]["fpr_at_threshold"]["significant"]
+    other = _fake({"x": [0] * 30})
+    other["suite"]["version"] = 2
+    with pytest.raises(compare.IncomparableError, match="same suite version"):
+        compare.compare([("a", a), ("b", other)])
+    b["environment"]["packages"]["pillow"] = "12.3.0"
+    assert compare.compare([("a", a), ("b", b)])["warnings"]
+
+
+def test_compare_cli(run_dir, capsys, tmp_path):
+    path = str(run_dir / "results.json")
+    assert main(["compare", path]) == 0
+    assert "McNemar" in capsys.readouterr().out
+    assert main(["compare", path, "--format", "html", "--out", str(tmp_path / "c.html")]) == 0
+    assert "<table>" in (tmp_path / "c.html").read_text()
+    assert main(["compare", path, "--format", "json"]) == 0
