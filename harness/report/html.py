@@ -386,14 +386,28 @@ def render_html(result: dict[str, Any], *, thumbnails: bool = True) -> str:
     out.append('<h2 id="galleries">Galleries</h2>')
     if thumbs is not None and thumbs.note:
         out.append(f"<p class=note>{thumbs.note}</p>")
-    misses = sorted(
+    # Worst first relative to each algorithm's scale, at most three per algorithm so that a
+    # 256-bit hash does not fill the gallery on raw distance alone.
+    ranked = sorted(
         (
-            (m["distance"], c["algorithm"], c["transform"], m["image"])
+            (
+                m["distance"] / max(1, meta[c["algorithm"]]["n_bits"]),
+                m["distance"],
+                c["algorithm"],
+                c["transform"],
+                m["image"],
+            )
             for c in result["cells"]
             for m in c.get("misses", [])
         ),
-        key=lambda x: (-x[0], x[1], x[2], x[3]),
-    )[:12]
+        key=lambda x: (-x[0], x[2], x[3], x[4]),
+    )
+    shown: dict[str, int] = {}
+    misses = []
+    for _, dist, a, t, img in ranked:
+        if shown.get(a, 0) < 3 and len(misses) < 12:
+            shown[a] = shown.get(a, 0) + 1
+            misses.append((dist, a, t, img))
     out.append("<h3>Edited copies that escaped (worst true matches)</h3><div class=gallery>")
     for dist, a, t, img in misses:
         pics = (thumbs.get(img) + thumbs.get(img, t)) if thumbs else ""
@@ -412,7 +426,9 @@ def render_html(result: dict[str, Any], *, thumbnails: bool = True) -> str:
         ),
     )[:12]
     if not pairs:
-        out.append("<p class=note>No pair of different originals matched at any threshold.</p>")
+        out.append(
+            "<p class=note>No pair of different originals matched at the thresholds used.</p>"
+        )
     for dist, a, x, y in pairs:
         pics = (thumbs.get(x) + thumbs.get(y)) if thumbs else ""
         out.append(
