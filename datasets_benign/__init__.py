@@ -6,24 +6,58 @@ installed wheel and verified against a manifest.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 from datasets_benign.base import Dataset, ImageRecord, folder_dataset
+from datasets_benign.extra import openclipart_dataset, tiles_dataset
+from datasets_benign.manifest import manifest_dataset
 from datasets_benign.skimage_corpus import skimage_dataset
+from harness.errors import DatasetError
 from harness.registry import Registry
 
 DATASETS: Registry[Callable[[], Dataset]] = Registry("dataset", "hash_harness.datasets")
 DATASETS.register("skimage", "embedded")(skimage_dataset)
+DATASETS.register("skimage_tiles", "tiles")(tiles_dataset)
+DATASETS.register("openclipart")(openclipart_dataset)
+
+_SUBSET = re.compile(r"^(?P<spec>.+)\[(?P<n>\d+)\]$")
+
+
+def subset(data: Dataset, n: int) -> Dataset:
+    """``n`` records chosen by a stable hash of their ids (the same n for everyone, any order)."""
+    if n < 1:
+        raise DatasetError(f"A subset needs at least one image, got [{n}].")
+    key = lambda r: hashlib.blake2b(r.id.encode(), digest_size=8).digest()  # noqa: E731
+    chosen = sorted(sorted(data.records, key=key)[:n], key=lambda r: r.id)
+    return dataclasses.replace(data, name=f"{data.name}[{n}]", records=tuple(chosen))
 
 
 def open_dataset(spec: str) -> Dataset:
-    """A registered dataset name (``skimage``) or a path to a folder of images."""
+    """A registered name (``skimage``), a folder, a CSV/JSON manifest, optionally ``[N]`` for a
+    stable subset of N images (``openclipart[500]``)."""
+    m = _SUBSET.match(spec)
+    if m:
+        return subset(open_dataset(m["spec"]), int(m["n"]))
     if spec in DATASETS:
         return DATASETS.get(spec)()
-    if Path(spec).exists() or "/" in spec or "\\" in spec:
+    path = Path(spec)
+    if path.suffix.lower() in (".csv", ".json") and path.is_file():
+        return manifest_dataset(path)
+    if path.exists() or "/" in spec or "\\" in spec:
         return folder_dataset(spec)
     return DATASETS.get(spec)()  # raises "Unknown dataset ... did you mean"
 
 
-__all__ = ["DATASETS", "Dataset", "ImageRecord", "folder_dataset", "open_dataset"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "ImageRecord",
+    "folder_dataset",
+    "manifest_dataset",
+    "open_dataset",
+    "subset",
+]

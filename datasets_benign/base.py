@@ -39,10 +39,31 @@ class ImageRecord:
     licence: str = "unknown"
     sha256: str | None = None
     category: str = "unknown"
+    #: Images with the same group never form a negative pair (tiles of one photograph).
+    group: str | None = None
+    #: Region ``(left, top, right, bottom)`` of the decoded file this record is (tiles).
+    crop: tuple[int, int, int, int] | None = None
+    #: Download location; the file is fetched into the local cache on first load.
+    url: str | None = None
+    #: sha256 of the file's bytes (checked for downloads and for local manifest entries).
+    file_sha256: str | None = None
 
     def load(self) -> Image.Image:
-        """Decode to RGB and verify against the recorded sha256 when there is one."""
-        image = load_rgb(self.path)
+        """Decode to RGB and verify against the recorded sha256 when there is one.
+
+        ``sha256`` is of the decoded pixels of the whole file (before ``crop``), so a tile is
+        verified through its source.
+        """
+        path = self.path
+        if self.url is not None:
+            from datasets_benign.download import fetch
+
+            path = str(fetch(self.url, self.file_sha256))
+        elif self.file_sha256 is not None:
+            from datasets_benign.download import check_file
+
+            check_file(Path(path), self.file_sha256)
+        image = load_rgb(path)
         if self.sha256 is not None:
             actual = pixel_sha256(image)
             if actual != self.sha256:
@@ -50,15 +71,20 @@ class ImageRecord:
                     f"decoded pixels differ from the manifest (sha256 {actual[:12]}... != "
                     f"{self.sha256[:12]}...): the file or its decoder changed"
                 )
+        if self.crop is not None:
+            image = image.crop(self.crop)
         return image
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "source": self.source,
             "licence": self.licence,
             "category": self.category,
         }
+        if self.group is not None:
+            out["group"] = self.group
+        return out
 
 
 @dataclass(frozen=True)

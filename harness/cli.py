@@ -329,6 +329,60 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from datasets_benign import DATASETS, open_dataset
+    from datasets_benign.decode import pixel_sha256
+
+    if args.action == "list":
+        for name in DATASETS.names():
+            try:
+                data = DATASETS.get(name)()
+            except HarnessError as exc:
+                print(f"{name}: not available - {exc}")
+                continue
+            licences = ", ".join(sorted({r.licence for r in data.records}))
+            print(f"{name}: {len(data.records)} images; licences: {licences}")
+        print("also: a folder, a CSV/JSON manifest, and NAME[N] for a stable subset of N images")
+        return EXIT_OK
+    if not args.name:
+        raise HarnessError(f"`datasets {args.action}` needs a dataset name, folder or manifest.")
+    data = open_dataset(args.name)
+    print(f"{data.name}: {len(data.records)} images (manifest sha256 {data.manifest_sha256[:16]})")
+    for title, counts in (
+        ("licences", Counter(r.licence for r in data.records)),
+        ("categories", Counter(r.category for r in data.records)),
+    ):
+        print(f"  {title}: " + ", ".join(f"{k} ({n})" for k, n in counts.most_common()))
+    groups = Counter(r.group for r in data.records if r.group)
+    if groups:
+        print(f"  groups: {len(groups)} (images in a group never form a collision pair)")
+    for e in data.excluded:
+        print(f"  excluded: {e['id']}: {e['reason']}")
+    if args.action == "info":
+        return EXIT_OK
+    failures, by_sha, sides = [], {}, []
+    for record in data.records:
+        try:
+            image = record.load()
+        except Exception as exc:
+            failures.append((record.id, str(exc)))
+            continue
+        by_sha.setdefault(pixel_sha256(image), []).append(record.id)
+        sides.append(min(image.size))
+    dupes = [ids for ids in by_sha.values() if len(ids) > 1]
+    print(f"  decoded: {len(data.records) - len(failures)}; failed: {len(failures)}")
+    if sides:
+        print(f"  short side: min {min(sides)} px, median {sorted(sides)[len(sides) // 2]} px")
+    for image_id, reason in failures[:50]:
+        print(f"  failed: {image_id}: {reason}")
+    print(f"  exact duplicate groups: {len(dupes)}")
+    for ids in dupes[:20]:
+        print(f"    {', '.join(ids)}")
+    return EXIT_FAILURES if failures else EXIT_OK
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -499,6 +553,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--alpha", type=_open_fraction, default=0.05, help="significance level")
     cmp.add_argument("--out", help="write to this file instead of standard output")
     cmp.set_defaults(func=_cmd_compare)
+
+    dsets = sub.add_parser(
+        "datasets", help="list corpora; info or verify one (decode, checksums, duplicates)"
+    )
+    dsets.add_argument("action", choices=["list", "info", "verify"])
+    dsets.add_argument("name", nargs="?", help="dataset name, folder, manifest, or NAME[N]")
+    dsets.set_defaults(func=_cmd_datasets)
 
     rep = sub.add_parser("report", help="render a results.json as Markdown, HTML or JUnit XML")
     rep.add_argument("results")

@@ -54,14 +54,23 @@ def _duplicates(corpus: HashedCorpus) -> dict[int, int]:
 
 
 def _hygiene(
-    suite: Suite, corpus: HashedCorpus, included: npt.NDArray[np.bool_], dupes: dict[int, int]
+    suite: Suite,
+    corpus: HashedCorpus,
+    included: npt.NDArray[np.bool_],
+    dupes: dict[int, int],
+    dataset: Dataset,
 ) -> tuple[npt.NDArray[np.int64], dict[str, Any]]:
-    """Group labels for negative pairs (near duplicates merged) and what hygiene found."""
+    """Group labels for negative pairs (declared groups, near duplicates merged) and findings."""
     ids = corpus.image_ids
-    groups = np.arange(len(ids), dtype=np.int64)
+    first: dict[str, int] = {}
+    groups = np.array(
+        [first.setdefault(r.group, i) if r.group else i for i, r in enumerate(dataset.records)],
+        dtype=np.int64,
+    )
     report: dict[str, Any] = {
         "exact_duplicates": [{"image": ids[i], "same_pixels_as": ids[j]} for i, j in dupes.items()],
         "near_duplicates": None,
+        "degenerate": _degenerate(corpus),
     }
     near = suite.near_duplicates
     if near is None:
@@ -69,21 +78,42 @@ def _hygiene(
     a = [algo.id for algo in suite.algorithms].index(near.algorithm)
     usable = np.flatnonzero(corpus.ok[a][0] & included)
     algo = suite.algorithms[a]
-    labels, links = near_duplicate_groups(
-        corpus.packed[a][0][usable], near.max_distance, metric=algo.metric()
+    before = groups.copy()
+    merged, links = near_duplicate_groups(
+        corpus.packed[a][0][usable], near.max_distance, metric=algo.metric(), groups=groups[usable]
     )
-    groups[usable] = usable[labels]
+    groups[usable] = merged
     members: dict[int, list[str]] = {}
     for i in usable:
         members.setdefault(int(groups[i]), []).append(ids[i])
+    # Report only groups that near duplicates created or grew (not declared groups as they were).
+    grown = {int(groups[i]) for i in usable if groups[i] != before[i]}
     report["near_duplicates"] = {
         "algorithm": near.algorithm,
         "max_distance": near.max_distance,
         "pairs": [{"a": ids[usable[i]], "b": ids[usable[j]], "distance": d} for i, j, d in links],
-        "groups": [g for g in members.values() if len(g) > 1],
+        "groups": [g for label, g in members.items() if label in grown],
         "note": "pairs inside a group are never counted as negatives",
     }
     return groups, report
+
+
+#: Flagged (not excluded) as degenerate: shorter side below this, or grey-level sd below FLAT_SD.
+TINY_SIDE = 32
+FLAT_SD = 2.0
+
+
+def _degenerate(corpus: HashedCorpus) -> list[dict[str, str]]:
+    """Images too small or too flat for any hash to mean much; listed for review."""
+    out = []
+    for i, image_id in enumerate(corpus.image_ids):
+        size = corpus.sizes[i]
+        std = corpus.grey_std[i] if i < len(corpus.grey_std) else None
+        if size and min(size) < TINY_SIDE:
+            out.append({"image": image_id, "reason": f"tiny: {size[0]}x{size[1]} px"})
+        elif std is not None and std < FLAT_SD:
+            out.append({"image": image_id, "reason": f"flat: grey-level sd {std:.2f}"})
+    return out
 
 
 def _collisions_by_category(
@@ -227,7 +257,7 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
     included[list(dupes)] = False
     failed_images = {f["image"] for f in corpus.failures}
     categories = [r.category or "uncategorised" for r in dataset.records]
-    groups, hygiene = _hygiene(suite, corpus, included, dupes)
+    groups, hygiene = _hygiene(suite, corpus, included, dupes, dataset)
     calibration = split_images(ids, suite.calibration_fraction, suite.seed)
 
     images = []
@@ -501,7 +531,7 @@ def choose_threshold(
     dupes = _duplicates(corpus)
     included = corpus.decoded.copy()
     included[list(dupes)] = False
-    groups, hygiene = _hygiene(suite, corpus, included, dupes)
+    groups, hygiene = _hygiene(suite, corpus, included, dupes, data)
     calibration = split_images(corpus.image_ids, suite.calibration_fraction, suite.seed)
     recommendation = recommend(
         _algorithm_hashes(suite, corpus, 0, included, groups),

@@ -108,23 +108,26 @@ def near_duplicate_groups(
     max_distance: int,
     limit: int = 10_000,
     metric: Metric | None = None,
+    groups: npt.NDArray[np.int64] | None = None,
 ) -> tuple[npt.NDArray[np.int64], list[tuple[int, int, int]]]:
-    """Group rows linked by a chain of pairs within ``max_distance`` (union-find).
+    """Merge groups of rows linked by a chain of pairs within ``max_distance`` (union-find).
 
-    Returns the group label of each row (the smallest row index in its group) and the linking
-    pairs ``(i, j, distance)``, at most ``limit`` of them, closest first.
+    ``groups`` are the labels to start from (default: every row its own); rows already sharing
+    a label are not compared. Returns the merged label of each row (the smallest label of its
+    merged group) and the linking pairs ``(i, j, distance)``, at most ``limit``, closest first.
     """
-    parent = list(range(len(packed)))
+    labels = np.arange(len(packed), dtype=np.int64) if groups is None else np.asarray(groups)
+    parent = {int(g): int(g) for g in labels}
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    def find(g: int) -> int:
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = parent[g]
+        return g
 
-    links = kernels.pairs_within(packed, max_distance, limit, metric=metric)
+    links = kernels.pairs_within(packed, max_distance, limit, groups=labels, metric=metric)
     for i, j, _ in links:
-        a, b = find(i), find(j)
+        a, b = find(int(labels[i])), find(int(labels[j]))
         if a != b:
             parent[max(a, b)] = min(a, b)
-    return np.array([find(i) for i in range(len(packed))], dtype=np.int64), links
+    return np.array([find(int(g)) for g in labels], dtype=np.int64), links

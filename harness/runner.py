@@ -38,6 +38,8 @@ class ImageOutcome:
     image_id: str
     sha256: str | None = None
     size: tuple[int, int] | None = None
+    #: Standard deviation of the grey levels: near 0 for a flat (degenerate) image.
+    grey_std: float | None = None
     hashes: list[list[bytes | None]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     exclusions: list[dict[str, str]] = field(default_factory=list)
@@ -67,8 +69,11 @@ def hash_image(
         out.failures.append({"image": record.id, "stage": "decode", "error": _reason(exc)})
         out.hashes = [list(empty) for _ in range(1 + len(chains))]
         return out
-    out.sha256 = record.sha256 or pixel_sha256(original)
+    # A manifest's sha256 is of the whole file's pixels; a tile (crop) has its own.
+    known = record.sha256 if record.crop is None else None
+    out.sha256 = known or pixel_sha256(original)
     out.size = original.size
+    out.grey_std = float(np.asarray(original.convert("L"), dtype=np.float64).std())
 
     def hash_all(image: Any, column: str) -> list[bytes | None]:
         row: list[bytes | None] = []
@@ -173,6 +178,7 @@ class HashedCorpus:
     ok: list[npt.NDArray[np.bool_]]
     failures: list[dict[str, str]]
     exclusions: list[dict[str, str]] = field(default_factory=list)
+    grey_std: list[float | None] = field(default_factory=list)
 
     @property
     def decoded(self) -> npt.NDArray[np.bool_]:
@@ -219,7 +225,7 @@ def hash_corpus(
     n, columns = len(dataset.records), 1 + len(chains)
     packed = [np.zeros((columns, n, a.n_bytes), dtype=np.uint8) for a in algorithms]
     ok = [np.zeros((columns, n), dtype=bool) for _ in algorithms]
-    ids, shas, sizes, failures, exclusions = [], [], [], [], []
+    ids, shas, sizes, failures, exclusions, stds = [], [], [], [], [], []
     outcomes = iter_outcomes(dataset.records, chains, algorithms, seed, workers)
     for i, outcome in enumerate(outcomes):
         ids.append(outcome.image_id)
@@ -227,6 +233,7 @@ def hash_corpus(
         sizes.append(outcome.size)
         failures.extend(outcome.failures)
         exclusions.extend(outcome.exclusions)
+        stds.append(outcome.grey_std)
         for c, row in enumerate(outcome.hashes):
             for a, value in enumerate(row):
                 if value is not None:
@@ -234,4 +241,4 @@ def hash_corpus(
                     ok[a][c, i] = True
         if on_image is not None:
             on_image()
-    return HashedCorpus(ids, shas, sizes, packed, ok, failures, exclusions)
+    return HashedCorpus(ids, shas, sizes, packed, ok, failures, exclusions, stds)

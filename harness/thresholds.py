@@ -76,6 +76,8 @@ class AlgorithmHashes:
 
     def positive_distances(self) -> npt.NDArray[np.int64]:
         """``(n_chains, n_images)`` distances of each edit to its original; -1 where unusable."""
+        if len(self.edited) == 0:  # a suite of controls only (identity): no positive pairs
+            return np.full((0, len(self.originals)), -1, dtype=np.int64)
         d = np.stack([kernels.hamming(e, self.originals, self.metric) for e in self.edited])
         return np.where(self.edited_ok & self.originals_ok[None], d, -1)
 

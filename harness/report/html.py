@@ -251,14 +251,12 @@ def render_html(result: dict[str, Any], *, thumbnails: bool = True) -> str:
         c["algorithm"]: c for c in result["collisions"] if c["protocol"] == "originals_all_pairs"
     }
     for a in algos:
-        pos = np.sum(
-            [
-                c["positives"]["hist"]
-                for c in result["cells"]
-                if c["algorithm"] == a and c["transform"] != "identity"
-            ],
-            axis=0,
-        )
+        edited = [
+            c["positives"]["hist"]
+            for c in result["cells"]
+            if c["algorithm"] == a and c["transform"] != "identity"
+        ]
+        pos = np.sum(edited, axis=0) if edited else np.zeros(len(orig[a]["hist"]), np.int64)
         unit = meta[a].get("level_unit", "bits")
         out.append(
             "<div>"

@@ -296,6 +296,13 @@ def _render_hygiene(hygiene: dict[str, Any] | None) -> list[str]:
         * bool(exact)
         + "."
     )
+    degenerate = hygiene.get("degenerate", [])
+    if degenerate:
+        out.append(
+            f"Degenerate images flagged (kept, but expect them to collide): {len(degenerate)}: "
+            + ", ".join(f"{esc(d['image'])} ({esc(d['reason'])})" for d in degenerate[:20])
+            + "."
+        )
     near = hygiene.get("near_duplicates")
     if near is None:
         out.append("Near-duplicate detection: off (set `[near_duplicates]` in the suite).")
