@@ -9,6 +9,7 @@ or an unexpected internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -40,7 +41,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"dataset {args.dataset or suite.dataset}, {workers} worker(s)",
             file=sys.stderr,
         )
-    result = run_suite(suite, dataset=args.dataset, workers=workers, quiet=args.quiet)
+    with _execution(args, workers) as (store, executor):
+        result = run_suite(
+            suite,
+            dataset=args.dataset,
+            workers=workers,
+            quiet=args.quiet,
+            store=store,
+            executor=executor,
+        )
     json_path = results.dump(result, out / "results.json")
     md_path = _write_reports(result, out)
     status = result["status"]
@@ -54,6 +63,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILURES
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _execution(args: argparse.Namespace, workers: int):  # type: ignore[no-untyped-def]
+    """The hash cache (unless --no-cache) and the Dask client (with --executor dask)."""
+    from harness.store import HashStore, default_path
+
+    store = None if args.no_cache else HashStore(args.cache or default_path())
+    client = None
+    try:
+        if args.executor == "dask":
+            from harness.distributed import client_for
+
+            client = client_for(args.scheduler or "local", workers)
+        yield store, client
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        if store is not None:
+            store.close()
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from harness.store import HashStore, default_path
+
+    with HashStore(args.cache or default_path()) as store:
+        if args.action == "prune":
+            n = store.prune(args.older_than)
+            print(f"removed {n} cached hashes from {store.path}")
+        info = store.info()
+    print(
+        f"{info['path']}: {info['hashes']} hashes of {info['files']} files, {info['bytes']:,} bytes"
+    )
+    for key, n in info["by_algorithm"].items():
+        print(f"  {key}: {n}")
     return EXIT_OK
 
 
@@ -442,7 +490,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of images allowed to fail before exit status 3 (overrides the suite)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "--cache", help="hash cache file (default: ~/.cache/hash-harness/hashes.sqlite)"
+    )
+    run.add_argument("--no-cache", action="store_true", help="compute everything, store nothing")
+    run.add_argument(
+        "--executor", choices=["local", "dask"], default="local", help="where the work runs"
+    )
+    run.add_argument("--scheduler", help="Dask scheduler address (tcp://HOST:8786) or 'local'")
     run.set_defaults(func=_cmd_run)
+
+    cache = sub.add_parser("cache", help="show or prune the hash cache")
+    cache.add_argument("action", choices=["info", "prune"])
+    cache.add_argument("--cache", help="cache file (default: ~/.cache/hash-harness/hashes.sqlite)")
+    cache.add_argument(
+        "--older-than", type=float, help="prune entries written more than this many days ago"
+    )
+    cache.set_defaults(func=_cmd_cache)
 
     ls = sub.add_parser(
         "list", help="list transforms, presets, severity ladders, algorithms or datasets"

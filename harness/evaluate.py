@@ -476,7 +476,12 @@ def _metric(name: str, params: dict[str, Any], value: Any) -> dict[str, Any]:
 
 
 def _hash(
-    suite: Suite, dataset: str | None, workers: int, quiet: bool
+    suite: Suite,
+    dataset: str | None,
+    workers: int,
+    quiet: bool,
+    store: Any = None,
+    executor: Any = None,
 ) -> tuple[Dataset, HashedCorpus]:
     data = open_dataset(dataset or suite.dataset)
     progress = Progress(len(data.records), quiet)
@@ -487,16 +492,25 @@ def _hash(
         seed=suite.seed,
         workers=workers,
         on_image=progress.step,
+        store=store,
+        executor=executor,
     )
     return data, corpus
 
 
 def run_suite(
-    suite: Suite, *, dataset: str | None = None, workers: int = 1, quiet: bool = False
+    suite: Suite,
+    *,
+    dataset: str | None = None,
+    workers: int = 1,
+    quiet: bool = False,
+    store: Any = None,
+    executor: Any = None,
 ) -> dict[str, Any]:
-    """Open the dataset, hash everything, evaluate; the returned dict is ready for JSON."""
+    """Open the dataset, hash everything (through the cache ``store`` when given, on the Dask
+    ``executor`` when given), evaluate; the returned dict is ready for JSON."""
     started = time.monotonic()
-    data, corpus = _hash(suite, dataset, workers, quiet)
+    data, corpus = _hash(suite, dataset, workers, quiet, store, executor)
     result = evaluate(suite, data, corpus)
     # How the run was executed: excluded from every comparison of results.
     result["run"] = {

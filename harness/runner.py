@@ -56,9 +56,12 @@ def hash_image(
     chains: Sequence[Chain],
     algorithms: Sequence[HashAlgorithm],
     suite_seed: int,
+    needed: frozenset[tuple[int, int]] | None = None,
 ) -> ImageOutcome:
     """Decode ``record``, apply every chain, hash the original and each edit with every algorithm.
 
+    With ``needed`` (cells ``(column, algorithm)``, column 0 = the original), only those are
+    computed - the rest come from the cache - and chains with no needed cell are not applied.
     Never raises for a bad image: errors become failure records in the outcome.
     """
     out = ImageOutcome(record.id)
@@ -75,9 +78,12 @@ def hash_image(
     out.size = original.size
     out.grey_std = float(np.asarray(original.convert("L"), dtype=np.float64).std())
 
-    def hash_all(image: Any, column: str) -> list[bytes | None]:
+    def hash_all(image: Any, column: str, c: int) -> list[bytes | None]:
         row: list[bytes | None] = []
-        for algo in algorithms:
+        for a, algo in enumerate(algorithms):
+            if needed is not None and (c, a) not in needed:
+                row.append(None)
+                continue
             try:
                 row.append(algo.hash(image).tobytes())
             except HashExcluded as exc:
@@ -103,8 +109,11 @@ def hash_image(
                 )
         return row
 
-    out.hashes.append(hash_all(original, "original"))
-    for chain in chains:
+    out.hashes.append(hash_all(original, "original", 0))
+    for c, chain in enumerate(chains, start=1):
+        if needed is not None and not any(cell[0] == c for cell in needed):
+            out.hashes.append(list(empty))
+            continue
         try:
             edited = chain.apply(original, suite_seed=suite_seed, image_id=record.id)
         except Exception as exc:
@@ -118,7 +127,7 @@ def hash_image(
             )
             out.hashes.append(list(empty))
             continue
-        out.hashes.append(hash_all(edited, chain.id))
+        out.hashes.append(hash_all(edited, chain.id, c))
     return out
 
 
@@ -134,23 +143,35 @@ def _init_worker(
     _WORK = (chains, algorithms, seed)
 
 
-def _hash_in_worker(record: ImageRecord) -> ImageOutcome:
+def _hash_in_worker(task: tuple[ImageRecord, frozenset[tuple[int, int]] | None]) -> ImageOutcome:
     if _WORK is None:
         raise RuntimeError("worker used before initialisation")
-    return hash_image(record, *_WORK)
+    record, needed = task
+    chains, algorithms, seed = _WORK
+    return hash_image(record, chains, algorithms, seed, needed)
+
+
+Task = tuple[ImageRecord, frozenset[tuple[int, int]] | None]
 
 
 def iter_outcomes(
-    records: Sequence[ImageRecord],
+    tasks: Sequence[Task],
     chains: tuple[Chain, ...],
     algorithms: tuple[HashAlgorithm, ...],
     seed: int,
     workers: int,
+    executor: Any = None,
 ) -> Iterator[ImageOutcome]:
-    """Outcomes in the order of ``records``, computed in ``workers`` processes (1 = in-process)."""
+    """Outcomes in the order of ``tasks``, computed in-process (1 worker), in ``workers``
+    processes, or on a Dask cluster when ``executor`` is a ``distributed.Client``."""
+    if executor is not None:
+        from harness.distributed import dask_outcomes
+
+        yield from dask_outcomes(executor, tasks, chains, algorithms, seed)
+        return
     if workers <= 1:
-        for record in records:
-            yield hash_image(record, chains, algorithms, seed)
+        for record, needed in tasks:
+            yield hash_image(record, chains, algorithms, seed, needed)
         return
     # spawn: no inherited locks or threads, same behaviour on every platform.
     ctx = multiprocessing.get_context("spawn")
@@ -160,7 +181,8 @@ def iter_outcomes(
         initializer=_init_worker,
         initargs=(chains, algorithms, seed),
     ) as pool:
-        yield from pool.map(_hash_in_worker, records)
+        # Small chunks keep both cores busy when images differ in cost; order is preserved.
+        yield from pool.map(_hash_in_worker, tasks, chunksize=1)
 
 
 @dataclass
@@ -187,29 +209,39 @@ class HashedCorpus:
 
 
 class Progress:
-    """Periodic progress lines on stderr (silent when ``quiet``)."""
+    """Progress on stderr: a bar redrawn in place on a terminal, plain lines every few seconds
+    otherwise (CI logs), nothing when ``quiet``."""
 
-    def __init__(self, total: int, quiet: bool, label: str = "images") -> None:
+    def __init__(self, total: int, quiet: bool, label: str = "images", stream: Any = None) -> None:
         self.total, self.quiet, self.label = total, quiet, label
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval = 0.2 if self.tty else 5.0
         self.start = time.monotonic()
-        self.last = 0.0
+        self.last = -1e9
         self.done = 0
 
     def step(self) -> None:
         self.done += 1
         now = time.monotonic()
-        if self.quiet or (now - self.last < 1.0 and self.done < self.total):
+        final = self.done >= self.total
+        if self.quiet or (now - self.last < self.interval and not final):
             return
         self.last = now
         elapsed = now - self.start
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-        print(
-            f"  hashed {self.done}/{self.total} {self.label} "
-            f"({rate:.1f}/s, {elapsed:.0f}s elapsed, ETA {eta:.0f}s)",
-            file=sys.stderr,
-            flush=True,
+        text = (
+            f"{self.done}/{self.total} {self.label} ({rate:.1f}/s, {elapsed:.0f}s, ETA {eta:.0f}s)"
         )
+        if self.tty:
+            width = 30
+            filled = round(width * self.done / max(1, self.total))
+            bar = "#" * filled + "." * (width - filled)
+            self.stream.write(f"\r  [{bar}] {text}" + ("\n" if final else ""))
+        else:
+            self.stream.write(f"  hashed {text}\n")
+        self.stream.flush()
 
 
 def hash_corpus(
@@ -220,14 +252,22 @@ def hash_corpus(
     seed: int,
     workers: int = 1,
     on_image: Callable[[], None] | None = None,
+    store: Any = None,
+    executor: Any = None,
 ) -> HashedCorpus:
-    """Hash every image of ``dataset`` and every edit of it with every algorithm."""
+    """Hash every image of ``dataset`` and every edit of it with every algorithm.
+
+    With a :class:`~harness.store.HashStore`, cells already in the cache are read, not
+    computed (a fully cached image is not even decoded), and every finished image is written
+    to the cache at once, so a killed run resumes where it stopped.
+    """
     n, columns = len(dataset.records), 1 + len(chains)
     packed = [np.zeros((columns, n, a.n_bytes), dtype=np.uint8) for a in algorithms]
     ok = [np.zeros((columns, n), dtype=bool) for _ in algorithms]
     ids, shas, sizes, failures, exclusions, stds = [], [], [], [], [], []
-    outcomes = iter_outcomes(dataset.records, chains, algorithms, seed, workers)
-    for i, outcome in enumerate(outcomes):
+    plan = _Plan(dataset, chains, algorithms, seed, store)
+    work = iter_outcomes(plan.tasks, chains, algorithms, seed, workers, executor)
+    for i, outcome in enumerate(plan.outcomes(work)):
         ids.append(outcome.image_id)
         shas.append(outcome.sha256)
         sizes.append(outcome.size)
@@ -242,3 +282,104 @@ def hash_corpus(
         if on_image is not None:
             on_image()
     return HashedCorpus(ids, shas, sizes, packed, ok, failures, exclusions, stds)
+
+
+class _Plan:
+    """Which cells each image still needs, and the merge of cached and computed cells."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        chains: tuple[Chain, ...],
+        algorithms: tuple[HashAlgorithm, ...],
+        seed: int,
+        store: Any,
+    ) -> None:
+        self.records, self.chains, self.algorithms, self.seed = (
+            dataset.records,
+            chains,
+            algorithms,
+            seed,
+        )
+        self.store = store
+        self.cached: list[tuple[Any, dict[tuple[int, int], Any]] | None] = []
+        self.tasks: list[Task] = []
+        if store is None:
+            self.tasks = [(r, None) for r in self.records]
+            self.cached = [None] * len(self.records)
+            return
+        from harness import store as store_mod
+
+        self.env = store_mod.transform_environment()
+        self.algo_keys = [store_mod.algorithm_key(a) for a in algorithms]
+        every = {(c, a) for c in range(1 + len(chains)) for a in range(len(algorithms))}
+        for record in self.records:
+            info = store.file(store_mod.file_key(record))
+            cells = {}
+            if info is not None:
+                cells = store.hashes(info.sha256, self._columns(record), self.algo_keys)
+            missing = every - set(cells)
+            self.cached.append((info, cells) if info is not None else None)
+            if missing or info is None:
+                self.tasks.append((record, frozenset(missing) if info is not None else None))
+
+    def _columns(self, record: ImageRecord) -> list[str]:
+        from harness import store as store_mod
+
+        return store_mod.column_keys(self.chains, self.seed, record.id, self.env)
+
+    def outcomes(self, computed: Iterator[ImageOutcome]) -> Iterator[ImageOutcome]:
+        pending = {id(task[0]) for task in self.tasks}
+        for i, record in enumerate(self.records):
+            cached = self.cached[i]
+            out = next(computed) if id(record) in pending else ImageOutcome(record.id)
+            if cached is not None:
+                self._merge(out, record, *cached)
+            if self.store is not None and out.sha256 is not None and id(record) in pending:
+                self._save(out, record)  # one transaction per finished image: resumable
+            yield out
+
+    def _merge(
+        self, out: ImageOutcome, record: ImageRecord, info: Any, cells: dict[tuple[int, int], Any]
+    ) -> None:
+        columns = self._columns(record)
+        if out.sha256 is None and not out.failures:  # fully cached: nothing was decoded
+            out.sha256, out.size, out.grey_std = info.sha256, info.size, info.grey_std
+        if not out.hashes:
+            out.hashes = [[None] * len(self.algorithms) for _ in columns]
+        for (c, a), (status, value, reason) in cells.items():
+            if status == "ok":
+                out.hashes[c][a] = value
+            else:
+                column = "original" if c == 0 else self.chains[c - 1].id
+                out.exclusions.append(
+                    {
+                        "image": record.id,
+                        "transform": column,
+                        "algorithm": self.algorithms[a].id,
+                        "reason": reason,
+                    }
+                )
+        # Keep exclusions in (column, algorithm) order whether they came from the cache or not.
+        order = {("original" if c == 0 else ch.id): c for c, ch in enumerate((None, *self.chains))}
+        algo_order = {a.id: k for k, a in enumerate(self.algorithms)}
+        out.exclusions.sort(
+            key=lambda e: (order.get(e["transform"], 0), algo_order.get(e["algorithm"], 0))
+        )
+
+    def _save(self, out: ImageOutcome, record: ImageRecord) -> None:
+        from harness import store as store_mod
+
+        columns = self._columns(record)
+        excluded = {(e["transform"], e["algorithm"]): e["reason"] for e in out.exclusions}
+        cells = []
+        for c, row in enumerate(out.hashes):
+            column = "original" if c == 0 else self.chains[c - 1].id
+            for a, value in enumerate(row):
+                if value is not None:
+                    cells.append((columns[c], self.algo_keys[a], "ok", value, None))
+                elif (column, self.algorithms[a].id) in excluded:
+                    reason = excluded[(column, self.algorithms[a].id)]
+                    cells.append((columns[c], self.algo_keys[a], "excluded", None, reason))
+        info = store_mod.FileInfo(out.sha256 or "", out.size or (0, 0), out.grey_std)
+        self.store.put(store_mod.file_key(record), info, cells)

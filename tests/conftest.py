@@ -28,6 +28,14 @@ settings.register_profile("dev", deadline=None, max_examples=60)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Runs and downloads in tests use a cache of their own, never the user's (and never a stale
+    # one from an earlier session, in which adapters or transforms may have changed).
+    import tempfile
+
+    os.environ["HASH_HARNESS_CACHE"] = tempfile.mkdtemp(prefix="hash-harness-test-cache-")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",

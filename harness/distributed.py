@@ -1,0 +1,58 @@
+"""Dask executor: the same per-image work on a ``distributed`` cluster.
+
+Optional extra: ``pip install 'hash-harness[dask]'``. ``hash-harness run --executor dask
+--scheduler tcp://HOST:8786`` connects to a running scheduler (``--scheduler local`` starts a
+``LocalCluster`` on this machine). Chains and algorithms are sent to the workers once; images are
+submitted one task each and results are read back in dataset order, so the output is identical to
+the local executor's. Workers need hash-harness and the same library versions installed (the
+results record the scheduler-side environment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from harness.errors import InvalidParameterError
+
+
+def client_for(scheduler: str, workers: int) -> Any:
+    """A ``distributed.Client`` for ``scheduler`` (an address, or "local" for a LocalCluster)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise InvalidParameterError(
+            "--executor dask needs the optional package: pip install 'hash-harness[dask]'."
+        ) from exc
+    if scheduler == "local":
+        cluster = LocalCluster(
+            n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        return Client(cluster)
+    if not scheduler.startswith(("tcp://", "tls://", "inproc://")):
+        raise InvalidParameterError(
+            "The --scheduler must be an address such as tcp://HOST:8786 or 'local'. "
+            f"Got {scheduler!r} instead."
+        )
+    return Client(scheduler)
+
+
+def _run(task: Any, chains: Any, algorithms: Any, seed: int) -> Any:
+    from harness.runner import hash_image
+
+    record, needed = task
+    return hash_image(record, chains, algorithms, seed, needed)
+
+
+def dask_outcomes(
+    client: Any, tasks: Sequence[Any], chains: Any, algorithms: Any, seed: int
+) -> Iterator[Any]:
+    chains_f, algos_f = client.scatter([chains, algorithms], broadcast=True)
+    futures = client.map(
+        _run, list(tasks), chains=chains_f, algorithms=algos_f, seed=seed, pure=False
+    )
+    try:
+        for future in futures:  # in submission order: identical output to the local executor
+            yield future.result()
+    finally:
+        client.cancel(futures)

@@ -1,0 +1,161 @@
+"""Cache, resume after kill -9, progress display and the Dask executor."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness import results
+from harness.cli import main
+from harness.evaluate import run_suite
+from harness.runner import Progress
+from harness.store import HashStore
+from harness.suite import parse_suite
+from tests.conftest import synthetic_image
+
+SUITE = {
+    "algorithms": ["phash", "pdq"],
+    "transforms": ["identity", "jpeg@S3", "crop@S2", "gaussian_noise(sigma=5.0)"],
+    "bootstrap_resamples": 0,
+}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(12):
+        synthetic_image(90 + 5 * i, 70, seed=i).save(imgs / f"img{i:02d}.png")
+    return imgs
+
+
+def _comparable(result):
+    return results.to_json(results.comparable(result))
+
+
+def test_cache_gives_identical_results_and_computes_only_new_cells(folder, tmp_path):
+    suite = parse_suite(SUITE)
+    plain = run_suite(suite, dataset=str(folder))
+    with HashStore(tmp_path / "c.sqlite") as store:
+        first = run_suite(suite, dataset=str(folder), store=store)
+        assert store.info()["hashes"] == 12 * 5 * 2 - len(first["exclusions"])
+        again = run_suite(suite, dataset=str(folder), store=store)
+        bigger = parse_suite({**SUITE, "algorithms": ["phash", "pdq", "dhash"]})
+        before = store.info()["hashes"]
+        extended = run_suite(bigger, dataset=str(folder), store=store)
+        assert store.info()["hashes"] - before == 12 * 5  # only the new algorithm was hashed
+    assert _comparable(plain) == _comparable(first) == _comparable(again)
+    assert [c for c in extended["cells"] if c["algorithm"] != "dhash"] == first["cells"]
+
+
+def test_changed_files_are_not_served_from_the_cache(folder, tmp_path):
+    suite = parse_suite(SUITE)
+    with HashStore(tmp_path / "c.sqlite") as store:
+        run_suite(suite, dataset=str(folder), store=store)
+        synthetic_image(90, 70, seed=99).save(folder / "img00.png")  # same name, new pixels
+        cached = run_suite(suite, dataset=str(folder), store=store)
+    assert _comparable(cached) == _comparable(run_suite(suite, dataset=str(folder)))
+
+
+def test_a_killed_run_resumes_to_identical_results(folder, tmp_path):
+    """kill -9 in the middle of a run, rerun the same command: same results as without a kill."""
+    env = {**os.environ, "HASH_HARNESS_CACHE": str(tmp_path / "cache")}
+    suite_file = tmp_path / "suite.toml"
+    suite_file.write_text(
+        'algorithms = ["phash", "pdq", "whash"]\n'
+        'transforms = ["identity", "jpeg@S1-S5", "crop@S1-S5", "rotate@S1-S3"]\n'
+        "bootstrap_resamples = 0\n"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        "--suite",
+        str(suite_file),
+        "--dataset",
+        str(folder),
+        "--workers",
+        "1",
+        "--quiet",
+    ]
+    proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "killed")], env=env)
+    cache = tmp_path / "cache" / "hashes.sqlite"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until some images are committed, then kill
+        if cache.exists():
+            with HashStore(cache) as store:
+                if store.info()["files"] >= 3:
+                    break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with HashStore(cache) as store:
+        done = store.info()["files"]
+    assert 3 <= done < 12, done  # killed mid-way
+    subprocess.run([*cmd, "--out", str(tmp_path / "resumed")], env=env, check=True)
+    subprocess.run([*cmd, "--out", str(tmp_path / "clean"), "--no-cache"], env=env, check=True)
+    resumed = results.load(tmp_path / "resumed" / "results.json")
+    clean = results.load(tmp_path / "clean" / "results.json")
+    assert _comparable(resumed) == _comparable(clean)
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, log = Tty(), io.StringIO()
+    bar, lines = Progress(3, quiet=False, stream=tty), Progress(3, quiet=False, stream=log)
+    for _ in range(3):
+        bar.step()
+        lines.step()
+    assert "\r  [" in tty.getvalue()
+    assert "##############################] 3/3 images" in tty.getvalue()
+    assert tty.getvalue().endswith("\n")
+    assert log.getvalue().startswith("  hashed ")
+    assert "\r" not in log.getvalue()
+    quiet = io.StringIO()
+    Progress(3, quiet=True, stream=quiet).step()
+    assert quiet.getvalue() == ""
+
+
+def test_dask_local_cluster_gives_identical_results(folder, tmp_path):
+    pytest.importorskip("distributed")
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'algorithms = ["phash", "pdq"]\ntransforms = ["identity", "jpeg@S3", "gaussian_noise"]\n'
+        "bootstrap_resamples = 0\n"
+    )
+    common = ["run", "--suite", str(suite), "--dataset", str(folder), "--quiet", "--no-cache"]
+    assert main([*common, "--out", str(tmp_path / "local"), "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                *common,
+                "--out",
+                str(tmp_path / "dask"),
+                "--executor",
+                "dask",
+                "--scheduler",
+                "local",
+                "--workers",
+                "2",
+            ]
+        )
+        == 0
+    )
+    local = results.load(tmp_path / "local" / "results.json")
+    dask = results.load(tmp_path / "dask" / "results.json")
+    assert _comparable(local) == _comparable(dask)
+
+
+def test_cache_command(tmp_path, capsys):
+    path = tmp_path / "c.sqlite"
+    assert main(["cache", "info", "--cache", str(path)]) == 0
+    assert "0 hashes" in capsys.readouterr().out
+    assert main(["cache", "prune", "--cache", str(path)]) == 0
