@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import binomtest
+from scipy.special import betaincinv
 
 from harness.errors import UndefinedMetricWarning
 
@@ -57,8 +57,13 @@ def rate(k: int, n: int) -> Rate:
     if n == 0:
         warnings.warn("rate over zero trials is undefined", UndefinedMetricWarning, stacklevel=2)
         return Rate(0, 0, math.nan, (math.nan, math.nan), status="undefined")
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=CONFIDENCE, method="exact")
-    return Rate(int(k), int(n), k / n, (float(ci.low), float(ci.high)))
+    # Clopper-Pearson in its closed form (beta quantiles); identical to scipy's
+    # binomtest(k, n).proportion_ci(method="exact") but without its root finding (~100x faster,
+    # which matters for sweeps over every threshold).
+    alpha = 1.0 - CONFIDENCE
+    low = 0.0 if k == 0 else float(betaincinv(k, n - k + 1, alpha / 2))
+    high = 1.0 if k == n else float(betaincinv(k + 1, n - k, 1 - alpha / 2))
+    return Rate(int(k), int(n), k / n, (low, high))
 
 
 def matches_at(hist: npt.ArrayLike, threshold: int) -> tuple[int, int]:

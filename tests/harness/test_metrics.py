@@ -77,3 +77,14 @@ def test_interval_coverage_by_simulation():
         ks = rng.binomial(n, p, size=400)
         covered = [lo <= p <= hi for lo, hi in (rate(int(k), n).ci95 for k in ks)]
         assert np.mean(covered) >= 0.94
+
+
+def test_closed_form_clopper_pearson_equals_scipy_binomtest():
+    from scipy.stats import binomtest
+
+    for n in (1, 2, 7, 17, 136, 1000, 100_000):
+        for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+            got = rate(k, n).ci95
+            assert got[0] == pytest.approx(ref.low, abs=1e-9)
+            assert got[1] == pytest.approx(ref.high, abs=1e-9)
