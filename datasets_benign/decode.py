@@ -81,6 +81,10 @@ def load_rgb(path: str | Path) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # Pillow reports truncation and corruption as OSError / SyntaxError / ValueError.
         raise ImageLoadError(f"cannot decode: {type(exc).__name__}: {exc}") from exc
+    except MemoryError as exc:
+        raise ImageLoadError("cannot decode: the image does not fit in memory") from exc
+    except Exception as exc:  # plugins can raise anything on hostile bytes; it is the file's fault
+        raise ImageLoadError(f"cannot decode: {type(exc).__name__}: {exc}") from exc
     if rgb.width == 0 or rgb.height == 0:
         raise ImageLoadError(f"image has no pixels ({rgb.width}x{rgb.height})")
     return rgb

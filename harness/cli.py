@@ -565,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=0, help="worker processes (default: all cores)"
     )
     base.add_argument("--quiet", action="store_true", help="no progress output")
-    base.set_defaults(func=_cmd_baseline)
+    base.set_defaults(reads_documents=True, func=_cmd_baseline)
 
     chk = sub.add_parser(
         "check",
@@ -581,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("--junit", help="also write JUnit XML here")
     chk.add_argument("--json", help="also write the comparison as JSON here")
-    chk.set_defaults(func=_cmd_check)
+    chk.set_defaults(reads_documents=True, func=_cmd_check)
 
     gold = sub.add_parser("golden", help="pin exact hashes of a reference set, or check them")
     gold.add_argument("action", choices=["create", "check"])
@@ -616,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--format", choices=["md", "html", "json"], default="md")
     cmp.add_argument("--alpha", type=_open_fraction, default=0.05, help="significance level")
     cmp.add_argument("--out", help="write to this file instead of standard output")
-    cmp.set_defaults(func=_cmd_compare)
+    cmp.set_defaults(reads_documents=True, func=_cmd_compare)
 
     dsets = sub.add_parser(
         "datasets", help="list corpora; info or verify one (decode, checksums, duplicates)"
@@ -629,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results")
     rep.add_argument("--format", choices=["md", "html", "junit"], default="md")
     rep.add_argument("--out", help="write to this file instead of standard output")
-    rep.set_defaults(func=_cmd_report)
+    rep.set_defaults(reads_documents=True, func=_cmd_report)
     return parser
 
 
@@ -642,6 +642,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except HarnessError as exc:
         print(f"hash-harness: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        if not getattr(args, "reads_documents", False):
+            raise
+        # A results/baseline document that passed the shape check but is broken deeper down.
+        print(
+            f"hash-harness: an input document is malformed ({type(exc).__name__}: {exc}); "
+            "regenerate it with `hash-harness run` / `hash-harness baseline create`.",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("hash-harness: interrupted", file=sys.stderr)

@@ -80,6 +80,8 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer killed mid-write
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
@@ -136,7 +138,45 @@ def load(path: str | Path) -> dict[str, Any]:
     missing = [key for key in REQUIRED if key not in data]
     if missing:
         raise HarnessError(f"{path} is not a results file: missing {', '.join(missing)}.")
+    problem = _shape_problem(data)
+    if problem:
+        raise HarnessError(
+            f"{path} is malformed: {problem}; regenerate it with `hash-harness run`."
+        )
     return data
+
+
+#: Expected shape of the parts every reader relies on: section -> (type, {item key: type}).
+_SHAPE: dict[str, tuple[type, dict[str, type | tuple[type, ...]]]] = {
+    "suite": (dict, {}),
+    "dataset": (dict, {}),
+    "environment": (dict, {}),
+    "algorithms": (list, {"id": str, "thresholds": list, "n_bits": int}),
+    "transforms": (list, {"id": str, "steps": list}),
+    "cells": (list, {"algorithm": str, "transform": str, "metrics": list, "positives": dict}),
+    "collisions": (list, {"algorithm": str, "protocol": str, "hist": list, "metrics": list}),
+}
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    """The first place where ``data`` does not have the shape readers rely on, or None."""
+    for section, (kind, items) in _SHAPE.items():
+        value = data.get(section)
+        if not isinstance(value, kind):
+            return f"{section!r} must be a {kind.__name__}, not {type(value).__name__}"
+        if kind is list:
+            for i, item in enumerate(value):
+                if not isinstance(item, dict):
+                    return f"{section}[{i}] must be an object"
+                for key, want in items.items():
+                    if not isinstance(item.get(key), want):
+                        return f"{section}[{i}].{key} is missing or of the wrong type"
+    suite, dataset = data["suite"], data["dataset"]
+    if not isinstance(suite.get("name"), str) or not isinstance(suite.get("version"), int):
+        return "suite.name and suite.version must be a string and an int"
+    if not isinstance(dataset.get("images"), list):
+        return "dataset.images must be a list"
+    return None
 
 
 def comparable(result: dict[str, Any]) -> dict[str, Any]:

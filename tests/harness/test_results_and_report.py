@@ -9,7 +9,9 @@ from harness.report.markdown import code, esc
 
 
 def _minimal(version=results.SCHEMA_VERSION):
-    return {"schema_version": version, **{k: [] for k in results.REQUIRED}}
+    empty = {k: [] for k in results.REQUIRED}
+    sections = {"suite": {"name": "s", "version": 1}, "dataset": {"images": []}, "environment": {}}
+    return {"schema_version": version, **empty, **sections}
 
 
 def test_dump_load_round_trip_and_atomic_write(tmp_path):
@@ -47,6 +49,9 @@ def test_v1_results_migrate_to_v2(tmp_path):
     v1 = _minimal(1)
     v1["cells"] = [
         {
+            "algorithm": "phash",
+            "transform": "identity",
+            "positives": {"n": 0},
             "negatives": {"protocol": "edited_vs_other_originals", "n": 2, "hist": [1, 1]},
             "metrics": [
                 {"name": "tpr", "params": {"threshold": 1}},
