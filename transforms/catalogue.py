@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -411,10 +411,6 @@ def expand(text: str) -> list[Chain]:
     for options in steps[1:]:
         chains = [Chain(a.steps + b.steps) for a in chains for b in options]
     return chains
-
-
-def expand_all(texts: Iterable[str]) -> list[Chain]:
-    return [chain for text in texts for chain in expand(text)]
 
 
 # --- The catalogue table ----------------------------------------------------------------------

@@ -347,27 +347,36 @@ class GaussianNoise(Transform):
         return from_array(to_array(image) + noise)
 
 
+class _SeededPixels(Transform):
+    """Shared shape of edits that touch a random fraction ``amount`` of the pixels: the draw is
+    one recorded seed (the pixel field itself is too large to record)."""
+
+    uses_rng: ClassVar[bool] = True
+    #: ``amount`` at which intensity reaches 1.
+    full_amount: ClassVar[float] = 0.05
+    amount: float
+
+    def __post_init__(self) -> None:
+        v = check_real("amount", self.amount, owner=self.name, min_value=0.0, max_value=1.0)
+        object.__setattr__(self, "amount", v)
+
+    @property
+    def intensity(self) -> float:
+        return min(1.0, self.amount / self.full_amount)
+
+    def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
+        return _noise_seed(rng)
+
+
 @TRANSFORMS.register("salt_pepper")
 @dataclass(frozen=True)
-class SaltPepper(Transform):
+class SaltPepper(_SeededPixels):
     """Set a fraction ``amount`` of pixels to black or white at random, seeded. Size unchanged."""
 
     name: ClassVar[str] = "salt_pepper"
     models: ClassVar[str] = "transmission artefacts, dust on a scanned print"
     intensity_meaning: ClassVar[str] = "amount / 0.05"
-    uses_rng: ClassVar[bool] = True
     amount: float = 0.01
-
-    def __post_init__(self) -> None:
-        v = check_real("amount", self.amount, owner="salt_pepper", min_value=0.0, max_value=1.0)
-        object.__setattr__(self, "amount", v)
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, self.amount / 0.05)
-
-    def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
-        return _noise_seed(rng)
 
     def render(self, image: Image.Image, drawn: Mapping[str, Any]) -> Image.Image:
         g = np.random.default_rng(drawn["noise_seed"])
@@ -379,25 +388,14 @@ class SaltPepper(Transform):
 
 @TRANSFORMS.register("shuffle_pixels")
 @dataclass(frozen=True)
-class ShufflePixels(Transform):
+class ShufflePixels(_SeededPixels):
     """Permute a fraction ``amount`` of pixel positions among themselves, seeded. Size unchanged."""
 
     name: ClassVar[str] = "shuffle_pixels"
     models: ClassVar[str] = "light adversarial pixel noise (an evasion probe, not a benign edit)"
     intensity_meaning: ClassVar[str] = "amount / 0.1"
-    uses_rng: ClassVar[bool] = True
+    full_amount: ClassVar[float] = 0.1
     amount: float = 0.01
-
-    def __post_init__(self) -> None:
-        v = check_real("amount", self.amount, owner="shuffle_pixels", min_value=0.0, max_value=1.0)
-        object.__setattr__(self, "amount", v)
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, self.amount / 0.1)
-
-    def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
-        return _noise_seed(rng)
 
     def render(self, image: Image.Image, drawn: Mapping[str, Any]) -> Image.Image:
         g = np.random.default_rng(drawn["noise_seed"])
