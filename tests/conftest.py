@@ -84,3 +84,11 @@ def embedded():
     from datasets_benign import open_dataset
 
     return open_dataset("skimage")
+
+
+def run_cli(suite: object, dataset: object, out: object, *extra: str) -> int:
+    """``hash-harness run --suite S --dataset D --out O --quiet [extra]``, in-process."""
+    from harness.cli import main
+
+    command = ["run", "--suite", str(suite), "--dataset", str(dataset), "--out", str(out)]
+    return main([*command, "--quiet", *extra])

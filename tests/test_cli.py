@@ -9,7 +9,7 @@ import pytest
 
 from harness import results
 from harness.cli import main
-from tests.conftest import synthetic_image
+from tests.conftest import run_cli, synthetic_image
 
 SMALL_SUITE = """
 name = "small"
@@ -117,9 +117,7 @@ def test_results_do_not_depend_on_worker_count(tmp_path):
 def test_bad_files_become_failures_and_the_rest_is_evaluated(tmp_path, bad_folder):
     suite = _write_suite(tmp_path)
     out = tmp_path / "out"
-    code = main(
-        ["run", "--suite", str(suite), "--dataset", str(bad_folder), "--out", str(out), "--quiet"]
-    )
+    code = run_cli(str(suite), str(bad_folder), str(out))
     assert code == 3  # finished, results written, but images failed
     result = results.load(out / "results.json")
     failed = {f["image"]: f for f in result["failures"]}
@@ -137,23 +135,7 @@ def test_bad_files_become_failures_and_the_rest_is_evaluated(tmp_path, bad_folde
     assert "<script>" not in report
     assert "\\<script\\>" in report
     # Raising the allowance turns the same run into a success.
-    assert (
-        main(
-            [
-                "run",
-                "--suite",
-                str(suite),
-                "--dataset",
-                str(bad_folder),
-                "--out",
-                str(out),
-                "--quiet",
-                "--max-failure-rate",
-                "0.5",
-            ]
-        )
-        == 0
-    )
+    assert run_cli(str(suite), str(bad_folder), str(out), "--max-failure-rate", "0.5") == 0
 
 
 def test_invalid_suite_is_refused_before_any_work(tmp_path, capsys):

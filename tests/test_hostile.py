@@ -21,7 +21,7 @@ from harness import results
 from harness.cli import main
 from harness.errors import DatasetError, ImageLoadError, SuiteError
 from harness.suite import parse_suite
-from tests.conftest import synthetic_image
+from tests.conftest import run_cli, synthetic_image
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -120,19 +120,7 @@ def test_every_hostile_file_is_evaluated_or_a_recorded_failure(tmp_path):
         'transforms = ["identity", "jpeg@S3", "crop@S2"]\nbootstrap_resamples = 0\n'
     )
     out = tmp_path / "out"
-    code = main(
-        [
-            "run",
-            "--suite",
-            str(suite),
-            "--dataset",
-            str(folder),
-            "--out",
-            str(out),
-            "--quiet",
-            "--no-cache",
-        ]
-    )
+    code = run_cli(str(suite), str(folder), str(out), "--no-cache")
     assert code == 3  # finished, wrote everything, but images failed (max_failure_rate 0)
     result = results.load(out / "results.json")
     failed = {}
@@ -157,23 +145,7 @@ def test_every_hostile_file_is_evaluated_or_a_recorded_failure(tmp_path):
     for name in ("report.md", "report.html", "report.junit.xml"):
         text = (out / name).read_text()
         assert "<script>alert" not in text
-    assert (
-        main(
-            [
-                "run",
-                "--suite",
-                str(suite),
-                "--dataset",
-                str(folder),
-                "--out",
-                str(out),
-                "--quiet",
-                "--max-failure-rate",
-                "1",
-            ]
-        )
-        == 0
-    )
+    assert run_cli(str(suite), str(folder), str(out), "--max-failure-rate", "1") == 0
 
 
 def test_loaders_of_decoded_images_follow_the_policy(tmp_path):
@@ -319,22 +291,7 @@ def small_result(tmp_path_factory):
     suite.write_text(
         'algorithms = ["phash"]\ntransforms = ["identity", "jpeg@S3"]\nbootstrap_resamples = 0\n'
     )
-    assert (
-        main(
-            [
-                "run",
-                "--suite",
-                str(suite),
-                "--dataset",
-                str(folder),
-                "--out",
-                str(tmp / "o"),
-                "--quiet",
-                "--no-cache",
-            ]
-        )
-        == 0
-    )
+    assert run_cli(str(suite), str(folder), str(tmp / "o"), "--no-cache") == 0
     return json.loads((tmp / "o" / "results.json").read_text())
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 from harness import results
 from harness.algorithms import make_algorithm
 from harness.cli import main
-from tests.conftest import synthetic_image
+from tests.conftest import run_cli, synthetic_image
 
 SUITE = """
 name = "offline"
@@ -86,23 +86,7 @@ def test_scoring_vendor_hashes_equals_the_built_in_run(exported):
         )
         == 0
     )
-    assert (
-        main(
-            [
-                "run",
-                "--suite",
-                str(suite),
-                "--dataset",
-                str(folder),
-                "--out",
-                str(tmp_path / "run"),
-                "--quiet",
-                "--max-failure-rate",
-                "0.5",
-            ]
-        )
-        == 0
-    )
+    assert run_cli(str(suite), str(folder), str(tmp_path / "run"), "--max-failure-rate", "0.5") == 0
     scored = results.load(tmp_path / "scored" / "results.json")
     built_in = results.load(tmp_path / "run" / "results.json")
     assert scored["algorithms"][0]["id"] == "precomputed(bits=64,label='acme')"

@@ -12,7 +12,7 @@ from PIL import Image
 from harness import compare, results
 from harness.cli import main
 from harness.report.html import render_html
-from tests.conftest import synthetic_image
+from tests.conftest import run_cli, synthetic_image
 
 SUITE = """
 name = "report <b>test</b>"
@@ -35,20 +35,7 @@ def run_dir(tmp_path_factory):
     suite = tmp / "suite.toml"
     suite.write_text(SUITE)
     out = tmp / "out"
-    code = main(
-        [
-            "run",
-            "--suite",
-            str(suite),
-            "--dataset",
-            str(folder),
-            "--out",
-            str(out),
-            "--quiet",
-            "--max-failure-rate",
-            "0.5",
-        ]
-    )
+    code = run_cli(str(suite), str(folder), str(out), "--max-failure-rate", "0.5")
     assert code == 0
     return out
 

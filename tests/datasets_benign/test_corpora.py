@@ -15,7 +15,7 @@ from datasets_benign.extra import OPENCLIPART_DIRS
 from harness import results
 from harness.cli import main
 from harness.errors import DatasetError
-from tests.conftest import synthetic_image
+from tests.conftest import run_cli, synthetic_image
 
 SUITE = """
 algorithms = ["phash", "dhash"]
@@ -200,21 +200,7 @@ def test_degenerate_images_are_flagged(tmp_path):
     )
     suite = tmp_path / "s.toml"
     suite.write_text('algorithms = ["phash"]\ntransforms = ["identity"]\nbootstrap_resamples = 0\n')
-    assert (
-        main(
-            [
-                "run",
-                "--suite",
-                str(suite),
-                "--dataset",
-                str(folder),
-                "--out",
-                str(tmp_path / "o"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert run_cli(str(suite), str(folder), str(tmp_path / "o")) == 0
     flagged = {
         d["image"]: d["reason"]
         for d in results.load(tmp_path / "o" / "results.json")["hygiene"]["degenerate"]
