@@ -387,6 +387,8 @@ class _Plan:
         for c, row in enumerate(out.hashes):
             column = "original" if c == 0 else self.chains[c - 1].id
             for a, value in enumerate(row):
+                if self.algo_keys[a] is None:
+                    continue  # never cached (see HashAlgorithm.cacheable)
                 if value is not None:
                     cells.append((columns[c], self.algo_keys[a], "ok", value, None))
                 elif (column, self.algorithms[a].id) in excluded:

@@ -77,7 +77,10 @@ def column_keys(chains: Iterable[Chain], suite_seed: int, image_id: str, env: st
     return keys
 
 
-def algorithm_key(algo: HashAlgorithm) -> str:
+def algorithm_key(algo: HashAlgorithm) -> str | None:
+    """Cache key of an algorithm's hashes; None for algorithms that must never be cached."""
+    if not algo.cacheable:
+        return None
     fp = algo.fingerprint()
     return f"{algo.id}|v{algo.version}|{_digest(fp)}"
 
@@ -124,11 +127,11 @@ class HashStore:
         return None if row is None else FileInfo(row[0], (row[1], row[2]), row[3])
 
     def hashes(
-        self, sha256: str, columns: list[str], algorithms: list[str]
+        self, sha256: str, columns: list[str], algorithms: list[str | None]
     ) -> dict[tuple[int, int], tuple[str, bytes | None, str | None]]:
         """Cached cells of one image: ``(column, algorithm) index -> (status, value, reason)``."""
         col_index = {k: i for i, k in enumerate(columns)}
-        algo_index = {k: i for i, k in enumerate(algorithms)}
+        algo_index = {k: i for i, k in enumerate(algorithms) if k is not None}
         rows = self.db.execute(
             "SELECT column_key, algorithm_key, status, value, reason FROM hashes WHERE sha256 = ?",
             (sha256,),

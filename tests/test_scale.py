@@ -159,3 +159,14 @@ def test_cache_command(tmp_path, capsys):
     assert main(["cache", "info", "--cache", str(path)]) == 0
     assert "0 hashes" in capsys.readouterr().out
     assert main(["cache", "prune", "--cache", str(path)]) == 0
+
+
+def test_external_hashers_are_never_served_from_the_cache(folder, tmp_path):
+    from tests.harness.test_external import CLIENT
+
+    served = f"external(label='acme', command={[sys.executable, CLIENT, 'phash']!r}, bits=64)"
+    suite = parse_suite({**SUITE, "algorithms": ["phash", served]})
+    with HashStore(tmp_path / "c.sqlite") as store:
+        run_suite(suite, dataset=str(folder), store=store)
+        keys = store.info()["by_algorithm"]
+    assert all(not k.startswith("external") for k in keys)

@@ -53,6 +53,9 @@ class HashAlgorithm(Spec):
     examples: ClassVar[tuple[str, ...]] = ()
     #: The optional extra that provides the library (``pip install 'hash-harness[extra]'``).
     extra: ClassVar[str | None] = None
+    #: False when the bits can change without any version the fingerprint records (an external
+    #: vendor binary): such hashes are never served from the cache.
+    cacheable: ClassVar[bool] = True
     #: False for adapters that need configuration to exist at all (an external command, an
     #: imported hash file): they are left out of "every algorithm" sets such as the goldens.
     standalone: ClassVar[bool] = True

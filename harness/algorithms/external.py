@@ -170,6 +170,7 @@ class External(HashAlgorithm):
 
     name: ClassVar[str] = "external"
     standalone: ClassVar[bool] = False
+    cacheable: ClassVar[bool] = False  # the vendor's binary may change behind the same argv
     always_shown: ClassVar[tuple[str, ...] | None] = ("label", "bits")
     label: str = "vendor"
     command: tuple[str, ...] = ()
