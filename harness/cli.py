@@ -145,7 +145,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 print(f"    {doc}")
                 continue
             th = algo.default_threshold()
-            print(f"{algo.id}{alias}: {algo.n_bits} bits, {algo.distance}; default <= {th.bits}")
+            size = f"{algo.n_bits} bits" if algo.metric() is None else f"{algo.n_levels} levels"
+            print(f"{algo.id}{alias}: {size}, {algo.distance}; default <= {th.bits}")
             print(f"    {doc}")
     else:
         from datasets_benign import DATASETS
@@ -656,6 +657,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hash-harness: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` or a closed pager: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -557,7 +557,11 @@ def choose_threshold(
         seed=suite.seed,
     )
     return {
-        "algorithm": {**algorithm.fingerprint(), "n_bits": algorithm.n_levels},
+        "algorithm": {
+            **algorithm.fingerprint(),
+            "n_bits": algorithm.n_levels,
+            "level_unit": algorithm.level_unit,
+        },
         "suite": {"name": suite.name, "version": suite.version},
         "dataset": {
             "name": data.name,

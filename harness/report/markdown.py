@@ -460,7 +460,8 @@ def render_threshold(doc: dict[str, Any]) -> str:
         "",
         f"**Status: {doc['status']}** - {esc(doc['explanation'])}",
         "",
-        f"- Threshold: **≤{doc['threshold']}** of {algo['n_bits']} bits"
+        f"- Threshold: **≤{doc['threshold']}** of {algo['n_bits']} "
+        f"({algo.get('level_unit', 'bits')})"
         + (f" (bootstrap 95% over calibration images: {lo:g}..{hi:g})" if lo is not None else ""),
         f"- Calibration FPR at that threshold: {fmt_small_rate(cal['fpr'])}",
         f"- Held-out FPR: {fmt_small_rate(ho['fpr'])}, bootstrap "
