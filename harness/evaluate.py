@@ -33,6 +33,7 @@ from harness.quality import hash_quality, near_duplicate_groups
 from harness.results import SCHEMA_VERSION
 from harness.runner import HashedCorpus, Progress, hash_corpus
 from harness.suite import Suite
+from harness.summaries import gallery, leaderboard
 from harness.thresholds import AlgorithmHashes, recommend, split_images
 
 #: Closest colliding pairs and worst escaped edits listed per algorithm / cell for review.
@@ -407,7 +408,7 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
 
     n_images = len(ids)
     failure_rate = len(failed_images) / n_images if n_images else 0.0
-    return {
+    result = {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
         "suite": {
@@ -469,6 +470,8 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
             "ok": failure_rate <= suite.max_failure_rate,
         },
     }
+    result["leaderboard"] = leaderboard(result, suite.target_fprs[0])
+    return result
 
 
 def _metric(name: str, params: dict[str, Any], value: Any) -> dict[str, Any]:
@@ -512,6 +515,7 @@ def run_suite(
     started = time.monotonic()
     data, corpus = _hash(suite, dataset, workers, quiet, store, executor)
     result = evaluate(suite, data, corpus)
+    result["gallery"] = gallery(result, data)
     # How the run was executed: excluded from every comparison of results.
     result["run"] = {
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

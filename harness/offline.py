@@ -30,6 +30,7 @@ from harness.errors import HarnessError
 from harness.results import atomic_write_text
 from harness.runner import HashedCorpus, Progress
 from harness.suite import Suite, parse_suite
+from transforms.codec import png_bytes
 
 EXPORT_KIND = "hash-harness export"
 EXPORT_SCHEMA = 1
@@ -85,7 +86,7 @@ def export(
                 )
                 continue
             rel = Path("images") / f"i{i:06d}" / f"c{c:03d}.png"
-            edited.save(out / rel, format="PNG")
+            (out / rel).write_bytes(png_bytes(edited))
             rows.append(
                 {
                     "item_id": _item_id(i, c),

@@ -83,7 +83,7 @@ def test_html_is_self_contained_escaped_and_complete(run_dir):
     assert "report &lt;b&gt;test&lt;/b&gt;" in html
     assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing fetched from anywhere
     assert html.count("<svg") >= 4  # a severity curve, two histograms, ROC/DET
-    assert "data:image/png;base64," in html  # gallery thumbnails
+    assert "data:image/jpeg;base64," in html  # gallery thumbnails
     for label in (
         "distance (bits)",
         "false-match rate (FPR, log",
@@ -92,12 +92,35 @@ def test_html_is_self_contained_escaped_and_complete(run_dir):
         assert label in html
 
 
-def test_html_renders_without_the_images(run_dir):
+def test_html_renders_from_the_results_file_alone(run_dir, tmp_path):
+    """Reports read only results.json: thumbnails and leaderboard were stored by the run."""
     result = results.load(run_dir / "results.json")
     result["dataset"]["name"] = "/nonexistent/folder"
     html = render_html(result)
-    assert "thumbnails unavailable" in html
-    assert "data:image/png" not in html
+    assert "data:image/jpeg;base64," in html
+    assert result["gallery"]["escapes"]
+    assert result["leaderboard"]["rows"]
+
+
+def test_gallery_without_readable_images_says_so(run_dir):
+    from datasets_benign import Dataset, ImageRecord
+    from harness.summaries import gallery
+
+    result = results.load(run_dir / "results.json")
+    gone = Dataset(
+        "gone",
+        tuple(ImageRecord(id=i["id"], path="/nonexistent") for i in result["dataset"]["images"]),
+        "x",
+    )
+    pics = gallery(result, gone)
+    assert "thumbnails unavailable" in pics["note"]
+    assert all(e["thumbnails"]["original"] == "" for e in pics["escapes"])
+    assert (
+        "<img"
+        not in render_html({**result, "gallery": pics})
+        .split('id="galleries"')[1]
+        .split('id="provenance"')[0]
+    )
 
 
 def test_html_in_headless_chromium(run_dir, tmp_path):

@@ -2,12 +2,15 @@
 
 Everything else in the harness keeps images in memory as decoded pixels, so no edit picks up a
 hidden re-encode on the way to the hasher (a pitfall of other benchmarks, where "jpeg50" silently
-becomes q95 -> q50 -> q95). Encoders are Pillow's: libjpeg-turbo (integer DCT), libwebp, libavif,
-zlib; their versions are recorded in every result's environment.
+becomes q95 -> q50 -> q95). The few other encodings - lossless PNG for vendors and external
+hashers, report thumbnails - live here too, so there is one place to audit. Encoders are Pillow's:
+libjpeg-turbo (integer DCT), libwebp, libavif, zlib; their versions are recorded in every
+result's environment.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +42,19 @@ def _decode(buf: io.BytesIO, draft: Size | None = None) -> Image.Image:
             decoded.draft("RGB", draft)
         decoded.load()
         return decoded.convert("RGB") if decoded.mode != "RGB" else decoded.copy()
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """Lossless PNG file bytes (for handing exact pixels to a vendor or a file)."""
+    return _encode(image, "PNG").getvalue()
+
+
+def thumbnail_data_uri(image: Image.Image, side: int = 160) -> str:
+    """A small JPEG (q85) data URI for reports: display only, never hashed."""
+    small = image.copy()
+    small.thumbnail((side, side))
+    data = _encode(small.convert("RGB"), "JPEG", quality=85).getvalue()
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
 
 
 def encode_decode(image: Image.Image, fmt: str, **options: object) -> Image.Image:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import atexit
 import base64
-import io
 import json
 import os
 import selectors
@@ -38,6 +37,7 @@ from PIL import Image
 from harness._validation import check_choice, check_int, check_real
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm
 from harness.errors import HarnessError, HashExcluded, InvalidParameterError
+from transforms.codec import png_bytes
 
 PROTOCOL = "hash-harness-external/1"
 #: Longest reply line accepted (a 4096-bit hash in 0/1 form is about 4 KB).
@@ -232,15 +232,14 @@ class External(HashAlgorithm):
     def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
         proc = self._process()
         request_id = str(time.monotonic_ns())
-        buf = io.BytesIO()
-        image.save(buf, format="PNG")
+        png = png_bytes(image)
         with tempfile.TemporaryDirectory() as tmp:
             if self.transport == "path":
                 path = Path(tmp) / f"{request_id}.png"
-                path.write_bytes(buf.getvalue())
+                path.write_bytes(png)
                 message = {"id": request_id, "path": str(path)}
             else:
-                message = {"id": request_id, "png": base64.b64encode(buf.getvalue()).decode()}
+                message = {"id": request_id, "png": base64.b64encode(png).decode()}
             try:
                 reply = proc.request(message, self.timeout)
                 return self._read_reply(reply, request_id)

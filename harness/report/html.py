@@ -1,24 +1,21 @@
 """The HTML report: one self-contained file (inline SVG plots and PNG thumbnails, inline CSS, no
 scripts, nothing fetched), readable on a laptop and printable.
 
-Everything is read from the results document except the gallery thumbnails, which are rendered
-from the dataset when it can be opened (the embedded corpus always can); without it the galleries
-list ids and distances only. Every string that comes from a user (file names, suite names, error
+Everything is read from the results document, including the galleries' thumbnails (picked and
+rendered by the run, :mod:`harness.summaries`): a report can be rebuilt anywhere from
+results.json alone. Every string that comes from a user (file names, suite names, error
 messages, vendor labels) goes through :func:`html.escape`.
 """
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import io
 from html import escape
 from typing import Any
 
 import numpy as np
 
-from harness.metrics import rate_at, threshold_at_fpr
 from harness.report import plots
+from harness.summaries import family_of
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -58,108 +55,12 @@ def _metric(
     return next((m for m in cell["metrics"] if m["name"] == name and m["params"] == want), None)
 
 
-def family_of(transform: dict[str, Any]) -> str:
-    """A transform's family: its label (presets); for one step, the step without its strength
-    parameter (``crop(anchor='top_left')``), so each family varies in severity only; a longer
-    chain is its own family."""
-    if transform.get("label"):
-        return str(transform["label"])
-    steps = transform["steps"]
-    if len(steps) != 1:
-        return str(transform["id"])
-    from transforms import TRANSFORMS
-
-    step = steps[0]
-    try:
-        fields = dataclasses.fields(TRANSFORMS.get(step["name"]))
-    except Exception:  # a transform this installation does not know
-        return str(step["name"])
-    defaults = {f.name: f.default for f in fields}
-    rest = {
-        k: v
-        for k, v in step["params"].items()
-        if k != fields[0].name and not (k in defaults and v == defaults[k])
-    }
-    if not rest:
-        return str(step["name"])
-    return f"{step['name']}({','.join(f'{k}={v!r}' for k, v in sorted(rest.items()))})"
-
-
-def leaderboard(result: dict[str, Any], target_fpr: float) -> list[dict[str, Any]]:
-    """Per algorithm: the threshold where originals_all_pairs FPR <= target (in-sample), and the
-    TPR at it per transform family (identity left out)."""
-    families: dict[str, list[str]] = {}
-    for t in result["transforms"]:
-        if t["id"] != "identity":
-            families.setdefault(family_of(t), []).append(t["id"])
-    rows = []
-    for coll in (c for c in result["collisions"] if c["protocol"] == "originals_all_pairs"):
-        algo = coll["algorithm"]
-        th = threshold_at_fpr(coll["hist"], target_fpr)
-        n_neg = int(sum(coll["hist"]))
-        cells = {c["transform"]: c for c in result["cells"] if c["algorithm"] == algo}
-        per_family = {}
-        for fam, ids in families.items():
-            hist = np.sum([cells[i]["positives"]["hist"] for i in ids if i in cells], axis=0)
-            per_family[fam] = rate_at(hist, th).to_dict() if np.sum(hist) else None
-        rows.append(
-            {
-                "algorithm": algo,
-                "threshold": th,
-                "fpr": rate_at(coll["hist"], th).to_dict(),
-                "resolved": n_neg >= 3.0 / target_fpr,
-                "tpr": per_family,
-            }
-        )
-    return rows
-
-
-def _thumb(image: Any, side: int = 160) -> str:
-    im = image.copy()
-    im.thumbnail((side, side))
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-class _Thumbnails:
-    """Thumbnails of originals and edited copies, rendered lazily from the dataset."""
-
-    def __init__(self, result: dict[str, Any]) -> None:
-        self.seed = result.get("seed", 0)
-        self.records: dict[str, Any] = {}
-        self.note = ""
-        try:
-            from datasets_benign import open_dataset
-
-            data = open_dataset(result["dataset"]["name"])
-            self.records = {r.id: r for r in data.records}
-        except Exception as exc:  # the report must render without the images
-            self.note = f"thumbnails unavailable ({escape(str(exc))})"
-
-    def get(self, image_id: str, transform: str | None = None) -> str:
-        record = self.records.get(image_id)
-        if record is None:
-            return ""
-        try:
-            image = record.load()
-            if transform and transform != "original":
-                from transforms import parse_chain
-
-                image = parse_chain(transform).apply(image, suite_seed=self.seed, image_id=image_id)
-            return f'<img alt="{escape(image_id)}" src="{_thumb(image)}">'
-        except Exception:
-            return ""
-
-
-def render_html(result: dict[str, Any], *, thumbnails: bool = True) -> str:
+def render_html(result: dict[str, Any]) -> str:
     suite, dataset, env = result["suite"], result["dataset"], result["environment"]
     algos = [a["id"] for a in result["algorithms"]]
     meta = {a["id"]: a for a in result["algorithms"]}
     colour = plots.colours(algos)
     names = {t["id"]: t.get("label") or t["id"] for t in result["transforms"]}
-    licence = {i["id"]: i.get("licence", "") for i in dataset["images"]}
-    thumbs = _Thumbnails(result) if thumbnails else None
     out: list[str] = []
     title = f"hash-harness report: {escape(suite['name'])} v{suite['version']} on {escape(dataset['name'])}"
     out.append(f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{title}</title>")
@@ -193,31 +94,33 @@ def render_html(result: dict[str, Any], *, thumbnails: bool = True) -> str:
         rows.append(row)
     out.append(_table(header, rows))
 
-    # Leaderboard
-    target = (result["suite"]["config"].get("target_fprs") or [1e-3])[0]
-    board = leaderboard(result, target)
-    fams = list(board[0]["tpr"]) if board else []
-    out.append(f'<h2 id="leaderboard">Leaderboard: TPR at false-match rate &le; {target:g}</h2>')
-    out.append(
-        "<p class=note>Threshold per algorithm = the largest whose observed FPR over distinct "
-        "originals is at most the target (in-sample; see Thresholds for the held-out version). "
-        "<b>unresolved</b>: too few negative pairs to support the target.</p>"
-    )
-    out.append(
-        _table(
-            ["algorithm", "threshold", "FPR", *[f"<code>{escape(f)}</code>" for f in fams]],
-            [
-                [
-                    f"<code>{escape(r['algorithm'])}</code>",
-                    str(r["threshold"])
-                    + ("" if r["resolved"] else " <span class=bad>unresolved</span>"),
-                    _fmt(r["fpr"], small=True),
-                    *[_fmt(r["tpr"][f]) for f in fams],
-                ]
-                for r in board
-            ],
+    # Leaderboard (computed by the run: harness.summaries.leaderboard)
+    lb = result.get("leaderboard")
+    if lb:
+        target, fams = lb["target_fpr"], lb["families"]
+        out.append(
+            f'<h2 id="leaderboard">Leaderboard: TPR at false-match rate &le; {target:g}</h2>'
         )
-    )
+        out.append(
+            "<p class=note>Threshold per algorithm = the largest whose observed FPR over distinct "
+            "originals is at most the target (in-sample; see Thresholds for the held-out version). "
+            "<b>unresolved</b>: too few negative pairs to support the target.</p>"
+        )
+        out.append(
+            _table(
+                ["algorithm", "threshold", "FPR", *[f"<code>{escape(f)}</code>" for f in fams]],
+                [
+                    [
+                        f"<code>{escape(r['algorithm'])}</code>",
+                        str(r["threshold"])
+                        + ("" if r["resolved"] else " <span class=bad>unresolved</span>"),
+                        _fmt(r["fpr"], small=True),
+                        *[_fmt(r["tpr"][f]) for f in fams],
+                    ]
+                    for r in lb["rows"]
+                ],
+            )
+        )
 
     # Severity curves per family
     out.append('<h2 id="robustness">Robustness vs severity</h2><div class=plots>')
@@ -380,58 +283,43 @@ def render_html(result: dict[str, Any], *, thumbnails: bool = True) -> str:
         )
     )
 
-    # Galleries
+    # Galleries (picked and thumbnailed by the run: harness.summaries.gallery)
     out.append('<h2 id="galleries">Galleries</h2>')
-    if thumbs is not None and thumbs.note:
-        out.append(f"<p class=note>{thumbs.note}</p>")
-    # Worst first relative to each algorithm's scale, at most three per algorithm so that a
-    # 256-bit hash does not fill the gallery on raw distance alone.
-    ranked = sorted(
-        (
-            (
-                m["distance"] / max(1, meta[c["algorithm"]]["n_bits"]),
-                m["distance"],
-                c["algorithm"],
-                c["transform"],
-                m["image"],
-            )
-            for c in result["cells"]
-            for m in c.get("misses", [])
-        ),
-        key=lambda x: (-x[0], x[2], x[3], x[4]),
-    )
-    shown: dict[str, int] = {}
-    misses = []
-    for _, dist, a, t, img in ranked:
-        if shown.get(a, 0) < 3 and len(misses) < 12:
-            shown[a] = shown.get(a, 0) + 1
-            misses.append((dist, a, t, img))
-    out.append("<h3>Edited copies that escaped (worst true matches)</h3><div class=gallery>")
-    for dist, a, t, img in misses:
-        pics = (thumbs.get(img) + thumbs.get(img, t)) if thumbs else ""
+    pics = result.get("gallery")
+    if pics is None:
         out.append(
-            f"<div class=card>{pics}<br><b>{escape(img)}</b> ({escape(licence.get(img, ''))})<br>"
-            f"<code>{escape(a)}</code>: distance {dist} &gt; {meta[a]['thresholds'][0]} after <code>{escape(names.get(t, t))}</code></div>"
+            "<p class=note>This results file has no gallery (written by an older version).</p>"
+        )
+        pics = {"escapes": [], "collisions": [], "note": ""}
+    if pics.get("note"):
+        out.append(f"<p class=note>{escape(pics['note'])}</p>")
+
+    def img(uri: str, alt: str) -> str:
+        # Only inline images the run made: anything else in the document is not rendered.
+        ok = uri.startswith(("data:image/jpeg;base64,", "data:image/png;base64,"))
+        return f'<img alt="{escape(alt)}" src="{escape(uri)}">' if ok else ""
+
+    out.append("<h3>Edited copies that escaped (worst true matches)</h3><div class=gallery>")
+    for e in pics["escapes"]:
+        a, t = e["algorithm"], e["transform"]
+        out.append(
+            f"<div class=card>{img(e['thumbnails']['original'], e['image'])}{img(e['thumbnails']['edited'], e['image'])}<br>"
+            f"<b>{escape(e['image'])}</b> ({escape(e['licence'])})<br>"
+            f"<code>{escape(a)}</code>: distance {e['distance']} &gt; {meta[a]['thresholds'][0]} after <code>{escape(names.get(t, t))}</code></div>"
         )
     out.append(
         "</div><h3>Different images that matched (closest false pairs)</h3><div class=gallery>"
     )
-    pairs = sorted(
-        (
-            (p["distance"], c["algorithm"], p["a"], p["b"])
-            for c in result["collisions"]
-            for p in c.get("closest_pairs", [])
-        ),
-    )[:12]
-    if not pairs:
+    if not pics["collisions"]:
         out.append(
             "<p class=note>No pair of different originals matched at the thresholds used.</p>"
         )
-    for dist, a, x, y in pairs:
-        pics = (thumbs.get(x) + thumbs.get(y)) if thumbs else ""
+    for p in pics["collisions"]:
+        la, lb_ = p["licences"]
         out.append(
-            f"<div class=card>{pics}<br><b>{escape(x)}</b> ({escape(licence.get(x, ''))}) and "
-            f"<b>{escape(y)}</b> ({escape(licence.get(y, ''))})<br><code>{escape(a)}</code>: distance {dist}</div>"
+            f"<div class=card>{img(p['thumbnails']['a'], p['a'])}{img(p['thumbnails']['b'], p['b'])}<br>"
+            f"<b>{escape(p['a'])}</b> ({escape(la)}) and <b>{escape(p['b'])}</b> ({escape(lb_)})<br>"
+            f"<code>{escape(p['algorithm'])}</code>: distance {p['distance']}</div>"
         )
     out.append("</div>")
 

@@ -120,16 +120,13 @@ def render_markdown(result: dict[str, Any]) -> str:
         rows.append(row)
     out += _table(header, rows)
 
-    # -- leaderboard --------------------------------------------------------------------------
-    from harness.report.html import leaderboard
-
-    target = (suite["config"].get("target_fprs") or [1e-3])[0]
-    board = leaderboard(result, target)
-    if board:
-        fams = list(board[0]["tpr"])
+    # -- leaderboard (computed by the run) -----------------------------------------------------
+    lb = result.get("leaderboard")
+    if lb and lb["rows"]:
+        fams = lb["families"]
         out += [
             "",
-            f"## Leaderboard: TPR per transform family at false-match rate <= {target:g}",
+            f"## Leaderboard: TPR per transform family at false-match rate <= {lb['target_fpr']:g}",
             "",
         ]
         out.append(
@@ -145,7 +142,7 @@ def render_markdown(result: dict[str, Any]) -> str:
                     f"{r['threshold']}" + ("" if r["resolved"] else " **unresolved**"),
                     *[fmt_rate(r["tpr"][f]) if r["tpr"][f] else "n/a" for f in fams],
                 ]
-                for r in board
+                for r in lb["rows"]
             ),
         )
 

@@ -1,0 +1,153 @@
+"""Summaries computed once, at run time, and stored in the results document.
+
+Reports only read the results document (data flows one way); what they show beyond the raw cells -
+the leaderboard, and the galleries' picks with their thumbnails - is derived here, by the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from datasets_benign import Dataset
+from harness.metrics import rate_at, threshold_at_fpr
+
+#: Gallery size: at most this many edited copies that escaped, and as many colliding pairs.
+GALLERY = 12
+#: At most this many escapes per algorithm, so a 256-bit hash does not fill the gallery.
+PER_ALGORITHM = 3
+THUMBNAIL = 160
+
+
+def family_of(transform: dict[str, Any]) -> str:
+    """A transform's family: its label (presets); for one step, the step without its strength
+    parameter (``crop(anchor='top_left')``), so each family varies in severity only; a longer
+    chain is its own family."""
+    if transform.get("label"):
+        return str(transform["label"])
+    steps = transform["steps"]
+    if len(steps) != 1:
+        return str(transform["id"])
+    from transforms import TRANSFORMS
+
+    step = steps[0]
+    try:
+        fields = dataclasses.fields(TRANSFORMS.get(step["name"]))
+    except Exception:  # a transform this installation does not know
+        return str(step["name"])
+    defaults = {f.name: f.default for f in fields}
+    rest = {
+        k: v
+        for k, v in step["params"].items()
+        if k != fields[0].name and not (k in defaults and v == defaults[k])
+    }
+    if not rest:
+        return str(step["name"])
+    return f"{step['name']}({','.join(f'{k}={v!r}' for k, v in sorted(rest.items()))})"
+
+
+def leaderboard(result: dict[str, Any], target_fpr: float) -> dict[str, Any]:
+    """Per algorithm: the threshold where originals_all_pairs FPR <= target (in-sample), and the
+    TPR at it per transform family (identity left out)."""
+    families: dict[str, list[str]] = {}
+    for t in result["transforms"]:
+        if t["id"] != "identity":
+            families.setdefault(family_of(t), []).append(t["id"])
+    rows = []
+    for coll in (c for c in result["collisions"] if c["protocol"] == "originals_all_pairs"):
+        algo = coll["algorithm"]
+        th = threshold_at_fpr(coll["hist"], target_fpr)
+        n_neg = int(sum(coll["hist"]))
+        cells = {c["transform"]: c for c in result["cells"] if c["algorithm"] == algo}
+        per_family = {}
+        for fam, ids in families.items():
+            hist = np.sum([cells[i]["positives"]["hist"] for i in ids if i in cells], axis=0)
+            per_family[fam] = rate_at(hist, th).to_dict() if np.sum(hist) else None
+        rows.append(
+            {
+                "algorithm": algo,
+                "threshold": th,
+                "fpr": rate_at(coll["hist"], th).to_dict(),
+                "resolved": n_neg >= 3.0 / target_fpr,
+                "tpr": per_family,
+            }
+        )
+    return {"target_fpr": target_fpr, "families": list(families), "rows": rows}
+
+
+def gallery(result: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
+    """The edited copies that escaped worst (relative to each algorithm's scale) and the closest
+    colliding pairs, with JPEG thumbnails when the images can be read (none for scored vendor
+    exports, whose pixels are elsewhere)."""
+    from transforms import parse_chain
+    from transforms.codec import thumbnail_data_uri
+
+    n_levels = {a["id"]: max(1, a["n_bits"]) for a in result["algorithms"]}
+    records = {r.id: r for r in dataset.records}
+    licence = {i["id"]: i.get("licence", "") for i in result["dataset"]["images"]}
+    seed = result.get("seed", 0)
+    cache: dict[tuple[str, str], str] = {}
+    failures: list[str] = []
+
+    def thumb(image_id: str, transform: str = "original") -> str:
+        key = (image_id, transform)
+        if key not in cache:
+            try:
+                image = records[image_id].load()
+                if transform != "original":
+                    image = parse_chain(transform).apply(image, suite_seed=seed, image_id=image_id)
+                cache[key] = thumbnail_data_uri(image, THUMBNAIL)
+            except Exception as exc:  # a gallery never fails a run
+                failures.append(f"{image_id}: {exc}")
+                cache[key] = ""
+        return cache[key]
+
+    ranked = sorted(
+        (
+            (
+                m["distance"] / n_levels[c["algorithm"]],
+                m["distance"],
+                c["algorithm"],
+                c["transform"],
+                m["image"],
+            )
+            for c in result["cells"]
+            for m in c.get("misses", [])
+        ),
+        key=lambda x: (-x[0], x[2], x[3], x[4]),
+    )
+    shown: dict[str, int] = {}
+    escapes = []
+    for _, dist, algo, transform, image in ranked:
+        if shown.get(algo, 0) < PER_ALGORITHM and len(escapes) < GALLERY:
+            shown[algo] = shown.get(algo, 0) + 1
+            escapes.append(
+                {
+                    "algorithm": algo,
+                    "transform": transform,
+                    "image": image,
+                    "distance": dist,
+                    "licence": licence.get(image, ""),
+                    "thumbnails": {"original": thumb(image), "edited": thumb(image, transform)},
+                }
+            )
+    pairs = sorted(
+        (p["distance"], c["algorithm"], p["a"], p["b"])
+        for c in result["collisions"]
+        for p in c.get("closest_pairs", [])
+    )[:GALLERY]
+    collisions = [
+        {
+            "algorithm": algo,
+            "a": a,
+            "b": b,
+            "distance": dist,
+            "licences": [licence.get(a, ""), licence.get(b, "")],
+            "thumbnails": {"a": thumb(a), "b": thumb(b)},
+        }
+        for dist, algo, a, b in pairs
+    ]
+    note = f"thumbnails unavailable for {len(failures)} images" if failures else ""
+    return {"escapes": escapes, "collisions": collisions, "note": note}
