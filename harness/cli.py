@@ -411,7 +411,9 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
         print(f"  excluded: {e['id']}: {e['reason']}")
     if args.action == "info":
         return EXIT_OK
-    failures, by_sha, sides = [], {}, []
+    failures: list[tuple[str, str]] = []
+    by_sha: dict[str, list[str]] = {}
+    sides: list[int] = []
     for record in data.records:
         try:
             image = record.load()

@@ -372,7 +372,7 @@ class _Plan:
                     }
                 )
         # Keep exclusions in (column, algorithm) order whether they came from the cache or not.
-        order = {("original" if c == 0 else ch.id): c for c, ch in enumerate((None, *self.chains))}
+        order = {"original": 0, **{ch.id: c for c, ch in enumerate(self.chains, start=1)}}
         algo_order = {a.id: k for k, a in enumerate(self.algorithms)}
         out.exclusions.sort(
             key=lambda e: (order.get(e["transform"], 0), algo_order.get(e["algorithm"], 0))
@@ -383,16 +383,17 @@ class _Plan:
 
         columns = self._columns(record)
         excluded = {(e["transform"], e["algorithm"]): e["reason"] for e in out.exclusions}
-        cells = []
+        cells: list[tuple[str, str, str, bytes | None, str | None]] = []
         for c, row in enumerate(out.hashes):
             column = "original" if c == 0 else self.chains[c - 1].id
             for a, value in enumerate(row):
-                if self.algo_keys[a] is None:
+                key = self.algo_keys[a]
+                if key is None:
                     continue  # never cached (see HashAlgorithm.cacheable)
                 if value is not None:
-                    cells.append((columns[c], self.algo_keys[a], "ok", value, None))
+                    cells.append((columns[c], key, "ok", value, None))
                 elif (column, self.algorithms[a].id) in excluded:
                     reason = excluded[(column, self.algorithms[a].id)]
-                    cells.append((columns[c], self.algo_keys[a], "excluded", None, reason))
+                    cells.append((columns[c], key, "excluded", None, reason))
         info = store_mod.FileInfo(out.sha256 or "", out.size or (0, 0), out.grey_std)
         self.store.put(store_mod.file_key(record), info, cells)

@@ -119,7 +119,7 @@ def gallery(result: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
         key=lambda x: (-x[0], x[2], x[3], x[4]),
     )
     shown: dict[str, int] = {}
-    escapes = []
+    escapes: list[dict[str, Any]] = []
     for _, dist, algo, transform, image in ranked:
         if shown.get(algo, 0) < PER_ALGORITHM and len(escapes) < GALLERY:
             shown[algo] = shown.get(algo, 0) + 1

@@ -272,10 +272,12 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"Hashes excluded by an algorithm's own rule ({len(exclusions)}; not failures):",
             "",
         ]
-        by_algo: dict[str, list[dict[str, Any]]] = {}
+        excluded_by: dict[str, list[dict[str, Any]]] = {}
         for e in exclusions:
-            by_algo.setdefault(e["algorithm"], []).append(e)
-        out += [f"- {code(a)}: {len(es)}, e.g. {esc(es[0]['reason'])}" for a, es in by_algo.items()]
+            excluded_by.setdefault(e["algorithm"], []).append(e)
+        out += [
+            f"- {code(a)}: {len(es)}, e.g. {esc(es[0]['reason'])}" for a, es in excluded_by.items()
+        ]
     if dataset.get("excluded"):
         out += ["", "Excluded from the corpus:", ""]
         out += [f"- {esc(e['id'])}: {esc(e['reason'])}" for e in dataset["excluded"]]
