@@ -12,7 +12,6 @@ and explains the move with the recorded versions that differ ("pillow 12.3.0 -> 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from datasets_benign import open_dataset
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms import ALGORITHMS, make_algorithm
 from harness.env import environment, environment_differences
-from harness.errors import HarnessError, HashExcluded
+from harness.errors import HashExcluded
 
 GOLDEN_KIND = "hash-harness golden"
 GOLDEN_SCHEMA = 1
@@ -107,20 +106,15 @@ def _hex(algo: Any, image: Image.Image) -> str | None:
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HarnessError(f"Cannot read golden file {str(path)!r}: {exc.strerror}.") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path} is not valid JSON (truncated?): {exc}.") from exc
-    if not isinstance(data, dict) or data.get("kind") != GOLDEN_KIND:
-        raise HarnessError(
-            f"{path} is not a golden-hash file; create one with `hash-harness golden create`."
-        )
-    if data.get("golden_schema", 0) > GOLDEN_SCHEMA:
-        raise HarnessError(f"{path} was written by a newer hash-harness: upgrade hash-harness.")
-    return data
+    from harness.results import load_document
+
+    return load_document(
+        path,
+        kind=GOLDEN_KIND,
+        schema_key="golden_schema",
+        schema=GOLDEN_SCHEMA,
+        create="hash-harness golden create",
+    )
 
 
 def _bits(a: str | None, b: str | None) -> int:

@@ -18,7 +18,6 @@ that is exactly the upgrade a guard is for.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,24 +75,16 @@ def create_baseline(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UnusableInputError(f"Cannot read baseline {str(path)!r}: {exc.strerror}.") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UnusableInputError(f"{path} is not valid JSON (truncated?): {exc}.") from exc
-    if not isinstance(data, dict) or data.get("kind") != BASELINE_KIND:
-        raise UnusableInputError(
-            f"{path} is not a baseline; create one with `hash-harness baseline create`."
-        )
-    version = data.get("baseline_schema")
-    if not isinstance(version, int) or version > BASELINE_SCHEMA:
-        raise UnusableInputError(
-            f"{path} has baseline_schema {version!r}; this hash-harness reads up to "
-            f"{BASELINE_SCHEMA}: upgrade hash-harness."
-        )
-    return data
+    from harness.results import load_document
+
+    return load_document(
+        path,
+        kind=BASELINE_KIND,
+        schema_key="baseline_schema",
+        schema=BASELINE_SCHEMA,
+        create="hash-harness baseline create",
+        error=UnusableInputError,
+    )
 
 
 def _classify(base: dict[str, Any], cur: dict[str, Any], tolerance: float) -> tuple[str, float]:

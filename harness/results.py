@@ -179,6 +179,35 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     return None
 
 
+def load_document(
+    path: str | Path,
+    *,
+    kind: str,
+    schema_key: str,
+    schema: int,
+    create: str,
+    error: type[HarnessError] = HarnessError,
+) -> dict[str, Any]:
+    """Read a JSON document of ``kind`` (baselines, golden hashes), refusing unreadable,
+    truncated, foreign or newer files with a message that says what to do."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"Cannot read {kind} file {str(path)!r}: {exc.strerror}.") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path} is not valid JSON (truncated?): {exc}.") from exc
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise error(f"{path} is not a {kind} file; create one with `{create}`.")
+    version = data.get(schema_key)
+    if not isinstance(version, int) or version > schema:
+        raise error(
+            f"{path} has {schema_key} {version!r}; this hash-harness reads up to {schema}: "
+            "upgrade hash-harness."
+        )
+    return data
+
+
 def comparable(result: dict[str, Any]) -> dict[str, Any]:
     """The result without ``run`` (timestamps, elapsed time, worker count)."""
     return {k: v for k, v in result.items() if k != "run"}
