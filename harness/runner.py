@@ -9,6 +9,8 @@ with the stage and the reason.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import multiprocessing
 import sys
 import time
@@ -154,6 +156,23 @@ def _hash_in_worker(task: tuple[ImageRecord, frozenset[tuple[int, int]] | None])
 Task = tuple[ImageRecord, frozenset[tuple[int, int]] | None]
 
 
+def _in_order(
+    pool: ProcessPoolExecutor, tasks: Sequence[Task], window: int
+) -> Iterator[ImageOutcome]:
+    """Results in task order with at most ``window`` tasks in flight: one image per task keeps
+    both cores busy when images differ in cost, and memory stays bounded however many images
+    there are (``Executor.map`` would submit them all at once)."""
+    pending: collections.deque[Any] = collections.deque()
+    queue = iter(tasks)
+    for task in itertools.islice(queue, window):
+        pending.append(pool.submit(_hash_in_worker, task))
+    while pending:
+        outcome = pending.popleft().result()
+        for task in itertools.islice(queue, 1):
+            pending.append(pool.submit(_hash_in_worker, task))
+        yield outcome
+
+
 def _context() -> Any:
     """Worker start method: forkserver where available - workers are forked from a clean server
     process that imported the hashing stack once (start-up drops from about a second per
@@ -192,8 +211,7 @@ def iter_outcomes(
         initializer=_init_worker,
         initargs=(chains, algorithms, seed),
     ) as pool:
-        # Small chunks keep both cores busy when images differ in cost; order is preserved.
-        yield from pool.map(_hash_in_worker, tasks, chunksize=1)
+        yield from _in_order(pool, tasks, window=16 * workers)
 
 
 @dataclass
@@ -313,7 +331,9 @@ class _Plan:
             seed,
         )
         self.store = store
-        self.cached: list[tuple[Any, dict[tuple[int, int], Any]] | None] = []
+        # Per image only the cached file info is kept; cached cells are read again when the image
+        # is merged, so memory does not grow with the number of cached hashes.
+        self.cached: list[Any] = []
         self.tasks: list[Task] = []
         if store is None:
             self.tasks = [(r, None) for r in self.records]
@@ -326,13 +346,16 @@ class _Plan:
         every = {(c, a) for c in range(1 + len(chains)) for a in range(len(algorithms))}
         for record in self.records:
             info = store.file(store_mod.file_key(record))
-            cells = {}
-            if info is not None:
-                cells = store.hashes(info.sha256, self._columns(record), self.algo_keys)
-            missing = every - set(cells)
-            self.cached.append((info, cells) if info is not None else None)
-            if missing or info is None:
-                self.tasks.append((record, frozenset(missing) if info is not None else None))
+            self.cached.append(info)
+            if info is None:
+                self.tasks.append((record, None))
+                continue
+            missing = every - set(self._cells(record, info))
+            if missing:
+                self.tasks.append((record, frozenset(missing)))
+
+    def _cells(self, record: ImageRecord, info: Any) -> dict[tuple[int, int], Any]:
+        return self.store.hashes(info.sha256, self._columns(record), self.algo_keys)
 
     def _columns(self, record: ImageRecord) -> list[str]:
         from harness import store as store_mod
@@ -342,10 +365,10 @@ class _Plan:
     def outcomes(self, computed: Iterator[ImageOutcome]) -> Iterator[ImageOutcome]:
         pending = {id(task[0]) for task in self.tasks}
         for i, record in enumerate(self.records):
-            cached = self.cached[i]
+            info = self.cached[i]
             out = next(computed) if id(record) in pending else ImageOutcome(record.id)
-            if cached is not None:
-                self._merge(out, record, *cached)
+            if info is not None:
+                self._merge(out, record, info, self._cells(record, info))
             if self.store is not None and out.sha256 is not None and id(record) in pending:
                 self._save(out, record)  # one transaction per finished image: resumable
             yield out
