@@ -27,7 +27,7 @@ from datasets_benign import Dataset, ImageRecord, open_dataset
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms.precomputed import Precomputed
 from harness.errors import HarnessError
-from harness.results import atomic_write_text
+from harness.results import atomic_write_text, read_json_object
 from harness.runner import HashedCorpus, Progress
 from harness.suite import Suite, parse_suite
 from transforms.codec import png_bytes
@@ -119,12 +119,7 @@ def export(
 
 
 def _read_export(folder: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads((folder / "export.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise VendorHashesError(
-            f"{folder} is not a hash-harness export (export.json unreadable: {exc})."
-        ) from exc
+    doc = read_json_object(folder / "export.json", what=EXPORT_KIND, error=VendorHashesError)
     if doc.get("kind") != EXPORT_KIND or doc.get("export_schema", 0) > EXPORT_SCHEMA:
         raise VendorHashesError(f"{folder}/export.json is not an export this hash-harness reads.")
     return doc

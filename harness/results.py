@@ -121,19 +121,26 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Read a results file, refusing unreadable, truncated, newer or malformed documents."""
-    path = Path(path)
+def read_json_object(
+    path: Path, *, what: str, error: type[HarnessError] = HarnessError
+) -> dict[str, Any]:
+    """The JSON object in ``path``; an unreadable, truncated or non-object file raises
+    ``error`` naming ``what`` the file was meant to be."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise HarnessError(f"Cannot read results file {str(path)!r}: {exc.strerror}.") from exc
+        raise error(f"Cannot read {what} file {str(path)!r}: {exc.strerror}.") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HarnessError(
-            f"{path} is not valid JSON (truncated or not a results file): {exc}."
-        ) from exc
+        raise error(f"{path} is not valid JSON (truncated or not a {what} file): {exc}.") from exc
     if not isinstance(data, dict):
-        raise HarnessError(f"{path} is not a results file: expected a JSON object.")
+        raise error(f"{path} is not a {what} file: expected a JSON object.")
+    return data
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a results file, refusing unreadable, truncated, newer or malformed documents."""
+    path = Path(path)
+    data = read_json_object(path, what="results")
     data = migrate(data)
     missing = [key for key in REQUIRED if key not in data]
     if missing:
@@ -191,13 +198,8 @@ def load_document(
     """Read a JSON document of ``kind`` (baselines, golden hashes), refusing unreadable,
     truncated, foreign or newer files with a message that says what to do."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise error(f"Cannot read {kind} file {str(path)!r}: {exc.strerror}.") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise error(f"{path} is not valid JSON (truncated?): {exc}.") from exc
-    if not isinstance(data, dict) or data.get("kind") != kind:
+    data = read_json_object(path, what=kind, error=error)
+    if data.get("kind") != kind:
         raise error(f"{path} is not a {kind} file; create one with `{create}`.")
     version = data.get(schema_key)
     if not isinstance(version, int) or version > schema:
