@@ -193,11 +193,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     result = results.load(args.results)
     render = {"md": render_markdown, "html": render_html, "junit": render_junit}[args.format]
     text = render(result)
-    if args.out:
-        results.atomic_write_text(args.out, text)
+    _emit(text, args.out)
+    return EXIT_OK
+
+
+def _emit(text: str, out: str | None) -> None:
+    """Write ``text`` to ``out`` atomically, or to stdout when no file was asked for."""
+    if out:
+        from harness.results import atomic_write_text
+
+        atomic_write_text(out, text)
     else:
         sys.stdout.write(text)
-    return EXIT_OK
 
 
 def _cmd_threshold(args: argparse.Namespace) -> int:
@@ -371,10 +378,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         "html": compare.render_html,
         "json": lambda r: json.dumps(r, indent=1) + "\n",
     }[args.format](report)
-    if args.out:
-        results.atomic_write_text(args.out, text)
-    else:
-        sys.stdout.write(text)
+    _emit(text, args.out)
     return EXIT_OK
 
 
