@@ -149,14 +149,23 @@ def _cmd_list(args: argparse.Namespace) -> int:
             print(f"{algo.id}{alias}: {size}, {algo.distance}; default <= {th.bits}")
             print(f"    {doc}")
     else:
-        from datasets_benign import DATASETS
-
-        for name in DATASETS.names():
-            data = DATASETS.get(name)()
-            licences = sorted({r.licence for r in data.records})
-            print(f"{name}: {len(data.records)} images; licences: {', '.join(licences)}")
-        print("any folder path: every file under it (recursively)")
+        _print_datasets()
     return EXIT_OK
+
+
+def _print_datasets() -> None:
+    """Every registered corpus; one that is not installed says how to install it."""
+    from datasets_benign import DATASETS
+
+    for name in DATASETS.names():
+        try:
+            data = DATASETS.get(name)()
+        except HarnessError as exc:
+            print(f"{name}: not available - {exc}")
+            continue
+        licences = ", ".join(sorted({r.licence for r in data.records}))
+        print(f"{name}: {len(data.records)} images; licences: {licences}")
+    print("also: a folder, a CSV/JSON manifest, and NAME[N] for a stable subset of N images")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -385,19 +394,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from datasets_benign import DATASETS, open_dataset
+    from datasets_benign import open_dataset
     from datasets_benign.decode import pixel_sha256
 
     if args.action == "list":
-        for name in DATASETS.names():
-            try:
-                data = DATASETS.get(name)()
-            except HarnessError as exc:
-                print(f"{name}: not available - {exc}")
-                continue
-            licences = ", ".join(sorted({r.licence for r in data.records}))
-            print(f"{name}: {len(data.records)} images; licences: {licences}")
-        print("also: a folder, a CSV/JSON manifest, and NAME[N] for a stable subset of N images")
+        _print_datasets()
         return EXIT_OK
     if not args.name:
         raise HarnessError(f"`datasets {args.action}` needs a dataset name, folder or manifest.")

@@ -239,9 +239,15 @@ class HashedCorpus:
 
 class Progress:
     """Progress on stderr: a bar redrawn in place on a terminal, plain lines every few seconds
-    otherwise (CI logs), nothing when ``quiet``."""
+    otherwise (CI logs), nothing when ``quiet``.
 
-    def __init__(self, total: int, quiet: bool, label: str = "images", stream: Any = None) -> None:
+    Images served whole from the cache are counted as done but not in the rate, so a resumed
+    run's ETA is that of the work still to do, not of cache reads.
+    """
+
+    def __init__(
+        self, total: int, quiet: bool, label: str = "images hashed", stream: Any = None
+    ) -> None:
         self.total, self.quiet, self.label = total, quiet, label
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -249,27 +255,34 @@ class Progress:
         self.start = time.monotonic()
         self.last = -1e9
         self.done = 0
+        self.cached = 0
 
-    def step(self) -> None:
+    def step(self, cached: bool = False) -> None:
         self.done += 1
+        self.cached += cached
         now = time.monotonic()
         final = self.done >= self.total
         if self.quiet or (now - self.last < self.interval and not final):
             return
         self.last = now
         elapsed = now - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+        computed = self.done - self.cached
+        rate = computed / elapsed if elapsed > 0 else 0.0
+        left = self.total - self.done
+        eta = "0s" if left == 0 else f"{left / rate:.0f}s" if rate > 0 else "?"
+        from_cache = f"{self.cached} from cache, " if self.cached else ""
         text = (
-            f"{self.done}/{self.total} {self.label} ({rate:.1f}/s, {elapsed:.0f}s, ETA {eta:.0f}s)"
+            f"{self.done}/{self.total} {self.label} "
+            f"({from_cache}{rate:.1f}/s, {elapsed:.0f}s, ETA {eta})"
         )
         if self.tty:
             width = 30
             filled = round(width * self.done / max(1, self.total))
             bar = "#" * filled + "." * (width - filled)
-            self.stream.write(f"\r  [{bar}] {text}" + ("\n" if final else ""))
+            # \x1b[K clears what a longer previous line left to the right of this one.
+            self.stream.write(f"\r  [{bar}] {text}\x1b[K" + ("\n" if final else ""))
         else:
-            self.stream.write(f"  hashed {text}\n")
+            self.stream.write(f"  {text}\n")
         self.stream.flush()
 
 
@@ -280,7 +293,7 @@ def hash_corpus(
     *,
     seed: int,
     workers: int = 1,
-    on_image: Callable[[], None] | None = None,
+    on_image: Callable[[bool], None] | None = None,
     store: Any = None,
     executor: Any = None,
 ) -> HashedCorpus:
@@ -288,7 +301,8 @@ def hash_corpus(
 
     With a :class:`~harness.store.HashStore`, cells already in the cache are read, not
     computed (a fully cached image is not even decoded), and every finished image is written
-    to the cache at once, so a killed run resumes where it stopped.
+    to the cache at once, so a killed run resumes where it stopped. ``on_image(cached)`` is
+    called after each image, in dataset order; ``cached`` is True when nothing was computed.
     """
     n, columns = len(dataset.records), 1 + len(chains)
     packed = [np.zeros((columns, n, a.n_bytes), dtype=np.uint8) for a in algorithms]
@@ -296,7 +310,7 @@ def hash_corpus(
     ids, shas, sizes, failures, exclusions, stds = [], [], [], [], [], []
     plan = _Plan(dataset, chains, algorithms, seed, store)
     work = iter_outcomes(plan.tasks, chains, algorithms, seed, workers, executor)
-    for i, outcome in enumerate(plan.outcomes(work)):
+    for i, (outcome, cached) in enumerate(plan.outcomes(work)):
         ids.append(outcome.image_id)
         shas.append(outcome.sha256)
         sizes.append(outcome.size)
@@ -309,7 +323,7 @@ def hash_corpus(
                     packed[a][c, i] = np.frombuffer(value, dtype=np.uint8)
                     ok[a][c, i] = True
         if on_image is not None:
-            on_image()
+            on_image(cached)
     return HashedCorpus(ids, shas, sizes, packed, ok, failures, exclusions, stds)
 
 
@@ -362,16 +376,18 @@ class _Plan:
 
         return store_mod.column_keys(self.chains, self.seed, record.id, self.env)
 
-    def outcomes(self, computed: Iterator[ImageOutcome]) -> Iterator[ImageOutcome]:
+    def outcomes(self, computed: Iterator[ImageOutcome]) -> Iterator[tuple[ImageOutcome, bool]]:
+        """Every image's outcome in dataset order, and whether it came whole from the cache."""
         pending = {id(task[0]) for task in self.tasks}
         for i, record in enumerate(self.records):
             info = self.cached[i]
-            out = next(computed) if id(record) in pending else ImageOutcome(record.id)
+            fresh = id(record) in pending
+            out = next(computed) if fresh else ImageOutcome(record.id)
             if info is not None:
                 self._merge(out, record, info, self._cells(record, info))
-            if self.store is not None and out.sha256 is not None and id(record) in pending:
+            if self.store is not None and out.sha256 is not None and fresh:
                 self._save(out, record)  # one transaction per finished image: resumable
-            yield out
+            yield out, not fresh
 
     def _merge(
         self, out: ImageOutcome, record: ImageRecord, info: Any, cells: dict[tuple[int, int], Any]

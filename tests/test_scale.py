@@ -115,13 +115,60 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log():
         bar.step()
         lines.step()
     assert "\r  [" in tty.getvalue()
-    assert "##############################] 3/3 images" in tty.getvalue()
+    assert "##############################] 3/3 images hashed" in tty.getvalue()
     assert tty.getvalue().endswith("\n")
-    assert log.getvalue().startswith("  hashed ")
+    assert log.getvalue().startswith("  1/3 images hashed (")
+    assert "ETA 0s)" in log.getvalue().splitlines()[-1]
     assert "\r" not in log.getvalue()
     quiet = io.StringIO()
     Progress(3, quiet=True, stream=quiet).step()
     assert quiet.getvalue() == ""
+
+
+def _run_cli_with_stderr(args, stderr_fd):
+    cmd = [sys.executable, "-m", "harness", "run", *args]
+    return subprocess.run(cmd, stderr=stderr_fd, stdout=subprocess.DEVNULL, timeout=300)
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal (POSIX)")
+def test_cli_progress_is_a_bar_in_a_real_terminal_and_lines_in_a_pipe(folder, tmp_path):
+    """The same command, its stderr once a pseudo-terminal and once a pipe (a CI log)."""
+    common = ["--dataset", str(folder), "--transforms", "jpeg@S3", "--no-cache", "--workers", "1"]
+    primary, secondary = os.openpty()
+    try:
+        proc = _run_cli_with_stderr([*common, "--out", str(tmp_path / "tty")], secondary)
+        os.close(secondary)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the terminal's other end closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(primary)
+    assert proc.returncode == 0
+    terminal = seen.decode()
+    assert "\r  [##############################] 12/12 images hashed" in terminal
+    log = _run_cli_with_stderr([*common, "--out", str(tmp_path / "log")], subprocess.PIPE).stderr
+    lines = log.decode().splitlines()
+    assert any(line.startswith("  12/12 images hashed (") for line in lines)
+    assert "\r" not in log.decode()
+    assert all("[" not in line for line in lines if "images hashed" in line)
+
+
+def test_progress_rate_and_eta_count_only_computed_images():
+    log = io.StringIO()
+    progress = Progress(4, quiet=False, stream=log)
+    progress.interval = 0.0  # a line per image
+    progress.step(cached=True)
+    progress.step(cached=True)
+    assert "2/4 images hashed (2 from cache, 0.0/s" in log.getvalue()
+    assert log.getvalue().splitlines()[-1].endswith("ETA ?)")  # nothing computed yet: unknown
+    progress.step()
+    assert "3/4 images hashed (2 from cache, " in log.getvalue().splitlines()[-1]
 
 
 def test_dask_local_cluster_gives_identical_results(folder, tmp_path):
