@@ -53,6 +53,10 @@ def _reason(exc: BaseException) -> str:
     return text if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {text}"
 
 
+def _is_identity(chain: Chain) -> bool:
+    return all(step.name == "identity" for step in chain.steps)
+
+
 def hash_image(
     record: ImageRecord,
     chains: Sequence[Chain],
@@ -64,6 +68,10 @@ def hash_image(
 
     With ``needed`` (cells ``(column, algorithm)``, column 0 = the original), only those are
     computed - the rest come from the cache - and chains with no needed cell are not applied.
+    An identity chain's pixels are the original's, so its cells repeat the original's outcome
+    (hash, exclusion or failure) instead of hashing the same pixels again - except for
+    algorithms that are not ``cacheable`` (external hashers), which are asked again so that the
+    identity control still tests their determinism.
     Never raises for a bad image: errors become failure records in the outcome.
     """
     out = ImageOutcome(record.id)
@@ -79,42 +87,58 @@ def hash_image(
     out.sha256 = known or pixel_sha256(original)
     out.size = original.size
     out.grey_std = float(np.asarray(original.convert("L"), dtype=np.float64).std())
+    # The original's outcome per algorithm: (hash, exclusion reason, failure reason).
+    of_original: dict[int, tuple[bytes | None, str | None, str | None]] = {}
 
-    def hash_all(image: Any, column: str, c: int) -> list[bytes | None]:
+    def hash_one(image: Any, algo: HashAlgorithm) -> tuple[bytes | None, str | None, str | None]:
+        try:
+            return algo.hash(image).tobytes(), None, None
+        except HashExcluded as exc:
+            return None, str(exc), None
+        except Exception as exc:
+            return None, None, _reason(exc)
+
+    def hash_all(image: Any, column: str, c: int, identity: bool) -> list[bytes | None]:
         row: list[bytes | None] = []
         for a, algo in enumerate(algorithms):
             if needed is not None and (c, a) not in needed:
                 row.append(None)
                 continue
-            try:
-                row.append(algo.hash(image).tobytes())
-            except HashExcluded as exc:
-                row.append(None)
+            if identity and algo.cacheable and a in of_original:
+                value, excluded, error = of_original[a]
+            else:
+                value, excluded, error = hash_one(image, algo)
+            if c == 0:
+                of_original[a] = (value, excluded, error)
+            row.append(value)
+            if excluded is not None:
                 out.exclusions.append(
                     {
                         "image": record.id,
                         "transform": column,
                         "algorithm": algo.id,
-                        "reason": str(exc),
+                        "reason": excluded,
                     }
                 )
-            except Exception as exc:
-                row.append(None)
+            if error is not None:
                 out.failures.append(
                     {
                         "image": record.id,
                         "stage": "hash",
                         "transform": column,
                         "algorithm": algo.id,
-                        "error": _reason(exc),
+                        "error": error,
                     }
                 )
         return row
 
-    out.hashes.append(hash_all(original, "original", 0))
+    out.hashes.append(hash_all(original, "original", 0, identity=False))
     for c, chain in enumerate(chains, start=1):
         if needed is not None and not any(cell[0] == c for cell in needed):
             out.hashes.append(list(empty))
+            continue
+        if _is_identity(chain):
+            out.hashes.append(hash_all(original, chain.id, c, identity=True))
             continue
         try:
             edited = chain.apply(original, suite_seed=suite_seed, image_id=record.id)
@@ -129,7 +153,7 @@ def hash_image(
             )
             out.hashes.append(list(empty))
             continue
-        out.hashes.append(hash_all(edited, chain.id, c))
+        out.hashes.append(hash_all(edited, chain.id, c, identity=False))
     return out
 
 

@@ -73,3 +73,51 @@ def test_hash_corpus_fills_arrays_and_masks(records):
     assert corpus.ok[0].tolist() == [[True, True, True, False]] * 2
     assert corpus.decoded.tolist() == [True, True, True, False]
     assert np.array_equal(corpus.packed[1][0], corpus.packed[1][1])  # identity == original
+
+
+@dataclass(frozen=True)
+class _Counting(HashAlgorithm):
+    """aHash bits, counting calls; excludes images narrower than 40 px like a quality gate."""
+
+    name: ClassVar[str] = "counting_for_test"
+    calls: ClassVar[list[int]] = []
+
+    @property
+    def n_bits(self):
+        return 64
+
+    def hash_bits(self, image):
+        from harness.errors import HashExcluded
+
+        self.calls.append(image.width)
+        if image.width < 40:
+            raise HashExcluded("too narrow for this test")
+        return make_algorithm("average_hash").hash_bits(image)
+
+
+@dataclass(frozen=True)
+class _CountingExternal(_Counting):
+    name: ClassVar[str] = "counting_external_for_test"
+    cacheable: ClassVar[bool] = False
+
+
+@pytest.mark.parametrize("width", [64, 30])
+def test_identity_repeats_the_original_without_hashing_it_again(tmp_path, width):
+    """Identity pixels are the original's: its cells repeat the original's outcome (hash or
+    exclusion); only a non-cacheable (external) hasher is asked again."""
+    path = tmp_path / "im.png"
+    synthetic_image(width, 48, seed=1).save(path)
+    record = ImageRecord(id="im.png", path=str(path))
+    chains = (parse_chain("identity"), parse_chain("jpeg(quality=80)"))
+    _Counting.calls.clear()
+    outcome = hash_image(record, chains, (_Counting(), _CountingExternal()), suite_seed=0)
+    assert len(_Counting.calls) == 2 + 3  # original + jpeg; external: original + identity + jpeg
+    assert outcome.hashes[1] == outcome.hashes[0]
+    if width < 40:
+        columns = [(e["transform"], e["algorithm"]) for e in outcome.exclusions]
+        assert ("identity", "counting_for_test") in columns
+        assert ("identity", "counting_external_for_test") in columns
+        assert len(columns) == 6
+    else:
+        assert outcome.hashes[0][0] is not None
+        assert outcome.exclusions == []
