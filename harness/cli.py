@@ -23,8 +23,6 @@ EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2, 3
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness import results
-    from harness.evaluate import run_suite
     from harness.suite import DEFAULT_SUITE, load_suite
 
     suite = load_suite(args.suite or DEFAULT_SUITE)
@@ -33,6 +31,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.max_failure_rate is not None:
         suite = dataclasses.replace(suite, max_failure_rate=args.max_failure_rate)
     workers = args.workers or os.cpu_count() or 1
+    if workers > 1 and args.executor != "dask":
+        from harness.runner import prestart_workers
+
+        prestart_workers()  # before the imports below, which it overlaps
+    from harness import results
+    from harness.evaluate import run_suite
+
     out = Path(args.out)
     if not args.quiet:
         print(

@@ -6,11 +6,14 @@ Distances are integers in ``[0, n_bits]``; histograms have ``n_bits + 1`` bins.
 
 Every function that visits many pairs has two backends with identical results:
 
-``"numba"`` (default)
+``"numba"``
     compiled, multi-threaded kernels in :mod:`harness._compiled`; about 2e9 pairs/s on two cores
     for 64-bit hashes (``benchmarks/perf/bench_kernels.py``).
 ``"numpy"``
     the plain reference the tests check the compiled kernels against, in row blocks.
+``"auto"`` (default)
+    numpy up to :data:`SMALL_PAIRS` pairs, numba beyond: importing numba and loading its cached
+    kernels costs about 0.4 s once per process, more than numpy needs for a small corpus.
 
 Neither materialises an ``N x N`` matrix: memory is ``O(N)`` plus, for numpy, one block of rows.
 Group labels skip pairs: two rows with the same label are never compared (the same source image,
@@ -27,7 +30,7 @@ import numpy.typing as npt
 
 UInt8Array = npt.NDArray[np.uint8]
 IntArray = npt.NDArray[np.int64]
-Backend = Literal["numba", "numpy"]
+Backend = Literal["auto", "numba", "numpy"]
 #: A non-Hamming distance: ``metric(queries, references)`` -> int64 matrix of distance levels
 #: (0 = identical). Algorithms that are not bit hashes supply one; kernels then take the
 #: blockwise numpy path with it.
@@ -35,6 +38,9 @@ Metric = Callable[[npt.NDArray[np.uint8], npt.NDArray[np.uint8]], npt.NDArray[np
 
 #: Rows per block of the numpy reference; block x N x n_bytes bytes of scratch.
 DEFAULT_BLOCK = 64
+#: Largest pair count the "auto" backend leaves to numpy (a few ms per call at 2.5e7-5e7
+#: pairs/s), so small runs never pay for numba's start-up.
+SMALL_PAIRS = 1 << 16
 
 
 def _as_packed(x: npt.ArrayLike) -> UInt8Array:
@@ -84,9 +90,13 @@ def _threads() -> int:
     return int(numba.get_num_threads())
 
 
-def _check_backend(backend: str) -> None:
-    if backend not in ("numba", "numpy"):
-        raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+def _compiled_for(backend: str, metric: Metric | None, n_pairs: int) -> bool:
+    """Whether to run the compiled kernel: never for a custom metric or ``"numpy"``."""
+    if backend not in ("auto", "numba", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
+    if metric is not None or backend == "numpy":
+        return False
+    return backend == "numba" or n_pairs > SMALL_PAIRS
 
 
 def hamming(a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric | None = None) -> IntArray:
@@ -141,7 +151,7 @@ def all_pairs_histogram(
     groups: npt.ArrayLike | None = None,
     block: int = DEFAULT_BLOCK,
     *,
-    backend: Backend = "numba",
+    backend: Backend = "auto",
     metric: Metric | None = None,
 ) -> IntArray:
     """Histogram of distances over all unordered pairs ``i < j`` of rows of ``x``.
@@ -155,7 +165,7 @@ def all_pairs_histogram(
         Pairs whose rows share a group label are skipped (e.g. tiles of one source photo).
     block : int
         Rows per block of the numpy backend.
-    backend : {"numba", "numpy"}
+    backend : {"auto", "numba", "numpy"}
 
     Returns
     -------
@@ -163,9 +173,8 @@ def all_pairs_histogram(
         ``hist[d]`` = number of pairs at distance ``d``; sums to ``n(n-1)/2`` minus skipped pairs.
     """
     x = _as_packed(x)
-    _check_backend(backend)
     g = _labels(groups, len(x), "groups")
-    if backend == "numba" and metric is None:
+    if _compiled_for(backend, metric, len(x) * (len(x) - 1) // 2):
         from harness import _compiled
 
         w = _words(x)
@@ -185,7 +194,7 @@ def cross_histogram(
     block: int = DEFAULT_BLOCK,
     *,
     per_query: bool = False,
-    backend: Backend = "numba",
+    backend: Backend = "auto",
     metric: Metric | None = None,
 ) -> IntArray:
     """Histogram of distances over all ``(query, reference)`` pairs.
@@ -196,22 +205,24 @@ def cross_histogram(
     n_bits + 1)``; that is what resampling by source image needs.
     """
     q, r = _as_packed(queries), _as_packed(references)
-    _check_backend(backend)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
-    if backend == "numba" and metric is None:
+    if _compiled_for(backend, metric, len(q) * len(r)):
         from harness import _compiled
 
         qw, rw = _words(q), _words(r)
         if per_query:
             return _compiled.row_histograms(qw, rw, qg, rg, use_groups, n_bits + 1)
         return _compiled.histogram(qw, rw, qg, rg, use_groups, False, n_bits + 1, _threads())
-    out = np.zeros((len(q), n_bits + 1) if per_query else n_bits + 1, dtype=np.int64)
+    bins = n_bits + 1
+    out = np.zeros((len(q), bins) if per_query else bins, dtype=np.int64)
     for start, d, keep in _blocks(q, r, qg, rg, use_groups, False, block, metric):
-        if per_query:
-            for row, (dr, kr) in enumerate(zip(d, keep, strict=True)):
-                out[start + row] = np.bincount(dr[kr], minlength=n_bits + 1)
+        if per_query:  # one bincount for the block: row k's distances go to bins k*bins + d
+            flat = (np.arange(len(d))[:, None] * bins + d)[keep]
+            out[start : start + len(d)] = np.bincount(flat, minlength=len(d) * bins).reshape(
+                len(d), bins
+            )
         else:
-            out += np.bincount(d[keep], minlength=n_bits + 1)
+            out += np.bincount(d[keep], minlength=bins)
     return out
 
 
@@ -222,7 +233,7 @@ def nearest_impostor(
     reference_groups: npt.ArrayLike | None = None,
     block: int = DEFAULT_BLOCK,
     *,
-    backend: Backend = "numba",
+    backend: Backend = "auto",
     metric: Metric | None = None,
 ) -> tuple[IntArray, IntArray]:
     """Distance to, and index of, the closest reference of another group, per query.
@@ -232,9 +243,8 @@ def nearest_impostor(
     no eligible reference gets distance and index ``-1``.
     """
     q, r = _as_packed(queries), _as_packed(references)
-    _check_backend(backend)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
-    if backend == "numba" and metric is None:
+    if _compiled_for(backend, metric, len(q) * len(r)):
         from harness import _compiled
 
         return _compiled.nearest(_words(q), _words(r), qg, rg, use_groups)
@@ -263,10 +273,10 @@ def _within(
     backend: Backend,
     metric: Metric | None = None,
 ) -> list[tuple[int, int, int]]:
-    _check_backend(backend)
+    compiled = _compiled_for(backend, metric, len(q) * len(r))
     if limit <= 0 or threshold < 0:
         return []
-    if backend == "numpy" or metric is not None:
+    if not compiled:
         found: list[tuple[int, int, int]] = []
         for start, d, keep in _blocks(q, r, qg, rg, use_groups, triangle, block, metric):
             ii, jj = np.nonzero(keep & (d <= threshold))
@@ -304,7 +314,7 @@ def pairs_within(
     block: int = DEFAULT_BLOCK,
     groups: npt.ArrayLike | None = None,
     *,
-    backend: Backend = "numba",
+    backend: Backend = "auto",
     metric: Metric | None = None,
 ) -> list[tuple[int, int, int]]:
     """Pairs ``(i, j, distance)`` with ``i < j`` and distance ``<= threshold``, closest first.
@@ -326,7 +336,7 @@ def cross_pairs_within(
     reference_groups: npt.ArrayLike | None = None,
     block: int = DEFAULT_BLOCK,
     *,
-    backend: Backend = "numba",
+    backend: Backend = "auto",
     metric: Metric | None = None,
 ) -> list[tuple[int, int, int]]:
     """Pairs ``(query, reference, distance)`` within ``threshold``, closest first, at most

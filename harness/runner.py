@@ -209,6 +209,15 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def prestart_workers() -> None:
+    """Start the fork server now, so that its imports run on another core while this process
+    is still importing the statistics and report stack; the pool later forks from it at once."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def iter_outcomes(
     tasks: Sequence[Task],
     chains: tuple[Chain, ...],

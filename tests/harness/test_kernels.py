@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import imagehash
 import numpy as np
 import pytest
@@ -7,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 
 from harness import kernels
 
-BACKENDS = ["numba", "numpy"]
+BACKENDS = ["numba", "numpy", "auto"]
 #: Sizes used by real algorithms: 42 (BlockMean-like odd), 64, 256 (PDQ), 576, 968 (OpenCV).
 REAL_SIZES = [42, 64, 144, 256, 576, 968]
 
@@ -172,3 +175,23 @@ def test_rejects_bad_input():
         kernels.all_pairs_histogram(np.zeros((2, 8), np.uint8), 64, groups=[1])
     with pytest.raises(ValueError, match="both"):
         kernels.cross_histogram(np.zeros((2, 8), np.uint8), np.zeros((2, 8), np.uint8), 64, [1, 2])
+
+
+def test_auto_backend_leaves_small_inputs_to_numpy_and_large_ones_to_numba():
+    """A small corpus never imports numba (its start-up costs more than the work)."""
+    code = (
+        "import sys, numpy as np\n"
+        "from harness import kernels\n"
+        "x = np.random.default_rng(0).integers(0, 256, (200, 8), dtype=np.uint8)\n"
+        "kernels.all_pairs_histogram(x, 64)\n"
+        "kernels.cross_histogram(x, x, 64, per_query=True)\n"
+        "kernels.nearest_impostor(x, x, np.arange(200), np.arange(200))\n"
+        "print('numba' in sys.modules)\n"
+        "big = np.zeros((kernels.SMALL_PAIRS, 8), dtype=np.uint8)\n"
+        "kernels.cross_histogram(big[:2], big, 64)\n"
+        "print('numba' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "True"]
