@@ -7,7 +7,9 @@ arrays into the results dict (see :mod:`harness.results` for the schema).
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -250,8 +252,17 @@ def _algorithm_hashes(
     )
 
 
-def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, Any]:
-    """Compute every histogram and metric of a run from its hashes (deterministic)."""
+def evaluate(
+    suite: Suite,
+    dataset: Dataset,
+    corpus: HashedCorpus,
+    on_algorithm: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Compute every histogram and metric of a run from its hashes (deterministic).
+
+    ``on_algorithm(text)`` is told when each algorithm's statistics start: on a large corpus
+    the all-pairs collision counts of one algorithm can take minutes.
+    """
     ids = corpus.image_ids
     dupes = _duplicates(corpus)
     included = corpus.decoded.copy()
@@ -288,6 +299,8 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
     recommendations: list[dict[str, Any]] = []
     quality: list[dict[str, Any]] = []
     for a, algo in enumerate(suite.algorithms):
+        if on_algorithm is not None:
+            on_algorithm(f"statistics {a + 1}/{len(suite.algorithms)}: {algo.id}")
         n_bits = algo.n_levels  # histogram bins: bits for Hamming, levels otherwise
         metric = algo.metric()
         thresholds = suite.thresholds[algo.id]
@@ -474,6 +487,15 @@ def evaluate(suite: Suite, dataset: Dataset, corpus: HashedCorpus) -> dict[str, 
     return result
 
 
+def _stage(started: float) -> Callable[[str], None]:
+    """A progress line on stderr per evaluation stage, with the run's elapsed time."""
+
+    def say(text: str) -> None:
+        print(f"  {text} ({time.monotonic() - started:.0f}s)", file=sys.stderr, flush=True)
+
+    return say
+
+
 def _metric(name: str, params: dict[str, Any], value: Any) -> dict[str, Any]:
     return {"name": name, "params": params, **value.to_dict()}
 
@@ -514,7 +536,7 @@ def run_suite(
     ``executor`` when given), evaluate; the returned dict is ready for JSON."""
     started = time.monotonic()
     data, corpus = _hash(suite, dataset, workers, quiet, store, executor)
-    result = evaluate(suite, data, corpus)
+    result = evaluate(suite, data, corpus, on_algorithm=None if quiet else _stage(started))
     result["gallery"] = gallery(result, data)
     # How the run was executed: excluded from every comparison of results.
     result["run"] = {

@@ -155,6 +155,7 @@ def test_cli_progress_is_a_bar_in_a_real_terminal_and_lines_in_a_pipe(folder, tm
     log = _run_cli_with_stderr([*common, "--out", str(tmp_path / "log")], subprocess.PIPE).stderr
     lines = log.decode().splitlines()
     assert any(line.startswith("  12/12 images hashed (") for line in lines)
+    assert any(line.startswith("  statistics 1/5: ") for line in lines)  # one per algorithm
     assert "\r" not in log.decode()
     assert all("[" not in line for line in lines if "images hashed" in line)
 
