@@ -126,6 +126,7 @@ def _collisions_by_category(
     groups: npt.NDArray[np.int64],
     categories: list[str],
     thresholds: tuple[int, ...],
+    metric: kernels.Metric | None,
 ) -> dict[str, Any]:
     """Pairs of distinct originals within each category (clip art collides more than photos)."""
     present = sorted({categories[i] for i in np.flatnonzero(usable)})
@@ -134,7 +135,7 @@ def _collisions_by_category(
     out = {}
     for category in present:
         members = usable & np.array([c == category for c in categories])
-        hist = pairs.originals_all_pairs(originals, members, n_bits, groups)
+        hist = pairs.originals_all_pairs(originals, members, n_bits, groups, metric)
         out[category] = {
             "n_images": int(members.sum()),
             "n_pairs": int(hist.sum()),
@@ -333,7 +334,7 @@ def evaluate(
                     for i, j, d in closest
                 ],
                 "by_category": _collisions_by_category(
-                    originals, originals_ok, n_bits, groups, categories, thresholds
+                    originals, originals_ok, n_bits, groups, categories, thresholds, metric
                 ),
             }
         )

@@ -90,6 +90,17 @@ def _threads() -> int:
     return int(numba.get_num_threads())
 
 
+def _check_bins(n_bits: int, n_bytes: int, metric: Metric | None) -> None:
+    """Hamming distances of ``n_bytes``-byte rows reach ``8 * n_bytes`` minus the zero padding:
+    a smaller ``n_bits`` (levels of a non-Hamming hash passed without its metric) would count
+    outside the histogram."""
+    if metric is None and n_bits < 8 * n_bytes - 7:
+        raise ValueError(
+            f"n_bits={n_bits} is too small for {n_bytes}-byte hashes; pass the algorithm's "
+            "metric for hashes that are not bit strings."
+        )
+
+
 def _compiled_for(backend: str, metric: Metric | None, n_pairs: int) -> bool:
     """Whether to run the compiled kernel: never for a custom metric or ``"numpy"``."""
     if backend not in ("auto", "numba", "numpy"):
@@ -173,6 +184,7 @@ def all_pairs_histogram(
         ``hist[d]`` = number of pairs at distance ``d``; sums to ``n(n-1)/2`` minus skipped pairs.
     """
     x = _as_packed(x)
+    _check_bins(n_bits, x.shape[1], metric)
     g = _labels(groups, len(x), "groups")
     if _compiled_for(backend, metric, len(x) * (len(x) - 1) // 2):
         from harness import _compiled
@@ -205,6 +217,7 @@ def cross_histogram(
     n_bits + 1)``; that is what resampling by source image needs.
     """
     q, r = _as_packed(queries), _as_packed(references)
+    _check_bins(n_bits, q.shape[1], metric)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
     if _compiled_for(backend, metric, len(q) * len(r)):
         from harness import _compiled

@@ -195,3 +195,37 @@ def test_auto_backend_leaves_small_inputs_to_numpy_and_large_ones_to_numba():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_hamming_histograms_refuse_too_few_bins():
+    """Levels of a non-Hamming hash without its metric would count outside the histogram."""
+    x = np.zeros((3, 32), np.uint8)
+    with pytest.raises(ValueError, match="pass the algorithm's metric"):
+        kernels.all_pairs_histogram(x, 100, backend="numba")
+    with pytest.raises(ValueError, match="pass the algorithm's metric"):
+        kernels.cross_histogram(x, x, 100)
+    kernels.all_pairs_histogram(np.zeros((3, 6), np.uint8), 42)  # 42 bits in 6 bytes is fine
+
+
+def test_collisions_by_category_use_the_algorithms_distance():
+    """Per-category collision counts of a non-Hamming hash are computed with its metric."""
+    from datasets_benign import open_dataset
+    from harness.evaluate import run_suite
+    from harness.suite import parse_suite
+
+    suite = parse_suite(
+        {"algorithms": ["pdq_dihedral"], "transforms": ["identity"], "bootstrap_resamples": 0}
+    )
+    result = run_suite(suite, dataset="skimage[8]")
+    data = open_dataset("skimage[8]")
+    coll = next(c for c in result["collisions"] if c["protocol"] == "originals_all_pairs")
+    assert sum(s["n_pairs"] > 0 for s in coll["by_category"].values()) >= 2
+    algo = suite.algorithms[0]
+    hashes = {r.id: algo.hash(r.load()) for r in data.records}
+    for category, stratum in coll["by_category"].items():
+        members = np.stack([hashes[r.id] for r in data.records if r.category == category])
+        expected = kernels.all_pairs_histogram(members, algo.n_levels, metric=algo.metric())
+        assert stratum["n_pairs"] == int(expected.sum())
+        for m in stratum["metrics"]:
+            t = m["params"]["threshold"]
+            assert m["value"] == pytest.approx(expected[: t + 1].sum() / expected.sum())
