@@ -12,7 +12,9 @@ from __future__ import annotations
 import collections
 import itertools
 import multiprocessing
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -167,6 +169,17 @@ def _init_worker(
 ) -> None:
     global _WORK  # per-process state is the point of a pool initializer
     _WORK = (chains, algorithms, seed)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: Any) -> None:
+    """End this worker when the run's process dies. A pool worker waits for its next task
+    forever, so after a ``kill -9`` of the run it (and the fork server it keeps alive) would
+    otherwise stay behind, holding memory, for every killed run."""
+    parent.join()  # returns when the parent's sentinel closes, i.e. when it has died
+    os._exit(1)
 
 
 def _hash_in_worker(task: tuple[ImageRecord, frozenset[tuple[int, int]] | None]) -> ImageOutcome:

@@ -61,6 +61,17 @@ def test_changed_files_are_not_served_from_the_cache(folder, tmp_path):
     assert _comparable(cached) == _comparable(run_suite(suite, dataset=str(folder)))
 
 
+def _wait_for_committed_images(cache, n, timeout=60):
+    """Until the cache holds ``n`` finished images (then a kill lands mid-run)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cache.exists():
+            with HashStore(cache) as store:
+                if store.info()["files"] >= n:
+                    return
+        time.sleep(0.05)
+
+
 def test_a_killed_run_resumes_to_identical_results(folder, tmp_path):
     """kill -9 in the middle of a run, rerun the same command: same results as without a kill."""
     env = {**os.environ, "HASH_HARNESS_CACHE": str(tmp_path / "cache")}
@@ -85,13 +96,7 @@ def test_a_killed_run_resumes_to_identical_results(folder, tmp_path):
     ]
     proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "killed")], env=env)
     cache = tmp_path / "cache" / "hashes.sqlite"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until some images are committed, then kill
-        if cache.exists():
-            with HashStore(cache) as store:
-                if store.info()["files"] >= 3:
-                    break
-        time.sleep(0.05)
+    _wait_for_committed_images(cache, 3)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     with HashStore(cache) as store:
@@ -102,6 +107,33 @@ def test_a_killed_run_resumes_to_identical_results(folder, tmp_path):
     resumed = results.load(tmp_path / "resumed" / "results.json")
     clean = results.load(tmp_path / "clean" / "results.json")
     assert _comparable(resumed) == _comparable(clean)
+
+
+def test_a_killed_run_leaves_no_worker_processes_behind(folder, tmp_path):
+    """Pool workers wait for tasks forever; after kill -9 of the run they must exit on their own."""
+    psutil = pytest.importorskip("psutil")
+    env = {**os.environ, "HASH_HARNESS_CACHE": str(tmp_path / "cache")}
+    edits = ["jpeg@S1-S5", "rotate@S1-S5", "gaussian_blur@S1-S5"]
+    cmd = [sys.executable, "-m", "harness", "run", "--dataset", str(folder), "--workers", "2"]
+    proc = subprocess.Popen(
+        [*cmd, "--transforms", *edits, "--quiet", "--out", str(tmp_path / "o")], env=env
+    )
+    _wait_for_committed_images(tmp_path / "cache" / "hashes.sqlite", 1)
+    descendants = psutil.Process(proc.pid).children(recursive=True)
+    assert len(descendants) >= 3  # fork server, two workers (and the resource tracker)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL  # killed mid-run, not finished
+
+    def alive(p):
+        try:
+            return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(alive(p) for p in descendants):
+        time.sleep(0.1)
+    assert [p.pid for p in descendants if alive(p)] == []
 
 
 def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log():
