@@ -154,7 +154,7 @@ def compare(
     first = runs[0][1]
     transforms = [t["id"] for t in first["transforms"] if t["id"] != "identity"]
     target = (first["suite"]["config"].get("target_fprs") or [1e-3])[0]
-    pairs = []
+    pairs: list[dict[str, Any]] = []
     for a, b in itertools.combinations(people, 2):
         per_transform = []
         for t in transforms:

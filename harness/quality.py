@@ -63,7 +63,7 @@ def hash_quality(
     }
     varying = np.setdiff1d(np.arange(n_bits), constant)
     if n >= 3 and len(varying) >= 2:
-        corr = np.corrcoef(bits[:, varying], rowvar=False)
+        corr: npt.NDArray[np.float64] = np.asarray(np.corrcoef(bits[:, varying], rowvar=False))
         off = np.abs(corr[~np.eye(len(varying), dtype=bool)])
         out["bit_correlation"] = {
             "mean_abs": float(off.mean()),
@@ -73,7 +73,7 @@ def hash_quality(
         }
     weight = bits.sum(axis=1)
     out["degenerate"] = [
-        {"image": ids[i], "ones": int(weight[i])}
+        {"image": ids[int(i)], "ones": int(weight[i])}
         for i in np.flatnonzero((weight == 0) | (weight == n_bits))
     ]
     out["identical_hash_groups"] = _identical(packed, ids)

@@ -28,7 +28,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from harness.errors import HarnessError, SchemaVersionError
 
@@ -172,7 +172,7 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
         if not isinstance(value, kind):
             return f"{section!r} must be a {kind.__name__}, not {type(value).__name__}"
         if kind is list:
-            for i, item in enumerate(value):
+            for i, item in enumerate(cast(list[Any], value)):
                 if not isinstance(item, dict):
                     return f"{section}[{i}] must be an object"
                 for key, want in items.items():

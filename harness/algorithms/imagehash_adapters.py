@@ -181,7 +181,10 @@ class WHash(_SquareHash):
             # and that is the hash imagehash defines.
             warnings.filterwarnings("ignore", "Level value", UserWarning)
             return imagehash.whash(
-                image, hash_size=self.hash_size, mode=self.mode, image_scale=scale
+                image,
+                hash_size=self.hash_size,
+                mode=self.mode,  # type: ignore[arg-type]  # checked against its choices above
+                image_scale=scale,
             )
 
 
