@@ -7,7 +7,6 @@ arrays into the results dict (see :mod:`harness.results` for the schema).
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -488,15 +487,6 @@ def evaluate(
     return result
 
 
-def _stage(started: float) -> Callable[[str], None]:
-    """A progress line on stderr per evaluation stage, with the run's elapsed time."""
-
-    def say(text: str) -> None:
-        print(f"  {text} ({time.monotonic() - started:.0f}s)", file=sys.stderr, flush=True)
-
-    return say
-
-
 def _metric(name: str, params: dict[str, Any], value: Any) -> dict[str, Any]:
     return {"name": name, "params": params, **value.to_dict()}
 
@@ -508,7 +498,7 @@ def _hash(
     quiet: bool,
     store: Any = None,
     executor: Any = None,
-) -> tuple[Dataset, HashedCorpus]:
+) -> tuple[Dataset, HashedCorpus, Progress]:
     data = open_dataset(dataset or suite.dataset)
     progress = Progress(len(data.records), quiet)
     corpus = hash_corpus(
@@ -521,7 +511,7 @@ def _hash(
         store=store,
         executor=executor,
     )
-    return data, corpus
+    return data, corpus, progress
 
 
 def run_suite(
@@ -536,8 +526,8 @@ def run_suite(
     """Open the dataset, hash everything (through the cache ``store`` when given, on the Dask
     ``executor`` when given), evaluate; the returned dict is ready for JSON."""
     started = time.monotonic()
-    data, corpus = _hash(suite, dataset, workers, quiet, store, executor)
-    result = evaluate(suite, data, corpus, on_algorithm=None if quiet else _stage(started))
+    data, corpus, progress = _hash(suite, dataset, workers, quiet, store, executor)
+    result = evaluate(suite, data, corpus, on_algorithm=progress.note)
     result["gallery"] = gallery(result, data)
     # How the run was executed: excluded from every comparison of results.
     result["run"] = {
@@ -568,7 +558,7 @@ def choose_threshold(
     if near is not None and near.algorithm != algorithm.id:
         algos += [a for a in suite.algorithms if a.id == near.algorithm]
     suite = dataclasses.replace(suite, algorithms=tuple(algos))
-    data, corpus = _hash(suite, dataset, workers, quiet)
+    data, corpus, _ = _hash(suite, dataset, workers, quiet)
     dupes = _duplicates(corpus)
     included = corpus.decoded.copy()
     included[list(dupes)] = False

@@ -286,7 +286,8 @@ def _within(
     backend: Backend,
     metric: Metric | None = None,
 ) -> list[tuple[int, int, int]]:
-    compiled = _compiled_for(backend, metric, len(q) * len(r))
+    n_pairs = len(q) * (len(q) - 1) // 2 if triangle else len(q) * len(r)
+    compiled = _compiled_for(backend, metric, n_pairs)
     if limit <= 0 or threshold < 0:
         return []
     if not compiled:

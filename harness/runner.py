@@ -331,6 +331,12 @@ class Progress:
             self.stream.write(f"  {text}\n")
         self.stream.flush()
 
+    def note(self, text: str) -> None:
+        """A line for a later stage (an algorithm's statistics), with the elapsed time."""
+        if not self.quiet:
+            self.stream.write(f"  {text} ({time.monotonic() - self.start:.0f}s)\n")
+            self.stream.flush()
+
 
 def hash_corpus(
     dataset: Dataset,
