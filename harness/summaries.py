@@ -14,9 +14,7 @@ import numpy as np
 from datasets_benign import Dataset
 from harness.metrics import rate_at, threshold_at_fpr
 
-#: Gallery size: at most this many edited copies that escaped, and as many colliding pairs.
-GALLERY = 12
-#: At most this many escapes per algorithm, so a 256-bit hash does not fill the gallery.
+#: Gallery size per algorithm: this many edited copies that escaped, and as many collisions.
 PER_ALGORITHM = 3
 THUMBNAIL = 160
 
@@ -46,6 +44,26 @@ def family_of(transform: dict[str, Any]) -> str:
     if not rest:
         return str(step["name"])
     return f"{step['name']}({','.join(f'{k}={v!r}' for k, v in sorted(rest.items()))})"
+
+
+def strength_of(transform: dict[str, Any]) -> tuple[str, float] | None:
+    """``("quality", 50.0)`` for ``jpeg(quality=50)``: the one-step edit's strength parameter (its
+    first field, the one :func:`family_of` leaves out) and value; None for chains and presets or
+    a non-numeric strength."""
+    steps = transform["steps"]
+    if transform.get("label") or len(steps) != 1:
+        return None
+    from transforms import TRANSFORMS
+
+    step = steps[0]
+    try:
+        name = dataclasses.fields(TRANSFORMS.get(step["name"]))[0].name
+    except Exception:  # a transform this installation does not know, or one without fields
+        return None
+    value = step["params"].get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return f"{step['name']} {name}", float(value)
 
 
 def leaderboard(result: dict[str, Any], target_fpr: float) -> dict[str, Any]:
@@ -78,9 +96,9 @@ def leaderboard(result: dict[str, Any], target_fpr: float) -> dict[str, Any]:
 
 
 def gallery(result: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
-    """The edited copies that escaped worst (relative to each algorithm's scale) and the closest
-    colliding pairs, with JPEG thumbnails when the images can be read (none for scored vendor
-    exports, whose pixels are elsewhere)."""
+    """Per algorithm, the edited copies that escaped worst and the closest real collisions
+    (images flagged by corpus hygiene set apart and listed), with JPEG thumbnails when the
+    images can be read (none for scored vendor exports, whose pixels are elsewhere)."""
     from transforms import parse_chain
     from transforms.codec import thumbnail_data_uri
 
@@ -104,6 +122,7 @@ def gallery(result: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
                 cache[key] = ""
         return cache[key]
 
+    set_apart = _set_apart(result.get("hygiene") or {})
     ranked = sorted(
         (
             (
@@ -115,13 +134,14 @@ def gallery(result: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
             )
             for c in result["cells"]
             for m in c.get("misses", [])
+            if m["image"] not in set_apart
         ),
         key=lambda x: (-x[0], x[2], x[3], x[4]),
     )
     shown: dict[str, int] = {}
     escapes: list[dict[str, Any]] = []
     for _, dist, algo, transform, image in ranked:
-        if shown.get(algo, 0) < PER_ALGORITHM and len(escapes) < GALLERY:
+        if shown.get(algo, 0) < PER_ALGORITHM:
             shown[algo] = shown.get(algo, 0) + 1
             escapes.append(
                 {
@@ -133,21 +153,55 @@ def gallery(result: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
                     "thumbnails": {"original": thumb(image), "edited": thumb(image, transform)},
                 }
             )
-    pairs = sorted(
-        (p["distance"], c["algorithm"], p["a"], p["b"])
-        for c in result["collisions"]
-        for p in c.get("closest_pairs", [])
-    )[:GALLERY]
-    collisions = [
-        {
-            "algorithm": algo,
-            "a": a,
-            "b": b,
-            "distance": dist,
-            "licences": [licence.get(a, ""), licence.get(b, "")],
-            "thumbnails": {"a": thumb(a), "b": thumb(b)},
-        }
-        for dist, algo, a, b in pairs
-    ]
+    # Real collisions: pairs of different originals and edited copies whose closest other
+    # original matched, closest first, a few per algorithm. Flagged images are set apart.
+    found = sorted(
+        [
+            (p["distance"], c["algorithm"], p["a"], "", p["b"])
+            for c in result["collisions"]
+            for p in c.get("closest_pairs", [])
+        ]
+        + [
+            (m["distance"], c["algorithm"], m["query"], c["transform"], m["nearest_other"])
+            for c in result["cells"]
+            for m in c.get("false_matches", [])
+        ]
+    )
+    kept: dict[str, int] = {}
+    collisions = []
+    for dist, algo, a, transform, b in found:
+        if a in set_apart or b in set_apart or kept.get(algo, 0) >= PER_ALGORITHM:
+            continue
+        kept[algo] = kept.get(algo, 0) + 1
+        collisions.append(
+            {
+                "algorithm": algo,
+                "a": a,
+                "transform": transform,
+                "b": b,
+                "distance": dist,
+                "licences": [licence.get(a, ""), licence.get(b, "")],
+                "thumbnails": {"a": thumb(a, transform or "original"), "b": thumb(b)},
+            }
+        )
     note = f"thumbnails unavailable for {len(failures)} images" if failures else ""
-    return {"escapes": escapes, "collisions": collisions, "note": note}
+    return {
+        "escapes": escapes,
+        "collisions": collisions,
+        "set_apart": [{"image": k, "reason": v} for k, v in sorted(set_apart.items())],
+        "note": note,
+    }
+
+
+def _set_apart(hygiene: dict[str, Any]) -> dict[str, str]:
+    """Images the galleries leave out, with why: flagged degenerate (flat or tiny: they collide
+    with anything and teach nothing), exact duplicates and members of near-duplicate groups."""
+    out: dict[str, str] = {}
+    for d in hygiene.get("degenerate", []):
+        out[d["image"]] = d["reason"]
+    for d in hygiene.get("exact_duplicates", []):
+        out[d["image"]] = f"same pixels as {d['same_pixels_as']}"
+    for group in (hygiene.get("near_duplicates") or {}).get("groups", []):
+        for image in group:
+            out.setdefault(image, "near-duplicate group")
+    return out

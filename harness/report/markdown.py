@@ -11,6 +11,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from harness.report import model
+from harness.report.model import Cell, Table
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 
@@ -32,6 +35,24 @@ def _table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
     return lines
 
 
+def md_cell(cell: Cell) -> str:
+    """A model cell as Markdown: user text escaped, code in a span, rates with their note."""
+    if cell.kind == "code":
+        body = code(cell.text)
+    elif cell.kind == "text":
+        body = esc(cell.text)
+    else:  # numbers and rates are made by the harness, not users
+        body = cell.text.replace("|", "\\|")
+    if cell.note:  # notes are the harness's own words and numbers
+        body += " " + cell.note.replace("|", "\\|")
+    return f"**{body}**" if cell.bad else body
+
+
+def table(t: Table) -> list[str]:
+    """A model table as Markdown lines."""
+    return _table([md_cell(c) for c in t.header], ([md_cell(c) for c in r] for r in t.rows))
+
+
 def fmt_rate(metric: dict[str, Any], digits: int = 2) -> str:
     """``0.94 [0.71, 1.00] (16/17)``; ``n/a (0 pairs)`` when undefined."""
     if metric["value"] is None:
@@ -51,20 +72,10 @@ def fmt_small_rate(metric: dict[str, Any]) -> str:
     return f"{metric['value']:.2g} [{lo:.2g}, {hi:.2g}] ({metric['k']}/{metric['n']})"
 
 
-def _metric(cell: dict[str, Any], name: str, threshold: int, **params: Any) -> dict[str, Any]:
-    """The metric ``name`` at ``threshold`` with exactly the extra ``params`` (e.g. protocol)."""
-    want = {"threshold": threshold, **params}
-    for m in cell["metrics"]:
-        if m["name"] == name and m["params"] == want:
-            return m
-    raise KeyError(f"{name}@{threshold} missing for {cell['algorithm']} / {cell['transform']}")
-
-
 def render_markdown(result: dict[str, Any]) -> str:
     """The whole report as one Markdown string."""
     suite, dataset, env = result["suite"], result["dataset"], result["environment"]
-    algos = {a["id"]: a for a in result["algorithms"]}
-    names = {t["id"]: t.get("label") or t["id"] for t in result["transforms"]}
+    names = model.labels(result)
     status = result.get("status", {})
     out: list[str] = []
     out.append(
@@ -75,11 +86,15 @@ def render_markdown(result: dict[str, Any]) -> str:
     verdict = "OK" if status.get("ok", True) else "FAILED (too many image failures)"
     out.append(
         f"**{verdict}** - {dataset['n_evaluated']} of {dataset['n_images']} images evaluated, "
-        f"{len(result['transforms'])} transforms, {len(algos)} algorithms, "
+        f"{len(result['transforms'])} transforms, {len(result['algorithms'])} algorithms, "
         f"{len(result['failures'])} failure records "
         f"(failure rate {status.get('failure_rate', 0):.3f}, allowed "
         f"{status.get('max_failure_rate', 0):.3f})."
     )
+    excluded = model.exclusions(result)
+    if excluded:
+        out += ["", "Excluded by an algorithm's own rule (not failures):", ""]
+        out += [f"- {esc(line)}" for line in excluded]
     pkgs = env["packages"]
     out.append("")
     out.append(
@@ -93,58 +108,36 @@ def render_markdown(result: dict[str, Any]) -> str:
         "A pair **matches** when its Hamming distance is at most the threshold. Rates are "
         "fractions with a 95% Clopper-Pearson interval and the count (k/n) beside them."
     )
+    answers = model.answers(result)
+    if answers:
+        out += ["", "## Answer", ""]
+        for ans in answers:
+            worst = "; ".join(f"{code(e)} {md_cell(c)}" for e, c in ans.worst_edits)
+            out.append(
+                f"- {code(ans.algorithm)}: threshold {esc(ans.threshold)}; held-out FPR "
+                f"{md_cell(ans.fpr)}, TPR (edits pooled) {md_cell(ans.tpr)}; worst edit per "
+                f"family: {worst or 'n/a'}; excluded images: {esc(ans.excluded)}."
+                + "".join(f" Cannot support: {esc(c)}" for c in ans.cannot)
+            )
 
-    # -- robustness overview -----------------------------------------------------------------
     out += ["", "## Robustness: true-match rate (TPR) of edited copies against their original", ""]
-    header = ["transform", *[f"{code(a)} ≤{algos[a]['thresholds'][0]}" for a in algos]]
-    by_transform: dict[str, dict[str, dict[str, Any]]] = {}
-    for cell in result["cells"]:
-        by_transform.setdefault(cell["transform"], {})[cell["algorithm"]] = cell
-    rows = []
-    for t in result["transforms"]:
-        row = [code(t.get("label") or t["id"])]
-        for a in algos:
-            cell = by_transform[t["id"]][a]
-            row.append(fmt_rate(_metric(cell, "tpr", algos[a]["thresholds"][0])))
-        rows.append(row)
-    out += _table(header, rows)
-
+    out += table(model.robustness_table(result))
     out += ["", "### Distances of edited copies to their original (median / max bits)", ""]
-    header = ["transform", *[f"{code(a)} /{algos[a]['n_bits']}" for a in algos]]
-    rows = []
-    for t in result["transforms"]:
-        row = [code(t.get("label") or t["id"])]
-        for a in algos:
-            s = by_transform[t["id"]][a]["positives"]["summary"]
-            row.append("n/a" if s["n"] == 0 else f"{s['median']} / {s['max']}")
-        rows.append(row)
-    out += _table(header, rows)
+    out += table(model.distances_table(result))
 
-    # -- leaderboard (computed by the run) -----------------------------------------------------
-    lb = result.get("leaderboard")
-    if lb and lb["rows"]:
-        fams = lb["families"]
+    lb = model.leaderboard_table(result)
+    if lb is not None:
+        target = result["leaderboard"]["target_fpr"]
         out += [
             "",
-            f"## Leaderboard: TPR per transform family at false-match rate <= {lb['target_fpr']:g}",
+            f"## Leaderboard: TPR per transform family at false-match rate <= {target:g}",
             "",
         ]
         out.append(
             "Threshold = the largest whose FPR over distinct originals is at most the target "
             "(in-sample); **unresolved** = too few negative pairs to support the target."
         )
-        out.append("")
-        out += _table(
-            ["algorithm", "threshold", *[code(f) for f in fams]],
-            (
-                [
-                    code(r["algorithm"]),
-                    f"{r['threshold']}" + ("" if r["resolved"] else " **unresolved**"),
-                    *[fmt_rate(r["tpr"][f]) if r["tpr"][f] else "n/a" for f in fams],
-                ]
-                for r in lb["rows"]
-            ),
-        )
+        out += ["", *table(lb)]
 
     # -- collisions ---------------------------------------------------------------------------
     out += ["", "## Collisions: different images that match", ""]
@@ -155,29 +148,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         "intervals, which treat pairs as independent, are optimistic; with n pairs no FPR much "
         "below 3/n can be claimed."
     )
-    out.append("")
-    protocols = list(result["protocols"])
-    header = ["algorithm", "threshold", "mean / min distance", *[code(p) for p in protocols]]
-    by_algo: dict[str, dict[str, dict[str, Any]]] = {}
-    for coll in result["collisions"]:
-        by_algo.setdefault(coll["algorithm"], {})[coll["protocol"]] = coll
-    rows = []
-    for a, colls in by_algo.items():
-        base = colls["originals_all_pairs"]
-        s = base["summary"]
-        for th in algos[a]["thresholds"]:
-            rows.append(
-                [
-                    code(a),
-                    f"≤{th} of {base['n_bits']}",
-                    "n/a" if s["n"] == 0 else f"{s['mean']:.1f} / {s['min']}",
-                    *[
-                        fmt_small_rate(_metric(colls[p], "fpr", th)) if p in colls else "n/a"
-                        for p in protocols
-                    ],
-                ]
-            )
-    out += _table(header, rows)
+    out += ["", *table(model.collisions_table(result))]
     colliding = [
         (c["algorithm"], p) for c in result["collisions"] for p in c.get("closest_pairs", [])
     ]
@@ -208,10 +179,15 @@ def render_markdown(result: dict[str, Any]) -> str:
             ),
         )
     out += _render_hygiene(result.get("hygiene"))
-    out += _render_quality(result.get("quality", []))
-    out += _render_recommendations(result.get("recommendations", []), result.get("curves", []))
+    quality = model.quality_table(result)
+    if quality is not None:
+        out += ["", "## Hash quality over the evaluated originals", ""]
+        out.append(QUALITY_NOTE)
+        out += ["", *table(quality)]
+    out += _render_recommendations(result)
 
     # -- sweep --------------------------------------------------------------------------------
+    algos = {a["id"]: a for a in result["algorithms"]}
     out += ["", "## Threshold sweep (describes the data; not a tuned recommendation)", ""]
     out.append(
         "TPR pools every edit except identity; FPR is over `originals_all_pairs`. Picking the "
@@ -249,39 +225,24 @@ def render_markdown(result: dict[str, Any]) -> str:
 
     # -- failures and exclusions -----------------------------------------------------------------
     out += ["", "## Failures", ""]
-    if result["failures"]:
-        out += _table(
-            ["image", "stage", "transform", "algorithm", "reason"],
-            (
-                [
-                    esc(f["image"]),
-                    f["stage"],
-                    code(f.get("transform", "")) if f.get("transform") else "",
-                    code(f.get("algorithm", "")) if f.get("algorithm") else "",
-                    esc(f["error"]),
-                ]
-                for f in result["failures"]
-            ),
-        )
-    else:
-        out.append("None.")
-    exclusions = result.get("exclusions", [])
-    if exclusions:
-        out += [
-            "",
-            f"Hashes excluded by an algorithm's own rule ({len(exclusions)}; not failures):",
-            "",
-        ]
-        excluded_by: dict[str, list[dict[str, Any]]] = {}
-        for e in exclusions:
-            excluded_by.setdefault(e["algorithm"], []).append(e)
-        out += [
-            f"- {code(a)}: {len(es)}, e.g. {esc(es[0]['reason'])}" for a, es in excluded_by.items()
-        ]
-    if dataset.get("excluded"):
-        out += ["", "Excluded from the corpus:", ""]
-        out += [f"- {esc(e['id'])}: {esc(e['reason'])}" for e in dataset["excluded"]]
+    failures = model.failures_table(result)
+    out += table(failures) if failures is not None else ["None."]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+QUALITY_NOTE = (
+    "Ideal hash: independent fair bits, so distances between different images follow "
+    "Binomial(n_bits, 1/2). KS = largest gap between the observed and ideal distance CDFs. "
+    "Bit balance = mean |fraction of ones - 0.5| over bits."
+)
+THRESHOLDS_NOTE = (
+    "Source images are split once (seeded); the threshold is the largest whose calibration "
+    "false-match rate (`originals_all_pairs`) is at most the target, and it is scored only on "
+    "the held-out images. Bootstrap intervals resample source images. **unresolved** means the "
+    "corpus has too few negative pairs (fewer than 3 / target) to support the target: the "
+    "threshold shown is only the largest with no observed collision. Targets with the same "
+    "answer share a row."
+)
 
 
 def _render_hygiene(hygiene: dict[str, Any] | None) -> list[str]:
@@ -317,130 +278,30 @@ def _render_hygiene(hygiene: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def _render_quality(quality: list[dict[str, Any]]) -> list[str]:
-    if not quality:
-        return []
-    out = ["", "## Hash quality over the evaluated originals", ""]
-    out.append(
-        "Ideal hash: independent fair bits, so distances between different images follow "
-        "Binomial(n_bits, 1/2). KS = largest gap between the observed and ideal distance CDFs. "
-        "Bit balance = mean |fraction of ones - 0.5| over bits."
-    )
-    out.append("")
-    rows = []
-    for q in quality:
-        if q.get("status") == "undefined":
-            rows.append([code(q["algorithm"]), *["n/a"] * 7])
-            continue
-        if "bit_balance" not in q:  # compared by a score, not a bit string
-            d = q["distances"]
-            mean = "n/a" if d["mean"] is None else f"{d['mean']:.1f} (levels)"
-            groups = f"- / {q['identical_hash_groups']['count']}"
-            rows.append([code(q["algorithm"]), str(q["n_hashes"]), mean, *["n/a"] * 4, groups])
-            continue
-        d, bal = q["distances"], q["bit_balance"]
-        corr = q.get("bit_correlation", {})
-        rows.append(
-            [
-                code(q["algorithm"]),
-                str(q["n_hashes"]),
-                "n/a" if d["mean"] is None else f"{d['mean']:.1f} (ideal {d['ideal_mean']:g})",
-                "n/a" if d["sd"] is None else f"{d['sd']:.1f} (ideal {d['ideal_sd']:.1f})",
-                "n/a" if d["ks_distance"] is None else f"{d['ks_distance']:.3f}",
-                f"{bal['mean_abs_deviation']:.3f}, {len(bal['constant_bits'])} constant",
-                f"{corr['max_abs']:.2f}" if corr else "n/a",
-                f"{len(q['degenerate'])} / {q['identical_hash_groups']['count']}",
-            ]
-        )
-    out += _table(
-        [
-            "algorithm",
-            "hashes",
-            "mean distance",
-            "sd",
-            "KS",
-            "bit balance",
-            "max bit corr.",
-            "degenerate / identical groups",
-        ],
-        rows,
-    )
-    return out
-
-
 def _fmt_ci(ci: list[float | None], digits: int = 2) -> str:
     if ci[0] is None or ci[1] is None:
         return "n/a"
     return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
-def _render_recommendations(
-    recommendations: list[dict[str, Any]], curves: list[dict[str, Any]]
-) -> list[str]:
-    if not recommendations and not curves:
+def _render_recommendations(result: dict[str, Any]) -> list[str]:
+    if not result.get("recommendations") and not result.get("curves"):
         return []
     out = ["", "## Thresholds: chosen on calibration images, scored on held-out images", ""]
-    out.append(
-        "Source images are split once (seeded); the threshold is the largest whose calibration "
-        "false-match rate (`originals_all_pairs`) is at most the target, and it is scored only on "
-        "the held-out images. Bootstrap intervals resample source images. **unresolved** means the "
-        "corpus has too few negative pairs (fewer than 3 / target) to support the target: the "
-        "threshold shown is only the largest with no observed collision."
-    )
-    out.append("")
-    rows = []
-    for rec in recommendations:
-        for t in rec["targets"]:
-            ho = t["held_out"]
-            lo, hi = t["threshold_ci95"]
-            rows.append(
-                [
-                    code(rec["algorithm"]),
-                    f"{t['target_fpr']:g}",
-                    f"**{t['status']}**" if t["status"] != "ok" else "ok",
-                    str(t["threshold"])
-                    + (f" [{lo:g}, {hi:g}]" if lo is not None and hi is not None else ""),
-                    fmt_rate(ho["tpr_pooled"])
-                    + f" boot {_fmt_ci(ho['tpr_pooled']['bootstrap_ci95'])}",
-                    fmt_small_rate(ho["fpr"]),
-                    f"{t['calibration']['negatives']:,} / {ho['negatives']:,}",
-                ]
-            )
-    out += _table(
-        [
-            "algorithm",
-            "target FPR",
-            "status",
-            "threshold [boot 95%]",
-            "held-out TPR (edits pooled)",
-            "held-out FPR",
-            "negatives cal. / held-out",
-        ],
-        rows,
-    )
-    if curves:
+    out += [THRESHOLDS_NOTE, "", *table(model.thresholds_table(result))]
+    curves = model.curves_table(result)
+    if curves is not None:
         out += ["", "Whole-corpus curves (edits pooled vs `originals_all_pairs`; in-sample):", ""]
-        out += _table(
-            ["algorithm", "AUC", "EER (threshold)", "FPR at TPR 0.9"],
-            (
-                [
-                    code(c["algorithm"]),
-                    f"{c['auc']:.4f}",
-                    f"{c['eer']['value']:.3f} (≤{c['eer']['threshold']})",
-                    next(
-                        (
-                            fmt_small_rate(x["fpr"]) + f" at ≤{x['threshold']}"
-                            for x in c["fpr_at_tpr"]
-                            if x["target_tpr"] == 0.9
-                        ),
-                        "n/a",
-                    ),
-                ]
-                if c.get("status") == "ok"
-                else [code(c["algorithm"]), "n/a", "n/a", "n/a"]
-                for c in curves
-            ),
-        )
+        out += table(curves)
+    precision = model.precision_table(result)
+    if precision is not None:
+        out += [
+            "",
+            "Precision (share of matches that are true copies) when a stated fraction of checked "
+            "pairs are true copies (the suite's `base_rates`; in-sample, edits pooled):",
+            "",
+            *table(precision),
+        ]
     return out
 
 
