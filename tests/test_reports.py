@@ -62,7 +62,10 @@ def test_run_writes_every_format(run_dir):
 
 def test_html_is_self_contained_escaped_and_complete(run_dir):
     html = (run_dir / "report.html").read_text()
+    assert '<meta name=viewport content="width=device-width, initial-scale=1">' in html
+    assert '<nav class=toc aria-label="Contents">' in html
     for section in (
+        "answer",
         "summary",
         "leaderboard",
         "robustness",
@@ -123,44 +126,126 @@ def test_gallery_without_readable_images_says_so(run_dir):
     )
 
 
-def test_html_in_headless_chromium(run_dir, tmp_path):
+def _chromium() -> str:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (.ci/run installs the Debian package when it can)")
-    page = (run_dir / "report.html").as_uri()
+    return browser
+
+
+def _browse(browser, tmp_path, page, width, *args):
+    """Headless Chromium on ``page`` at ``width`` x 2000 with a fresh profile; returns stdout
+    and stderr. Headless Chromium never makes a window narrower than 500 px."""
     flags = [
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
         "--hide-scrollbars",
-        "--enable-logging=stderr",
-        "--v=0",
+        f"--user-data-dir={tmp_path / f'profile-{width}-{len(args)}'}",
+        f"--window-size={width},2000",
     ]
-    shot = tmp_path / "report.png"
     done = subprocess.run(
-        [browser, *flags, "--window-size=1280,3000", f"--screenshot={shot}", page],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [browser, *flags, *args, page.as_uri()], capture_output=True, text=True, timeout=180
     )
-    assert shot.exists(), done.stderr[-2000:]
-    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    assert console == []
+    return done.stdout, done.stderr
+
+
+#: Injected into a copy of the report only (the report itself has no script): the page's width
+#: against the viewport's, and the table of contents' targets that exist.
+MEASURE = """<script>addEventListener("load", () => {
+  const links = [...document.querySelectorAll("nav.toc a")];
+  document.body.dataset.measure = JSON.stringify({
+    page: document.documentElement.scrollWidth, viewport: window.innerWidth,
+    toc: links.length, targets: links.filter(a => document.querySelector(a.hash)).length});
+});</script></body>"""
+
+
+@pytest.mark.parametrize("width", [1400, 500])
+def test_html_layout_in_headless_chromium(run_dir, tmp_path, width):
+    """No sideways scroll of the page at a wide and at a phone-like width (tables scroll in their
+    own box), a table of contents whose links all land, and a real, non-blank screenshot."""
+    import json
+
+    browser = _chromium()
+    report = run_dir / "report.html"
+    shot = tmp_path / "report.png"
+    _, err = _browse(browser, tmp_path, report, width, f"--screenshot={shot}")
+    assert shot.exists(), err[-2000:]
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
-    assert pixels.shape[0] >= 3000
+    assert pixels.shape == (2000, width)
     assert pixels.std() > 10  # not a blank page: text, tables and plots drawn
-    dom = subprocess.run(
-        [browser, *flags, "--dump-dom", page], capture_output=True, text=True, timeout=120
-    ).stdout
-    for heading in (
-        "Robustness summary",
-        "Leaderboard",
-        "Distance distributions",
-        "ROC and DET",
-        "Galleries",
-    ):
+    probe = tmp_path / "probe.html"
+    probe.write_text(report.read_text().replace("</body>", MEASURE))
+    dom, err = _browse(browser, tmp_path, probe, width, "--dump-dom")
+    found = re.search(r'data-measure="([^"]+)"', dom)
+    assert found, err[-2000:]
+    measure = json.loads(found.group(1).replace("&quot;", '"'))
+    assert measure["viewport"] == width
+    assert measure["page"] == width, measure  # no horizontal page scroll
+    assert measure["toc"] >= 10
+    assert measure["targets"] == measure["toc"]
+    for heading in ("Answer", "Robustness summary", "Distance distributions", "Galleries"):
         assert heading in dom
     assert "&lt;script&gt;alert(1).png" in dom
+
+
+def test_gallery_shows_the_real_collision_on_the_embedded_corpus(tmp_path):
+    """wHash matches an edited crop of retina to the clock at 10 bits: the one real collision of
+    the embedded corpus is in wHash's gallery (computed by the run, read by the report)."""
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'name = "w"\nversion = 1\nalgorithms = ["whash", "phash"]\nbootstrap_resamples = 0\n'
+        'transforms = ["identity", "crop(keep_area=0.81, anchor=\'bottom_right\')"]\n'
+    )
+    assert run_cli(suite, "skimage", tmp_path / "out") == 0
+    result = results.load(tmp_path / "out" / "results.json")
+    found = [
+        (p["algorithm"], p["a"], p["b"], p["distance"]) for p in result["gallery"]["collisions"]
+    ]
+    assert ("whash", "retina", "clock", 10) in found
+    assert all(
+        p["thumbnails"]["a"].startswith("data:image/jpeg") for p in result["gallery"]["collisions"]
+    )
+    html = render_html(result).split('id="galleries"')[1]
+    whash = html.split("<h3><code>whash</code></h3>")[1].split("<h3>")[0]
+    assert (
+        "<b>retina</b> after <code>crop(anchor=&#39;bottom_right&#39;,keep_area=0.81)</code>"
+        in whash
+    )
+    assert "<b>clock</b>" in whash and "distance 10" in whash
+    phash = html.split("<h3><code>phash</code></h3>")[1].split("<h3>")[0]
+    assert "No pair of different images matched" in phash
+
+
+@pytest.mark.slow
+def test_gallery_sets_degenerate_tiles_apart(tmp_path):
+    """skimage_tiles has flat black and grey tiles: flagged by hygiene, they are listed apart and
+    no gallery card shows one."""
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'name = "t"\nversion = 1\nalgorithms = ["phash", "dhash"]\nbootstrap_resamples = 0\n'
+        'transforms = ["identity", "crop@S3", "resize(scale=0.25)"]\n'
+    )
+    assert run_cli(suite, "skimage_tiles", tmp_path / "out") == 0
+    result = results.load(tmp_path / "out" / "results.json")
+    degenerate = {d["image"] for d in result["hygiene"]["degenerate"]}
+    pics = result["gallery"]
+    assert degenerate and degenerate <= {s["image"] for s in pics["set_apart"]}
+    shown = {e["image"] for e in pics["escapes"]}
+    shown |= {p[k] for p in pics["collisions"] for k in ("a", "b")}
+    assert pics["escapes"] and pics["collisions"]
+    assert not shown & degenerate
+    html = render_html(result)
+    cards = (
+        html.split('id="galleries"')[1].split('id="provenance"')[0].split("<div class=card>")[1:]
+    )
+    assert cards
+    for card in cards:
+        assert not any(f"<b>{image}</b>" in card for image in degenerate)
 
 
 def _fake(distances_by_algo, n_pairs=100, collisions=None):
