@@ -216,7 +216,8 @@ def test_gallery_shows_the_real_collision_on_the_embedded_corpus(tmp_path):
         "<b>retina</b> after <code>crop(anchor=&#39;bottom_right&#39;,keep_area=0.81)</code>"
         in whash
     )
-    assert "<b>clock</b>" in whash and "distance 10" in whash
+    assert "<b>clock</b>" in whash
+    assert "distance 10" in whash
     phash = html.split("<h3><code>phash</code></h3>")[1].split("<h3>")[0]
     assert "No pair of different images matched" in phash
 
@@ -234,10 +235,12 @@ def test_gallery_sets_degenerate_tiles_apart(tmp_path):
     result = results.load(tmp_path / "out" / "results.json")
     degenerate = {d["image"] for d in result["hygiene"]["degenerate"]}
     pics = result["gallery"]
-    assert degenerate and degenerate <= {s["image"] for s in pics["set_apart"]}
+    assert degenerate
+    assert degenerate <= {s["image"] for s in pics["set_apart"]}
     shown = {e["image"] for e in pics["escapes"]}
     shown |= {p[k] for p in pics["collisions"] for k in ("a", "b")}
-    assert pics["escapes"] and pics["collisions"]
+    assert pics["escapes"]
+    assert pics["collisions"]
     assert not shown & degenerate
     html = render_html(result)
     cards = (
