@@ -55,11 +55,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             store=store,
             executor=executor,
         )
-    json_path = results.dump(result, out / "results.json")
-    md_path = _write_reports(result, out)
+    results.dump(result, out / "results.json")
+    md_path = _write_reports(result, out, quiet=args.quiet)
     status = result["status"]
-    if not args.quiet:
-        print(f"wrote {json_path}, {md_path} and report.html / report.junit.xml", file=sys.stderr)
     if not status["ok"]:
         print(
             f"hash-harness: {status['images_failed']} of {result['dataset']['n_images']} images "
@@ -117,7 +115,15 @@ def _with_transforms(suite, selections):  # type: ignore[no-untyped-def]
     return parse_suite({**suite.config, "transforms": list(selections)}, source="--transforms")
 
 
+LISTS = ("transforms", "presets", "ladders", "algorithms", "datasets")
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
+    if args.what is None:  # everything, one titled block each
+        for i, what in enumerate(LISTS):
+            print(("\n" if i else "") + f"== {what} ==", flush=True)
+            _cmd_list(argparse.Namespace(what=what, markdown=False))
+        return EXIT_OK
     if args.what in ("transforms", "presets", "ladders"):
         from transforms import catalogue
 
@@ -185,38 +191,79 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write_reports(result: dict, out: Path) -> Path:  # type: ignore[type-arg]
-    """report.md, report.html and report.junit.xml beside results.json; returns the .md path."""
+def _write_reports(result: dict, out: Path, quiet: bool = False) -> Path:  # type: ignore[type-arg]
+    """report.md, report.html, report.junit.xml and results.csv beside results.json, a line
+    on standard error per file (the HTML plots take a few seconds); returns the .md path."""
     from harness import results
-    from harness.report import render_markdown
-    from harness.report.html import render_html
-    from harness.report.junit import render_junit
 
-    md = results.atomic_write_text(out / "report.md", render_markdown(result))
-    results.atomic_write_text(out / "report.html", render_html(result))
-    results.atomic_write_text(out / "report.junit.xml", render_junit(result))
-    return md
+    if not quiet:
+        print(f"wrote {out / 'results.json'}", file=sys.stderr)
+    for name, fmt in REPORT_FILES.items():
+        if not quiet:
+            print(f"writing {out / name} ...", end="", flush=True, file=sys.stderr)
+        results.atomic_write_text(out / name, _renderer(fmt)(result))
+        if not quiet:
+            print(" done", file=sys.stderr)
+    return out / "report.md"
+
+
+#: What `run` and `score` write beside results.json, by report format.
+REPORT_FILES = {
+    "report.md": "md",
+    "results.csv": "csv",
+    "report.junit.xml": "junit",
+    "report.html": "html",
+}
+#: Formats that make no sense on a terminal: written to a file or a pipe only.
+NOT_FOR_TERMINALS = {"html", "parquet"}
+
+
+def _renderer(fmt: str):  # type: ignore[no-untyped-def]
+    """The function turning a results document into ``fmt`` (str, or bytes for parquet)."""
+    if fmt == "md":
+        from harness.report import render_markdown
+
+        return render_markdown
+    if fmt == "html":
+        from harness.report.html import render_html
+
+        return render_html
+    if fmt == "junit":
+        from harness.report.junit import render_junit
+
+        return render_junit
+    from harness.report import tidy
+
+    return tidy.to_csv if fmt == "csv" else tidy.to_parquet
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness import results
-    from harness.report import render_markdown
-    from harness.report.html import render_html
-    from harness.report.junit import render_junit
 
+    _refuse_terminal(args.format, args.out)
     result = results.load(args.results)
-    render = {"md": render_markdown, "html": render_html, "junit": render_junit}[args.format]
-    text = render(result)
-    _emit(text, args.out)
+    _emit(_renderer(args.format)(result), args.out)
     return EXIT_OK
 
 
-def _emit(text: str, out: str | None) -> None:
+def _refuse_terminal(fmt: str, out: str | None) -> None:
+    """HTML and binary output go to a file or a pipe, never onto a terminal screen."""
+    if out is None and fmt in NOT_FOR_TERMINALS and sys.stdout.isatty():
+        raise HarnessError(
+            f"--format {fmt} is not for a terminal: give --out FILE (or redirect to a file)."
+        )
+
+
+def _emit(text: str | bytes, out: str | None) -> None:
     """Write ``text`` to ``out`` atomically, or to stdout when no file was asked for."""
     if out:
         from harness.results import atomic_write_text
 
         atomic_write_text(out, text)
+    elif isinstance(text, bytes):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text)
+        sys.stdout.buffer.flush()
     else:
         sys.stdout.write(text)
 
@@ -265,10 +312,10 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
             account_uploads=args.account_uploads,
             account_matches=args.account_matches,
         )
-    if args.json:
+    if args.json or args.format == "json":
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
     else:
-        sys.stdout.write(render_threshold(doc))
+        sys.stdout.write(render_threshold(doc, plain=args.format == "text"))
     return EXIT_OK
 
 
@@ -367,7 +414,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
     out = Path(args.out)
     results.dump(result, out / "results.json")
     _write_reports(result, out)
-    print(f"wrote {out / 'results.json'} and the reports", file=sys.stderr)
     return EXIT_OK
 
 
@@ -376,6 +422,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     from harness import compare, results
 
+    _refuse_terminal(args.format, args.out)
     runs = [
         (Path(p).stem if Path(p).name != "results.json" else Path(p).parent.name, results.load(p))
         for p in args.results
@@ -477,16 +524,56 @@ def _default_golden() -> Path:
     return DEFAULT_PATH
 
 
+EXIT_STATUS = """exit status:
+  0  success
+  2  invalid input (suite, arguments, dataset, document): nothing was run
+  1  an unexpected internal error"""
+EXIT_RUN = EXIT_STATUS.replace(
+    "  1 ", "  3  finished and wrote its output, but more images failed than allowed\n  1 "
+)
+EXIT_CHECK = EXIT_STATUS.replace("  1  an", "  1  a regression or hash drift was found; or an")
+
+
+def _command(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    summary: str,
+    description: str,
+    exit_status: str = EXIT_STATUS,
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help has a description and its exit codes."""
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name,
+        help=summary,
+        description=description,
+        epilog=exit_status,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hash-harness",
         description="Measure how robust perceptual image hashes are to edits, and how often "
         "different images collide, on benign public-domain images.",
+        epilog=EXIT_RUN.replace(
+            "  1  an", "  1  a regression (check) or hash drift (golden check); or an"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"hash-harness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a suite and write results.json + report.md")
+    run = _command(
+        sub,
+        "run",
+        "run a suite: results.json, report.md, report.html, report.junit.xml, results.csv",
+        "Hash every image of the suite's dataset and every edit of it with every algorithm, "
+        "then write into --out: results.json (everything, the input of every other command), "
+        "report.md, report.html (self-contained), report.junit.xml and results.csv (one row "
+        "per rate).",
+        EXIT_RUN,
+    )
     run.add_argument("--suite", help="suite TOML file (default: benchmarks/suites/default.toml)")
     run.add_argument("--dataset", help="registered dataset name or folder of images")
     run.add_argument(
@@ -513,7 +600,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", help="Dask scheduler address (tcp://HOST:8786) or 'local'")
     run.set_defaults(func=_cmd_run)
 
-    cache = sub.add_parser("cache", help="show or prune the hash cache")
+    cache = _command(
+        sub,
+        "cache",
+        "show or prune the hash cache",
+        "Show what the hash cache holds, or drop old entries (prune --older-than DAYS).",
+    )
     cache.add_argument("action", choices=["info", "prune"])
     cache.add_argument("--cache", help="cache file (default: ~/.cache/hash-harness/hashes.sqlite)")
     cache.add_argument(
@@ -521,22 +613,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cache.set_defaults(func=_cmd_cache)
 
-    ls = sub.add_parser(
-        "list", help="list transforms, presets, severity ladders, algorithms or datasets"
+    ls = _command(
+        sub,
+        "list",
+        "list transforms, presets, severity ladders, algorithms or datasets (default: all)",
+        "List what a suite can name: transforms, presets, severity ladders, algorithms and "
+        "datasets. Without an argument, everything. Names are case-insensitive.",
     )
-    ls.add_argument("what", choices=["transforms", "presets", "ladders", "algorithms", "datasets"])
+    ls.add_argument("what", nargs="?", choices=LISTS, help="what to list (default: everything)")
     ls.add_argument("--markdown", action="store_true", help="transforms as a Markdown table")
     ls.set_defaults(func=_cmd_list)
 
-    val = sub.add_parser("validate", help="check a suite file without touching any image")
+    val = _command(
+        sub,
+        "validate",
+        "check a suite file without touching any image",
+        "Parse and validate a suite TOML file: every problem is listed, no image is opened.",
+    )
     val.add_argument("suite")
     val.set_defaults(func=_cmd_validate)
 
-    thr = sub.add_parser(
+    thr = _command(
+        sub,
         "threshold",
-        help="recommend a threshold at a target false-match rate (calibrated, then held out)",
-        description="Choose the threshold on the calibration images, score it on the held-out "
-        "images, and say whether the corpus is large enough to support the target at all.",
+        "recommend a threshold at a target false-match rate (calibrated, then held out)",
+        "Choose the threshold on the calibration images, score it on the held-out images, and "
+        "say whether the corpus is large enough to support the target at all. Prints plain "
+        "text (--format md for Markdown, json for the document).",
     )
     thr.add_argument("--algorithm", required=True, help="algorithm spec, e.g. pdq or phash")
     thr.add_argument(
@@ -562,11 +665,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--account-matches", type=_positive_int, help="matches that flag an account (k of N)"
     )
     thr.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
-    thr.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    thr.add_argument(
+        "--format",
+        choices=["text", "md", "json"],
+        default="text",
+        help="plain text (default), Markdown, or JSON",
+    )
+    thr.add_argument("--json", action="store_true", help="same as --format json")
     thr.add_argument("--quiet", action="store_true", help="no progress output")
     thr.set_defaults(func=_cmd_threshold)
 
-    base = sub.add_parser("baseline", help="create a baseline that later runs are checked against")
+    base = _command(
+        sub,
+        "baseline",
+        "create a baseline that later runs are checked against",
+        "Write the rates of a run (or of --results) as a baseline for `hash-harness check`.",
+    )
     base.add_argument("action", choices=["create"])
     base.add_argument("--suite", help="suite TOML (default: the default suite)")
     base.add_argument("--dataset", help="registered dataset name or folder of images")
@@ -580,9 +694,13 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--quiet", action="store_true", help="no progress output")
     base.set_defaults(reads_documents=True, func=_cmd_baseline)
 
-    chk = sub.add_parser(
+    chk = _command(
+        sub,
         "check",
-        help="compare RESULTS.json with a baseline: exit 1 on regression, 2 if not comparable",
+        "compare RESULTS.json with a baseline: exit 1 on regression, 2 if not comparable",
+        "Compare a results.json with a baseline, rate by rate with paired exact tests; a "
+        "regression beyond --tolerance fails.",
+        EXIT_CHECK,
     )
     chk.add_argument("results")
     chk.add_argument("--baseline", required=True)
@@ -596,14 +714,25 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--json", help="also write the comparison as JSON here")
     chk.set_defaults(reads_documents=True, func=_cmd_check)
 
-    gold = sub.add_parser("golden", help="pin exact hashes of a reference set, or check them")
+    gold = _command(
+        sub,
+        "golden",
+        "pin exact hashes of a reference set, or check them",
+        "create: hash the reference images with every algorithm and write the golden file; "
+        "check: hash them again and report any bit that changed (a library upgrade, a codec).",
+        EXIT_CHECK,
+    )
     gold.add_argument("action", choices=["create", "check"])
     gold.add_argument("--golden", default=str(_default_golden()), help="golden-hash file")
     gold.add_argument("--algorithms", nargs="+", help="algorithm specs (create; default: all)")
     gold.set_defaults(func=_cmd_golden)
 
-    exp = sub.add_parser(
-        "export", help="write every image and edit of a suite as PNG files for offline hashing"
+    exp = _command(
+        sub,
+        "export",
+        "write every image and edit of a suite as PNG files for offline hashing",
+        "Write every original and edited image of a suite as PNG with a manifest, for a "
+        "vendor to hash offline; bring the hashes back with `hash-harness score`.",
     )
     exp.add_argument("--suite", help="suite TOML (default: the default suite)")
     exp.add_argument("--dataset", help="registered dataset name or folder of images")
@@ -611,7 +740,13 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--quiet", action="store_true", help="no progress output")
     exp.set_defaults(func=_cmd_export)
 
-    sco = sub.add_parser("score", help="score a vendor's hashes of an export like a built-in hash")
+    sco = _command(
+        sub,
+        "score",
+        "score a vendor's hashes of an export like a built-in hash",
+        "Read a vendor's CSV of hashes of an export and write the same results and reports "
+        "as `run` would for a built-in algorithm.",
+    )
     sco.add_argument("export", help="folder written by `hash-harness export`")
     sco.add_argument("--hashes", required=True, help="vendor CSV with columns item_id,hash")
     sco.add_argument("--label", default="vendor", help="name of the vendor algorithm in reports")
@@ -622,8 +757,12 @@ def build_parser() -> argparse.ArgumentParser:
     sco.add_argument("--out", default="results", help="output folder (default: ./results)")
     sco.set_defaults(func=_cmd_score)
 
-    cmp = sub.add_parser(
-        "compare", help="compare algorithms (one run) or runs of the same suite, with paired tests"
+    cmp = _command(
+        sub,
+        "compare",
+        "compare algorithms (one run) or runs of the same suite, with paired tests",
+        "Compare the algorithms of one results.json, or several runs of the same suite, "
+        "edit by edit with paired exact tests (McNemar) and Holm's correction.",
     )
     cmp.add_argument("results", nargs="+", help="results.json files")
     cmp.add_argument("--format", choices=["md", "html", "json"], default="md")
@@ -631,22 +770,44 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--out", help="write to this file instead of standard output")
     cmp.set_defaults(reads_documents=True, func=_cmd_compare)
 
-    dsets = sub.add_parser(
-        "datasets", help="list corpora; info or verify one (decode, checksums, duplicates)"
+    dsets = _command(
+        sub,
+        "datasets",
+        "list corpora; info or verify one (decode, checksums, duplicates)",
+        "list: every registered corpus; info NAME: licences, categories, exclusions; verify "
+        "NAME: decode every image, check checksums and find exact duplicates (exit 3 if any "
+        "image fails).",
+        EXIT_RUN,
     )
     dsets.add_argument("action", choices=["list", "info", "verify"])
     dsets.add_argument("name", nargs="?", help="dataset name, folder, manifest, or NAME[N]")
     dsets.set_defaults(func=_cmd_datasets)
 
-    rep = sub.add_parser("report", help="render a results.json as Markdown, HTML or JUnit XML")
+    rep = _command(
+        sub,
+        "report",
+        "render a results.json as Markdown, HTML, JUnit XML, CSV or Parquet",
+        "Render a results.json again, anywhere: md (default), html (self-contained page), "
+        "junit, csv or parquet (one row per algorithm x edit x rate with k, n, value, lo, hi; "
+        "parquet needs pip install 'hash-harness[parquet]'). html and parquet need --out or a "
+        "redirect: they are not written onto a terminal.",
+    )
     rep.add_argument("results")
-    rep.add_argument("--format", choices=["md", "html", "junit"], default="md")
+    rep.add_argument("--format", choices=["md", "html", "junit", "csv", "parquet"], default="md")
     rep.add_argument("--out", help="write to this file instead of standard output")
     rep.set_defaults(reads_documents=True, func=_cmd_report)
     return parser
 
 
+def _note(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    """Warnings from libraries as one line without a source path: a note, not a trace."""
+    print(f"hash-harness: note: {message}".splitlines()[0], file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    warnings.showwarning = _note
     args = build_parser().parse_args(argv)
     if getattr(args, "workers", 1) < 0:
         print("hash-harness: --workers must be >= 0 (0 = all cores).", file=sys.stderr)

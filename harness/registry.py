@@ -71,7 +71,12 @@ class Registry(Generic[T]):
         if name in self._aliases:
             return self._aliases[name]
         candidates = [*self._items, *self._aliases]
-        matches = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
+        # Names are case-insensitive ("PDQ" is pdq); the canonical spelling goes into results.
+        folded = {c.lower(): c for c in candidates}
+        if name.lower() in folded:
+            return self.canonical(folded[name.lower()])
+        close_folded = difflib.get_close_matches(name.lower(), list(folded), n=5, cutoff=0.6)
+        matches = [folded[m] for m in close_folded]
         # Suggest canonical names only, once each, in order of closeness.
         close = list(dict.fromkeys(self._aliases.get(m, m) for m in matches))[:3]
         hint = (

@@ -1,6 +1,7 @@
 """End-to-end: the command line on real files and real processes."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -237,8 +238,82 @@ def test_threshold_command(tmp_path, capsys):
     ]  # fmt: skip
     assert main([*args, *ops]) == 0
     text = capsys.readouterr().out
-    assert "## What this means in production" in text
+    assert "\nWhat this means in production\n" in text  # plain text by default
     assert "expected false matches per day" in text
+    assert main([*args, *ops, "--format", "md"]) == 0
+    assert "## What this means in production" in capsys.readouterr().out
+
+
+def test_threshold_piped_is_plain_text(tmp_path):
+    """Through a real pipe (`threshold ... | cat`): no Markdown escapes, names as typed."""
+    suite = _write_suite(tmp_path, SMALL_SUITE.replace('"small"', '"small (v1)"'))
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "threshold", "--suite", str(suite), "--quiet",
+         "--dataset", "skimage[12]", "--algorithm", "PDQ", "--target-fpr", "0.05"],
+        capture_output=True, text=True, check=False, timeout=300,
+        env={**os.environ, "HASH_HARNESS_CACHE": str(tmp_path / "cache.sqlite")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "\\" not in proc.stdout
+    assert "**" not in proc.stdout
+    assert "`" not in proc.stdout
+    assert "Threshold for pdq at false-match rate 0.05" in proc.stdout
+    assert "Suite small (v1) v1 on skimage[12]" in proc.stdout
+    assert "crop(keep_area=0.64)  " in proc.stdout  # a table lined up in columns
+
+
+def test_names_are_case_insensitive_with_suggestions(capsys):
+    from harness.algorithms import make_algorithm
+
+    assert make_algorithm("PDQ").id == "pdq"
+    assert make_algorithm("pHash(hash_size=8)").id == make_algorithm("phash").id
+    assert main(["threshold", "--algorithm", "PQD", "--target-fpr", "0.01"]) == 2
+    assert "Did you mean 'pdq'" in capsys.readouterr().err
+    from transforms.catalogue import expand
+
+    assert [c.id for c in expand("JPEG@S1")] == [c.id for c in expand("jpeg@S1")]
+
+
+def test_list_without_argument_lists_everything(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for what in ("transforms", "presets", "ladders", "algorithms", "datasets"):
+        assert f"== {what} ==" in out
+    assert "pdq (alias pdqhash): 256 bits" in out
+    assert "skimage: 17 images" in out
+
+
+def test_every_help_has_a_description_and_exit_codes(capsys):
+    from harness.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in [None, *commands]:
+        with pytest.raises(SystemExit) as done:
+            main([name, "--help"] if name else ["--help"])
+        assert done.value.code == 0
+        text = capsys.readouterr().out
+        rest = text.partition("\n\n")[2]
+        assert rest.split("\n")[0].strip(), f"{name}: no description"
+        assert "exit status:" in text, name
+        assert "  2  invalid input" in text, name
+    run_help = commands["run"].format_help()
+    assert "results.csv" in run_help
+    assert "report.html" in run_help
+
+
+def test_library_warnings_are_one_line_notes(capsys):
+    import warnings
+
+    from harness.cli import _note
+
+    with warnings.catch_warnings():
+        assert main(["list", "presets"]) == 0
+        assert warnings.showwarning is _note  # installed by the command line
+        capsys.readouterr()
+        warnings.simplefilter("always")
+        warnings.warn("Glyph 8804 missing from font\nsecond line", UserWarning, stacklevel=1)
+    err = capsys.readouterr().err
+    assert err == "hash-harness: note: Glyph 8804 missing from font\n"
 
 
 @pytest.mark.parametrize(

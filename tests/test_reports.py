@@ -41,7 +41,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_run_writes_every_format(run_dir):
-    for name in ("results.json", "report.md", "report.html", "report.junit.xml"):
+    for name in ("results.json", "report.md", "report.html", "report.junit.xml", "results.csv"):
         assert (run_dir / name).stat().st_size > 0
     junit = ET.parse(run_dir / "report.junit.xml").getroot()  # noqa: S314 - our own output
     assert junit.get("failures") == "1"  # the broken file
@@ -58,6 +58,62 @@ def test_run_writes_every_format(run_dir):
         )
         == 0
     )
+
+
+def test_results_csv_is_tidy_and_loads_with_pandas(run_dir, tmp_path):
+    """One row per algorithm x edit x metric with k, n, value, lo, hi; parquet holds the same."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(run_dir / "results.csv")
+    assert list(frame.columns[-6:]) == ["k", "n", "value", "lo", "hi", "status"]
+    result = results.load(run_dir / "results.json")
+    n_cell = sum(len(c["metrics"]) for c in result["cells"])
+    n_coll = sum(len(c["metrics"]) for c in result["collisions"])
+    cells = frame[frame["transform"].notna() & ~frame["metric"].str.startswith("held_out")]
+    assert len(cells) == n_cell
+    assert len(frame[frame["transform"].isna() & (frame["metric"] == "fpr")]) == n_coll
+    row = frame.query(
+        "algorithm == 'phash' and transform == 'jpeg(quality=50)' and metric == 'tpr' "
+        "and category.isna()",
+        engine="python",
+    )
+    assert len(row) == 1
+    cell = next(
+        c
+        for c in result["cells"]
+        if (c["algorithm"], c["transform"]) == ("phash", "jpeg(quality=50)")
+    )
+    first = cell["metrics"][0]
+    assert row.iloc[0][["k", "n"]].tolist() == [first["k"], first["n"]]
+    assert row.iloc[0]["value"] == pytest.approx(first["value"])
+    ok = frame.dropna(subset=["value"])
+    assert (ok["lo"] <= ok["value"] + 1e-12).all()
+    assert (ok["value"] <= ok["hi"] + 1e-12).all()
+    assert (frame["k"] <= frame["n"]).all()
+    assert {"held_out_fpr", "held_out_tpr", "held_out_tpr_pooled"} <= set(frame["metric"])
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "r.parquet"
+    assert (
+        main(["report", str(run_dir / "results.json"), "--format", "parquet", "--out", str(out)])
+        == 0
+    )
+    parquet = pd.read_parquet(out)
+    assert len(parquet) == len(frame)
+    assert parquet["k"].tolist() == frame["k"].tolist()
+    csv_out = tmp_path / "r.csv"
+    assert (
+        main(["report", str(run_dir / "results.json"), "--format", "csv", "--out", str(csv_out)])
+        == 0
+    )
+    assert csv_out.read_text() == (run_dir / "results.csv").read_text()
+
+
+def test_html_and_binary_refuse_a_terminal(run_dir, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    for fmt in ("html", "parquet"):
+        assert main(["report", str(run_dir / "results.json"), "--format", fmt]) == 2
+        assert "give --out FILE" in capsys.readouterr().err
+    assert main(["report", str(run_dir / "results.json"), "--format", "md"]) == 0
+    assert capsys.readouterr().out.startswith("# hash-harness report")
 
 
 def test_html_is_self_contained_escaped_and_complete(run_dir):

@@ -284,6 +284,8 @@ def _expand_step(text: str) -> list[Chain]:
     if "@" in text and "(" not in text:
         family, _, spec = text.partition("@")
         family = family.strip()
+        if family not in LADDERS and family not in CATEGORICAL:
+            family = family.lower()  # family names are case-insensitive
         if family in CATEGORICAL:
             return [parse_chain(v) for v in CATEGORICAL[family]]
         if family not in LADDERS:

@@ -305,22 +305,42 @@ def _render_recommendations(result: dict[str, Any]) -> list[str]:
     return out
 
 
-def render_threshold(doc: dict[str, Any]) -> str:
-    """Markdown for one ``hash-harness threshold`` recommendation."""
+def _flat(text: Any) -> str:
+    return str(text).replace("\r", " ").replace("\n", " ")
+
+
+def _text_table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
+    """Columns padded to line up in a terminal."""
+    grid = [header, *rows]
+    widths = [max(len(r[i]) for r in grid) for i in range(len(header))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in grid]
+    return [lines[0], "  ".join("-" * w for w in widths), *lines[1:]]
+
+
+def _bold(text: str) -> str:
+    return f"**{text}**"
+
+
+def render_threshold(doc: dict[str, Any], plain: bool = False) -> str:
+    """One ``hash-harness threshold`` recommendation: Markdown, or with ``plain`` text for a
+    terminal or a pipe (no escapes, no emphasis, no code spans)."""
+    e, c, b = (_flat, _flat, _flat) if plain else (esc, code, _bold)
+    tab = _text_table if plain else _table
+    h1 = "" if plain else "# "
     algo = doc["algorithm"]
     cal, ho = doc["calibration"], doc["held_out"]
     lo, hi = doc["threshold_ci95"]
     out = [
-        f"# Threshold for {code(algo['id'])} at false-match rate {doc['target_fpr']:g}",
+        f"{h1}Threshold for {c(algo['id'])} at false-match rate {doc['target_fpr']:g}",
         "",
-        f"Suite {esc(doc['suite']['name'])} v{doc['suite']['version']} on "
-        f"{esc(doc['dataset']['name'])} ({doc['dataset']['n_evaluated']} images evaluated); "
-        f"negatives: {code(doc['protocol'])}; {cal['images']} calibration and {ho['images']} "
+        f"Suite {e(doc['suite']['name'])} v{doc['suite']['version']} on "
+        f"{e(doc['dataset']['name'])} ({doc['dataset']['n_evaluated']} images evaluated); "
+        f"negatives: {c(doc['protocol'])}; {cal['images']} calibration and {ho['images']} "
         "held-out source images.",
         "",
-        f"**Status: {doc['status']}** - {esc(doc['explanation'])}",
+        f"{b('Status: ' + doc['status'])} - {e(doc['explanation'])}",
         "",
-        f"- Threshold: **≤{doc['threshold']}** of {algo['n_bits']} "
+        f"- Threshold: {b('≤' + str(doc['threshold']))} of {algo['n_bits']} "
         f"({algo.get('level_unit', 'bits')})"
         + (f" (bootstrap 95% over calibration images: {lo:g}..{hi:g})" if lo is not None else ""),
         f"- Calibration FPR at that threshold: {fmt_small_rate(cal['fpr'])}",
@@ -330,21 +350,21 @@ def render_threshold(doc: dict[str, Any]) -> str:
         f"{_fmt_ci(ho['tpr_pooled']['bootstrap_ci95'])}",
     ]
     if doc["bootstrap"]["note"]:
-        out.append(f"- Note: {esc(doc['bootstrap']['note'])}.")
+        out.append(f"- Note: {e(doc['bootstrap']['note'])}.")
     if doc["status"] != "ok":
         out.append(
             "- The threshold is only the largest with no more observed collisions than the target "
             "allows on this corpus; do not deploy it as a guarantee of the target rate."
         )
     out += ["", "Held-out TPR per edit (one pair per image; Clopper-Pearson):", ""]
-    out += _table(["transform", "TPR"], ([code(t["transform"]), fmt_rate(t)] for t in ho["tpr"]))
+    out += tab(["transform", "TPR"], ([c(t["transform"]), fmt_rate(t)] for t in ho["tpr"]))
     op = doc.get("operational")
     if op:
         inp = op["inputs"]
-        out += ["", "## What this means in production", ""]
+        out += ["", ("" if plain else "## ") + "What this means in production", ""]
         out.append(
             f"Database of {inp['database_size']:,} hashes, {inp['uploads_per_day']:,} uploads per "
-            f"day, held-out FPR {fmt_small_rate(inp['fpr'])}. Assumes {esc(op['assumptions'])}."
+            f"day, held-out FPR {fmt_small_rate(inp['fpr'])}. Assumes {e(op['assumptions'])}."
         )
         out.append("")
         labels = {
@@ -356,7 +376,7 @@ def render_threshold(doc: dict[str, Any]) -> str:
                 f"{inp['account_matches']} matches"
             ),
         }
-        out += _table(
+        out += tab(
             ["quantity", "estimate", "95% interval"],
             (
                 [labels[k], f"{v['value']:.3g}", f"{v['ci95'][0]:.3g} .. {v['ci95'][1]:.3g}"]

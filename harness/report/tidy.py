@@ -1,0 +1,137 @@
+"""Tidy exports: every rate of a results document as one row (results.csv, results.parquet).
+
+One row per algorithm x edit x metric, with the count, the rate and its 95% interval, so a
+spreadsheet, pandas or a notebook reads the results without walking nested JSON::
+
+    algorithm,transform,metric,protocol,category,threshold,target_fpr,k,n,value,lo,hi,status
+    phash,jpeg(quality=50),tpr,,,10,,17,17,1.0,0.8049...,1.0,ok
+
+``transform`` is empty for rates over pairs of originals; ``target_fpr`` is set for the held-out
+rates of a recommended threshold. Read from the results document; nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from harness.errors import HarnessError
+
+COLUMNS = (
+    "algorithm",
+    "transform",
+    "metric",
+    "protocol",
+    "category",
+    "threshold",
+    "target_fpr",
+    "k",
+    "n",
+    "value",
+    "lo",
+    "hi",
+    "status",
+)
+
+
+def _row(
+    algorithm: str, transform: str, name: str, m: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    params = m.get("params", {})
+    lo, hi = m.get("ci95") or (None, None)
+    return {
+        "algorithm": algorithm,
+        "transform": transform,
+        "metric": name,
+        "protocol": params.get("protocol", extra.get("protocol", "")),
+        "category": params.get("category", ""),
+        "threshold": params.get("threshold", extra.get("threshold")),
+        "target_fpr": extra.get("target_fpr"),
+        "k": m.get("k"),
+        "n": m.get("n"),
+        "value": m.get("value"),
+        "lo": lo,
+        "hi": hi,
+        "status": m.get("status", "ok"),
+    }
+
+
+def rows(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every rate in the document, in document order (deterministic)."""
+    for cell in result["cells"]:
+        for m in cell["metrics"]:
+            protocol = m["params"].get("protocol", "own_original" if m["name"] == "tpr" else "")
+            yield _row(cell["algorithm"], cell["transform"], m["name"], m, protocol=protocol)
+    for coll in result["collisions"]:
+        for m in coll["metrics"]:
+            yield _row(coll["algorithm"], "", m["name"], m, protocol=coll["protocol"])
+    for rec in result.get("recommendations", []):
+        for t in rec["targets"]:
+            where = {"threshold": t["threshold"], "target_fpr": t["target_fpr"]}
+            ho = t["held_out"]
+            yield _row(
+                rec["algorithm"], "", "held_out_fpr", ho["fpr"], protocol=t["protocol"], **where
+            )
+            yield _row(
+                rec["algorithm"],
+                "",
+                "held_out_tpr_pooled",
+                ho["tpr_pooled"],
+                protocol="own_original",
+                **where,
+            )
+            for r in ho["tpr"]:
+                yield _row(
+                    rec["algorithm"],
+                    r["transform"],
+                    "held_out_tpr",
+                    r,
+                    protocol="own_original",
+                    **where,
+                )
+
+
+def to_csv(result: dict[str, Any]) -> str:
+    """results.csv: a header line, then one line per rate; missing values are empty."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows(result):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def to_parquet(result: dict[str, Any]) -> bytes:
+    """results.parquet (needs pyarrow: ``pip install 'hash-harness[parquet]'``)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise HarnessError(
+            "Parquet output needs pyarrow: pip install 'hash-harness[parquet]' "
+            "(or use --format csv)."
+        ) from None
+    data = list(rows(result))
+    schema = pa.schema(
+        [
+            ("algorithm", pa.string()),
+            ("transform", pa.string()),
+            ("metric", pa.string()),
+            ("protocol", pa.string()),
+            ("category", pa.string()),
+            ("threshold", pa.int64()),
+            ("target_fpr", pa.float64()),
+            ("k", pa.int64()),
+            ("n", pa.int64()),
+            ("value", pa.float64()),
+            ("lo", pa.float64()),
+            ("hi", pa.float64()),
+            ("status", pa.string()),
+        ]
+    )
+    table = pa.Table.from_pylist(data, schema=schema)
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf)
+    return bytes(buf.getvalue().to_pybytes())
