@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from harness.report import model
+from harness.report import model, plots
 from harness.report.markdown import QUALITY_NOTE
 
 #: Section ids and headings, in page order (the table of contents).
@@ -40,7 +40,7 @@ _IMAGE_URIS = ("data:image/jpeg;base64,", "data:image/png;base64,")
 
 
 def _trusted(markup: str) -> Markup:
-    """The harness's own CSS and SVG (matplotlib escapes the text it draws), inserted as is."""
+    """The harness's own CSS and SVG (harness.report.svg escapes every text it draws)."""
     return Markup(markup)  # noqa: S704 - never user text
 
 
@@ -63,8 +63,6 @@ def _css() -> str:
 
 def render_html(result: dict[str, Any]) -> str:
     """The whole report as one HTML document."""
-    from harness.report import plots  # matplotlib only when a report is drawn
-
     suite, dataset = result["suite"], result["dataset"]
     algos = [a["id"] for a in result["algorithms"]]
     colour = plots.colours(algos)
@@ -92,7 +90,7 @@ def render_html(result: dict[str, Any]) -> str:
         leaderboard_target=f"{result['leaderboard']['target_fpr']:g}" if leaderboard else "",
         severity=[_trusted(svg) for svg in plots.severity_panels(result, colour)],
         histograms=[_trusted(svg) for svg in plots.distance_histograms(result, colour)],
-        roc=_trusted(plots.roc_det(result.get("curves", []), colour, n_neg)),
+        roc=[_trusted(svg) for svg in plots.roc_det(result.get("curves", []), colour, n_neg)],
         curves=model.curves_table(result),
         precision=model.precision_table(result),
         protocols=result["protocols"],

@@ -93,7 +93,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     )
     excluded = model.exclusions(result)
     if excluded:
-        out += ["", "Excluded by an algorithm's own rule (not failures):", ""]
+        out += ["", "Excluded (not failures):", ""]
         out += [f"- {esc(line)}" for line in excluded]
     pkgs = env["packages"]
     out.append("")

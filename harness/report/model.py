@@ -89,6 +89,10 @@ def short_reason(reason: str) -> str:
 # -- sections shared by every format ---------------------------------------------------------
 
 
+#: Images named per algorithm in exclusion lines; the rest are counted.
+NAMED = 10
+
+
 def exclusions(result: dict[str, Any]) -> list[str]:
     """One line per algorithm that left images out by its own rule, naming them:
     ``pdq: clock excluded (PDQ quality 34 is below the gate 50); 16 edited copies too``."""
@@ -104,14 +108,20 @@ def exclusions(result: dict[str, Any]) -> list[str]:
         images = by_algo.get(a, {})
         if not images and not edited.get(a):
             continue
-        parts = [f"{image} excluded ({reason})" for image, reason in images.items()]
+        parts = [f"{image} excluded ({reason})" for image, reason in list(images.items())[:NAMED]]
+        if len(images) > NAMED:
+            parts.append(f"{len(images) - NAMED} more images (all in results.json, exclusions)")
         if edited.get(a):
             parts.append(f"{edited[a]} edited copies excluded")
         lines.append(f"{a}: " + "; ".join(parts))
-    corpus = result["dataset"].get("excluded", [])
-    if corpus:
-        names = ", ".join(e["id"] for e in corpus)
-        lines.append(f"corpus: {names} left out of the dataset (licence, duplicate or synthetic)")
+    by_reason: dict[str, list[str]] = {}
+    for e in result["dataset"].get("excluded", []):
+        by_reason.setdefault(e["reason"], []).append(e["id"])
+    if by_reason:
+        lines.append(
+            "corpus (left out before any hashing): "
+            + "; ".join(f"{_some(ids)} ({reason})" for reason, ids in by_reason.items())
+        )
     return lines
 
 
@@ -184,11 +194,18 @@ def answers(result: dict[str, Any]) -> list[Answer]:
                 worst_edits=[
                     (names.get(r["transform"], r["transform"]), rate(r)) for r in worst.values()
                 ],
-                excluded=", ".join(excluded.get(a, [])) or "none",
+                excluded=_some(excluded.get(a, [])),
                 cannot=cannot,
             )
         )
     return out
+
+
+def _some(names: list[str]) -> str:
+    if not names:
+        return "none"
+    more = f" and {len(names) - NAMED} more" if len(names) > NAMED else ""
+    return ", ".join(names[:NAMED]) + more
 
 
 def robustness_table(result: dict[str, Any]) -> Table:

@@ -1,49 +1,21 @@
-"""Plots for the HTML report: matplotlib (Agg), inline SVG, one colour per algorithm everywhere.
-
-SVGs are deterministic (fixed hash salt, no date) and keep text as text, so a report is
-reproducible byte for byte and its labels are selectable and searchable.
+"""The HTML report's plots, drawn as inline SVG by :mod:`harness.report.svg`: one colour and one
+marker per algorithm everywhere, a legend on every plot, text kept as text (selectable,
+searchable), deterministic output (a report is reproducible byte for byte).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless; must precede pyplot
-import matplotlib.pyplot as plt
 import numpy as np
 
-matplotlib.rcParams.update(
-    {
-        "svg.hashsalt": "hash-harness",
-        "svg.fonttype": "none",
-        "font.size": 9,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "figure.dpi": 100,
-    }
-)
+from harness.report.svg import MARKERS, PALETTE, Plot
 
 
 def colours(algorithms: Sequence[str]) -> dict[str, str]:
-    """A fixed colour per algorithm, by position in the run (tab10, then tab20)."""
-    cmap = plt.get_cmap("tab10" if len(algorithms) <= 10 else "tab20")
-    return {a: matplotlib.colors.to_hex(cmap(i % cmap.N)) for i, a in enumerate(algorithms)}
-
-
-def _svg(fig: Any) -> str:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg") :]  # drop the XML prolog: the SVG is inlined in HTML
-
-
-#: Markers cycled per algorithm, so lines that coincide still show every algorithm.
-MARKERS = "osD^vPX*<>ph"
+    """A fixed colour per algorithm, by position in the run."""
+    return {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(algorithms)}
 
 
 def _x_of(transform: dict[str, Any]) -> tuple[str, float]:
@@ -59,7 +31,8 @@ def _x_of(transform: dict[str, Any]) -> tuple[str, float]:
 
 def severity_panels(result: dict[str, Any], colour: dict[str, str]) -> list[str]:
     """One small plot per family of edits with two or more members: TPR at each algorithm's
-    first threshold against the edit's real parameter, 95% intervals as bars."""
+    first threshold against the edit's real parameter, 95% intervals as bars, a marker and a
+    slight horizontal offset per algorithm so coinciding lines stay visible."""
     from harness.report.model import metric
     from harness.summaries import family_of
 
@@ -74,12 +47,19 @@ def severity_panels(result: dict[str, Any], colour: dict[str, str]) -> list[str]
         if len(members) < 2:
             continue
         xs = [_x_of(t) for t in members]
-        label = xs[0][0] if len({x[0] for x in xs}) == 1 else "intensity"
-        if label == "intensity":
+        if len({label for label, _ in xs}) != 1:  # mixed parameters: fall back to intensity
             xs = [("intensity", float(t["intensity"])) for t in members]
         values = [x for _, x in xs]
-        span = (max(values) - min(values)) or 1.0
-        fig, ax = plt.subplots(figsize=(4.4, 3.0))
+        lo, hi = min(values), max(values)
+        pad = (hi - lo) * 0.06 or 0.5
+        plot = Plot(
+            f"{fam}: true-match rate (95% CI)",
+            xs[0][0],
+            "TPR (fraction of edited copies matched)",
+            (lo - pad, hi + pad),
+            (-0.03, 1.05),
+        )
+        span = (hi - lo) or 1.0
         for i, (a, meta) in enumerate(algos.items()):
             offset = (i - (len(algos) - 1) / 2) * 0.012 * span
             pts = []
@@ -91,24 +71,16 @@ def severity_panels(result: dict[str, Any], colour: dict[str, str]) -> list[str]
             if not pts:
                 continue
             pts.sort()
-            ax.errorbar(
-                [p[0] for p in pts],
+            px = [p[0] for p in pts]
+            plot.errorbars(px, [p[2] for p in pts], [p[3] for p in pts], colour[a])
+            plot.line(
+                px,
                 [p[1] for p in pts],
-                yerr=[[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]],
-                marker=MARKERS[i % len(MARKERS)],
-                ms=4,
-                capsize=2,
-                lw=1.1,
-                alpha=0.9,
-                color=colour[a],
+                colour[a],
                 label=f"{a} ≤{meta['thresholds'][0]}",
+                marker=MARKERS[i % len(MARKERS)],
             )
-        ax.set_title(f"{fam}: true-match rate (95% CI)")
-        ax.set_xlabel(label)
-        ax.set_ylabel("TPR (fraction of edited copies matched)")
-        ax.set_ylim(-0.03, 1.05)
-        ax.legend(fontsize=6, loc="lower left", ncol=2)
-        out.append(_svg(fig))
+        out.append(plot.render(legend="lower right"))
     return out
 
 
@@ -121,7 +93,6 @@ def distance_histograms(result: dict[str, Any], colour: dict[str, str]) -> list[
     orig = {
         c["algorithm"]: c for c in result["collisions"] if c["protocol"] == "originals_all_pairs"
     }
-    cmap = plt.get_cmap("tab10")
     out = []
     for meta in result["algorithms"]:
         a = meta["id"]
@@ -132,71 +103,87 @@ def distance_histograms(result: dict[str, Any], colour: dict[str, str]) -> list[
                 hist = np.asarray(c["positives"]["hist"], float)
                 by_family[fam] = by_family.get(fam, 0) + hist
         neg = np.asarray(orig[a]["hist"], float) if a in orig else np.zeros(1)
-        fig, ax = plt.subplots(figsize=(4.4, 3.0))
-        edges = np.arange(len(neg) + 1) - 0.5  # one bin per integer distance
+        shares = [h / h.sum() for h in by_family.values() if h.sum()]
+        top = max(
+            [float(neg.max() / neg.sum()) if neg.sum() else 0.0] + [float(s.max()) for s in shares]
+        )
+        plot = Plot(
+            f"{a}: distance distributions",
+            f"distance ({meta.get('level_unit', 'bits')})",
+            "fraction of pairs",
+            (-0.5, len(neg) - 0.5),
+            (0.0, max(top * 1.05, 0.05)),
+            title_colour=colour[a],
+        )
         if neg.sum():
-            label = f"different originals (n={int(neg.sum())})"
-            ax.stairs(neg / neg.sum(), edges, fill=True, color="#999999", alpha=0.5, label=label)
+            plot.stairs(
+                (neg / neg.sum()).tolist(),
+                "#999999",
+                label=f"different originals (n={int(neg.sum())})",
+                fill=True,
+                opacity=0.5,
+            )
         for i, (fam, hist) in enumerate(by_family.items()):
             if hist.sum():
-                ax.stairs(
-                    hist / hist.sum(),
-                    np.arange(len(hist) + 1) - 0.5,
-                    color=cmap(i % cmap.N),
-                    lw=1.2,
+                plot.stairs(
+                    (hist / hist.sum()).tolist(),
+                    PALETTE[i % len(PALETTE)],
                     label=f"{fam} (n={int(hist.sum())})",
                 )
         th = meta["thresholds"][0]
-        ax.axvline(th + 0.5, color="black", ls="--", lw=1, label=f"threshold <= {th}")
-        ax.set_title(f"{a}: distance distributions", color=colour[a])
-        ax.set_xlabel(f"distance ({meta.get('level_unit', 'bits')})")
-        ax.set_ylabel("fraction of pairs")
-        ax.legend(fontsize=6)
-        out.append(_svg(fig))
+        plot.vline(th + 0.5, label=f"threshold <= {th}")
+        out.append(plot.render())
     return out
 
 
-def roc_det(curves: list[dict[str, Any]], colour: dict[str, str], negatives: dict[str, int]) -> str:
-    """ROC (log FPR) and DET (log FPR vs log FNR) side by side, every algorithm. The FPR axis
-    starts at the smallest observable rate, 1/n for n pairs of different originals (drawn)."""
-    fig, (roc, det) = plt.subplots(1, 2, figsize=(9.0, 3.6))
+def roc_det(
+    curves: list[dict[str, Any]], colour: dict[str, str], negatives: dict[str, int]
+) -> list[str]:
+    """ROC (log FPR) and DET (log FPR vs log FNR), every algorithm. The FPR axis starts at the
+    smallest observable rate, 1/n for n pairs of different originals (drawn)."""
     ok = [c for c in curves if c.get("status") == "ok"]
+    if not ok:
+        return []
     floor = min(
-        (1.0 / negatives[c["algorithm"]] for c in ok if negatives.get(c["algorithm"])), default=1e-4
+        (1.0 / negatives[c["algorithm"]] for c in ok if negatives.get(c["algorithm"])),
+        default=1e-4,
+    )
+    fnr_floor = 1.0
+    for c in ok:
+        fnr = np.asarray(c["det"]["fnr"], float)
+        if (fnr > 0).any():
+            fnr_floor = min(fnr_floor, float(fnr[fnr > 0].min()))
+    xlim = (floor / 1.5, 1.0)
+    roc = Plot(
+        "ROC: edits pooled vs different originals",
+        "false-match rate (FPR, log)",
+        "true-match rate (TPR)",
+        xlim,
+        (0.0, 1.02),
+        xlog=True,
+    )
+    det = Plot(
+        "DET",
+        "false-match rate (FPR, log)",
+        "miss rate (FNR, log)",
+        xlim,
+        (fnr_floor / 2, 1.0),
+        xlog=True,
+        ylog=True,
     )
     for i, c in enumerate(ok):
         a = c["algorithm"]
-        n = negatives.get(a) or int(1 / floor)
-        fpr = np.maximum(np.asarray(c["roc"]["fpr"]), 1.0 / n)
-        style = {
-            "color": colour[a],
-            "lw": 1.2,
-            "marker": MARKERS[i % len(MARKERS)],
-            "ms": 3,
-            "markevery": 0.2,
-        }
-        roc.step(fpr, c["roc"]["tpr"], where="post", label=f"{a} (AUC {c['auc']:.3f})", **style)
-        fnr = np.asarray(c["det"]["fnr"], float)
-        positive_floor = min(x for x in [*fnr[fnr > 0], 1.0])
-        det.step(
-            np.maximum(c["det"]["fpr"], 1.0 / n),
-            np.maximum(fnr, positive_floor / 2),
-            where="post",
+        n = negatives.get(a) or round(1 / floor)
+        marker = MARKERS[i % len(MARKERS)]
+        fpr = np.maximum(np.asarray(c["roc"]["fpr"], float), 1.0 / n).tolist()
+        roc.steps(fpr, c["roc"]["tpr"], colour[a], label=f"{a} (AUC {c['auc']:.3f})", marker=marker)
+        det.steps(
+            np.maximum(np.asarray(c["det"]["fpr"], float), 1.0 / n).tolist(),
+            np.maximum(np.asarray(c["det"]["fnr"], float), fnr_floor / 2).tolist(),
+            colour[a],
             label=a,
-            **style,
+            marker=marker,
         )
-    for ax in (roc, det):
-        ax.set_xscale("log")
-        ax.set_xlim(left=floor / 1.5, right=1.05)
-        ax.axvline(
-            floor, color="black", ls=":", lw=1, label=f"1/n = {floor:.2g} (smallest observable)"
-        )
-        ax.set_xlabel("false-match rate (FPR, log)")
-    roc.set_ylabel("true-match rate (TPR)")
-    roc.set_title("ROC: edits pooled vs different originals")
-    roc.legend(fontsize=6, loc="lower right")
-    det.set_yscale("log")
-    det.set_ylabel("miss rate (FNR, log; 0 drawn at the bottom)")
-    det.set_title("DET")
-    det.legend(fontsize=6, loc="upper right")
-    return _svg(fig)
+    for plot in (roc, det):
+        plot.vline(floor, dash="1 2", label=f"1/n = {floor:.2g} (smallest observable)")
+    return [roc.render(legend="lower right"), det.render(legend="lower left")]
