@@ -254,10 +254,27 @@ def test_gallery_shows_the_real_collision_on_the_embedded_corpus(tmp_path):
     the embedded corpus is in wHash's gallery (computed by the run, read by the report)."""
     suite = tmp_path / "suite.toml"
     suite.write_text(
-        'name = "w"\nversion = 1\nalgorithms = ["whash", "phash"]\nbootstrap_resamples = 0\n'
+        'name = "w"\nversion = 1\nalgorithms = ["whash", "phash", "pdq"]\n'
+        "bootstrap_resamples = 0\ntarget_fprs = [1e-3, 1e-6]\n"
         'transforms = ["identity", "crop(keep_area=0.81, anchor=\'bottom_right\')"]\n'
     )
     assert run_cli(suite, "skimage", tmp_path / "out") == 0
+    # Exclusions by name at the top of both reports, before any table.
+    md = (tmp_path / "out" / "report.md").read_text()
+    page = (tmp_path / "out" / "report.html").read_text()
+    line = "pdq: clock excluded (PDQ quality 34 is below the gate 50)"
+    assert md.index(line.replace("(", "\\(").replace(")", "\\)")) < md.index("\n|")
+    assert page.index(line) < page.index("<table>")
+    # The answer box: threshold, held-out rates, excluded images, what cannot be supported.
+    answer = page.split('<section id="answer">')[1].split("</section>")[0]
+    assert answer.count("<div class=answer>") == 3
+    assert "Excluded images: clock" in answer
+    assert "Cannot support:" in answer
+    assert "needs 3,000 negative pairs per split" in answer
+    # Targets 1e-3 and 1e-6 give the same answer here: one row each, not two.
+    thresholds = page.split('<section id="thresholds">')[1].split("</section>")[0]
+    assert thresholds.count("<code>pdq</code>") == 1
+    assert "0.001, 1e-06" in thresholds
     result = results.load(tmp_path / "out" / "results.json")
     found = [
         (p["algorithm"], p["a"], p["b"], p["distance"]) for p in result["gallery"]["collisions"]

@@ -111,14 +111,20 @@ def render_markdown(result: dict[str, Any]) -> str:
     answers = model.answers(result)
     if answers:
         out += ["", "## Answer", ""]
+        out.append(
+            "Per algorithm: the threshold chosen on calibration images at the first target "
+            "false-match rate, scored on held-out images; the worst held-out edits."
+        )
+        out.append("")
         for ans in answers:
             worst = "; ".join(f"{code(e)} {md_cell(c)}" for e, c in ans.worst_edits)
-            out.append(
+            out += [
                 f"- {code(ans.algorithm)}: threshold {esc(ans.threshold)}; held-out FPR "
-                f"{md_cell(ans.fpr)}, TPR (edits pooled) {md_cell(ans.tpr)}; worst edit per "
-                f"family: {worst or 'n/a'}; excluded images: {esc(ans.excluded)}."
-                + "".join(f" Cannot support: {esc(c)}" for c in ans.cannot)
-            )
+                f"{md_cell(ans.fpr)}, TPR (edits pooled) {md_cell(ans.tpr)}",
+                f"  - worst edits: {worst or 'n/a'}",
+                f"  - excluded images: {esc(ans.excluded)}",
+                *[f"  - cannot support: {esc(c)}" for c in ans.cannot],
+            ]
 
     out += ["", "## Robustness: true-match rate (TPR) of edited copies against their original", ""]
     out += table(model.robustness_table(result))

@@ -192,7 +192,8 @@ def answers(result: dict[str, Any]) -> list[Answer]:
                 fpr=rate(ho["fpr"], small=True),
                 tpr=rate(ho["tpr_pooled"]),
                 worst_edits=[
-                    (names.get(r["transform"], r["transform"]), rate(r)) for r in worst.values()
+                    (names.get(r["transform"], r["transform"]), rate(r))
+                    for r in sorted(worst.values(), key=lambda r: r["value"])[:WORST_EDITS]
                 ],
                 excluded=_some(excluded.get(a, [])),
                 cannot=cannot,
