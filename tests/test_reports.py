@@ -189,18 +189,24 @@ def _chromium() -> str:
     return browser
 
 
+#: A quiet, self-contained headless browser: no network, updates, sync or first-run pages.
+_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+]
+
+
 def _browse(browser, tmp_path, page, width, *args):
     """Headless Chromium on ``page`` at ``width`` x 2000 with a fresh profile; returns stdout
     and stderr. Headless Chromium never makes a window narrower than 500 px."""
     flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
+        *_FLAGS,
         f"--user-data-dir={tmp_path / f'profile-{width}-{len(args)}'}",
         f"--window-size={width},2000",
     ]
@@ -247,6 +253,103 @@ def test_html_layout_in_headless_chromium(run_dir, tmp_path, width):
     for heading in ("Answer", "Robustness summary", "Distance distributions", "Galleries"):
         assert heading in dom
     assert "&lt;script&gt;alert(1).png" in dom
+
+
+def _devtools(browser, tmp_path, page, width, height=2000, timeout=120.0):
+    """Open ``page`` in headless Chromium with the viewport set through the DevTools protocol
+    (``Emulation.setDeviceMetricsOverride``, as a phone: below the 500 px minimum window) over
+    ``--remote-debugging-pipe`` (fd 3 in, fd 4 out, NUL-separated JSON). Returns the page and
+    viewport widths, the number of table-of-contents links, and a PNG screenshot."""
+    import base64
+    import json
+    import os
+    import select
+    import time
+
+    to_chrome_r, to_chrome_w = os.pipe()
+    from_chrome_r, from_chrome_w = os.pipe()
+
+    def child():  # the pipe's ends become fds 3 and 4 of the browser
+        a, b = os.dup(to_chrome_r), os.dup(from_chrome_w)
+        os.dup2(a, 3)
+        os.dup2(b, 4)
+
+    flags = [*_FLAGS, f"--user-data-dir={tmp_path / 'profile-devtools'}", "--remote-debugging-pipe"]
+    proc = subprocess.Popen(
+        [browser, *flags, "about:blank"],
+        close_fds=False,
+        preexec_fn=child,  # only dup and dup2: safe between fork and exec
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(to_chrome_r)
+    os.close(from_chrome_w)
+    deadline = time.monotonic() + timeout
+    pending = b""
+    ids = iter(range(1, 1000))
+
+    def send(method, session=None, until=None, **params):
+        nonlocal pending
+        msg_id = next(ids)
+        msg = {"id": msg_id, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = session
+        os.write(to_chrome_w, json.dumps(msg).encode() + b"\0")
+        result, seen = None, until is None
+        while result is None or not seen:
+            while b"\0" not in pending:
+                ready, _, _ = select.select([from_chrome_r], [], [], deadline - time.monotonic())
+                chunk = os.read(from_chrome_r, 1 << 20) if ready else b""
+                assert chunk, f"no answer from chromium to {method}"
+                pending += chunk
+            raw, _, pending = pending.partition(b"\0")
+            reply = json.loads(raw)
+            if reply.get("id") == msg_id:
+                assert "error" not in reply, reply
+                result = reply["result"]
+            seen = seen or reply.get("method") == until
+        return result
+
+    try:
+        target = send("Target.createTarget", url="about:blank")["targetId"]
+        session = send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        send("Page.enable", session)
+        send(
+            "Emulation.setDeviceMetricsOverride",
+            session,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=True,
+        )
+        send("Page.navigate", session, until="Page.loadEventFired", url=page.as_uri())
+        probe = (
+            "[document.documentElement.scrollWidth, window.innerWidth,"
+            " document.querySelectorAll('nav.toc a').length]"
+        )
+        value = send("Runtime.evaluate", session, expression=probe, returnByValue=True)
+        shot = send("Page.captureScreenshot", session, format="png")["data"]
+        send("Browser.close")
+    finally:
+        os.close(to_chrome_w)
+        proc.wait(timeout=60)
+        os.close(from_chrome_r)
+    page_width, viewport, toc = value["result"]["value"]
+    return {"page": page_width, "viewport": viewport, "toc": toc}, base64.b64decode(shot)
+
+
+def test_html_layout_on_a_phone_through_devtools(run_dir, tmp_path):
+    """At 400 px (a phone; only the DevTools protocol can go below Chromium's 500 px window):
+    the viewport meta keeps the layout at device width and nothing scrolls sideways. Without it
+    a mobile browser lays the page out at its full width and shrinks it (innerWidth 1393)."""
+    import io
+
+    measure, shot = _devtools(_chromium(), tmp_path, run_dir / "report.html", 400)
+    assert measure == {"page": 400, "viewport": 400, "toc": measure["toc"]}
+    assert measure["toc"] >= 10
+    pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("L"), dtype=float)
+    assert pixels.shape == (2000, 400)
+    assert pixels.std() > 10
 
 
 def test_gallery_shows_the_real_collision_on_the_embedded_corpus(tmp_path):
