@@ -192,8 +192,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _write_reports(result: dict, out: Path, quiet: bool = False) -> Path:  # type: ignore[type-arg]
-    """report.md, report.html, report.junit.xml and results.csv beside results.json, a line
-    on standard error per file (the HTML plots take a few seconds); returns the .md path."""
+    """report.md, results.csv, report.junit.xml and report.html beside results.json, with a
+    line on standard error per file unless ``quiet``; returns the .md path."""
     from harness import results
 
     if not quiet:
@@ -542,10 +542,12 @@ def _command(
     exit_status: str = EXIT_STATUS,
 ) -> argparse.ArgumentParser:
     """A subcommand whose --help has a description and its exit codes."""
+    import textwrap
+
     return sub.add_parser(  # type: ignore[no-any-return]
         name,
         help=summary,
-        description=description,
+        description=textwrap.fill(description, 78),  # the raw formatter keeps the epilog's lines
         epilog=exit_status,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -698,8 +700,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "check",
         "compare RESULTS.json with a baseline: exit 1 on regression, 2 if not comparable",
-        "Compare a results.json with a baseline, rate by rate with paired exact tests; a "
-        "regression beyond --tolerance fails.",
+        "Compare a results.json with a baseline, rate by rate and direction-aware: a rate "
+        "that got worse by more than --tolerance and out of the baseline's 95% interval fails.",
         EXIT_CHECK,
     )
     chk.add_argument("results")
@@ -762,7 +764,8 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         "compare algorithms (one run) or runs of the same suite, with paired tests",
         "Compare the algorithms of one results.json, or several runs of the same suite, "
-        "edit by edit with paired exact tests (McNemar) and Holm's correction.",
+        "on the same images: exact McNemar tests per edit, bootstrap intervals over images for "
+        "pooled rates, Fisher's exact test for false-match rates.",
     )
     cmp.add_argument("results", nargs="+", help="results.json files")
     cmp.add_argument("--format", choices=["md", "html", "json"], default="md")
