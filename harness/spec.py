@@ -29,6 +29,9 @@ class Spec:
     #: Parameters written in the id even at their default; None = the first parameter (for an
     #: edit, its strength: ``jpeg(quality=75)`` reads better than a bare ``jpeg``).
     always_shown: ClassVar[tuple[str, ...] | None] = None
+    #: Parameters never written in the id: how a result is obtained rather than what it is (an
+    #: external hasher's argv), so that moving a binary does not rename every metric.
+    id_excludes: ClassVar[tuple[str, ...]] = ()
 
     def params(self) -> dict[str, Any]:
         """Parameters as a plain dict, omitting those left unset (None)."""
@@ -57,7 +60,8 @@ class Spec:
         params = {
             k: v
             for k, v in self.params().items()
-            if not (k in defaults and type(v) is type(defaults[k]) and v == defaults[k])
+            if k not in self.id_excludes
+            and not (k in defaults and type(v) is type(defaults[k]) and v == defaults[k])
         }
         if not params:
             return self.name

@@ -7,7 +7,10 @@ Keys
     column is "original" or a chain id with its version and the environment that decides edited
     pixels (Pillow, codecs, numpy, scipy) - and, for randomised chains, the suite seed and image
     id their draws depend on - and the algorithm key carries its id, version and the versions of
-    the libraries that change its bits. Change any of these and the old rows simply stop matching.
+    the libraries that change its bits. Both also carry a fingerprint of the code that computed
+    the cell (:mod:`harness.codehash`: module source for built-ins, package files for plugins),
+    so an edited transform, adapter or plugin recomputes its cells even when nobody bumped its
+    version. Change any of these and the old rows simply stop matching.
 
 Only the parent process writes (after each image, one transaction), workers never touch the
 file; a crash or ``kill -9`` leaves every committed image intact, and the next run with the same
@@ -68,9 +71,12 @@ def transform_environment() -> str:
 
 
 def column_keys(chains: Iterable[Chain], suite_seed: int, image_id: str, env: str) -> list[str]:
+    from harness.codehash import steps_fingerprint
+
     keys = ["original"]
     for chain in chains:
-        key = f"{chain.id}|v{chain.version}|env={env}"
+        code = steps_fingerprint(tuple(type(step) for step in chain.steps))
+        key = f"{chain.id}|v{chain.version}|env={env}|code={code}"
         if any(step.uses_rng for step in chain.steps):
             key += f"|seed={suite_seed}|image={image_id}"
         keys.append(key)
@@ -82,7 +88,7 @@ def algorithm_key(algo: HashAlgorithm) -> str | None:
     if not algo.cacheable:
         return None
     fp = algo.fingerprint()
-    return f"{algo.id}|v{algo.version}|{_digest(fp)}"
+    return f"{algo.id}|v{algo.version}|{_digest(fp)}|code={algo.code_fingerprint()}"
 
 
 def file_key(record: Any) -> str | None:

@@ -108,6 +108,13 @@ class HashAlgorithm(Spec):
             round(0.1 * self.n_levels), f"no published value: 10% of the {self.n_levels} levels"
         )
 
+    def code_fingerprint(self) -> str:
+        """Fingerprint of the code that computes the bits (see :mod:`harness.codehash`): part
+        of the cache key, so that an edited adapter or plugin never reuses old hashes."""
+        from harness.codehash import class_fingerprint
+
+        return class_fingerprint(type(self))
+
     def fingerprint(self) -> dict[str, Any]:
         """Everything that determines the bits: id, adapter version, library versions."""
         return {

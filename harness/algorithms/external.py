@@ -133,8 +133,8 @@ class _Process:
         self.stderr.close()
 
 
-#: Running hashers of this process, by algorithm id (one per worker process).
-_RUNNING: dict[str, _Process] = {}
+#: Running hashers of this process, by label and argv (one per worker process).
+_RUNNING: dict[tuple[str, ...], _Process] = {}
 
 
 @atexit.register
@@ -172,6 +172,10 @@ class External(HashAlgorithm):
     standalone: ClassVar[bool] = False
     cacheable: ClassVar[bool] = False  # the vendor's binary may change behind the same argv
     always_shown: ClassVar[tuple[str, ...] | None] = ("label", "bits")
+    # Metric names carry the suite's label, not the argv: moving the vendor binary or changing
+    # how it is reached keeps every metric comparable (the code fingerprint still tells them
+    # apart in the cache).
+    id_excludes: ClassVar[tuple[str, ...]] = ("command", "timeout", "transport")
     label: str = "vendor"
     command: tuple[str, ...] = ()
     bits: int = 64
@@ -213,19 +217,29 @@ class External(HashAlgorithm):
         return self.bits
 
     def fingerprint(self) -> dict[str, Any]:
-        # The vendor's binary is opaque: its argv is all that identifies it.
+        # The vendor's binary is opaque: its argv and the files it names identify it.
         return {**super().fingerprint(), "command": list(self.command)}
 
+    def code_fingerprint(self) -> str:
+        from harness.codehash import command_fingerprint
+
+        return command_fingerprint(self.command, os.environ.get("PATH"))
+
+    @property
+    def _key(self) -> tuple[str, ...]:
+        # Not the id: it leaves the argv out, and two commands must never share a process.
+        return (self.label, *self.command)
+
     def _process(self) -> _Process:
-        proc = _RUNNING.get(self.id)
+        proc = _RUNNING.get(self._key)
         if proc is None or not proc.alive():
             if proc is not None:
                 proc.close()
-            proc = _RUNNING[self.id] = _Process(self.command)
+            proc = _RUNNING[self._key] = _Process(self.command)
         return proc
 
     def _restart(self) -> None:
-        proc = _RUNNING.pop(self.id, None)
+        proc = _RUNNING.pop(self._key, None)
         if proc is not None:
             proc.close()
 
