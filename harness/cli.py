@@ -350,7 +350,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     try:
         baseline = guard.load_baseline(args.baseline)
         result = results.load(args.results)
-        report = guard.check(result, baseline, tolerance=args.tolerance)
+        report = guard.check(result, baseline, tolerance=args.tolerance, alpha=args.alpha)
     except (guard.UnusableInputError, SchemaVersionError) as exc:
         print(f"hash-harness: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -711,6 +711,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fraction,
         default=0.01,
         help="smallest absolute rate change that can count as worse or better (default 0.01)",
+    )
+    chk.add_argument(
+        "--alpha",
+        type=_open_fraction,
+        default=0.05,
+        help="familywise error rate per algorithm for calling a change significant (default 0.05)",
     )
     chk.add_argument("--junit", help="also write JUnit XML here")
     chk.add_argument("--json", help="also write the comparison as JSON here")

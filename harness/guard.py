@@ -1,60 +1,106 @@
 """CI guard: compare a run with a committed baseline, metric by metric, direction-aware.
 
-A baseline is a compact, schema-versioned document: the suite (name, version, configuration),
-the dataset's content hash, the environment fingerprint, and every rate of the run with its count
-and 95% interval. :func:`check` classifies each metric asv-style:
+A baseline is a compact, schema-versioned document: the suite (name, version, configuration,
+effective thresholds), the dataset's content hash, the environment fingerprint, and every rate
+of the run with its count, its 95% interval and - for true-match rates - each image's outcome.
+:func:`check` classifies each metric:
 
 ``worse`` / ``better``
     moved in the bad / good direction (TPR down or FPR up is bad) by more than ``tolerance``
-    *and* out of the baseline's 95% interval - a change the sample can tell apart from noise.
+    *and* significant after a multiplicity correction (the rule below).
 ``changed``
-    moved, but within tolerance or within the interval: reported, never a failure.
+    moved, but not beyond both bars (or a row too small to be judged alone): reported, never a
+    failure.
 ``unchanged``, ``missing`` (in the baseline, not in the run: a failure), ``new``.
 
+The rule. A *family* is every row of one algorithm in one check. Each row with ``n >=
+MIN_N`` gets an exact test: for a true-match rate, an exact paired (McNemar sign) test by image
+- images that stopped matching against images that started; for a false-match rate, the exact
+conditional binomial test of the two counts (the pairs are the same on both sides, so ignoring
+the pairing is conservative). Rows below ``MIN_N`` cannot fail alone; per algorithm, their
+per-image changes are summed and enter one pooled paired sign test by image, which is a row of
+the family like any other. Within each family Holm's step-down procedure with Tarone's
+refinement for discrete tests controls the familywise error rate at ``alpha``, separately for
+each direction: a row whose exact test could not reach significance at all (no image changed)
+does not count towards the correction.
+
 Comparing different suite versions or different image sets is refused (exit 2): the numbers would
-not mean the same thing. Different library versions are allowed and named in the summary, since
-that is exactly the upgrade a guard is for.
+not mean the same thing; so is a suite whose configuration changed without a version bump, with
+a readable diff. Different library versions are allowed and named in the summary, since that
+is exactly the upgrade a guard is for.
 """
 
 from __future__ import annotations
 
-import math
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from scipy.stats import binom
+
 from harness.env import environment_differences
 from harness.errors import HarnessError
+from harness.metrics import rate
 from harness.report.markdown import code, esc
 
 BASELINE_KIND = "hash-harness baseline"
-BASELINE_SCHEMA = 1
+BASELINE_SCHEMA = 2
 DEFAULT_TOLERANCE = 0.01
+DEFAULT_ALPHA = 0.05
+#: Rows with fewer trials than this cannot fail alone; they enter their algorithm's pooled test.
+MIN_N = 10
 
 #: Rates where higher is better; every other rate is a false-match rate (lower is better).
 HIGHER_IS_BETTER = {"tpr"}
+#: Suite keys that do not change any number (a description edit is not drift).
+_NOT_DRIFT = {"name", "version", "description", "thresholds"}
 
 
 class UnusableInputError(HarnessError):
     """The two documents cannot be compared (different suite version, images, schema)."""
 
 
+def _outcomes(distances: list[int | None], threshold: int, keep: list[bool]) -> str:
+    """Per-image outcome of a true-match row: 1 matched, 0 missed, - not in the row."""
+    return "".join(
+        "-" if d is None or not k else "1" if d <= threshold else "0"
+        for d, k in zip(distances, keep, strict=True)
+    )
+
+
 def _metrics(result: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every rate of a results document under a stable, readable key."""
+    """Every rate of a results document under a stable, readable key, with its family
+    (algorithm) and, for true-match rates, the per-image outcomes."""
+    categories = [i.get("category") or "uncategorised" for i in result["dataset"]["images"]]
     for cell in result["cells"]:
+        distances = cell["positives"].get("distances")
         for m in cell["metrics"]:
             extra = ",".join(f"{k}={v}" for k, v in sorted(m["params"].items()))
             key = f"{m['name']} | {cell['algorithm']} | {cell['transform']} | {extra}"
-            yield key, m
+            entry = _entry(m, cell["algorithm"])
+            if m["name"] == "tpr" and distances is not None:
+                category = m["params"].get("category")
+                keep = [category is None or c == category for c in categories]
+                entry["per_image"] = _outcomes(distances, m["params"]["threshold"], keep)
+            yield key, entry
     for coll in result["collisions"]:
         for m in coll["metrics"]:
             threshold = m["params"]["threshold"]
-            yield f"fpr | {coll['algorithm']} | {coll['protocol']} | threshold={threshold}", m
+            key = f"fpr | {coll['algorithm']} | {coll['protocol']} | threshold={threshold}"
+            yield key, _entry(m, coll["algorithm"])
 
 
-def _entry(name: str, m: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "k": m["k"], "n": m["n"], "value": m["value"], "ci95": m["ci95"]}
+def _entry(m: dict[str, Any], family: str) -> dict[str, Any]:
+    return {
+        "name": m["name"],
+        "family": family,
+        "k": m["k"],
+        "n": m["n"],
+        "value": m["value"],
+        "ci95": m["ci95"],
+    }
 
 
 def create_baseline(result: dict[str, Any]) -> dict[str, Any]:
@@ -63,21 +109,25 @@ def create_baseline(result: dict[str, Any]) -> dict[str, Any]:
         "kind": BASELINE_KIND,
         "baseline_schema": BASELINE_SCHEMA,
         "harness_version": result["harness_version"],
-        "suite": result["suite"],
+        "suite": {
+            **result["suite"],
+            "thresholds": {a["id"]: a["thresholds"] for a in result["algorithms"]},
+        },
         "dataset": {
             "name": result["dataset"]["name"],
             "content_sha256": result["dataset"]["content_sha256"],
             "n_evaluated": result["dataset"]["n_evaluated"],
+            "images": [i["id"] for i in result["dataset"]["images"]],
         },
         "environment": result["environment"],
-        "metrics": {key: _entry(m["name"], m) for key, m in _metrics(result)},
+        "metrics": dict(_metrics(result)),
     }
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:
     from harness.results import load_document
 
-    return load_document(
+    data = load_document(
         path,
         kind=BASELINE_KIND,
         schema_key="baseline_schema",
@@ -85,70 +135,252 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
         create="hash-harness baseline create",
         error=UnusableInputError,
     )
+    if data["baseline_schema"] < BASELINE_SCHEMA:
+        # Version 1 kept only counts: the paired tests need each image's outcome.
+        raise UnusableInputError(
+            f"{path} has baseline_schema {data['baseline_schema']}, which lacks the per-image "
+            "outcomes the paired tests need: recreate it with `hash-harness baseline create`."
+        )
+    return data
 
 
-def _classify(base: dict[str, Any], cur: dict[str, Any], tolerance: float) -> tuple[str, float]:
-    if base["k"] == cur["k"] and base["n"] == cur["n"]:
-        return "unchanged", 0.0
-    if base["value"] is None or cur["value"] is None:
-        return "changed", math.nan
-    delta = cur["value"] - base["value"]
-    good = delta if base["name"] in HIGHER_IS_BETTER else -delta
-    lo, hi = base["ci95"]
-    outside = not (lo - 1e-12 <= cur["value"] <= hi + 1e-12)
-    if abs(delta) > tolerance and outside:
-        return ("better" if good > 0 else "worse"), delta
-    return "changed", delta
+# --- configuration drift -------------------------------------------------------------------
 
 
-def check(
-    result: dict[str, Any], baseline: dict[str, Any], tolerance: float = DEFAULT_TOLERANCE
-) -> dict[str, Any]:
-    """Compare ``result`` with ``baseline``; raises :class:`UnusableInputError` when they differ
-    in what was measured."""
-    if not 0.0 <= tolerance < 1.0:
-        raise HarnessError(f"tolerance must be in [0, 1), got {tolerance}.")
+def _show(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def config_diff(baseline_suite: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """Readable differences between the baseline's suite and the run's ("phash threshold
+    10 -> 6", "transforms: added 'crop@S3'"); empty when nothing that changes a number moved."""
+    old, new = baseline_suite["config"], result["suite"]["config"]
+    lines = []
+    for key in sorted((set(old) | set(new)) - _NOT_DRIFT):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if isinstance(a, list) and isinstance(b, list) and all(isinstance(x, str) for x in a + b):
+            parts = [f"added {x!r}" for x in b if x not in a]
+            parts += [f"removed {x!r}" for x in a if x not in b]
+            lines.append(f"{key}: " + (", ".join(parts) if parts else "reordered"))
+        else:
+            unset = "(unset)"
+            lines.append(
+                f"{key}: {unset if a is None else _show(a)} -> {unset if b is None else _show(b)}"
+            )
+    before = baseline_suite.get("thresholds", {})
+    after = {a["id"]: a["thresholds"] for a in result["algorithms"]}
+    for algo in sorted(set(before) & set(after)):
+        if before[algo] != after[algo]:
+            word = "threshold" if len(before[algo]) == len(after[algo]) == 1 else "thresholds"
+            lines.append(f"{algo} {word} {_show(before[algo])} -> {_show(after[algo])}")
+    return lines
+
+
+def _comparable(result: dict[str, Any], baseline: dict[str, Any]) -> None:
     bs, rs = baseline["suite"], result["suite"]
     if (bs["name"], bs["version"]) != (rs["name"], rs["version"]):
         raise UnusableInputError(
             f"The baseline is for suite {bs['name']!r} v{bs['version']} but the results are for "
             f"{rs['name']!r} v{rs['version']}: recreate the baseline for the new suite version."
         )
+    diff = config_diff(bs, result)
+    if diff:
+        raise UnusableInputError(
+            f"Suite {rs['name']!r} v{rs['version']} changed without a version bump:\n"
+            + "".join(f"  {line}\n" for line in diff)
+            + "Bump `version` in the suite and recreate the baseline (an intended change), or "
+            "restore the suite the baseline was made with."
+        )
     if baseline["dataset"]["content_sha256"] != result["dataset"]["content_sha256"]:
         raise UnusableInputError(
-            "The baseline was measured on different images (dataset content sha256 differs): "
-            "run on the baseline's dataset or recreate the baseline."
+            f"The baseline was measured on different images (dataset content sha256 differs; "
+            f"baseline dataset {baseline['dataset']['name']!r}, run "
+            f"{result['dataset']['name']!r}): run on the baseline's dataset or recreate the "
+            "baseline."
         )
-    current = {key: _entry(m["name"], m) for key, m in _metrics(result)}
-    rows = []
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+def _sign_test(losses: int, gains: int) -> dict[str, float]:
+    """Exact paired sign test: one-sided p-values for 'worse' (more losses than chance) and
+    'better', and the smallest p-value either could reach with this many discordant images."""
+    d = losses + gains
+    return {
+        "p_worse": float(binom.sf(losses - 1, d, 0.5)),
+        "p_better": float(binom.sf(gains - 1, d, 0.5)),
+        "min_p_worse": 0.5**d,
+        "min_p_better": 0.5**d,
+        "losses": losses,
+        "gains": gains,
+    }
+
+
+def _paired(base: str, cur: str) -> tuple[int, int]:
+    """(images that stopped matching, images that started) between two outcome strings."""
+    losses = sum(a == "1" and b == "0" for a, b in zip(base, cur, strict=True))
+    gains = sum(a == "0" and b == "1" for a, b in zip(base, cur, strict=True))
+    return losses, gains
+
+
+def _row_test(base: dict[str, Any], cur: dict[str, Any]) -> dict[str, float]:
+    """Exact one-sided tests of one row in the 'worse' and 'better' directions."""
+    if (
+        "per_image" in base
+        and "per_image" in cur
+        and len(base["per_image"]) == len(cur["per_image"])
+    ):
+        losses, gains = _paired(base["per_image"], cur["per_image"])
+        return _sign_test(losses, gains)
+    # Two counts over the same pairs: given their total, the current count is binomial with
+    # the current share of trials.
+    kb, kc = base["k"], cur["k"]
+    d, share = kb + kc, cur["n"] / (base["n"] + cur["n"])
+    up = float(binom.sf(kc - 1, d, share))  # P(current count at least this high)
+    down = float(binom.cdf(kc, d, share))
+    higher_better = base["name"] in HIGHER_IS_BETTER
+    out = {
+        "p_worse": down if higher_better else up,
+        "p_better": up if higher_better else down,
+        "min_p_worse": (1 - share) ** d if higher_better else share**d,
+        "min_p_better": share**d if higher_better else (1 - share) ** d,
+    }
+    return out
+
+
+def holm_tarone(tests: dict[str, tuple[float, float]], alpha: float) -> tuple[set[str], int]:
+    """Holm's step-down procedure with Tarone's refinement for discrete tests.
+
+    ``tests`` maps a row to ``(p_value, smallest attainable p_value)``. At each step only the
+    rows whose smallest attainable p-value is at most ``alpha / K`` count, for the smallest
+    ``K`` that leaves at most ``K`` such rows (Tarone 1990; Hommel & Krummenauer 1998); the
+    best of them is rejected if its p-value is at most ``alpha / K``. Returns the rejected rows
+    and the number of rows that counted at the first step.
+    """
+    remaining = dict(tests)
+    rejected: set[str] = set()
+    first_k = 0
+    while remaining:
+        minima = sorted(m for _, m in remaining.values())
+        k = next(k for k in range(1, len(minima) + 1) if sum(m <= alpha / k for m in minima) <= k)
+        if not rejected:
+            first_k = sum(m <= alpha / k for m in minima)
+        testable = [r for r, (_, m) in remaining.items() if m <= alpha / k]
+        if not testable:
+            break
+        best = min(testable, key=lambda r: (remaining[r][0], r))
+        if remaining[best][0] > alpha / k:
+            break
+        rejected.add(best)
+        del remaining[best]
+    return rejected, first_k
+
+
+def _pooled(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One algorithm's small rows as one paired test by image: each image's net change in
+    matches summed over the rows, then a sign test over images."""
+    rows = [r for r in rows if "per_image" in r["baseline"] and "per_image" in r["current"]]
+    if not rows:
+        return None
+    width = len(rows[0]["baseline"]["per_image"])
+    net = [0] * width
+    for r in rows:
+        for i, (a, b) in enumerate(
+            zip(r["baseline"]["per_image"], r["current"]["per_image"], strict=True)
+        ):
+            if a != "-" and b != "-":
+                net[i] += int(b == "1") - int(a == "1")
+    totals = []
+    for side in ("baseline", "current"):
+        k, n = sum(r[side]["k"] for r in rows), sum(r[side]["n"] for r in rows)
+        totals.append({"name": "tpr", "k": k, "n": n, **_value(k, n)})
+    family = rows[0]["baseline"]["family"]
+    return {
+        "key": f"tpr | {family} | pooled: {len(rows)} rows with n < {MIN_N} | paired by image",
+        "family": family,
+        "pooled": len(rows),
+        "baseline": totals[0],
+        "current": totals[1],
+        "test": _sign_test(sum(x < 0 for x in net), sum(x > 0 for x in net)),
+    }
+
+
+def _value(k: int, n: int) -> dict[str, Any]:
+    if n == 0:
+        return {"value": None, "ci95": [None, None]}
+    r = rate(k, n)
+    return {"value": r.value, "ci95": list(r.ci95)}
+
+
+def check(
+    result: dict[str, Any],
+    baseline: dict[str, Any],
+    tolerance: float = DEFAULT_TOLERANCE,
+    alpha: float = DEFAULT_ALPHA,
+) -> dict[str, Any]:
+    """Compare ``result`` with ``baseline``; raises :class:`UnusableInputError` when they differ
+    in what was measured (suite version, configuration, images)."""
+    if not 0.0 <= tolerance < 1.0:
+        raise HarnessError(f"tolerance must be in [0, 1), got {tolerance}.")
+    if not 0.0 < alpha < 1.0:
+        raise HarnessError(f"alpha must be in (0, 1), got {alpha}.")
+    _comparable(result, baseline)
+    current = dict(_metrics(result))
+    rows: list[dict[str, Any]] = []
     for key, base in baseline["metrics"].items():
-        if key not in current:
-            rows.append(
-                {"key": key, "status": "missing", "baseline": base, "current": None, "delta": None}
-            )
-            continue
-        status, delta = _classify(base, current[key], tolerance)
-        rows.append(
-            {
-                "key": key,
-                "status": status,
-                "baseline": base,
-                "current": current[key],
-                "delta": None if math.isnan(delta) else delta,
-            }
-        )
+        cur = current.get(key)
+        row: dict[str, Any] = {"key": key, "family": base["family"], "baseline": base}
+        row["current"] = cur
+        if cur is None:
+            row["status"] = "missing"
+        elif min(base["n"], cur["n"]) < MIN_N:
+            row["small"] = True
+        else:
+            row["test"] = _row_test(base, cur)
+        rows.append(row)
     rows += [
-        {"key": key, "status": "new", "baseline": None, "current": cur, "delta": None}
+        {"key": key, "family": cur["family"], "baseline": None, "current": cur, "status": "new"}
         for key, cur in current.items()
         if key not in baseline["metrics"]
     ]
-    counts = {
-        s: sum(r["status"] == s for r in rows)
-        for s in ("worse", "missing", "better", "changed", "unchanged", "new")
-    }
+    families = sorted({r["family"] for r in rows})
+    for family in families:
+        small = [r for r in rows if r["family"] == family and r.get("small")]
+        pooled = _pooled([r for r in small if r["baseline"]["name"] == "tpr"])
+        if pooled is not None:
+            rows.append(pooled)
+    summary = {"families": len(families), "rows_tested": 0, "pooled_tests": 0, "counted": 0}
+    for family in families:
+        tested = [r for r in rows if r["family"] == family and "test" in r]
+        summary["rows_tested"] += sum("pooled" not in r for r in tested)
+        summary["pooled_tests"] += sum("pooled" in r for r in tested)
+        significant = {}
+        for side in ("worse", "better"):
+            tests = {r["key"]: (r["test"][f"p_{side}"], r["test"][f"min_p_{side}"]) for r in tested}
+            significant[side], counted = holm_tarone(tests, alpha)
+            summary["counted"] = max(summary["counted"], counted)
+        for r in tested:
+            r["significant"] = next(
+                (side for side in ("worse", "better") if r["key"] in significant[side]), None
+            )
+    for r in rows:
+        if "status" not in r:
+            r["status"], r["delta"] = _classify(r, tolerance)
+        else:
+            r.setdefault("delta", None)
+    order = ("worse", "missing", "better", "changed", "unchanged", "new")
+    counts = {s: sum(r["status"] == s for r in rows) for s in order}
     return {
-        "suite": rs,
+        "suite": result["suite"],
         "tolerance": tolerance,
+        "alpha": alpha,
+        "min_n": MIN_N,
+        "tests": {**summary, "small_rows": sum(bool(r.get("small")) for r in rows)},
         "environment_differences": environment_differences(
             baseline["environment"], result["environment"]
         ),
@@ -156,6 +388,24 @@ def check(
         "regression": counts["worse"] + counts["missing"] > 0,
         "rows": rows,
     }
+
+
+def _classify(row: dict[str, Any], tolerance: float) -> tuple[str, float | None]:
+    base, cur = row["baseline"], row["current"]
+    same = base["k"] == cur["k"] and base["n"] == cur["n"]
+    moved = not same or base.get("per_image") != cur.get("per_image")
+    if "pooled" in row:
+        moved = row["test"]["losses"] + row["test"]["gains"] > 0
+    if not moved:
+        return "unchanged", 0.0
+    if base["value"] is None or cur["value"] is None:
+        return "changed", None
+    delta = cur["value"] - base["value"]
+    side = row.get("significant")
+    good = delta if base["name"] in HIGHER_IS_BETTER else -delta
+    if side is not None and abs(delta) > tolerance and (good > 0) == (side == "better"):
+        return side, delta
+    return "changed", delta
 
 
 def _fmt(m: dict[str, Any] | None) -> str:
@@ -167,17 +417,47 @@ def _fmt(m: dict[str, Any] | None) -> str:
     return f"{m['value']:.3g} [{lo:.3g}, {hi:.3g}] ({m['k']}/{m['n']})"
 
 
+def _change(r: dict[str, Any]) -> str:
+    """The change and the evidence for it: '-0.118 (3 images lost, 0 gained; p=0.12)'."""
+    if r["delta"] is None:
+        return ""
+    text = f"{r['delta']:+.3g}"
+    test = r.get("test")
+    if test is not None:
+        worse = r["delta"] < 0 if r["baseline"]["name"] in HIGHER_IS_BETTER else r["delta"] > 0
+        p = f"p={test['p_worse' if worse else 'p_better']:.2g}"
+        if "losses" in test:
+            p = f"{test['losses']} images lost, {test['gains']} gained; {p}"
+        text += f" ({p})"
+    elif r.get("small"):
+        text += f" (n < {MIN_N}: pooled)"
+    return text
+
+
+def rule(report: dict[str, Any]) -> str:
+    """One paragraph: how many rows were tested and at what familywise level."""
+    t = report["tests"]
+    return (
+        f"{t['rows_tested']} rows with n >= {report['min_n']} and {t['pooled_tests']} pooled "
+        f"tests were tested in {t['families']} families (one per algorithm), each at familywise "
+        f"level {report['alpha']:g} (exact paired tests by image, Holm step-down with Tarone's "
+        f"refinement); {t['small_rows']} rows with n < {report['min_n']} cannot fail alone and "
+        f"enter their algorithm's pooled test. A change must be significant *and* exceed the "
+        f"tolerance {report['tolerance']:g}."
+    )
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     c = report["counts"]
     verdict = "REGRESSION" if report["regression"] else "OK"
     out = [
         f"# hash-harness check: **{verdict}**",
         "",
-        f"Suite {esc(report['suite']['name'])} v{report['suite']['version']}; tolerance "
-        f"{report['tolerance']:g} (a change must exceed it *and* leave the baseline's 95% "
-        "interval). "
+        f"Suite {esc(report['suite']['name'])} v{report['suite']['version']}: "
         f"{c['worse']} worse, {c['missing']} missing, {c['better']} better, {c['changed']} changed "
         f"within noise, {c['unchanged']} unchanged, {c['new']} new.",
+        "",
+        rule(report),
     ]
     diffs = report["environment_differences"]
     out += [
@@ -192,10 +472,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     if shown:
         out += ["", "| status | metric | baseline | current | change |", "|---|---|---|---|---|"]
         for r in shown[:100]:
-            delta = "" if r["delta"] is None else f"{r['delta']:+.3g}"
             out.append(
                 f"| **{r['status']}** | {code(r['key'])} | {_fmt(r['baseline'])} | "
-                f"{_fmt(r['current'])} | {delta} |"
+                f"{_fmt(r['current'])} | {esc(_change(r))} |"
             )
         if len(shown) > 100:
             out.append(f"\n… and {len(shown) - 100} more in the JSON report.")
@@ -203,7 +482,9 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def render_junit(report: dict[str, Any]) -> str:
-    """JUnit XML: one test case per metric; worse and missing metrics are failures."""
+    """JUnit XML: one test case per metric, grouped by algorithm (one classname each); worse and
+    missing metrics are failures whose message gives the baseline, the current value and the
+    change."""
     rows = report["rows"]
     failures = [r for r in rows if r["status"] in ("worse", "missing")]
     name = f"hash-harness check {report['suite']['name']} v{report['suite']['version']}"
@@ -212,14 +493,16 @@ def render_junit(report: dict[str, Any]) -> str:
         f'<testsuite name={quoteattr(name)} tests="{len(rows)}" failures="{len(failures)}">',
     ]
     for r in rows:
-        lines.append(f'  <testcase classname="hash-harness" name={quoteattr(r["key"])}>')
+        classname = f"hash-harness.{r['family']}"
+        lines.append(f"  <testcase classname={quoteattr(classname)} name={quoteattr(r['key'])}>")
+        message = (
+            f"{r['status']}: baseline {_fmt(r['baseline'])}, current {_fmt(r['current'])}, "
+            f"change {_change(r) or 'n/a'}"
+        )
         if r["status"] in ("worse", "missing"):
-            message = f"{r['status']}: baseline {_fmt(r['baseline'])}, current {_fmt(r['current'])}"
             lines.append(f"    <failure message={quoteattr(message)}>{escape(message)}</failure>")
         elif r["status"] != "unchanged":
-            lines.append(
-                f"    <system-out>{escape(r['status'])}: {escape(_fmt(r['current']))}</system-out>"
-            )
+            lines.append(f"    <system-out>{escape(message)}</system-out>")
         lines.append("  </testcase>")
     lines.append("</testsuite>")
     return "\n".join(lines) + "\n"

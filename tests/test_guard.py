@@ -45,7 +45,11 @@ def test_unchanged_rerun_passes_and_other_suites_are_refused(ci_run, tmp_path, c
     assert "**OK**" in capsys.readouterr().out
     suite = ET.parse(junit).getroot()  # noqa: S314 - our own output
     assert suite.get("failures") == "0"
-    assert int(suite.get("tests")) == len(guard.load_baseline(CI_BASELINE)["metrics"])
+    baseline = guard.load_baseline(CI_BASELINE)
+    pooled = len({m["family"] for m in baseline["metrics"].values()})  # one pooled row each
+    assert int(suite.get("tests")) == len(baseline["metrics"]) + pooled
+    classnames = {case.get("classname") for case in suite.iter("testcase")}
+    assert classnames == {"hash-harness.phash", "hash-harness.dhash", "hash-harness.pdq"}
 
     other = copy.deepcopy(ci_run)
     other["suite"]["version"] = 2
@@ -78,33 +82,56 @@ def test_a_harsher_transform_is_caught_and_named(monkeypatch, tmp_path, capsys):
     assert "| **worse** | `tpr \\| phash \\| crop(keep_area=0.9) \\| threshold=10`" in out
     report = guard.check(harsher, guard.load_baseline(CI_BASELINE))
     worse = {r["key"].split(" | ")[2] for r in report["rows"] if r["status"] == "worse"}
-    assert worse == {"crop(keep_area=0.9)"}
+    # the crop rows, and the pooled test of the per-category rows the crop moved
+    assert "crop(keep_area=0.9)" in worse
+    assert worse - {"crop(keep_area=0.9)"} <= {"pooled: 49 rows with n < 10"}
     failures = ET.parse(junit).getroot().findall(".//failure")  # noqa: S314 - our own output
     assert failures
     assert all("worse" in f.get("message") for f in failures)
 
 
-def _metric(k, n, name="tpr"):
+def _row(name, base, cur, per_image=None):
+    """A check row of one algorithm's family: counts, or per-image outcome strings."""
     from harness.metrics import rate
 
-    return {"name": name, **{x: y for x, y in rate(k, n).to_dict().items() if x != "status"}}
+    def entry(k, n, outcomes=None):
+        r = rate(k, n)
+        out = {"name": name, "family": "a", "k": k, "n": n, "value": r.value, "ci95": r.ci95}
+        if outcomes is not None:
+            out["per_image"] = outcomes
+        return out
+
+    b, c = per_image or (None, None)
+    return {"key": "row", "family": "a", "baseline": entry(*base, b), "current": entry(*cur, c)}
 
 
 @pytest.mark.parametrize(
-    ("name", "base", "cur", "status"),
+    ("name", "base", "cur", "outcomes", "status"),
     [
-        ("tpr", (90, 100), (90, 100), "unchanged"),
-        ("tpr", (90, 100), (88, 100), "changed"),  # inside the baseline's interval: noise
-        ("tpr", (90, 100), (70, 100), "worse"),
-        ("tpr", (70, 100), (90, 100), "better"),
-        ("fpr", (1, 1000), (30, 1000), "worse"),  # false matches up
-        ("fpr", (30, 1000), (1, 1000), "better"),
-        ("fpr", (0, 100000), (3, 100000), "changed"),  # beyond the interval, within tolerance
+        ("tpr", (18, 20), (18, 20), ("1" * 18 + "00", "1" * 18 + "00"), "unchanged"),
+        # the same count, other images: moved, not worse
+        ("tpr", (18, 20), (18, 20), ("1" * 18 + "00", "00" + "1" * 18), "changed"),
+        ("tpr", (18, 20), (17, 20), ("1" * 18 + "00", "0" + "1" * 17 + "00"), "changed"),
+        ("tpr", (18, 20), (12, 20), ("1" * 18 + "00", "0" * 6 + "1" * 12 + "00"), "worse"),
+        ("tpr", (12, 20), (18, 20), ("0" * 6 + "1" * 12 + "00", "1" * 18 + "00"), "better"),
+        ("fpr", (1, 1000), (30, 1000), None, "worse"),  # false matches up
+        ("fpr", (30, 1000), (1, 1000), None, "better"),
+        ("fpr", (0, 100000), (9, 100000), None, "changed"),  # significant, within tolerance
     ],
 )
-def test_classification_is_direction_aware_and_noise_aware(name, base, cur, status):
-    got, _ = guard._classify(_metric(*base, name), _metric(*cur, name), tolerance=0.01)
-    assert got == status
+def test_classification_is_direction_aware_and_multiplicity_aware(
+    name, base, cur, outcomes, status
+):
+    row = _row(name, base, cur, outcomes)
+    row["test"] = guard._row_test(row["baseline"], row["current"])
+    rejected = {
+        side: guard.holm_tarone(
+            {"row": (row["test"][f"p_{side}"], row["test"][f"min_p_{side}"])}, 0.05
+        )[0]
+        for side in ("worse", "better")
+    }
+    row["significant"] = next((s for s in ("worse", "better") if rejected[s]), None)
+    assert guard._classify(row, tolerance=0.01)[0] == status
 
 
 def test_missing_metrics_are_a_regression(ci_run):
