@@ -277,3 +277,31 @@ def test_committed_golden_covers_every_default_algorithm(capsys):
         assert f"`{algorithm}`" in out
     if code != 0:  # other library versions than the recorded ones: drift is named, not hidden
         assert "recorded" in out or "drift" in out.lower()
+
+
+@pytest.mark.slow
+def test_pytest_fixture_reruns_on_the_baselines_own_folder(tmp_path, monkeypatch):
+    """A baseline made with `--dataset DIR` is re-run on DIR (found beside the baseline when
+    its recorded path is relative), not on the suite's registered corpus."""
+    from harness.cli import main
+    from harness.pytest_plugin import HashHarnessGuard
+    from tests.conftest import synthetic_image
+
+    project = tmp_path / "project"
+    (project / "images").mkdir(parents=True)
+    for i in range(6):
+        synthetic_image(96 + 8 * i, 80, seed=i).save(project / "images" / f"{i}.png")
+    suite = project / "suite.toml"
+    suite.write_text(
+        'name = "folder"\nversion = 1\ndataset = "skimage"\nalgorithms = ["phash"]\n'
+        'transforms = ["identity", "jpeg@S3"]\nbootstrap_resamples = 0\n'
+    )
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("HASH_HARNESS_CACHE", str(tmp_path / "cache"))
+    args = ["--suite", "suite.toml", "--dataset", "images", "--workers", "1", "--quiet"]
+    assert main(["run", *args, "--out", "out"]) == 0
+    assert main(["baseline", "create", "--results", "out/results.json", "--out", "base.json"]) == 0
+    monkeypatch.chdir(tmp_path)  # a test run from elsewhere: the path is found beside the baseline
+    report = HashHarnessGuard(workers=1).assert_no_regression(project / "base.json")
+    assert report["counts"]["unchanged"] == len(report["rows"])
+    assert json.loads((project / "base.json").read_text())["dataset"]["name"] == "images"
