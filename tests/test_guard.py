@@ -190,3 +190,54 @@ def test_committed_golden_hashes_hold():
         )
     report = golden.check(recorded)
     assert not report["drift"], golden.render(report)
+
+
+def _workflow_steps() -> dict[str, dict]:
+    yaml = pytest.importorskip("yaml")
+    text = (ROOT / "docs" / "ci.md").read_text()
+    block = text.split("## GitHub Actions example", 1)[1].split("```yaml\n", 1)[1]
+    workflow = yaml.safe_load(block.split("```", 1)[0])
+    return {s.get("name", s.get("uses")): s for s in workflow["jobs"]["guard"]["steps"]}
+
+
+def test_documented_workflow_reports_to_log_and_summary(ci_run, tmp_path):
+    """Run the workflow's own check and golden steps with bash, as the runner would: the
+    verdict reaches the log and the step summary, and the exit status survives the pipe."""
+    import os
+    import subprocess
+    import sys
+
+    steps = _workflow_steps()
+    assert steps["actions/setup-python@v5"]["with"]["cache"] == "pip"
+    assert steps["Check exact hashes"]["if"] == "always()"
+    assert "--no-cache" in steps["Run the guard suite"]["run"]
+    (tmp_path / "benchmarks" / "baselines").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "baselines" / "ci.json").write_text(CI_BASELINE.read_text())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+    def step(name: str, summary: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", steps[name]["run"]],
+            cwd=tmp_path,
+            env={**env, "GITHUB_STEP_SUMMARY": str(summary)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    results.dump(ci_run, tmp_path / "results" / "results.json")
+    ok = step("Check rates against the baseline", tmp_path / "ok.md")
+    assert ok.returncode == 0, ok.stderr
+    assert "**OK**" in ok.stdout
+    assert "**OK**" in (tmp_path / "ok.md").read_text()
+    broken = copy.deepcopy(ci_run)
+    broken["cells"] = [c for c in broken["cells"] if c["algorithm"] != "pdq"]
+    results.dump(broken, tmp_path / "results" / "results.json")
+    bad = step("Check rates against the baseline", tmp_path / "bad.md")
+    assert bad.returncode == 1  # pipefail: tee does not hide the failure
+    assert "**REGRESSION**" in bad.stdout
+    assert "**REGRESSION**" in (tmp_path / "bad.md").read_text()
+    assert (tmp_path / "results" / "check.xml").exists()
+    gold = step("Check exact hashes", tmp_path / "gold.md")
+    assert "hash-harness golden check" in gold.stdout
+    assert gold.stdout in (tmp_path / "gold.md").read_text()
