@@ -380,7 +380,11 @@ def check(
         "tolerance": tolerance,
         "alpha": alpha,
         "min_n": MIN_N,
-        "tests": {**summary, "small_rows": sum(bool(r.get("small")) for r in rows)},
+        "tests": {
+            **summary,
+            "small_rows": sum(bool(r.get("small")) for r in rows),
+            "pooled_rows": sum(r.get("pooled", 0) for r in rows),
+        },
         "environment_differences": environment_differences(
             baseline["environment"], result["environment"]
         ),
@@ -441,9 +445,9 @@ def rule(report: dict[str, Any]) -> str:
         f"{t['rows_tested']} rows with n >= {report['min_n']} and {t['pooled_tests']} pooled "
         f"tests were tested in {t['families']} families (one per algorithm), each at familywise "
         f"level {report['alpha']:g} (exact paired tests by image, Holm step-down with Tarone's "
-        f"refinement); {t['small_rows']} rows with n < {report['min_n']} cannot fail alone and "
-        f"enter their algorithm's pooled test. A change must be significant *and* exceed the "
-        f"tolerance {report['tolerance']:g}."
+        f"refinement); {t['small_rows']} rows with n < {report['min_n']} cannot fail alone "
+        f"({t['pooled_rows']} true-match rows of them enter their algorithm's pooled test). "
+        f"A change must be significant *and* exceed the tolerance {report['tolerance']:g}."
     )
 
 
