@@ -701,7 +701,10 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         "compare RESULTS.json with a baseline: exit 1 on regression, 2 if not comparable",
         "Compare a results.json with a baseline, rate by rate and direction-aware: a rate "
-        "that got worse by more than --tolerance and out of the baseline's 95% interval fails.",
+        "fails when it got worse by more than --tolerance and significantly so after the "
+        "correction over its algorithm's rows (exact paired tests by image, Holm-Tarone at "
+        "--alpha; rows with n < 10 are pooled per algorithm). A suite changed without a "
+        "version bump is not comparable: its diff is printed.",
         EXIT_CHECK,
     )
     chk.add_argument("results")
