@@ -9,7 +9,6 @@ or an unexpected internal error.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
 import sys
@@ -23,21 +22,15 @@ EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2, 3
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.suite import DEFAULT_SUITE, load_suite
+    from harness import api, results
+    from harness.suite import DEFAULT_SUITE
 
-    suite = load_suite(args.suite or DEFAULT_SUITE)
+    suite = api.load_suite(args.suite or DEFAULT_SUITE)
     if args.transforms:
         suite = _with_transforms(suite, args.transforms)
     if args.max_failure_rate is not None:
         suite = dataclasses.replace(suite, max_failure_rate=args.max_failure_rate)
     workers = args.workers or os.cpu_count() or 1
-    if workers > 1 and args.executor != "dask":
-        from harness.runner import prestart_workers
-
-        prestart_workers()  # before the imports below, which it overlaps
-    from harness import results
-    from harness.evaluate import run_suite
-
     out = Path(args.out)
     if not args.quiet:
         print(
@@ -46,15 +39,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"dataset {args.dataset or suite.dataset}, {workers} worker(s)",
             file=sys.stderr,
         )
-    with _execution(args, workers) as (store, executor):
-        result = run_suite(
+    result = dict(
+        api.run(
             suite,
             dataset=args.dataset,
             workers=workers,
-            quiet=args.quiet,
-            store=store,
-            executor=executor,
-        )
+            cache=False if args.no_cache else (args.cache or True),
+            executor=args.executor,
+            scheduler=args.scheduler,
+            progress=not args.quiet,
+        ).document
+    )
     results.dump(result, out / "results.json")
     md_path = _write_reports(result, out, quiet=args.quiet)
     status = result["status"]
@@ -67,29 +62,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILURES
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _execution(args: argparse.Namespace, workers: int):  # type: ignore[no-untyped-def]
-    """The hash cache (unless --no-cache) and the Dask client (with --executor dask)."""
-    from harness.store import HashStore, default_path
-
-    store = None if args.no_cache else HashStore(args.cache or default_path())
-    client = None
-    try:
-        if args.executor == "dask":
-            from harness.distributed import client_for
-
-            client = client_for(args.scheduler or "local", workers)
-        yield store, client
-    finally:
-        if client is not None:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
-        if store is not None:
-            store.close()
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
@@ -115,7 +87,7 @@ def _with_transforms(suite, selections):  # type: ignore[no-untyped-def]
     return parse_suite({**suite.config, "transforms": list(selections)}, source="--transforms")
 
 
-LISTS = ("transforms", "presets", "ladders", "algorithms", "datasets")
+LISTS = ("suites", "transforms", "presets", "ladders", "algorithms", "datasets")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -124,7 +96,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
             print(("\n" if i else "") + f"== {what} ==", flush=True)
             _cmd_list(argparse.Namespace(what=what, markdown=False))
         return EXIT_OK
-    if args.what in ("transforms", "presets", "ladders"):
+    if args.what == "suites":
+        from harness.api import suites
+
+        for row in suites():
+            print(f"{row['name']} (v{row['version']}): {row['description']}")
+        print("also: the path of any suite TOML file (`hash-harness validate FILE` checks one)")
+    elif args.what in ("transforms", "presets", "ladders"):
         from transforms import catalogue
 
         if args.what == "presets":
@@ -519,9 +497,12 @@ def _fraction(text: str) -> float:
 
 
 def _default_golden() -> Path:
-    from harness.golden import DEFAULT_PATH
+    from harness.data import golden_path
 
-    return DEFAULT_PATH
+    return golden_path()
+
+
+SUITE_HELP = "bundled suite name (see `list suites`) or suite TOML file (default: default)"
 
 
 EXIT_STATUS = """exit status:
@@ -576,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
         "per rate).",
         EXIT_RUN,
     )
-    run.add_argument("--suite", help="suite TOML file (default: benchmarks/suites/default.toml)")
+    run.add_argument("--suite", help=SUITE_HELP)
     run.add_argument("--dataset", help="registered dataset name or folder of images")
     run.add_argument(
         "--transforms",
@@ -618,9 +599,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls = _command(
         sub,
         "list",
-        "list transforms, presets, severity ladders, algorithms or datasets (default: all)",
-        "List what a suite can name: transforms, presets, severity ladders, algorithms and "
-        "datasets. Without an argument, everything. Names are case-insensitive.",
+        "list suites, transforms, presets, ladders, algorithms or datasets (default: all)",
+        "List the bundled suites and what a suite can name: transforms, presets, severity "
+        "ladders, algorithms and datasets. Without an argument, everything. Names are "
+        "case-insensitive.",
     )
     ls.add_argument("what", nargs="?", choices=LISTS, help="what to list (default: everything)")
     ls.add_argument("--markdown", action="store_true", help="transforms as a Markdown table")
@@ -630,9 +612,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "validate",
         "check a suite file without touching any image",
-        "Parse and validate a suite TOML file: every problem is listed, no image is opened.",
+        "Parse and validate a suite (a TOML file or a bundled suite's name): every problem is "
+        "listed, no image is opened.",
     )
-    val.add_argument("suite")
+    val.add_argument("suite", help="suite TOML file or bundled suite name")
     val.set_defaults(func=_cmd_validate)
 
     thr = _command(
@@ -647,9 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     thr.add_argument(
         "--target-fpr", required=True, type=_open_fraction, help="false-match rate, e.g. 1e-6"
     )
-    thr.add_argument(
-        "--suite", help="suite TOML (corpus, edits, split; default: the default suite)"
-    )
+    thr.add_argument("--suite", help="corpus, edits and split: " + SUITE_HELP)
     thr.add_argument("--dataset", help="registered dataset name or folder of images")
     thr.add_argument(
         "--protocol",
@@ -684,7 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Write the rates of a run (or of --results) as a baseline for `hash-harness check`.",
     )
     base.add_argument("action", choices=["create"])
-    base.add_argument("--suite", help="suite TOML (default: the default suite)")
+    base.add_argument("--suite", help=SUITE_HELP)
     base.add_argument("--dataset", help="registered dataset name or folder of images")
     base.add_argument("--results", help="build from this results.json instead of running")
     base.add_argument(
@@ -708,7 +689,9 @@ def build_parser() -> argparse.ArgumentParser:
         EXIT_CHECK,
     )
     chk.add_argument("results")
-    chk.add_argument("--baseline", required=True)
+    chk.add_argument(
+        "--baseline", required=True, help="baseline file, or a committed baseline's name (ci)"
+    )
     chk.add_argument(
         "--tolerance",
         type=_fraction,
@@ -735,7 +718,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gold.add_argument("action", choices=["create", "check"])
     gold.add_argument("--golden", default=str(_default_golden()), help="golden-hash file")
-    gold.add_argument("--algorithms", nargs="+", help="algorithm specs (create; default: all)")
+    gold.add_argument(
+        "--algorithms",
+        nargs="+",
+        help="algorithm specs (create; default: every algorithm without an optional extra)",
+    )
     gold.set_defaults(func=_cmd_golden)
 
     exp = _command(
@@ -745,7 +732,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Write every original and edited image of a suite as PNG with a manifest, for a "
         "vendor to hash offline; bring the hashes back with `hash-harness score`.",
     )
-    exp.add_argument("--suite", help="suite TOML (default: the default suite)")
+    exp.add_argument("--suite", help=SUITE_HELP)
     exp.add_argument("--dataset", help="registered dataset name or folder of images")
     exp.add_argument("--out", required=True, help="export folder")
     exp.add_argument("--quiet", action="store_true", help="no progress output")

@@ -125,10 +125,12 @@ def create_baseline(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:
+    """Read a baseline file, or a committed baseline by name (``"ci"``)."""
+    from harness.data import resolve
     from harness.results import load_document
 
     data = load_document(
-        path,
+        resolve(path, "baseline", UnusableInputError),
         kind=BASELINE_KIND,
         schema_key="baseline_schema",
         schema=BASELINE_SCHEMA,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import data
 from harness._validation import check_int, check_real
 from harness.algorithms import HashAlgorithm, make_algorithm
 from harness.errors import HarnessError, SuiteError
@@ -51,7 +52,7 @@ KEYS = {
     "near_duplicates": "table: algorithm = one of the suite's algorithms, max_distance = bits",
 }
 
-DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "benchmarks" / "suites" / "default.toml"
+DEFAULT_SUITE = data.folder("suites") / "default.toml"
 
 
 @dataclass(frozen=True)
@@ -319,8 +320,15 @@ def _near_duplicates(
 
 
 def load_suite(path: str | Path) -> Suite:
-    """Read and validate a suite TOML file."""
-    path = Path(path)
+    """Read and validate a suite: a TOML file, or the name of a bundled suite (``thorn``).
+
+    Raises
+    ------
+    SuiteError
+        When the file cannot be read (naming the bundled suites), is not TOML, or is not a
+        valid suite.
+    """
+    path = data.resolve(path, "suite", SuiteError)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

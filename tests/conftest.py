@@ -44,7 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
         action="store_true",
-        help="rewrite tests/golden files for the current environment instead of checking them",
+        help="rewrite the golden files (tests/golden, benchmarks/golden) for the current "
+        "environment instead of checking them",
     )
 
 

@@ -1,0 +1,392 @@
+"""The public Python API: run suites, read results as tidy tables, recommend thresholds.
+
+Everything here is re-exported by :mod:`harness` (``harness.run``, ``harness.Results``, ...); the
+command line is a thin layer over the same functions. The engine is imported only when a function
+is called, so ``import harness`` stays cheap, and pandas is needed only by
+:meth:`Table.to_pandas` (``pip install 'hash-harness[pandas]'``).
+
+:class:`Results` wraps the results document (the object ``results.json`` holds) and derives every
+table from it, so the document stays the single source of truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    import pandas
+
+    from harness.suite import Suite
+
+
+@dataclass(frozen=True)
+class Table:
+    """A tidy table: named columns, one row per observation.
+
+    Attributes
+    ----------
+    columns : tuple of str
+        Column names, in order.
+    rows : tuple of tuple
+        One tuple per row, aligned with ``columns``; missing values are ``None``.
+    """
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as dicts keyed by column name (no pandas needed)."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """The table as a :class:`pandas.DataFrame` (missing values become NaN / None).
+
+        Raises
+        ------
+        HarnessError
+            When pandas is not installed, saying which extra installs it.
+        """
+        try:
+            import pandas
+        except ImportError as exc:
+            raise HarnessError(
+                "Table.to_pandas() needs pandas: pip install 'hash-harness[pandas]' "
+                "(or use .records())."
+            ) from exc
+        return pandas.DataFrame.from_records(list(self.rows), columns=list(self.columns))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.records())
+
+    def __repr__(self) -> str:
+        return (
+            f"Table({len(self.rows)} rows x {len(self.columns)} columns: {', '.join(self.columns)})"
+        )
+
+
+#: Metric parameters that get a column of their own in every rate table, present or not.
+_PARAMS = ("threshold", "protocol", "category")
+_RATE = ("k", "n", "value", "ci95_low", "ci95_high", "status")
+_FAILURE = ("image", "stage", "transform", "algorithm", "error")
+
+
+def _rate_table(
+    keys: Sequence[str], groups: Sequence[tuple[Sequence[Any], Sequence[Mapping[str, Any]]]]
+) -> Table:
+    """One row per metric: ``keys`` columns from each group's key values, then the metric's
+    name, its parameters (``threshold``, ``protocol``, ``category``, then any others) and the
+    rate with its count and 95% interval."""
+    fixed = [p for p in _PARAMS if p not in keys]
+    extra: list[str] = []
+    for _, metrics in groups:
+        for m in metrics:
+            extra += [p for p in m["params"] if p not in (*_PARAMS, *keys, *extra)]
+    params = (*fixed, *extra)
+    rows = []
+    for key, metrics in groups:
+        for m in metrics:
+            low, high = m["ci95"] if m.get("ci95") else (None, None)
+            rows.append(
+                (
+                    *key,
+                    m["name"],
+                    *(m["params"].get(p) for p in params),
+                    m["k"],
+                    m["n"],
+                    m["value"],
+                    low,
+                    high,
+                    m.get("status"),
+                )
+            )
+    return Table((*keys, "metric", *params, *_RATE), tuple(rows))
+
+
+@dataclass(frozen=True)
+class Results:
+    """The results of one run, with tidy tables for notebooks.
+
+    Attributes
+    ----------
+    document : dict
+        The results document exactly as ``results.json`` holds it (see :mod:`harness.results`);
+        every table below is derived from it.
+    """
+
+    document: Mapping[str, Any]
+
+    @property
+    def suite(self) -> str:
+        """Suite name and version, e.g. ``"ci v1"``."""
+        return f"{self.document['suite']['name']} v{self.document['suite']['version']}"
+
+    @property
+    def cells(self) -> Table:
+        """Robustness and false-match rates per edit: one row per algorithm x transform x
+        metric (``tpr`` per threshold and image category, ``fpr`` per threshold and negative
+        protocol), with ``k`` of ``n``, ``value`` and the 95% interval ``ci95_low``/``ci95_high``.
+        A ``category`` of None means all images."""
+        return _rate_table(
+            ("algorithm", "transform"),
+            [((c["algorithm"], c["transform"]), c["metrics"]) for c in self.document["cells"]],
+        )
+
+    @property
+    def collisions(self) -> Table:
+        """False-match rates over pairs of different images: one row per algorithm x negative
+        protocol x threshold, with ``k`` colliding pairs of ``n``."""
+        return _rate_table(
+            ("algorithm", "protocol"),
+            [((c["algorithm"], c["protocol"]), c["metrics"]) for c in self.document["collisions"]],
+        )
+
+    @property
+    def failures(self) -> Table:
+        """Images or edits that could not be decoded, edited or hashed, with the reason."""
+        rows = [tuple(f.get(c) for c in _FAILURE) for f in self.document.get("failures", [])]
+        return Table(_FAILURE, tuple(rows))
+
+    def report(self, format: str = "md") -> str:
+        """The report as text: ``"md"`` (Markdown), ``"html"`` or ``"junit"``."""
+        from harness.report import render_markdown
+        from harness.report.html import render_html
+        from harness.report.junit import render_junit
+
+        renderers = {"md": render_markdown, "html": render_html, "junit": render_junit}
+        if format not in renderers:
+            raise HarnessError(f"format must be one of {', '.join(renderers)}; got {format!r}.")
+        return renderers[format](dict(self.document))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the document to ``path`` (e.g. ``results/results.json``) atomically."""
+        from harness import results
+
+        return results.dump(dict(self.document), path)
+
+    def __repr__(self) -> str:
+        doc = self.document
+        return (
+            f"Results(suite {self.suite!r}, dataset {doc['dataset']['name']!r}: "
+            f"{doc['dataset']['n_evaluated']} images, {len(doc['algorithms'])} algorithms x "
+            f"{len(doc['transforms'])} transforms)"
+        )
+
+
+def load_suite(suite: str | Path) -> Suite:
+    """Read and validate a suite without touching any image.
+
+    Parameters
+    ----------
+    suite
+        A bundled suite's name (``"default"``, ``"ci"``, ``"thorn"``; see :func:`suites`) or the
+        path of a suite TOML file.
+
+    Raises
+    ------
+    SuiteError
+        Naming every problem of the file, or the bundled suites when nothing matches.
+    """
+    from harness.suite import load_suite as _load
+
+    return _load(suite)
+
+
+def suites() -> Table:
+    """The bundled suites: ``name``, ``version``, ``description`` and ``path``."""
+    from harness import data
+
+    rows = [
+        (name, *data.suite_description(path), str(path)) for name, path in data.suites().items()
+    ]
+    return Table(("name", "version", "description", "path"), tuple(rows))
+
+
+def _suite(suite: str | Path | Suite) -> Suite:
+    from harness.suite import Suite
+
+    return suite if isinstance(suite, Suite) else load_suite(suite)
+
+
+@contextlib.contextmanager
+def _execution(
+    cache: str | Path | bool, executor: str, scheduler: str | None, workers: int
+) -> Iterator[tuple[Any, Any]]:
+    """The hash cache (unless ``cache`` is False) and the Dask client (``executor="dask"``)."""
+    from harness.store import HashStore, default_path
+
+    if executor not in ("local", "dask"):
+        raise HarnessError(f"executor must be 'local' or 'dask'; got {executor!r}.")
+    store = None
+    if cache is not False:
+        store = HashStore(default_path() if cache is True else cache)
+    client = None
+    try:
+        if executor == "dask":
+            from harness.distributed import client_for
+
+            client = client_for(scheduler or "local", workers)
+        yield store, client
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        if store is not None:
+            store.close()
+
+
+def run(
+    suite: str | Path | Suite = "default",
+    *,
+    dataset: str | None = None,
+    workers: int = 0,
+    cache: str | Path | bool = True,
+    executor: str = "local",
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> Results:
+    """Run a suite: decode, edit and hash every image, then measure every rate.
+
+    Parameters
+    ----------
+    suite
+        A bundled suite's name, a suite TOML path, or a :class:`~harness.suite.Suite` from
+        :func:`load_suite`.
+    dataset
+        Registered dataset name, folder, manifest or ``NAME[N]``; default: the suite's own.
+    workers
+        Worker processes; 0 means one per core.
+    cache
+        True: the shared hash cache (``$HASH_HARNESS_CACHE`` or ``~/.cache/hash-harness``);
+        a path: that SQLite file; False: compute everything, store nothing.
+    executor, scheduler
+        ``"local"`` processes, or ``"dask"`` with a scheduler address (default: a local cluster).
+    progress
+        Print progress to standard error.
+
+    Returns
+    -------
+    Results
+        The run's results; ``Results.save`` writes ``results.json``.
+
+    Raises
+    ------
+    HarnessError
+        Invalid suite, dataset or arguments, before any pixel is touched.
+    """
+    if workers < 0:
+        raise HarnessError(f"workers must be >= 0 (0 = one per core); got {workers}.")
+    spec = _suite(suite)
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and executor == "local":
+        from harness.runner import prestart_workers
+
+        prestart_workers()  # before the imports below, which it overlaps
+    from harness.evaluate import run_suite
+
+    with _execution(cache, executor, scheduler, workers) as (store, client):
+        document = run_suite(
+            spec, dataset=dataset, workers=workers, quiet=not progress, store=store, executor=client
+        )
+    return Results(document)
+
+
+def load_results(path: str | Path) -> Results:
+    """Read a ``results.json`` (older schema versions are migrated).
+
+    Raises
+    ------
+    HarnessError
+        For an unreadable, truncated, newer or malformed file.
+    """
+    from harness import results
+
+    return Results(results.load(path))
+
+
+def threshold(
+    algorithm: str,
+    target_fpr: float,
+    *,
+    suite: str | Path | Suite = "default",
+    dataset: str | None = None,
+    protocol: str = "originals_all_pairs",
+    calibration_fraction: float | None = None,
+    workers: int = 0,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Recommend a threshold for ``algorithm`` at a target false-match rate.
+
+    The threshold is chosen on the calibration images and scored on the held-out ones (the
+    suite's split); the answer says "unresolved" when the corpus is too small for the target.
+
+    Parameters
+    ----------
+    algorithm
+        Algorithm spec, e.g. ``"pdq"`` or ``"phash(hash_size=16)"``.
+    target_fpr
+        False-match rate strictly between 0 and 1, e.g. ``1e-3``.
+    suite
+        The suite (corpus, edits, split): bundled name, path or :class:`~harness.suite.Suite`.
+    dataset
+        Dataset overriding the suite's.
+    protocol
+        Negative pairs the rate is measured on: ``"originals_all_pairs"`` or
+        ``"edited_vs_other_originals"``.
+    calibration_fraction
+        Share of images to calibrate on (default: the suite's).
+    workers
+        Worker processes; 0 means one per core.
+    progress
+        Print progress to standard error.
+
+    Returns
+    -------
+    dict
+        The answer document that ``hash-harness threshold --json`` prints.
+    """
+    import dataclasses
+
+    from harness._validation import check_real
+    from harness.algorithms import make_algorithm
+    from harness.evaluate import choose_threshold
+
+    for name, value in (("target_fpr", target_fpr), ("calibration_fraction", calibration_fraction)):
+        if value is not None:
+            check_real(
+                name,
+                value,
+                owner="threshold()",
+                min_value=0.0,
+                max_value=1.0,
+                min_open=True,
+                max_open=True,
+            )
+    if workers < 0:
+        raise HarnessError(f"workers must be >= 0 (0 = one per core); got {workers}.")
+    spec = _suite(suite)
+    if calibration_fraction is not None:
+        spec = dataclasses.replace(spec, calibration_fraction=calibration_fraction)
+    return choose_threshold(
+        spec,
+        make_algorithm(algorithm),
+        target_fpr,
+        protocol=protocol,
+        dataset=dataset,
+        workers=workers or os.cpu_count() or 1,
+        quiet=not progress,
+    )
+
+
+__all__ = ["Results", "Table", "load_results", "load_suite", "run", "suites", "threshold"]
