@@ -3,7 +3,7 @@
 Installed with hash-harness (entry point ``pytest11``), it provides the ``hash_harness`` fixture::
 
     def test_robust(hash_harness):
-        hash_harness.assert_no_regression("benchmarks/baselines/default.json")
+        hash_harness.assert_no_regression("ci")   # a committed baseline by name, or a path
 
 The baseline records its suite and its dataset, so the fixture re-runs exactly that suite on
 exactly those images (a registered name, a folder or a manifest, found as written, under the

@@ -28,3 +28,41 @@ def test_ruff_lint_and_format():
             check=False,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _requirements() -> list[str]:
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = [r for group in project["optional-dependencies"].values() for r in group]
+    return [*project["dependencies"], *extras]
+
+
+def test_floors_admit_the_pinned_versions():
+    """Every requirement in pyproject (core and extras) admits the version constraints.txt pins,
+    so `pip install -c constraints.txt` can always resolve; and the floors exclude releases
+    known to break (imagehash 4.3.0 imports `six` without requiring it)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            req = Requirement(line)
+            (spec,) = req.specifier
+            assert spec.operator == "==", f"constraints.txt pins exactly: {line}"
+            pins[canonicalize_name(req.name)] = spec.version
+    checked = 0
+    for text in _requirements():
+        req = Requirement(text)
+        name = canonicalize_name(req.name)
+        if name == "hash-harness":
+            continue
+        assert name in pins, f"{req.name} is a requirement but not pinned in constraints.txt"
+        assert req.specifier.contains(pins[name]), f"{text} refuses the pinned {pins[name]}"
+        checked += 1
+    assert checked >= 15
+    imagehash = next(Requirement(r) for r in _requirements() if r.lower().startswith("imagehash"))
+    assert not imagehash.specifier.contains("4.3.0")
+    assert imagehash.specifier.contains("4.3.1")

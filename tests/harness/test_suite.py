@@ -103,14 +103,29 @@ def test_file_errors(tmp_path):
         load_suite(bad)
 
 
-def test_shipped_suites_are_valid():
-    """Every suite in benchmarks/suites (default, paper protocols, sensitivity) parses."""
-    from harness.suite import DEFAULT_SUITE, load_suite
+def test_shipped_suites_are_valid_and_named_after_their_file():
+    """Every bundled suite (default, paper protocols, sensitivity) parses, by name or path."""
+    from harness import data
 
-    suites = sorted(DEFAULT_SUITE.parent.glob("*.toml"))
-    names = {load_suite(path).name for path in suites}
-    assert {"default", "thorn", "mckeown", "struppek", "imagededup", "sensitivity"} <= names
-    assert len(load_suite(DEFAULT_SUITE.parent / "thorn.toml").transforms) == 11
+    bundled = data.suites()
+    assert {"default", "thorn", "mckeown", "struppek", "imagededup", "sensitivity"} <= set(bundled)
+    for name, path in bundled.items():
+        assert load_suite(name) == load_suite(path)
+        assert load_suite(name).name == name  # --suite NAME and the reports agree
+    assert len(load_suite("thorn").transforms) == 11
+    assert bundled["default"] == DEFAULT_SUITE
+
+
+def test_a_path_wins_over_a_bundled_name(tmp_path, monkeypatch):
+    (tmp_path / "ci").write_text(
+        'name = "mine"\nalgorithms = ["phash"]\ntransforms = ["identity"]\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert load_suite("ci").name == "mine"
+    with pytest.raises(
+        SuiteError, match=r"no bundled suite of that name \(bundled: algorithms, ci"
+    ):
+        load_suite("no_such_suite")
 
 
 def test_ladders_and_presets_expand_inside_suites():
