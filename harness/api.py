@@ -15,6 +15,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +131,7 @@ class Results:
         """Suite name and version, e.g. ``"ci v1"``."""
         return f"{self.document['suite']['name']} v{self.document['suite']['version']}"
 
-    @property
+    @cached_property
     def cells(self) -> Table:
         """Robustness and false-match rates per edit: one row per algorithm x transform x
         metric (``tpr`` per threshold and image category, ``fpr`` per threshold and negative
@@ -141,7 +142,7 @@ class Results:
             [((c["algorithm"], c["transform"]), c["metrics"]) for c in self.document["cells"]],
         )
 
-    @property
+    @cached_property
     def collisions(self) -> Table:
         """False-match rates over pairs of different images: one row per algorithm x negative
         protocol x threshold, with ``k`` colliding pairs of ``n``."""
