@@ -502,7 +502,7 @@ def _default_golden() -> Path:
     return golden_path()
 
 
-SUITE_HELP = "bundled suite name (see `list suites`) or suite TOML file (default: default)"
+SUITE_HELP = "bundled suite name (hash-harness list suites) or TOML file; default: 'default'"
 
 
 EXIT_STATUS = """exit status:
