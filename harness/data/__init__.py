@@ -57,7 +57,8 @@ def resolve(text: str | Path, kind: str, error: type[HarnessError] = HarnessErro
     ----------
     text
         A path to a file, or a bundled name such as ``"thorn"`` (``--suite thorn``) or ``"ci"``
-        (``--baseline ci``).
+        (``--baseline ci``). An existing file wins over a bundled name; text with a folder or a
+        suffix is always a path.
     kind
         ``"suite"`` or ``"baseline"``.
     error
@@ -66,12 +67,12 @@ def resolve(text: str | Path, kind: str, error: type[HarnessError] = HarnessErro
     Raises
     ------
     HarnessError
-        When ``text`` is neither an existing file nor a bundled name; the message lists the
+        When a bare name is neither an existing file nor bundled; the message lists the
         bundled names and suggests the closest one.
     """
     path = Path(text)
-    if path.is_file():
-        return path
+    if path.is_file() or path.suffix or len(path.parts) > 1:
+        return path  # a path: the caller's reader reports a missing or unreadable file
     bundled = suites() if kind == "suite" else baselines()
     name = str(text)
     if name in bundled:
