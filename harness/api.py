@@ -225,8 +225,6 @@ def _execution(
     """The hash cache (unless ``cache`` is False) and the Dask client (``executor="dask"``)."""
     from harness.store import HashStore, default_path
 
-    if executor not in ("local", "dask"):
-        raise HarnessError(f"executor must be 'local' or 'dask'; got {executor!r}.")
     store = None
     if cache is not False:
         store = HashStore(default_path() if cache is True else cache)
@@ -288,6 +286,8 @@ def run(
     """
     if workers < 0:
         raise HarnessError(f"workers must be >= 0 (0 = one per core); got {workers}.")
+    if executor not in ("local", "dask"):
+        raise HarnessError(f"executor must be 'local' or 'dask'; got {executor!r}.")
     spec = _suite(suite)
     workers = workers or os.cpu_count() or 1
     if workers > 1 and executor == "local":
