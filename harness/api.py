@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -75,42 +75,17 @@ class Table:
         )
 
 
-#: Metric parameters that get a column of their own in every rate table, present or not.
-_PARAMS = ("threshold", "protocol", "category")
-_RATE = ("k", "n", "value", "ci95_low", "ci95_high", "status")
 _FAILURE = ("image", "stage", "transform", "algorithm", "error")
+_CELL = ("tpr", "fpr")
 
 
-def _rate_table(
-    keys: Sequence[str], groups: Sequence[tuple[Sequence[Any], Sequence[Mapping[str, Any]]]]
-) -> Table:
-    """One row per metric: ``keys`` columns from each group's key values, then the metric's
-    name, its parameters (``threshold``, ``protocol``, ``category``, then any others) and the
-    rate with its count and 95% interval."""
-    fixed = [p for p in _PARAMS if p not in keys]
-    extra: list[str] = []
-    for _, metrics in groups:
-        for m in metrics:
-            extra += [p for p in m["params"] if p not in (*_PARAMS, *keys, *extra)]
-    params = (*fixed, *extra)
-    rows = []
-    for key, metrics in groups:
-        for m in metrics:
-            low, high = m["ci95"] if m.get("ci95") else (None, None)
-            rows.append(
-                (
-                    *key,
-                    m["name"],
-                    *(m["params"].get(p) for p in params),
-                    m["k"],
-                    m["n"],
-                    m["value"],
-                    low,
-                    high,
-                    m.get("status"),
-                )
-            )
-    return Table((*keys, "metric", *params, *_RATE), tuple(rows))
+def _rates(document: Mapping[str, Any], keep: Callable[[dict[str, Any]], bool]) -> Table:
+    """The rows of the tidy export (results.csv: one row per algorithm x edit x metric, with
+    ``k``, ``n``, ``value`` and the 95% interval ``lo``/``hi``) that ``keep`` selects."""
+    from harness.report.tidy import COLUMNS, rows
+
+    kept = (tuple(r[c] for c in COLUMNS) for r in rows(dict(document)) if keep(r))
+    return Table(COLUMNS, tuple(kept))
 
 
 @dataclass(frozen=True)
@@ -134,22 +109,23 @@ class Results:
     @cached_property
     def cells(self) -> Table:
         """Robustness and false-match rates per edit: one row per algorithm x transform x
-        metric (``tpr`` per threshold and image category, ``fpr`` per threshold and negative
-        protocol), with ``k`` of ``n``, ``value`` and the 95% interval ``ci95_low``/``ci95_high``.
-        A ``category`` of None means all images."""
-        return _rate_table(
-            ("algorithm", "transform"),
-            [((c["algorithm"], c["transform"]), c["metrics"]) for c in self.document["cells"]],
-        )
+        metric (``tpr`` per threshold and image ``category``, ``""`` meaning all images;
+        ``fpr`` per threshold and negative ``protocol``), with ``k`` of ``n``, ``value`` and the
+        95% interval ``lo``/``hi``. The columns are those of ``results.csv``."""
+        return _rates(self.document, lambda r: bool(r["transform"]) and r["metric"] in _CELL)
 
     @cached_property
     def collisions(self) -> Table:
         """False-match rates over pairs of different images: one row per algorithm x negative
-        protocol x threshold, with ``k`` colliding pairs of ``n``."""
-        return _rate_table(
-            ("algorithm", "protocol"),
-            [((c["algorithm"], c["protocol"]), c["metrics"]) for c in self.document["collisions"]],
-        )
+        ``protocol`` x threshold, with ``k`` colliding pairs of ``n``."""
+        return _rates(self.document, lambda r: not r["transform"] and r["metric"] == "fpr")
+
+    @cached_property
+    def thresholds(self) -> Table:
+        """Recommended thresholds scored on the held-out images: per algorithm and
+        ``target_fpr``, the held-out false-match rate, pooled true-match rate and the true-match
+        rate per edit (metrics ``held_out_fpr``, ``held_out_tpr_pooled``, ``held_out_tpr``)."""
+        return _rates(self.document, lambda r: r["metric"].startswith("held_out_"))
 
     @property
     def failures(self) -> Table:

@@ -61,9 +61,9 @@ def test_cells_are_one_row_per_algorithm_edit_and_metric(ci):
     row = table.records()[0]
     assert row["algorithm"] == doc["cells"][0]["algorithm"]
     assert (row["k"], row["n"], row["value"]) == (first["k"], first["n"], first["value"])
-    assert [row["ci95_low"], row["ci95_high"]] == first["ci95"]
+    assert [row["lo"], row["hi"]] == first["ci95"]
     assert row["threshold"] == first["params"]["threshold"]
-    assert row["category"] is None  # all images
+    assert row["category"] == ""  # all images
     # Per-protocol FPR rows carry their protocol; the table's keys are unique.
     rows = table.records()
     fpr = [r for r in rows if r["metric"] == "fpr"]
@@ -80,12 +80,26 @@ def test_tables_as_dataframes(ci):
     frame = ci.cells.to_pandas()
     assert list(frame.columns) == list(ci.cells.columns)
     assert len(frame) == len(ci.cells)
-    pooled = frame[(frame.metric == "tpr") & frame.category.isna()]
-    assert ((pooled.k <= pooled.n) & (pooled.ci95_low <= pooled.value)).all()
+    pooled = frame[(frame.metric == "tpr") & (frame.category == "")]
+    assert ((pooled.k <= pooled.n) & (pooled.lo <= pooled.value)).all()
     coll = ci.collisions.to_pandas()
     assert set(coll.protocol) == {c["protocol"] for c in ci.document["collisions"]}
+    assert len(coll) == sum(len(c["metrics"]) for c in ci.document["collisions"])
     assert (coll.metric == "fpr").all()
+    held_out = ci.thresholds.to_pandas()
+    targets = sum(len(r["targets"]) for r in ci.document["recommendations"])
+    assert (held_out.metric == "held_out_fpr").sum() == targets
     assert len(ci.failures) == 0
+
+
+def test_tables_are_the_rows_of_results_csv(ci):
+    """One tidy representation: the tables partition the rows results.csv holds."""
+    from harness.report.tidy import rows
+
+    tables = (ci.cells, ci.collisions, ci.thresholds)
+    assert sorted(r for t in tables for r in t.rows) == sorted(
+        tuple(r.values()) for r in rows(dict(ci.document))
+    )
 
 
 def test_to_pandas_without_pandas_says_which_extra(ci, monkeypatch):
