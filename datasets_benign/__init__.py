@@ -24,6 +24,7 @@ DATASETS.register("skimage", "embedded")(skimage_dataset)
 DATASETS.register("skimage_tiles", "tiles")(tiles_dataset)
 DATASETS.register("openclipart")(openclipart_dataset)
 
+_MANIFESTS = (".csv", ".json")
 _SUBSET = re.compile(r"^(?P<spec>.+)\[(?P<n>\d+)\]$")
 
 
@@ -38,7 +39,8 @@ def subset(data: Dataset, n: int) -> Dataset:
 
 def open_dataset(spec: str) -> Dataset:
     """A registered name (``skimage``), a folder, a CSV/JSON manifest, optionally ``[N]`` for a
-    stable subset of N images (``openclipart[500]``)."""
+    stable subset of N images (``openclipart[500]``). A folder holding ``manifest.csv`` or
+    ``manifest.json`` (as ``hash-harness datasets fetch`` writes) is read through it."""
     m = _SUBSET.match(spec)
     if m:
         return subset(open_dataset(m["spec"]), int(m["n"]))
@@ -47,6 +49,14 @@ def open_dataset(spec: str) -> Dataset:
     path = Path(spec)
     if path.suffix.lower() in (".csv", ".json") and path.is_file():
         return manifest_dataset(path)
+    if path.is_dir():
+        # A fetched folder is read through its manifest: the manifest, the fetch journal and
+        # other sidecar files are never evaluated as images.
+        manifest = next(
+            (m for m in sorted(path.glob("manifest.*")) if m.suffix in _MANIFESTS), None
+        )
+        if manifest is not None:
+            return dataclasses.replace(manifest_dataset(manifest), name=spec)
     if path.exists() or "/" in spec or "\\" in spec:
         return folder_dataset(spec)
     return DATASETS.get(spec)()  # raises "Unknown dataset ... did you mean"

@@ -430,6 +430,8 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     if args.action == "list":
         _print_datasets()
         return EXIT_OK
+    if args.action == "fetch":
+        return _fetch(args)
     if not args.name:
         raise HarnessError(f"`datasets {args.action}` needs a dataset name, folder or manifest.")
     data = open_dataset(args.name)
@@ -467,6 +469,47 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     for ids in dupes[:20]:
         print(f"    {', '.join(ids)}")
     return EXIT_FAILURES if failures else EXIT_OK
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from datasets_benign.fetch import fetch_dataset
+    from harness.runner import Progress
+
+    if args.name not in ("pd12m", "urls"):
+        raise HarnessError(
+            "`datasets fetch` takes 'pd12m' (a PD12M metadata shard) or 'urls' (any parquet, "
+            f"CSV or JSON list of url + hash), got {args.name!r}."
+        )
+    if not args.shard or not args.out:
+        raise HarnessError("`datasets fetch` needs --shard PATH_OR_URL and --out DIR.")
+    progress: list[Progress] = []
+    report = fetch_dataset(
+        args.shard,
+        args.out,
+        limit=args.limit,
+        columns={
+            "id": args.id_column,
+            "url": args.url_column,
+            "hash": args.hash_column,
+            "licence": args.license_column,
+            "source": args.source_column,
+        },
+        default_category="pd12m" if args.name == "pd12m" else "unknown",
+        concurrency=args.concurrency,
+        retries=args.retries,
+        timeout_s=args.timeout,
+        on_start=lambda n: progress.append(Progress(n, args.quiet, label="rows fetched")),
+        on_row=lambda resumed: progress[0].step(resumed),
+    )
+    print(
+        f"{args.out}: {len(report.kept)} images kept, {len(report.refused)} refused"
+        + (f" ({report.resumed} rows settled by an earlier run)" if report.resumed else "")
+    )
+    for reason, n in report.reasons().items():
+        print(f"  refused: {reason} ({n})")
+    print(f"  manifest: {Path(args.out) / 'manifest.csv'}; refusals: refused.csv")
+    print(f"  use it with: hash-harness run --dataset {args.out}")
+    return EXIT_OK
 
 
 def _positive_int(text: str) -> int:
@@ -778,8 +821,30 @@ def build_parser() -> argparse.ArgumentParser:
         "image fails).",
         EXIT_RUN,
     )
-    dsets.add_argument("action", choices=["list", "info", "verify"])
-    dsets.add_argument("name", nargs="?", help="dataset name, folder, manifest, or NAME[N]")
+    dsets.add_argument("action", choices=["list", "info", "verify", "fetch"])
+    dsets.add_argument(
+        "name",
+        nargs="?",
+        help="dataset name, folder, manifest, or NAME[N]; for fetch: pd12m or urls",
+    )
+    fetch = dsets.add_argument_group("fetch (download a url + hash list into a dataset folder)")
+    fetch.add_argument("--shard", help="parquet / CSV / JSON(L) file or http(s) URL of one")
+    fetch.add_argument("--out", help="dataset folder to fetch into (resumes when it exists)")
+    fetch.add_argument("--limit", type=_positive_int, help="only the first N rows of the shard")
+    fetch.add_argument("--concurrency", type=_positive_int, default=16, help="downloads at once")
+    fetch.add_argument("--retries", type=int, default=3, help="extra attempts when transient")
+    fetch.add_argument("--timeout", type=float, default=30.0, help="seconds per attempt")
+    for role, names in (
+        ("id", "id, key"),
+        ("url", "url"),
+        ("hash", "hash, md5_hash, md5, sha256"),
+        ("license", "license, licence, license_type"),
+        ("source", "source"),
+    ):
+        fetch.add_argument(
+            f"--{role}-column", metavar="NAME", help=f"column of the {role} (default: {names})"
+        )
+    fetch.add_argument("--quiet", action="store_true", help="no progress lines")
     dsets.set_defaults(func=_cmd_datasets)
 
     rep = _command(
