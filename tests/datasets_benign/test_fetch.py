@@ -58,7 +58,7 @@ class _Server:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:
                 server.handle(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -301,7 +301,8 @@ def test_killed_fetch_resumes_to_the_same_manifest(tmp_path):
         )
         assert rerun.returncode == 0, rerun.stderr
         assert "settled by an earlier run" in rerun.stdout
-        assert "rows fetched" in rerun.stderr and "ETA" in rerun.stderr
+        assert "rows fetched" in rerun.stderr
+        assert "ETA" in rerun.stderr
         entries = [json.loads(line) for line in journal.read_text().splitlines()]
         assert len({e["row"] for e in entries}) == len(_rows(server))
         assert len(entries) < len(_rows(server)) + settled  # earlier rows were not fetched again
