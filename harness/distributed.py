@@ -1,11 +1,11 @@
 """Dask executor: the same per-image work on a ``distributed`` cluster.
 
-Optional extra: ``pip install 'hash-harness[dask]'``. ``hash-harness run --executor dask
---scheduler tcp://HOST:8786`` connects to a running scheduler (``--scheduler local`` starts a
-``LocalCluster`` on this machine). Chains and algorithms are sent to the workers once; images are
-submitted one task each and results are read back in dataset order, so the output is identical to
-the local executor's. Workers need hash-harness and the same library versions installed (the
-results record the scheduler-side environment).
+Optional extra: ``pip install 'hash-harness[dask]'``. ``hash-harness run --executor dask --scheduler
+tcp://HOST:8786`` connects to a running scheduler (``--scheduler local`` starts a ``LocalCluster``
+on this machine). Chains and algorithms are sent to the workers once; images are submitted one task
+each and results are read back as they finish (one slow image holds nothing up); the runner puts
+them in dataset order, so the output is identical to the local executor's. Workers need hash-harness
+and the same library versions installed (the results record the scheduler-side environment).
 """
 
 from __future__ import annotations
@@ -46,13 +46,17 @@ def _run(task: Any, chains: Any, algorithms: Any, seed: int) -> Any:
 
 def dask_outcomes(
     client: Any, tasks: Sequence[Any], chains: Any, algorithms: Any, seed: int
-) -> Iterator[Any]:
+) -> Iterator[tuple[int, Any]]:
+    """``(task index, outcome)`` in completion order."""
+    from distributed import as_completed
+
     chains_f, algos_f = client.scatter([chains, algorithms], broadcast=True)
     futures = client.map(
         _run, list(tasks), chains=chains_f, algorithms=algos_f, seed=seed, pure=False
     )
+    index = {future.key: i for i, future in enumerate(futures)}
     try:
-        for future in futures:  # in submission order: identical output to the local executor
-            yield future.result()
+        for future in as_completed(futures):
+            yield index[future.key], future.result()
     finally:
         client.cancel(futures)

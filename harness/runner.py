@@ -1,15 +1,14 @@
 """Corpus -> transforms -> hashes, in parallel processes, deterministic whatever the worker count.
 
-Each source image is decoded once; each transform chain is applied to it once; every edited image
-is handed to every algorithm. Work is spread over processes (pdqhash and imagehash hold the GIL),
-one image per task, and results are put back in dataset order, so 1 and N workers give identical
-output. A bad image never stops the run: decode, transform and hash errors become failure records
-with the stage and the reason.
+Each source image is decoded once; each transform chain is applied to it once; every edited image is
+handed to every algorithm. Work is spread over processes (pdqhash and imagehash hold the GIL), one
+image per task, taken as each finishes and written at its dataset index, so 1 and N workers give
+identical output and one slow image never idles the other workers. A bad image never stops the run:
+decode, transform and hash errors become failure records with the stage and the reason.
 """
 
 from __future__ import annotations
 
-import collections
 import itertools
 import multiprocessing
 import os
@@ -17,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,21 +192,30 @@ def _hash_in_worker(task: tuple[ImageRecord, frozenset[tuple[int, int]] | None])
 Task = tuple[ImageRecord, frozenset[tuple[int, int]] | None]
 
 
-def _in_order(
+def _as_completed(
     pool: ProcessPoolExecutor, tasks: Sequence[Task], window: int
-) -> Iterator[ImageOutcome]:
-    """Results in task order with at most ``window`` tasks in flight: one image per task keeps
-    both cores busy when images differ in cost, and memory stays bounded however many images
-    there are (``Executor.map`` would submit them all at once)."""
-    pending: collections.deque[Any] = collections.deque()
-    queue = iter(tasks)
-    for task in itertools.islice(queue, window):
-        pending.append(pool.submit(_hash_in_worker, task))
+) -> Iterator[tuple[int, ImageOutcome]]:
+    """``(task index, outcome)`` as tasks finish, with at most ``window`` in flight.
+
+    Completion order, not task order: one huge image never holds back the results behind it,
+    so the other workers stay busy and progress keeps moving (the caller puts outcomes back in
+    dataset order). One image per task keeps every core busy when images differ in cost, and
+    memory stays bounded however many images there are (``Executor.map`` would submit them all).
+    """
+    pending: dict[Future[ImageOutcome], int] = {}
+    queue = iter(enumerate(tasks))
+
+    def refill() -> None:
+        for index, task in itertools.islice(queue, window - len(pending)):
+            pending[pool.submit(_hash_in_worker, task)] = index
+
+    refill()
     while pending:
-        outcome = pending.popleft().result()
-        for task in itertools.islice(queue, 1):
-            pending.append(pool.submit(_hash_in_worker, task))
-        yield outcome
+        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in finished:
+            index = pending.pop(future)
+            refill()
+            yield index, future.result()
 
 
 def _context() -> Any:
@@ -238,17 +246,17 @@ def iter_outcomes(
     seed: int,
     workers: int,
     executor: Any = None,
-) -> Iterator[ImageOutcome]:
-    """Outcomes in the order of ``tasks``, computed in-process (1 worker), in ``workers``
-    processes, or on a Dask cluster when ``executor`` is a ``distributed.Client``."""
+) -> Iterator[tuple[int, ImageOutcome]]:
+    """``(index in tasks, outcome)`` as each finishes, computed in-process (1 worker), in
+    ``workers`` processes, or on a Dask cluster when ``executor`` is a ``distributed.Client``."""
     if executor is not None:
         from harness.distributed import dask_outcomes
 
         yield from dask_outcomes(executor, tasks, chains, algorithms, seed)
         return
     if workers <= 1:
-        for record, needed in tasks:
-            yield hash_image(record, chains, algorithms, seed, needed)
+        for index, (record, needed) in enumerate(tasks):
+            yield index, hash_image(record, chains, algorithms, seed, needed)
         return
     ctx = _context()
     with ProcessPoolExecutor(
@@ -257,7 +265,7 @@ def iter_outcomes(
         initializer=_init_worker,
         initargs=(chains, algorithms, seed),
     ) as pool:
-        yield from _in_order(pool, tasks, window=16 * workers)
+        yield from _as_completed(pool, tasks, window=16 * workers)
 
 
 @dataclass
@@ -354,28 +362,33 @@ def hash_corpus(
     With a :class:`~harness.store.HashStore`, cells already in the cache are read, not
     computed (a fully cached image is not even decoded), and every finished image is written
     to the cache at once, so a killed run resumes where it stopped. ``on_image(cached)`` is
-    called after each image, in dataset order; ``cached`` is True when nothing was computed.
+    called after each image as it finishes; ``cached`` is True when nothing was computed.
     """
     n, columns = len(dataset.records), 1 + len(chains)
     packed = [np.zeros((columns, n, a.n_bytes), dtype=np.uint8) for a in algorithms]
     ok = [np.zeros((columns, n), dtype=bool) for _ in algorithms]
-    ids, shas, sizes, failures, exclusions, stds = [], [], [], [], [], []
+    outcomes: list[ImageOutcome | None] = [None] * n
     plan = _Plan(dataset, chains, algorithms, seed, store)
     work = iter_outcomes(plan.tasks, chains, algorithms, seed, workers, executor)
-    for i, (outcome, cached) in enumerate(plan.outcomes(work)):
-        ids.append(outcome.image_id)
-        shas.append(outcome.sha256)
-        sizes.append(outcome.size)
-        failures.extend(outcome.failures)
-        exclusions.extend(outcome.exclusions)
-        stds.append(outcome.grey_std)
+    # Outcomes arrive in completion order; each is written at its dataset index, so the result
+    # is the same for any worker count.
+    for i, outcome, cached in plan.outcomes(work):
         for c, row in enumerate(outcome.hashes):
             for a, value in enumerate(row):
                 if value is not None:
                     packed[a][c, i] = np.frombuffer(value, dtype=np.uint8)
                     ok[a][c, i] = True
+        outcome.hashes = []  # now in the arrays
+        outcomes[i] = outcome
         if on_image is not None:
             on_image(cached)
+    done = [o for o in outcomes if o is not None]
+    ids = [o.image_id for o in done]
+    shas = [o.sha256 for o in done]
+    sizes = [o.size for o in done]
+    stds = [o.grey_std for o in done]
+    failures = [f for o in done for f in o.failures]
+    exclusions = [e for o in done for e in o.exclusions]
     return HashedCorpus(ids, shas, sizes, packed, ok, failures, exclusions, stds)
 
 
@@ -401,8 +414,11 @@ class _Plan:
         # is merged, so memory does not grow with the number of cached hashes.
         self.cached: list[Any] = []
         self.tasks: list[Task] = []
+        #: Dataset index of each task.
+        self.task_index: list[int] = []
         if store is None:
             self.tasks = [(r, None) for r in self.records]
+            self.task_index = list(range(len(self.records)))
             self.cached = [None] * len(self.records)
             return
         from harness import store as store_mod
@@ -410,15 +426,17 @@ class _Plan:
         self.env = store_mod.transform_environment()
         self.algo_keys = [store_mod.algorithm_key(a) for a in algorithms]
         every = {(c, a) for c in range(1 + len(chains)) for a in range(len(algorithms))}
-        for record in self.records:
+        for i, record in enumerate(self.records):
             info = store.file(store_mod.file_key(record))
             self.cached.append(info)
             if info is None:
                 self.tasks.append((record, None))
+                self.task_index.append(i)
                 continue
             missing = every - set(self._cells(record, info))
             if missing:
                 self.tasks.append((record, frozenset(missing)))
+                self.task_index.append(i)
 
     def _cells(self, record: ImageRecord, info: Any) -> dict[tuple[int, int], Any]:
         return self.store.hashes(info.sha256, self._columns(record), self.algo_keys)
@@ -428,18 +446,25 @@ class _Plan:
 
         return store_mod.column_keys(self.chains, self.seed, record.id, self.env)
 
-    def outcomes(self, computed: Iterator[ImageOutcome]) -> Iterator[tuple[ImageOutcome, bool]]:
-        """Every image's outcome in dataset order, and whether it came whole from the cache."""
-        pending = {id(task[0]) for task in self.tasks}
+    def outcomes(
+        self, computed: Iterator[tuple[int, ImageOutcome]]
+    ) -> Iterator[tuple[int, ImageOutcome, bool]]:
+        """``(dataset index, outcome, came whole from the cache)``: first the fully cached
+        images, then the computed ones as they finish."""
+        fresh = set(self.task_index)
         for i, record in enumerate(self.records):
-            info = self.cached[i]
-            fresh = id(record) in pending
-            out = next(computed) if fresh else ImageOutcome(record.id)
+            if i not in fresh:
+                out = ImageOutcome(record.id)
+                self._merge(out, record, self.cached[i], self._cells(record, self.cached[i]))
+                yield i, out, True
+        for t, out in computed:
+            i = self.task_index[t]
+            record, info = self.records[i], self.cached[i]
             if info is not None:
                 self._merge(out, record, info, self._cells(record, info))
-            if self.store is not None and out.sha256 is not None and fresh:
+            if self.store is not None and out.sha256 is not None:
                 self._save(out, record)  # one transaction per finished image: resumable
-            yield out, not fresh
+            yield i, out, False
 
     def _merge(
         self, out: ImageOutcome, record: ImageRecord, info: Any, cells: dict[tuple[int, int], Any]
