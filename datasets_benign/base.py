@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from PIL import Image
@@ -47,6 +48,9 @@ class ImageRecord:
     url: str | None = None
     #: sha256 of the file's bytes (checked for downloads and for local manifest entries).
     file_sha256: str | None = None
+    #: Longer side the decoded image is shrunk to when it is larger (a declared preprocessing
+    #: step: recorded in results and part of the cache key); None = never.
+    max_side: int | None = None
 
     def load(self) -> Image.Image:
         """Decode to RGB and verify against the recorded sha256 when there is one.
@@ -73,6 +77,8 @@ class ImageRecord:
                 )
         if self.crop is not None:
             image = image.crop(self.crop)
+        if self.max_side is not None:
+            image = shrink_to(image, self.max_side)
         return image
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,6 +113,62 @@ class Dataset:
     records: tuple[ImageRecord, ...]
     manifest_sha256: str
     excluded: list[dict[str, str]] = field(default_factory=list)
+    #: Default longer side originals are shrunk to (a suite's ``max_side`` overrides it).
+    max_side: int | None = None
+    #: What an image Pillow refuses as a decompression bomb is: "fail" (a failure, counted
+    #: against ``max_failure_rate``) or "exclude" (listed as excluded with the reason).
+    oversize: str = "fail"
+
+
+def shrink_to(image: Image.Image, max_side: int) -> Image.Image:
+    """``image`` scaled down (Lanczos, aspect kept) so that its longer side is ``max_side``."""
+    w, h = image.size
+    if max(w, h) <= max_side:
+        return image
+    scale = max_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    # reducing_gap: box-reduce first by an integer factor, then Lanczos; fast on huge images.
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+_SIZE_SUFFIX = re.compile(
+    r"(@\dx|[-_ .](\d+x\d+|preview|thumb|thumbnail|small|medium|large|hd|uhd|4k|\d+px))+$",
+    re.IGNORECASE,
+)
+
+
+def group_key(image_id: str, by: str) -> str:
+    """The group an image id (a relative path) belongs to under ``by``.
+
+    ``folder``: its parent folder. ``stem``: its parent folder and file name without the
+    extension(s) and without a trailing size tag (``_1920x1080``, ``-preview``, ``_thumb``,
+    ``@2x``, ...), so ``sunset.jpg``, ``sunset_1920x1080.jpg`` and ``sunset-preview.png`` are one
+    group.
+    """
+    path = PurePosixPath(image_id)
+    if by == "folder":
+        return path.parent.as_posix()
+    stem = path.name.split(".")[0] if not path.name.startswith(".") else path.name
+    stem = _SIZE_SUFFIX.sub("", stem) or stem
+    return (path.parent / stem).as_posix()
+
+
+def configured(data: Dataset, max_side: int | None = None, group_by: str | None = None) -> Dataset:
+    """``data`` with a suite's preprocessing and grouping applied to every record.
+
+    ``max_side``: None keeps the dataset's own, 0 turns shrinking off. ``group_by``: records
+    without a declared group get one derived from their id (see :func:`group_key`).
+    """
+    side = data.max_side if max_side is None else (max_side or None)
+    records = tuple(
+        replace(
+            r,
+            max_side=side,
+            group=r.group or (group_key(r.id, group_by) if group_by else None),
+        )
+        for r in data.records
+    )
+    return replace(data, records=records, max_side=side)
 
 
 def sha256_json(data: Any) -> str:
@@ -120,7 +182,7 @@ def folder_dataset(root: str | Path) -> Dataset:
 
     Files that are not decodable images are kept: they become recorded failures with a reason when
     the run reaches them, so nothing in the folder is silently ignored. Hidden files (".name") are
-    skipped.
+    skipped. A file's category is its top-level sub-folder ("unknown" at the top level).
     """
     root = Path(root)
     if not root.is_dir():
@@ -135,7 +197,11 @@ def folder_dataset(root: str | Path) -> Dataset:
             continue
         # A dangling link is kept: it becomes a recorded load failure, not a silent skip.
         if path.is_file() or (path.is_symlink() and not path.exists()):
-            records.append(ImageRecord(id=rel.as_posix(), path=str(path), source="folder"))
+            # Top-level sub-folders are categories (strata of every per-category rate).
+            category = rel.parts[0] if len(rel.parts) > 1 else "unknown"
+            records.append(
+                ImageRecord(id=rel.as_posix(), path=str(path), source="folder", category=category)
+            )
     if not records:
         raise DatasetError(f"Dataset folder {str(root)!r} contains no files.")
     listing = [

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from harness.errors import ImageLoadError
+from harness.errors import ImageLoadError, ImageTooLargeError
 
 #: Background used when flattening transparency.
 ALPHA_BACKGROUND = (255, 255, 255)
@@ -75,7 +75,7 @@ def load_rgb(path: str | Path) -> Image.Image:
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"refused as a possible decompression bomb: {exc}") from exc
+        raise ImageTooLargeError(f"refused as a possible decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError("not an image Pillow can identify") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -23,6 +23,10 @@ MIN_SIDE = 256
 
 #: Where Debian installs openclipart-png.
 OPENCLIPART_DIRS = (Path("/usr/share/openclipart/png"), Path("/usr/share/openclipart"))
+#: Openclipart's two largest drawings that Pillow decodes (40.7 and 21.7 megapixels) cost minutes
+#: each at full size; shrunk to this they cost what a wallpaper does. Its 15 larger files (89-623
+#: megapixels) are refused as decompression bombs and listed as excluded.
+OPENCLIPART_MAX_SIDE = 4096
 
 
 def tiles_dataset() -> Dataset:
@@ -64,18 +68,38 @@ def openclipart_dataset() -> Dataset:
             "Openclipart is not installed: on Debian/Ubuntu run `apt-get install openclipart-png` "
             f"(it installs into {OPENCLIPART_DIRS[0]})."
         )
-    files = sorted(p for p in root.rglob("*.png") if p.is_file())
-    if not files:
+    found = sorted(p for p in root.rglob("*.png") if p.is_file())
+    if not found:
         raise DatasetError(f"{root} holds no PNG files.")
+    # The package links one file into several folders: the links are the same image.
+    links = [p for p in found if p.is_symlink()]
+    excluded = [
+        {
+            "id": p.relative_to(root).as_posix(),
+            "reason": f"symbolic link to {p.resolve().relative_to(root.resolve()).as_posix()} "
+            "(the same file)",
+        }
+        for p in links
+    ]
     records = tuple(
         ImageRecord(
             id=p.relative_to(root).as_posix(),
             path=str(p),
             source="Open Clip Art Library (Debian openclipart-png)",
             licence="public domain",
-            category="clipart",
+            category=p.relative_to(root).parts[0]
+            if len(p.relative_to(root).parts) > 1
+            else "unsorted",
         )
-        for p in files
+        for p in found
+        if not p.is_symlink()
     )
     listing = [[r.id, Path(r.path).stat().st_size] for r in records]
-    return Dataset("openclipart", records, sha256_json(listing))
+    return Dataset(
+        "openclipart",
+        records,
+        sha256_json(listing),
+        excluded=excluded,
+        max_side=OPENCLIPART_MAX_SIDE,
+        oversize="exclude",
+    )

@@ -53,6 +53,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     results.dump(result, out / "results.json")
     md_path = _write_reports(result, out, quiet=args.quiet)
     status = result["status"]
+    excluded = result["dataset"]["excluded"]
+    if excluded and not args.quiet:
+        print(
+            f"{len(excluded)} image(s) excluded with a reason (dataset policy, links, exact "
+            f"duplicates): see dataset.excluded in {out / 'results.json'}",
+            file=sys.stderr,
+        )
     if not status["ok"]:
         print(
             f"hash-harness: {status['images_failed']} of {result['dataset']['n_images']} images "

@@ -30,6 +30,14 @@ class ImageLoadError(HarnessError):
     """An image file could not be decoded into pixels."""
 
 
+class ImageTooLargeError(ImageLoadError):
+    """Pillow refused an image as a possible decompression bomb (more pixels than it allows).
+
+    A dataset can declare that such images are excluded with the reason rather than counted as
+    failures (see ``Dataset.oversize``).
+    """
+
+
 class DatasetError(HarnessError):
     """A dataset cannot be opened or fails verification against its manifest."""
 

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from datasets_benign import Dataset, open_dataset
-from datasets_benign.base import sha256_json
+from datasets_benign.base import configured, sha256_json
 from harness import __version__, kernels, pairs
 from harness.algorithms import HashAlgorithm
 from harness.env import environment
@@ -77,12 +77,32 @@ def _hygiene(
     near = suite.near_duplicates
     if near is None:
         return groups, report
-    a = [algo.id for algo in suite.algorithms].index(near.algorithm)
+    algo_ids = [algo.id for algo in suite.algorithms]
+    a = algo_ids.index(near.algorithm)
     usable = np.flatnonzero(corpus.ok[a][0] & included)
     algo = suite.algorithms[a]
     before = groups.copy()
+    second: dict[tuple[int, int], int] = {}
+    confirm = None
+    if near.confirm_algorithm is not None and near.confirm_max_distance is not None:
+        b = algo_ids.index(near.confirm_algorithm)
+        hashes, ok_b, metric_b = corpus.packed[b][0], corpus.ok[b][0], suite.algorithms[b].metric()
+        limit_b = near.confirm_max_distance
+
+        def confirm(i: int, j: int) -> bool:
+            """Both images hashed by the second algorithm, and within its own limit."""
+            x, y = usable[i], usable[j]
+            if not (ok_b[x] and ok_b[y]):
+                return False
+            second[(i, j)] = int(kernels.hamming(hashes[[x]], hashes[[y]], metric_b)[0])
+            return second[(i, j)] <= limit_b
+
     merged, links = near_duplicate_groups(
-        corpus.packed[a][0][usable], near.max_distance, metric=algo.metric(), groups=groups[usable]
+        corpus.packed[a][0][usable],
+        near.max_distance,
+        metric=algo.metric(),
+        groups=groups[usable],
+        confirm=confirm,
     )
     groups[usable] = merged
     members: dict[int, list[str]] = {}
@@ -90,10 +110,24 @@ def _hygiene(
         members.setdefault(int(groups[i]), []).append(ids[i])
     # Report only groups that near duplicates created or grew (not declared groups as they were).
     grown = {int(groups[i]) for i in usable if groups[i] != before[i]}
+    pairs_out = []
+    for i, j, d in links:
+        pair = {"a": ids[usable[i]], "b": ids[usable[j]], "distance": d}
+        if (i, j) in second:
+            pair["confirm_distance"] = second[(i, j)]
+        pairs_out.append(pair)
     report["near_duplicates"] = {
         "algorithm": near.algorithm,
         "max_distance": near.max_distance,
-        "pairs": [{"a": ids[usable[i]], "b": ids[usable[j]], "distance": d} for i, j, d in links],
+        **(
+            {
+                "confirm_algorithm": near.confirm_algorithm,
+                "confirm_max_distance": near.confirm_max_distance,
+            }
+            if near.confirm_algorithm
+            else {}
+        ),
+        "pairs": pairs_out,
         "groups": [g for label, g in members.items() if label in grown],
         "note": "pairs inside a group are never counted as negatives",
     }
@@ -267,7 +301,8 @@ def evaluate(
     dupes = _duplicates(corpus)
     included = corpus.decoded.copy()
     included[list(dupes)] = False
-    failed_images = {f["image"] for f in corpus.failures}
+    failures, oversize = _oversize(dataset, corpus.failures)
+    failed_images = {f["image"] for f in failures}
     categories = [r.category or "uncategorised" for r in dataset.records]
     groups, hygiene = _hygiene(suite, corpus, included, dupes, dataset)
     calibration = split_images(ids, suite.calibration_fraction, suite.seed)
@@ -275,6 +310,8 @@ def evaluate(
     images = []
     for i, record in enumerate(dataset.records):
         status = "failed" if record.id in failed_images else "ok"
+        if record.id in oversize:
+            status = "excluded"
         if i in dupes:
             status = "duplicate"
         size = corpus.sizes[i]
@@ -288,9 +325,11 @@ def evaluate(
                 "split": "calibration" if calibration[i] else "held_out",
             }
         )
-    excluded = list(dataset.excluded) + [
-        {"id": ids[i], "reason": f"exact pixel duplicate of {ids[j]}"} for i, j in dupes.items()
-    ]
+    excluded = (
+        list(dataset.excluded)
+        + list(oversize.values())
+        + [{"id": ids[i], "reason": f"exact pixel duplicate of {ids[j]}"} for i, j in dupes.items()]
+    )
 
     cells: list[dict[str, Any]] = []
     collisions: list[dict[str, Any]] = []
@@ -331,6 +370,17 @@ def evaluate(
                 "closest_pairs": [
                     {"a": ids[usable_index[i]], "b": ids[usable_index[j]], "distance": d}
                     for i, j, d in closest
+                ],
+                "false_matches_at": thresholds[0],
+                "false_match_pairs": [
+                    (ids[usable_index[i]], ids[usable_index[j]])
+                    for i, j, _ in kernels.pairs_within(
+                        originals[originals_ok],
+                        thresholds[0],
+                        CONCENTRATION_LIMIT,
+                        groups=groups[originals_ok],
+                        metric=metric,
+                    )
                 ],
                 "by_category": _collisions_by_category(
                     originals, originals_ok, n_bits, groups, categories, thresholds, metric
@@ -419,8 +469,14 @@ def evaluate(
             }
         )
 
+    hygiene["warnings"] = [
+        w
+        for c in collisions
+        if c["protocol"] == "originals_all_pairs" and (w := _concentration(c, dataset)) is not None
+    ]
     n_images = len(ids)
-    failure_rate = len(failed_images) / n_images if n_images else 0.0
+    n_considered = n_images - len(oversize)  # excluded by the dataset's policy
+    failure_rate = len(failed_images) / n_considered if n_considered else 0.0
     result = {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
@@ -437,6 +493,9 @@ def evaluate(
             "content_sha256": sha256_json([[i["id"], i["sha256"]] for i in images]),
             "n_images": n_images,
             "n_evaluated": int(included.sum()),
+            # Declared preprocessing: originals shrunk to this longer side (None = never).
+            "max_side": dataset.max_side,
+            "oversize_policy": dataset.oversize,
             "images": images,
             "excluded": excluded,
         },
@@ -474,7 +533,7 @@ def evaluate(
         "curves": curves,
         "recommendations": recommendations,
         "sweeps": sweeps,
-        "failures": corpus.failures,
+        "failures": failures,
         "exclusions": corpus.exclusions,
         "status": {
             "images_failed": len(failed_images),
@@ -485,6 +544,78 @@ def evaluate(
     }
     result["leaderboard"] = leaderboard(result, suite.target_fprs[0])
     return result
+
+
+#: False-matching pairs examined for concentration in one group.
+CONCENTRATION_LIMIT = 10_000
+
+
+def _concentration(collision: dict[str, Any], dataset: Dataset) -> str | None:
+    """A warning when most false matches of an algorithm involve one group: one image, one
+    declared group or one folder (e.g. every match is a picture and its resized copy, or a
+    folder of near-identical stars). Removes the pair list from ``collision``."""
+    pairs_found = collision.pop("false_match_pairs")
+    threshold = collision.pop("false_matches_at")
+    if len(pairs_found) < 3:
+        return None
+    group_of = {r.id: r.group for r in dataset.records}
+
+    def keys(image: str) -> list[str]:
+        out = [f"image {image}"]
+        if group_of.get(image):
+            out.append(f"group {group_of[image]}")
+        if "/" in image:
+            out.append(f"folder {image.rsplit('/', 1)[0]}/")
+        return out
+
+    size: dict[str, int] = {}
+    for r in dataset.records:
+        for key in keys(r.id):
+            size[key] = size.get(key, 0) + 1
+    counts: dict[str, int] = {}
+    for pair in pairs_found:
+        for key in set(keys(pair[0]) + keys(pair[1])):
+            counts[key] = counts.get(key, 0) + 1
+    n_all = len(dataset.records)
+
+    def expected(key: str) -> float:
+        """Share of all pairs that involve a member of ``key`` (by its size alone)."""
+        rest = n_all - size.get(key, 1)
+        return 1.0 - rest * (rest - 1) / max(1, n_all * (n_all - 1))
+
+    # Most pairs involve it, and far more than its size explains (a folder of every image
+    # trivially involves every pair).
+    over = [
+        (n, k)
+        for k, n in counts.items()
+        if 2 * n > len(pairs_found) and n > 2 * expected(k) * len(pairs_found)
+    ]
+    if not over:
+        return None
+    n, key = max(over)
+    return (
+        f"{collision['algorithm']}: {n} of {len(pairs_found)} false-matching pairs of originals "
+        f"at <= {threshold} involve {key}: its FPR mostly measures that one group (consider "
+        "group_by or a looser [near_duplicates] check)"
+    )
+
+
+def _oversize(
+    dataset: Dataset, failures: list[dict[str, str]]
+) -> tuple[list[dict[str, str]], dict[str, dict[str, str]]]:
+    """Split decompression-bomb refusals off the failures when the dataset declares them
+    excluded: ``(failures left, {image id: excluded entry with the reason})``."""
+    if dataset.oversize != "exclude":
+        return failures, {}
+    oversize = {
+        f["image"]: {
+            "id": f["image"],
+            "reason": f"{f['error']} (dataset policy: such images are excluded, not failures)",
+        }
+        for f in failures
+        if f.get("kind") == "decompression_bomb"
+    }
+    return [f for f in failures if f["image"] not in oversize], oversize
 
 
 def _metric(name: str, params: dict[str, Any], value: Any) -> dict[str, Any]:
@@ -499,7 +630,7 @@ def _hash(
     store: Any = None,
     executor: Any = None,
 ) -> tuple[Dataset, HashedCorpus, Progress]:
-    data = open_dataset(dataset or suite.dataset)
+    data = configured(open_dataset(dataset or suite.dataset), suite.max_side, suite.group_by)
     progress = Progress(len(data.records), quiet)
     corpus = hash_corpus(
         data,

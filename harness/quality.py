@@ -13,7 +13,7 @@ group never count as negatives, and every such pair is listed in the results for
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -109,12 +109,15 @@ def near_duplicate_groups(
     limit: int = 10_000,
     metric: Metric | None = None,
     groups: npt.NDArray[np.int64] | None = None,
+    confirm: Callable[[int, int], bool] | None = None,
 ) -> tuple[npt.NDArray[np.int64], list[tuple[int, int, int]]]:
     """Merge groups of rows linked by a chain of pairs within ``max_distance`` (union-find).
 
     ``groups`` are the labels to start from (default: every row its own); rows already sharing
-    a label are not compared. Returns the merged label of each row (the smallest label of its
-    merged group) and the linking pairs ``(i, j, distance)``, at most ``limit``, closest first.
+    a label are not compared. ``confirm(i, j)``, when given, must also hold for a pair to link
+    (a second hash agreeing, so that a loose first threshold does not merge unrelated images).
+    Returns the merged label of each row (the smallest label of its merged group) and the
+    linking pairs ``(i, j, distance)``, at most ``limit``, closest first.
     """
     labels = np.arange(len(packed), dtype=np.int64) if groups is None else np.asarray(groups)
     parent = {int(g): int(g) for g in labels}
@@ -126,6 +129,8 @@ def near_duplicate_groups(
         return g
 
     links = kernels.pairs_within(packed, max_distance, limit, groups=labels, metric=metric)
+    if confirm is not None:
+        links = [(i, j, d) for i, j, d in links if confirm(i, j)]
     for i, j, _ in links:
         a, b = find(int(labels[i])), find(int(labels[j]))
         if a != b:

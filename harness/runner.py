@@ -26,7 +26,7 @@ import numpy.typing as npt
 from datasets_benign import Dataset, ImageRecord
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms import HashAlgorithm
-from harness.errors import HarnessError, HashExcluded
+from harness.errors import HarnessError, HashExcluded, ImageTooLargeError
 from transforms import Chain
 
 
@@ -80,11 +80,15 @@ def hash_image(
     try:
         original = record.load()
     except Exception as exc:  # any decoder error is the image's failure, not the run's
-        out.failures.append({"image": record.id, "stage": "decode", "error": _reason(exc)})
+        failure = {"image": record.id, "stage": "decode", "error": _reason(exc)}
+        if isinstance(exc, ImageTooLargeError):
+            failure["kind"] = "decompression_bomb"  # the dataset's policy decides what it is
+        out.failures.append(failure)
         out.hashes = [list(empty) for _ in range(1 + len(chains))]
         return out
-    # A manifest's sha256 is of the whole file's pixels; a tile (crop) has its own.
-    known = record.sha256 if record.crop is None else None
+    # A manifest's sha256 is of the whole file's pixels; a tile (crop) or a shrunk image has
+    # its own.
+    known = record.sha256 if record.crop is None and record.max_side is None else None
     out.sha256 = known or pixel_sha256(original)
     out.size = original.size
     out.grey_std = float(np.asarray(original.convert("L"), dtype=np.float64).std())

@@ -94,13 +94,17 @@ def algorithm_key(algo: HashAlgorithm) -> str | None:
 def file_key(record: Any) -> str | None:
     """Identity of a source as read; None when it cannot be known without reading (missing)."""
     crop = list(record.crop) if record.crop else None
+    # Shrinking to a max side changes the pixels read: its own component, only when set, so
+    # keys of runs without it are unchanged.
+    shrink = [f"max_side={record.max_side}"] if getattr(record, "max_side", None) else []
     if record.url:
-        return _digest(["url", record.url, record.file_sha256, crop])
+        return _digest(["url", record.url, record.file_sha256, crop, *shrink])
     try:
         st = Path(record.path).stat()
     except OSError:
         return None
-    return _digest(["file", str(Path(record.path).resolve()), st.st_size, st.st_mtime_ns, crop])
+    path = str(Path(record.path).resolve())
+    return _digest(["file", path, st.st_size, st.st_mtime_ns, crop, *shrink])
 
 
 class HashStore:

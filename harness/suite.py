@@ -49,8 +49,22 @@ KEYS = {
     "calibration_fraction": "fraction of source images thresholds are chosen on (rest: held out)",
     "bootstrap_resamples": "resamples of source images for bootstrap intervals (0 = off)",
     "base_rates": "fractions of checked pairs that are true copies, for precision, e.g. [0.01]",
-    "near_duplicates": "table: algorithm = one of the suite's algorithms, max_distance = bits",
+    "near_duplicates": (
+        "table: algorithm = one of the suite's algorithms, max_distance = bits; optional "
+        "confirm_algorithm + confirm_max_distance for a looser first check confirmed by a second "
+        "hash"
+    ),
+    "max_side": (
+        "integer: originals whose longer side exceeds it are shrunk to it before any edit "
+        "(0 = never; default: the dataset's own, e.g. 4096 for openclipart)"
+    ),
+    "group_by": (
+        "'folder' or 'stem': images of one sub-folder, or with one file-name stem, are one group "
+        "and never form a collision pair"
+    ),
 }
+
+GROUP_BY = ("folder", "stem")
 
 DEFAULT_SUITE = data.folder("suites") / "default.toml"
 
@@ -62,6 +76,9 @@ class NearDuplicates:
 
     algorithm: str  # algorithm id
     max_distance: int
+    #: A second hash that must also be within ``confirm_max_distance`` (both checks must hold).
+    confirm_algorithm: str | None = None
+    confirm_max_distance: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,9 @@ class Suite:
     bootstrap_resamples: int = 1000
     base_rates: tuple[float, ...] = (1e-2, 1e-4)
     near_duplicates: NearDuplicates | None = None
+    #: Longer side originals are shrunk to (0 = never); None = the dataset's own setting.
+    max_side: int | None = None
+    group_by: str | None = None
     description: str = ""
     config: Mapping[str, Any] = field(default_factory=dict)
 
@@ -181,6 +201,20 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
     target_fprs = _fractions("target_fprs", raw.get("target_fprs", [1e-3, 1e-6]), problems)
     base_rates = _fractions("base_rates", raw.get("base_rates", [1e-2, 1e-4]), problems)
     near_duplicates = _near_duplicates(raw.get("near_duplicates"), algorithms, problems)
+    max_side = (
+        checked(check_int, "max_side", None, min_value=0, max_value=1_000_000)
+        if "max_side" in raw
+        else None
+    )
+    if max_side is not None and 0 < max_side < 32:
+        problems.append(
+            _problem("max_side", f"must be 0 (never shrink) or at least 32, got {max_side}.")
+        )
+    group_by = raw.get("group_by")
+    if group_by is not None and group_by not in GROUP_BY:
+        problems.append(
+            _problem("group_by", f"must be one of {', '.join(GROUP_BY)}, got {group_by!r}.")
+        )
     if problems:
         raise SuiteError(
             f"{source} is not a valid suite ({len(problems)} problem"
@@ -200,6 +234,8 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
         bootstrap_resamples=resamples,
         base_rates=base_rates,
         near_duplicates=near_duplicates,
+        max_side=max_side,
+        group_by=group_by,
         description=str(description),
         config=dict(raw),
     )
@@ -288,35 +324,52 @@ def _near_duplicates(
 ) -> NearDuplicates | None:
     if raw is None:
         return None
-    example = 'e.g. [near_duplicates] algorithm = "pdq", max_distance = 10'
-    if not isinstance(raw, Mapping) or set(raw) != {"algorithm", "max_distance"}:
-        problems.append(
-            _problem("near_duplicates", f"needs exactly algorithm and max_distance, {example}.")
-        )
-        return None
-    name = raw["algorithm"]
-    targets = _named(name, algorithms)
-    if len(targets) != 1:
-        listed = ", ".join(a.id for a in algorithms)
+    example = (
+        'e.g. [near_duplicates] algorithm = "pdq", max_distance = 32, '
+        'confirm_algorithm = "phash", confirm_max_distance = 16'
+    )
+    required, confirm = {"algorithm", "max_distance"}, {"confirm_algorithm", "confirm_max_distance"}
+    keys = set(raw) if isinstance(raw, Mapping) else set()
+    if not required <= keys or keys - required not in (set(), confirm):
         problems.append(
             _problem(
-                "near_duplicates.algorithm",
-                f"{name!r} must name one algorithm of this suite ({listed}).",
+                "near_duplicates",
+                "needs algorithm and max_distance, optionally both confirm_algorithm and "
+                f"confirm_max_distance, {example}.",
             )
         )
         return None
-    try:
-        distance = check_int(
-            "max_distance",
-            raw["max_distance"],
-            owner="near_duplicates",
-            min_value=0,
-            max_value=targets[0].n_levels,
-        )
-    except HarnessError as exc:
-        problems.append(_problem("near_duplicates.max_distance", str(exc)))
+
+    def one(name_key: str, distance_key: str) -> tuple[str, int] | None:
+        name = raw[name_key]
+        targets = _named(name, algorithms)
+        if len(targets) != 1:
+            listed = ", ".join(a.id for a in algorithms)
+            problems.append(
+                _problem(
+                    f"near_duplicates.{name_key}",
+                    f"{name!r} must name one algorithm of this suite ({listed}).",
+                )
+            )
+            return None
+        try:
+            distance = check_int(
+                distance_key,
+                raw[distance_key],
+                owner="near_duplicates",
+                min_value=0,
+                max_value=targets[0].n_levels,
+            )
+        except HarnessError as exc:
+            problems.append(_problem(f"near_duplicates.{distance_key}", str(exc)))
+            return None
+        return targets[0].id, distance
+
+    first = one("algorithm", "max_distance")
+    second = one("confirm_algorithm", "confirm_max_distance") if confirm <= keys else None
+    if first is None or (confirm <= keys and second is None):
         return None
-    return NearDuplicates(targets[0].id, distance)
+    return NearDuplicates(*first, *(second or (None, None)))
 
 
 def load_suite(path: str | Path) -> Suite:

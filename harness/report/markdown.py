@@ -273,14 +273,22 @@ def _render_hygiene(hygiene: dict[str, Any] | None) -> list[str]:
     if near is None:
         out.append("Near-duplicate detection: off (set `[near_duplicates]` in the suite).")
     else:
+        second = (
+            f" and {code(near['confirm_algorithm'])} within {near['confirm_max_distance']} bits"
+            if near.get("confirm_algorithm")
+            else ""
+        )
         out.append(
-            f"Near duplicates ({code(near['algorithm'])} within {near['max_distance']} bits): "
-            f"{len(near['pairs'])} linking pairs in {len(near['groups'])} groups; pairs inside a "
-            "group are never counted as negatives."
+            f"Near duplicates ({code(near['algorithm'])} within {near['max_distance']} bits"
+            f"{second}): {len(near['pairs'])} linking pairs in {len(near['groups'])} groups; "
+            "pairs inside a group are never counted as negatives."
         )
         out += [
-            f"- {esc(p['a'])} ↔ {esc(p['b'])} at {p['distance']} bits" for p in near["pairs"][:40]
+            f"- {esc(p['a'])} ↔ {esc(p['b'])} at {p['distance']} bits"
+            + (f" ({p['confirm_distance']} by the second hash)" if "confirm_distance" in p else "")
+            for p in near["pairs"][:40]
         ]
+    out += [f"- **Warning:** {esc(w)}" for w in hygiene.get("warnings", [])]
     return out
 
 
