@@ -58,7 +58,10 @@ def test_statistics_keys():
         ({**MINIMAL, "calibration_fraction": 1.0}, "'calibration_fraction' parameter"),
         ({**MINIMAL, "bootstrap_resamples": -5}, "'bootstrap_resamples' parameter"),
         ({**MINIMAL, "near_duplicates": {"algorithm": "pdq", "max_distance": 3}}, "must name one"),
-        ({**MINIMAL, "near_duplicates": {"algorithm": "phash"}}, "needs algorithm and max_distance"),
+        (
+            {**MINIMAL, "near_duplicates": {"algorithm": "phash"}},
+            "needs algorithm and max_distance",
+        ),
         (
             {**MINIMAL, "near_duplicates": {"algorithm": "phash", "max_distance": 99}},
             "'max_distance' parameter of near_duplicates must be an int in [0, 64]",
