@@ -632,16 +632,17 @@ def _hash(
 ) -> tuple[Dataset, HashedCorpus, Progress]:
     data = configured(open_dataset(dataset or suite.dataset), suite.max_side, suite.group_by)
     progress = Progress(len(data.records), quiet)
-    corpus = hash_corpus(
-        data,
-        suite.transforms,
-        suite.algorithms,
-        seed=suite.seed,
-        workers=workers,
-        on_image=progress.step,
-        store=store,
-        executor=executor,
-    )
+    with progress.running():
+        corpus = hash_corpus(
+            data,
+            suite.transforms,
+            suite.algorithms,
+            seed=suite.seed,
+            workers=workers,
+            on_image=progress.step,
+            store=store,
+            executor=executor,
+        )
     return data, corpus, progress
 
 

@@ -9,6 +9,7 @@ decode, transform and hash errors become failure records with the stage and the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -314,14 +315,42 @@ class Progress:
         self.last = -1e9
         self.done = 0
         self.cached = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Progress]:
+        """Within this block the line is also written when no item finishes for an interval
+        (one huge image still in work), so a log never goes quiet while work goes on."""
+        thread = threading.Thread(target=self._heartbeat, daemon=True)
+        if not self.quiet:
+            thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            if thread.is_alive():
+                thread.join()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.interval / 2):
+            with self._lock:
+                now = time.monotonic()
+                if self.done < self.total and now - self.last >= self.interval:
+                    self._write(now)
 
     def step(self, cached: bool = False) -> None:
-        self.done += 1
-        self.cached += cached
-        now = time.monotonic()
+        with self._lock:
+            self.done += 1
+            self.cached += cached
+            now = time.monotonic()
+            final = self.done >= self.total
+            if self.quiet or (now - self.last < self.interval and not final):
+                return
+            self._write(now)
+
+    def _write(self, now: float) -> None:
         final = self.done >= self.total
-        if self.quiet or (now - self.last < self.interval and not final):
-            return
         self.last = now
         elapsed = now - self.start
         computed = self.done - self.cached
