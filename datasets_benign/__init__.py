@@ -56,7 +56,10 @@ def open_dataset(spec: str) -> Dataset:
             (m for m in sorted(path.glob("manifest.*")) if m.suffix in _MANIFESTS), None
         )
         if manifest is not None:
-            return dataclasses.replace(manifest_dataset(manifest), name=spec)
+            # A corpus fetched from the web declares that images Pillow refuses as
+            # decompression bombs are excluded with the reason, not failures.
+            fetched = "exclude" if (path / "fetch.json").exists() else "fail"
+            return dataclasses.replace(manifest_dataset(manifest), name=spec, oversize=fetched)
     if path.exists() or "/" in spec or "\\" in spec:
         return folder_dataset(spec)
     return DATASETS.get(spec)()  # raises "Unknown dataset ... did you mean"

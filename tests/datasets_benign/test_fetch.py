@@ -204,6 +204,7 @@ def test_fetch_keeps_exactly_the_good_rows_and_names_each_refusal(server, tmp_pa
     dataset = open_dataset(str(out))
     assert {r.id for r in dataset.records} == GOOD
     assert {r.category for r in dataset.records} == {"wikimedia", "nasa", "smithsonian"}
+    assert dataset.oversize == "exclude"  # a fetched web corpus declares the policy
     assert dataset.records[0].load().size[1] == 48  # file sha256 verified on load
     subset = open_dataset(f"{out}[5]")
     assert len(subset.records) == 5
