@@ -30,12 +30,15 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
+
+from PIL import Image, UnidentifiedImageError
 
 from harness.errors import DatasetError
 
@@ -148,7 +151,7 @@ def read_shard(
     Raises
     ------
     DatasetError
-        When the url or hash column is missing or a row has no usable id.
+        When the shard cannot be read or has no url or hash column.
     """
     columns = columns or {}
     names, rows = _table_rows(path, limit)
@@ -337,16 +340,11 @@ class Fetcher:
 
 def _identify(path: Path) -> tuple[str, tuple[int, int] | None]:
     """Format and size from the file's header (and a structural check); not a full decode."""
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                fmt, size = im.format or "unknown", im.size
-                im.verify()
+        with Image.open(path) as im:
+            fmt, size = im.format or "unknown", im.size
+            im.verify()
         return fmt, size
     except Image.DecompressionBombError:
         # A real but huge image: kept; the run decides (max_side, or excluded with a reason).
@@ -358,7 +356,8 @@ def _identify(path: Path) -> tuple[str, tuple[int, int] | None]:
 
 
 def _header_format(path: Path) -> str:
-    head = path.read_bytes()[:12]
+    with path.open("rb") as fh:
+        head = fh.read(12)
     if head.startswith(b"\x89PNG"):
         return "PNG"
     if head.startswith(b"\xff\xd8"):
@@ -473,7 +472,10 @@ def fetch_dataset(
     if on_row is not None:
         for _ in range(len(results)):
             on_row(True)
-    with journal_path.open("a", encoding="utf-8") as journal:
+    with journal_path.open("a", encoding="utf-8") as journal, warnings.catch_warnings():
+        # Huge images are kept (see _identify); set here, not in the threads, as warning
+        # filters are process-wide.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         for row, entry in _run(fetcher, todo):
             results[row.index] = entry
             # One flushed line per row: a kill loses at most the rows still in flight.

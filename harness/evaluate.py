@@ -305,6 +305,7 @@ def evaluate(
     failed_images = {f["image"] for f in failures}
     categories = [r.category or "uncategorised" for r in dataset.records]
     groups, hygiene = _hygiene(suite, corpus, included, dupes, dataset)
+    hygiene["warnings"] = []
     calibration = split_images(ids, suite.calibration_fraction, suite.seed)
 
     images = []
@@ -371,22 +372,26 @@ def evaluate(
                     {"a": ids[usable_index[i]], "b": ids[usable_index[j]], "distance": d}
                     for i, j, d in closest
                 ],
-                "false_matches_at": thresholds[0],
-                "false_match_pairs": [
-                    (ids[usable_index[i]], ids[usable_index[j]])
-                    for i, j, _ in kernels.pairs_within(
-                        originals[originals_ok],
-                        thresholds[0],
-                        CONCENTRATION_LIMIT,
-                        groups=groups[originals_ok],
-                        metric=metric,
-                    )
-                ],
                 "by_category": _collisions_by_category(
                     originals, originals_ok, n_bits, groups, categories, thresholds, metric
                 ),
             }
         )
+        false_pairs = kernels.pairs_within(
+            originals[originals_ok],
+            thresholds[0],
+            CONCENTRATION_LIMIT,
+            groups=groups[originals_ok],
+            metric=metric,
+        )
+        warning = _concentration(
+            algo.id,
+            thresholds[0],
+            [(ids[usable_index[i]], ids[usable_index[j]]) for i, j, _ in false_pairs],
+            dataset,
+        )
+        if warning is not None:
+            hygiene["warnings"].append(warning)
         quality.append(
             {
                 "algorithm": algo.id,
@@ -469,11 +474,6 @@ def evaluate(
             }
         )
 
-    hygiene["warnings"] = [
-        w
-        for c in collisions
-        if c["protocol"] == "originals_all_pairs" and (w := _concentration(c, dataset)) is not None
-    ]
     n_images = len(ids)
     n_considered = n_images - len(oversize)  # excluded by the dataset's policy
     failure_rate = len(failed_images) / n_considered if n_considered else 0.0
@@ -550,12 +550,13 @@ def evaluate(
 CONCENTRATION_LIMIT = 10_000
 
 
-def _concentration(collision: dict[str, Any], dataset: Dataset) -> str | None:
-    """A warning when most false matches of an algorithm involve one group: one image, one
-    declared group or one folder (e.g. every match is a picture and its resized copy, or a
-    folder of near-identical stars). Removes the pair list from ``collision``."""
-    pairs_found = collision.pop("false_match_pairs")
-    threshold = collision.pop("false_matches_at")
+def _concentration(
+    algorithm: str, threshold: int, pairs_found: list[tuple[str, str]], dataset: Dataset
+) -> str | None:
+    """A warning when most false-matching pairs of originals (``pairs_found``, at
+    ``threshold``) involve one image, one declared group or one folder - far more than its size
+    explains (e.g. every match is a picture and its resized copy, or a folder of near-identical
+    stars)."""
     if len(pairs_found) < 3:
         return None
     group_of = {r.id: r.group for r in dataset.records}
@@ -594,7 +595,7 @@ def _concentration(collision: dict[str, Any], dataset: Dataset) -> str | None:
         return None
     n, key = max(over)
     return (
-        f"{collision['algorithm']}: {n} of {len(pairs_found)} false-matching pairs of originals "
+        f"{algorithm}: {n} of {len(pairs_found)} false-matching pairs of originals "
         f"at <= {threshold} involve {key}: its FPR mostly measures that one group (consider "
         "group_by or a looser [near_duplicates] check)"
     )

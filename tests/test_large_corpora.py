@@ -208,22 +208,11 @@ def test_warning_when_one_group_makes_most_false_matches(tmp_path):
         ("stars/1.png", "stars/2.png"),
         ("stars/2.png", "stars/3.png"),
     ]
-    collision = {
-        "algorithm": "phash",
-        "false_matches_at": 10,
-        "false_match_pairs": [*stars, ("other/1.png", "other/2.png")],
-    }
-    warning = _concentration(dict(collision), data)
+    false_pairs = [*stars, ("other/1.png", "other/2.png")]
+    warning = _concentration("phash", 10, false_pairs, data)
     assert warning is not None
     assert "3 of 4" in warning
     assert "folder stars/" in warning
-    spread = {
-        **collision,
-        "false_match_pairs": [
-            ("other/1.png", "other/2.png"),
-            *stars[:1],
-            ("other/3.png", "other/4.png"),
-            ("other/5.png", "other/6.png"),
-        ],
-    }
-    assert _concentration(spread, data) is None
+    spread = [("other/1.png", "other/2.png"), stars[0], ("other/3.png", "other/4.png")]
+    spread.append(("other/5.png", "other/6.png"))
+    assert _concentration("phash", 10, spread, data) is None
