@@ -124,6 +124,7 @@ def _table_rows(path: Path, limit: int | None) -> tuple[list[str], Iterator[dict
         if suffix == ".csv":
             reader = csv.DictReader(io.StringIO(text))
             return list(reader.fieldnames or []), iter(reader)
+        rows: Any
         if suffix in (".jsonl", ".ndjson"):
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
         elif suffix == ".json":

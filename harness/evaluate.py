@@ -110,11 +110,11 @@ def _hygiene(
         members.setdefault(int(groups[i]), []).append(ids[i])
     # Report only groups that near duplicates created or grew (not declared groups as they were).
     grown = {int(groups[i]) for i in usable if groups[i] != before[i]}
-    pairs_out = []
-    for i, j, d in links:
-        pair = {"a": ids[usable[i]], "b": ids[usable[j]], "distance": d}
-        if (i, j) in second:
-            pair["confirm_distance"] = second[(i, j)]
+    pairs_out: list[dict[str, Any]] = []
+    for p, q, d in links:
+        pair: dict[str, Any] = {"a": ids[usable[p]], "b": ids[usable[q]], "distance": d}
+        if (p, q) in second:
+            pair["confirm_distance"] = second[(p, q)]
         pairs_out.append(pair)
     report["near_duplicates"] = {
         "algorithm": near.algorithm,
