@@ -258,50 +258,112 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
 
     from harness.algorithms import make_algorithm
     from harness.errors import InvalidParameterError
-    from harness.evaluate import choose_threshold
     from harness.metrics import rate
     from harness.report.markdown import render_threshold
     from harness.suite import DEFAULT_SUITE, load_suite
     from harness.thresholds import operational
 
     # Everything is validated before any image is opened.
-    suite = load_suite(args.suite or DEFAULT_SUITE)
-    algorithm = make_algorithm(args.algorithm)
     if (args.account_uploads is None) != (args.account_matches is None):
         raise InvalidParameterError("give --account-uploads and --account-matches together.")
-    if (args.database_size is None) != (args.uploads_per_day is None):
-        raise InvalidParameterError("give --database-size and --uploads-per-day together.")
+    if args.uploads_per_day is not None and args.database_size is None:
+        raise InvalidParameterError("--uploads-per-day needs --database-size.")
     if args.account_uploads is not None and args.database_size is None:
-        raise InvalidParameterError(
-            "--account-uploads needs --database-size and --uploads-per-day."
-        )
+        raise InvalidParameterError("--account-uploads needs --database-size.")
     if args.account_matches is not None and args.account_matches > args.account_uploads:
         raise InvalidParameterError("--account-matches cannot exceed --account-uploads.")
-    if args.calibration_fraction is not None:
-        suite = dataclasses.replace(suite, calibration_fraction=args.calibration_fraction)
-    doc = choose_threshold(
-        suite,
-        algorithm,
-        args.target_fpr,
-        protocol=args.protocol,
-        dataset=args.dataset,
-        workers=args.workers or os.cpu_count() or 1,
-        quiet=args.quiet,
-    )
-    if args.database_size is not None:
-        fpr = doc["held_out"]["fpr"]
-        doc["operational"] = operational(
-            rate(fpr["k"], fpr["n"]),
-            database_size=args.database_size,
-            uploads_per_day=args.uploads_per_day,
-            account_uploads=args.account_uploads,
-            account_matches=args.account_matches,
+    if args.results and (args.suite or args.dataset):
+        raise InvalidParameterError(
+            "--results answers from that run's own suite and images; drop --suite / --dataset."
         )
+    if args.results:
+        from harness import results
+        from harness.evaluate import evidence_from_results
+
+        result = results.load(args.results)
+        algo_id = _algorithm_id(args.algorithm, result)
+        levels = next((a["n_bits"] for a in result["algorithms"] if a["id"] == algo_id), None)
+        _check_at(args.at, levels)
+        config = result["suite"]["config"]
+        fraction = float(config.get("calibration_fraction", 0.5))
+        resamples = int(config.get("bootstrap_resamples", 1000))
+        seed = int(result.get("seed", 0))
+        evidence, context = evidence_from_results(
+            args.results,
+            result,
+            algo_id,
+            protocol=args.protocol,
+            calibration_fraction=args.calibration_fraction,
+        )
+    else:
+        from harness.evaluate import threshold_evidence
+
+        suite = load_suite(args.suite or DEFAULT_SUITE)
+        algorithm = make_algorithm(args.algorithm)
+        _check_at(args.at, algorithm.n_levels)
+        if args.calibration_fraction is not None:
+            suite = dataclasses.replace(suite, calibration_fraction=args.calibration_fraction)
+        fraction, resamples, seed = (
+            suite.calibration_fraction,
+            suite.bootstrap_resamples,
+            suite.seed,
+        )
+        workers = args.workers or os.cpu_count() or 1
+        with _execution(args, workers) as (store, _):
+            evidence, context = threshold_evidence(
+                suite,
+                algorithm,
+                protocol=args.protocol,
+                dataset=args.dataset,
+                workers=workers,
+                quiet=args.quiet,
+                store=store,
+            )
+    from harness.evaluate import answer_threshold
+
+    doc = answer_threshold(
+        evidence,
+        context,
+        target_fpr=args.target_fpr,
+        at=args.at,
+        resamples=resamples,
+        seed=seed,
+        calibration_fraction=fraction,
+    )
+    fpr = doc["fpr"] if doc["mode"] == "fixed" else doc["held_out"]["fpr"]
+    if args.database_size and fpr["n"]:
+        doc["operational"] = [
+            operational(
+                rate(fpr["k"], fpr["n"]),
+                database_size=size,
+                uploads_per_day=args.uploads_per_day,
+                account_uploads=args.account_uploads,
+                account_matches=args.account_matches,
+            )
+            for size in args.database_size
+        ]
     if args.json or args.format == "json":
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
     else:
         sys.stdout.write(render_threshold(doc, plain=args.format == "text"))
     return EXIT_OK
+
+
+def _algorithm_id(spec: str, result: dict) -> str:  # type: ignore[type-arg]
+    """The id under which ``result`` stores the algorithm ``spec`` names."""
+    ids = [a["id"] for a in result["algorithms"]]
+    if spec in ids:
+        return spec
+    from harness.algorithms import make_algorithm
+
+    return make_algorithm(spec).id
+
+
+def _check_at(at: int | None, levels: int | None) -> None:
+    from harness.errors import InvalidParameterError
+
+    if at is not None and levels is not None and not 0 <= at <= levels:
+        raise InvalidParameterError(f"--at must be a distance in [0, {levels}], got {at}.")
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
@@ -413,7 +475,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         for p in args.results
     ]
     try:
-        report = compare.compare(runs, alpha=args.alpha)
+        report = compare.compare(runs, alpha=args.alpha, algorithms=args.algorithms)
     except compare.IncomparableError as exc:
         print(f"hash-harness: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -526,6 +588,17 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _size(text: str) -> float:
+    """A count in float notation (``1e6``, ``2.5e7``), at least 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (value >= 1 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a number >= 1 such as 1e6, got {text!r}")
     return value
 
 
@@ -671,17 +744,33 @@ def build_parser() -> argparse.ArgumentParser:
     thr = _command(
         sub,
         "threshold",
-        "recommend a threshold at a target false-match rate (calibrated, then held out)",
-        "Choose the threshold on the calibration images, score it on the held-out images, and "
-        "say whether the corpus is large enough to support the target at all. Prints plain "
-        "text (--format md for Markdown, json for the document).",
+        "choose a threshold at a target false-match rate, or score a given one",
+        "--target-fpr: choose the threshold on the calibration images, score it on the held-out "
+        "images, and state its status (ok, unresolved with the images needed, unachievable, "
+        "undefined). --at: score a given threshold on every image. Reads the hash cache, or a "
+        "run's results with --results. Prints plain text (--format md for Markdown, json for "
+        "the document).",
     )
     thr.add_argument("--algorithm", required=True, help="algorithm spec, e.g. pdq or phash")
-    thr.add_argument(
-        "--target-fpr", required=True, type=_open_fraction, help="false-match rate, e.g. 1e-6"
+    question = thr.add_mutually_exclusive_group(required=True)
+    question.add_argument(
+        "--target-fpr",
+        type=_open_fraction,
+        help="choose the threshold for this false-match rate, e.g. 1e-6 (calibrated, held out)",
+    )
+    question.add_argument(
+        "--at",
+        type=int,
+        metavar="T",
+        help="score this given threshold (e.g. PDQ 31) on every image",
     )
     thr.add_argument("--suite", help="corpus, edits and split: " + SUITE_HELP)
     thr.add_argument("--dataset", help="registered dataset name or folder of images")
+    thr.add_argument(
+        "--results",
+        metavar="F",
+        help="answer from a run's results.json (and its impostor sidecar): nothing is hashed",
+    )
     thr.add_argument(
         "--protocol",
         choices=["originals_all_pairs", "edited_vs_other_originals"],
@@ -691,13 +780,25 @@ def build_parser() -> argparse.ArgumentParser:
     thr.add_argument(
         "--calibration-fraction", type=_open_fraction, help="share of images to calibrate on"
     )
-    thr.add_argument("--database-size", type=_positive_int, help="hashes in the match database")
-    thr.add_argument("--uploads-per-day", type=_positive_int, help="uploads checked per day")
+    thr.add_argument(
+        "--database-size",
+        type=_size,
+        nargs="+",
+        metavar="N",
+        help="hashes in the match database, one or more (1e6 1e7): false matches per upload",
+    )
+    thr.add_argument(
+        "--uploads-per-day", type=_positive_int, help="uploads checked per day (adds per-day)"
+    )
     thr.add_argument("--account-uploads", type=_positive_int, help="uploads per account (N)")
     thr.add_argument(
         "--account-matches", type=_positive_int, help="matches that flag an account (k of N)"
     )
     thr.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
+    thr.add_argument(
+        "--cache", help="hash cache file (default: ~/.cache/hash-harness/hashes.sqlite)"
+    )
+    thr.add_argument("--no-cache", action="store_true", help="compute everything, store nothing")
     thr.add_argument(
         "--format",
         choices=["text", "md", "json"],
@@ -706,6 +807,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     thr.add_argument("--json", action="store_true", help="same as --format json")
     thr.add_argument("--quiet", action="store_true", help="no progress output")
+    thr.set_defaults(executor="local", scheduler=None)
     thr.set_defaults(func=_cmd_threshold)
 
     base = _command(
@@ -808,14 +910,19 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = _command(
         sub,
         "compare",
-        "compare algorithms (one run) or runs of the same suite, with paired tests",
-        "Compare the algorithms of one results.json, or several runs of the same suite, "
-        "on the same images: exact McNemar tests per edit, bootstrap intervals over images for "
-        "pooled rates, Fisher's exact test for false-match rates.",
+        "compare algorithms (one run) or each algorithm across runs of the same suite",
+        "Compare the algorithms of one results.json, or each algorithm with itself across runs "
+        "of the same suite, on the same images: a summary table first, then exact McNemar tests "
+        "per edit, bootstrap intervals over images for pooled rates and for TPR at the target "
+        "false-match rate (calibrated thresholds, held-out images), Fisher's exact test for "
+        "false-match rates.",
     )
     cmp.add_argument("results", nargs="+", help="results.json files")
     cmp.add_argument("--format", choices=["md", "html", "json"], default="md")
     cmp.add_argument("--alpha", type=_open_fraction, default=0.05, help="significance level")
+    cmp.add_argument(
+        "--algorithms", nargs="+", metavar="ID", help="compare only these algorithms (ids)"
+    )
     cmp.add_argument("--out", help="write to this file instead of standard output")
     cmp.set_defaults(reads_documents=True, func=_cmd_compare)
 

@@ -1,11 +1,17 @@
 """Side-by-side comparison of algorithms: in one run, or across runs of the same suite version.
 
-Every contender was measured on the same source images, so differences are tested *paired*:
+Within one run every algorithm is compared with every other; across runs the *same* algorithm is
+paired with itself in each other run (did the upgrade change it?), and ``algorithms`` narrows
+either to the algorithms named. Every contender was measured on the same source images, so
+differences are tested *paired*:
 
 * TPR per transform at each contender's own threshold: exact McNemar test on the images where
   exactly one of the two matched (scipy ``binomtest`` on the discordant pairs);
 * pooled TPR (all edits) and TPR at a target false-match rate: 95% percentile interval of the
-  difference from a bootstrap over source images (every edit of a drawn image moves with it);
+  difference from a bootstrap over source images (every edit of a drawn image moves with it).
+  The threshold at the target is the one threshold rule's (chosen on the calibration images,
+  as in the run's Thresholds section), and this difference is measured on held-out images;
+* gated copies (the algorithm's quality gate discarded the hash) count as misses;
 * false-match rate at the threshold over pairs of distinct originals: per-pair outcomes are not
   stored, so this uses Fisher's exact test on the counts (unpaired, hence conservative) and says so.
 
@@ -25,7 +31,6 @@ from scipy.stats import binomtest, fisher_exact
 
 from harness.env import environment_differences
 from harness.errors import HarnessError
-from harness.metrics import threshold_at_fpr
 from harness.report.markdown import code
 
 ALPHA = 0.05
@@ -49,6 +54,13 @@ class Contender:
     def cells(self) -> dict[str, dict[str, Any]]:
         return {c["transform"]: c for c in self.result["cells"] if c["algorithm"] == self.algorithm}
 
+    def choice(self, target: float) -> dict[str, Any] | None:
+        """The run's threshold choice at ``target`` (Thresholds section), if it made one."""
+        for rec in self.result.get("recommendations", []):
+            if rec["algorithm"] == self.algorithm:
+                return next((t for t in rec["targets"] if t["target_fpr"] == target), None)
+        return None
+
     def originals_hist(self) -> list[int]:
         return next(
             c["hist"]
@@ -57,8 +69,11 @@ class Contender:
         )
 
 
-def contenders(runs: list[tuple[str, dict[str, Any]]]) -> tuple[list[Contender], list[str]]:
-    """Every algorithm of every run, after checking the runs are comparable; plus warnings."""
+def contenders(
+    runs: list[tuple[str, dict[str, Any]]], algorithms: list[str] | None = None
+) -> tuple[list[Contender], list[str]]:
+    """Every algorithm of every run (only ``algorithms`` when given), after checking the runs
+    are comparable; plus warnings."""
     first = runs[0][1]
     warnings = []
     for label, r in runs[1:]:
@@ -74,10 +89,19 @@ def contenders(runs: list[tuple[str, dict[str, Any]]]) -> tuple[list[Contender],
         if diffs:
             warnings.append(f"{label}: environment differs from {runs[0][0]}: {', '.join(diffs)}")
     many = len(runs) > 1
+    if algorithms:
+        known = {a["id"] for _, r in runs for a in r["algorithms"]}
+        unknown = [a for a in algorithms if a not in known]
+        if unknown:
+            raise IncomparableError(
+                f"--algorithms names {', '.join(unknown)}, not in these results "
+                f"(they have: {', '.join(sorted(known))})."
+            )
     out = [
         Contender(f"{label}:{a['id']}" if many else a["id"], r, a["id"])
         for label, r in runs
         for a in r["algorithms"]
+        if not algorithms or a["id"] in algorithms
     ]
     if len(out) < 2:
         raise IncomparableError(
@@ -86,11 +110,21 @@ def contenders(runs: list[tuple[str, dict[str, Any]]]) -> tuple[list[Contender],
     return out, warnings
 
 
-def _matches(c: Contender, transform: str, threshold: int) -> list[bool | None]:
+def _matches(c: Contender, transform: str, threshold: int | None) -> list[bool | None]:
+    """Per image: matched, missed (gated copies too), or None (no pair)."""
     cell = c.cells().get(transform)
     if cell is None:
         return []
-    return [None if d is None else d <= threshold for d in cell["positives"]["distances"]]
+    gated = set(cell["positives"].get("gated", []))
+    ids = [i["id"] for i in c.result["dataset"]["images"]]
+    return [
+        False
+        if ids[k] in gated
+        else None
+        if d is None
+        else threshold is not None and d <= threshold
+        for k, d in enumerate(cell["positives"]["distances"])
+    ]
 
 
 def _mcnemar(a: list[bool | None], b: list[bool | None]) -> dict[str, Any]:
@@ -110,14 +144,15 @@ def _mcnemar(a: list[bool | None], b: list[bool | None]) -> dict[str, Any]:
 
 
 def _per_image(
-    c: Contender, transforms: list[str], threshold: int
+    c: Contender, transforms: list[str], threshold: int | None, held_out_only: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Matched and usable edit counts per source image, pooled over ``transforms``."""
-    n_images = len(c.result["dataset"]["images"])
-    hits, usable = np.zeros(n_images), np.zeros(n_images)
+    """Matched and usable edit counts per source image, pooled over ``transforms`` (held-out
+    images only when asked: a calibrated threshold is scored on images it was not chosen on)."""
+    images = c.result["dataset"]["images"]
+    hits, usable = np.zeros(len(images)), np.zeros(len(images))
     for t in transforms:
         for i, m in enumerate(_matches(c, t, threshold)):
-            if m is not None:
+            if m is not None and not (held_out_only and images[i].get("split") == "calibration"):
                 usable[i] += 1
                 hits[i] += m
     return hits, usable
@@ -148,14 +183,25 @@ def compare(
     alpha: float = ALPHA,
     resamples: int = 2000,
     seed: int = 0,
+    algorithms: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Pairwise comparison of every contender with every other."""
-    people, warnings = contenders(runs)
+    """Paired comparison: within one run every contender with every other; across runs each
+    algorithm with itself in the other runs. ``algorithms`` keeps only those named."""
+    people, warnings = contenders(runs, algorithms)
     first = runs[0][1]
     transforms = [t["id"] for t in first["transforms"] if t["id"] != "identity"]
     target = (first["suite"]["config"].get("target_fprs") or [1e-3])[0]
+    matchups = [
+        (a, b)
+        for a, b in itertools.combinations(people, 2)
+        if len(runs) == 1 or a.algorithm == b.algorithm
+    ]
+    if not matchups:
+        raise IncomparableError(
+            "these runs share no algorithm: across runs each algorithm is compared with itself."
+        )
     pairs: list[dict[str, Any]] = []
-    for a, b in itertools.combinations(people, 2):
+    for a, b in matchups:
         per_transform = []
         for t in transforms:
             test = _mcnemar(_matches(a, t, a.threshold), _matches(b, t, b.threshold))
@@ -166,18 +212,20 @@ def compare(
             resamples,
             seed,
         )
-        ta, tb = (
-            threshold_at_fpr(a.originals_hist(), target),
-            threshold_at_fpr(b.originals_hist(), target),
-        )
+        ca, cb = a.choice(target), b.choice(target)
+        ta = ca["threshold"] if ca else None
+        tb = cb["threshold"] if cb else None
+        statuses = [c["status"] if c else "undefined" for c in (ca, cb)]
         at_fpr = _paired_bootstrap(
-            _per_image(a, transforms, ta), _per_image(b, transforms, tb), resamples, seed
+            _per_image(a, transforms, ta, held_out_only=True),
+            _per_image(b, transforms, tb, held_out_only=True),
+            resamples,
+            seed,
         )
         ha, hb = np.asarray(a.originals_hist()), np.asarray(b.originals_hist())
         ka, kb = int(ha[: a.threshold + 1].sum()), int(hb[: b.threshold + 1].sum())
         na, nb = int(ha.sum()), int(hb.sum())
         fisher_p = float(fisher_exact([[ka, na - ka], [kb, nb - kb]])[1]) if na and nb else 1.0
-        resolved = min(na, nb) >= 3 / target
         pairs.append(
             {
                 "a": a.label,
@@ -188,7 +236,9 @@ def compare(
                 "tpr_at_fpr": {
                     "target_fpr": target,
                     "thresholds": [ta, tb],
-                    "resolved": resolved,
+                    "statuses": statuses,
+                    "resolved": statuses == ["ok", "ok"],
+                    "scored_on": "held-out images",
                     **at_fpr,
                 },
                 "fpr_at_threshold": {
@@ -200,7 +250,46 @@ def compare(
                 },
             }
         )
-    return {"alpha": alpha, "suite": first["suite"]["name"], "warnings": warnings, "pairs": pairs}
+    return {
+        "alpha": alpha,
+        "suite": first["suite"]["name"],
+        "pairing": "every algorithm with every other"
+        if len(runs) == 1
+        else "each algorithm with itself across runs",
+        "warnings": warnings,
+        "summary": [_summary(p) for p in pairs],
+        "pairs": pairs,
+    }
+
+
+def _verdict(d: dict[str, Any], a: str, b: str) -> str:
+    if d["difference"] is None:
+        return "n/a"
+    if not d["significant"]:
+        return "within noise"
+    return f"{a} better" if d["difference"] > 0 else f"{b} better"
+
+
+def _summary(p: dict[str, Any]) -> dict[str, Any]:
+    """One line of the summary table: which is better, by how much, significant or not."""
+    f = p["fpr_at_threshold"]
+    (ka, na), (kb, nb) = f["a"], f["b"]
+    fpr_diff = (ka / na if na else 0.0) - (kb / nb if nb else 0.0)
+    return {
+        "a": p["a"],
+        "b": p["b"],
+        "pooled_tpr": _verdict(p["pooled_tpr"], "A", "B"),
+        "pooled_tpr_difference": p["pooled_tpr"]["difference"],
+        "tpr_at_fpr": _verdict(p["tpr_at_fpr"], "A", "B")
+        + ("" if p["tpr_at_fpr"]["resolved"] else " (target unresolved)"),
+        "tpr_at_fpr_difference": p["tpr_at_fpr"]["difference"],
+        "fpr": "within noise"
+        if not f["significant"]
+        else ("B better" if fpr_diff > 0 else "A better"),
+        "fpr_difference": fpr_diff,
+        "transforms_significant": sum(t["significant"] for t in p["per_transform"]),
+        "transforms": len(p["per_transform"]),
+    }
 
 
 def _rate(x: float | None) -> str:
@@ -215,31 +304,74 @@ def _ci(d: dict[str, Any]) -> str:
     return f"{d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] {flag}"
 
 
+def _diff(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+.3f}"
+
+
+def _caveats(report: dict[str, Any]) -> list[str]:
+    """The notes every rendering carries (plain text)."""
+    target = report["pairs"][0]["tpr_at_fpr"]["target_fpr"] if report["pairs"] else None
+    out = [
+        f"Pairing: {report['pairing']}. Paired tests on the same images; significant at alpha = "
+        f"{report['alpha']}, each test on its own (no correction for the number of "
+        "comparisons). Differences are A - B. Gated copies (hash discarded by the algorithm's "
+        "quality gate) count as misses.",
+        "TPR at each algorithm's own threshold over all images; TPR at the target false-match "
+        "rate uses the threshold chosen on the calibration images (as in each run's Thresholds "
+        "section) and is measured on the held-out images.",
+        "False-match rates compare counts of pairs of distinct originals with Fisher's exact test "
+        "(pairs share images, so this is conservative); with n pairs no FPR much below 3/n can be "
+        "claimed.",
+        "With fewer than about 30 images the bootstrap intervals are too narrow; the McNemar tests "
+        "stay exact.",
+    ]
+    unresolved = [p for p in report["pairs"] if not p["tpr_at_fpr"]["resolved"]]
+    if unresolved:
+        out.append(
+            f"{len(unresolved)} of {len(report['pairs'])} comparisons at FPR <= {target:g} are "
+            "not resolved by these corpora (a status other than ok in a run's Thresholds "
+            "section): treat those differences as descriptive only."
+        )
+    return out
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     out = [f"# hash-harness compare: suite {report['suite']}", ""]
     out += [f"> warning: {w}" for w in report["warnings"]]
-    out.append(
-        f"Paired tests on the same images; significant at alpha = {report['alpha']}, each test on "
-        "its own (no correction for the number of comparisons). TPR at each algorithm's own "
-        "threshold; differences are A - B. With fewer than about 30 images the bootstrap "
-        "intervals are too narrow; the McNemar tests stay exact."
-    )
+    if report["warnings"]:
+        out.append("")
+    target = report["pairs"][0]["tpr_at_fpr"]["target_fpr"]
+    out += ["## Summary", ""]
+    out += [
+        f"| A | B | pooled TPR (A - B) | TPR at FPR <= {target:g} | FPR at own threshold | "
+        "transforms differing |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in report["summary"]:
+        out.append(
+            f"| {code(s['a'])} | {code(s['b'])} | {_diff(s['pooled_tpr_difference'])} "
+            f"{s['pooled_tpr']} | {_diff(s['tpr_at_fpr_difference'])} {s['tpr_at_fpr']} | "
+            f"{_diff(s['fpr_difference'])} {s['fpr']} | "
+            f"{s['transforms_significant']} of {s['transforms']} |"
+        )
+    out.append("")
+    out += [f"- {c}" for c in _caveats(report)]
     for p in report["pairs"]:
-        out += [
-            "",
-            f"## {code(p['a'])} (A, <= {p['thresholds'][0]}) vs {code(p['b'])} (B, <= {p['thresholds'][1]})",
-            "",
-        ]
+        ta, tb = p["thresholds"]
+        out += ["", f"## {code(p['a'])} (A, <= {ta}) vs {code(p['b'])} (B, <= {tb})", ""]
         out.append(f"- pooled TPR difference (bootstrap over images): {_ci(p['pooled_tpr'])}")
         f = p["tpr_at_fpr"]
-        note = "" if f["resolved"] else " (target unresolved: too few negative pairs)"
+        fa, fb = (("none" if t is None else str(t)) for t in f["thresholds"])
+        note = "" if f["resolved"] else f" (target status: {' / '.join(f['statuses'])})"
         out.append(
-            f"- TPR at FPR <= {f['target_fpr']:g} (thresholds {f['thresholds'][0]} / {f['thresholds'][1]}): {_ci(f)}{note}"
+            f"- TPR at FPR <= {f['target_fpr']:g} (calibrated thresholds {fa} / {fb}, held-out "
+            f"images): {_ci(f)}{note}"
         )
         g = p["fpr_at_threshold"]
         out.append(
             f"- FPR over distinct originals: A {g['a'][0]}/{g['a'][1]}, B {g['b'][0]}/{g['b'][1]}, "
-            f"p = {g['p_value']:.3g} ({'**significant**' if g['significant'] else 'within noise'}; {g['test']})"
+            f"p = {g['p_value']:.3g} ({'**significant**' if g['significant'] else 'within noise'}"
+            f"; {g['test']})"
         )
         out += [
             "",
@@ -248,49 +380,92 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
         for t in p["per_transform"]:
             out.append(
-                f"| {code(t['transform'])} | {_rate(t['tpr_a'])} | {_rate(t['tpr_b'])} | {t['only_a']} | {t['only_b']} | "
-                f"{t['p_value']:.3g} | {'**significant**' if t['significant'] else ''} |"
+                f"| {code(t['transform'])} | {_rate(t['tpr_a'])} | {_rate(t['tpr_b'])} | "
+                f"{t['only_a']} | {t['only_b']} | {t['p_value']:.3g} | "
+                f"{'**significant**' if t['significant'] else ''} |"
             )
     return "\n".join(out) + "\n"
 
 
 def render_html(report: dict[str, Any]) -> str:
-    """Self-contained HTML of the comparison (tables only)."""
-    rows = []
+    """Self-contained HTML of the comparison, styled like the run report, with its caveats."""
+    from harness.report.html import _css
+
+    def table(header: list[str], rows: list[list[str]]) -> str:
+        head = "".join(f"<th>{h}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def verdict(text: str) -> str:
+        return f"<b>{escape(text)}</b>" if "better" in text else escape(text)
+
+    target = report["pairs"][0]["tpr_at_fpr"]["target_fpr"]
+    title = f"hash-harness compare: suite {escape(report['suite'])}"
+    out = [
+        f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{title}</title>",
+        f'<meta name=viewport content="width=device-width, initial-scale=1">'
+        f"<style>{_css()}</style></head><body><h1>{title}</h1>",
+    ]
+    out += [f"<p class=bad>warning: {escape(w)}</p>" for w in report["warnings"]]
+    out.append('<h2 id="summary">Summary</h2>')
+    out.append(
+        table(
+            [
+                "A",
+                "B",
+                "pooled TPR (A - B)",
+                f"TPR at FPR &le; {target:g}",
+                "FPR at own threshold",
+                "transforms differing",
+            ],
+            [
+                [
+                    f"<code>{escape(s['a'])}</code>",
+                    f"<code>{escape(s['b'])}</code>",
+                    f"{_diff(s['pooled_tpr_difference'])} {verdict(s['pooled_tpr'])}",
+                    f"{_diff(s['tpr_at_fpr_difference'])} {verdict(s['tpr_at_fpr'])}",
+                    f"{_diff(s['fpr_difference'])} {verdict(s['fpr'])}",
+                    f"{s['transforms_significant']} of {s['transforms']}",
+                ]
+                for s in report["summary"]
+            ],
+        )
+    )
+    out.append(
+        "<ul class=note>" + "".join(f"<li>{escape(c)}</li>" for c in _caveats(report)) + "</ul>"
+    )
     for p in report["pairs"]:
-        for t in p["per_transform"]:
-            rows.append(
-                "<tr>"
-                + "".join(
-                    f"<td>{escape(str(x))}</td>"
-                    for x in (
-                        p["a"],
-                        p["b"],
-                        t["transform"],
+        ta, tb = p["thresholds"]
+        f, g = p["tpr_at_fpr"], p["fpr_at_threshold"]
+        fa, fb = (("none" if t is None else str(t)) for t in f["thresholds"])
+        note = "" if f["resolved"] else f" (target status: {' / '.join(f['statuses'])})"
+        out.append(
+            f"<h2><code>{escape(p['a'])}</code> (A, &le; {ta}) vs "
+            f"<code>{escape(p['b'])}</code> (B, &le; {tb})</h2><ul>"
+            f"<li>pooled TPR difference (bootstrap over images): {escape(_ci(p['pooled_tpr']))}</li>"
+            f"<li>TPR at FPR &le; {f['target_fpr']:g} (calibrated thresholds {fa} / {fb}, "
+            f"held-out images): {escape(_ci(f))}{escape(note)}</li>"
+            f"<li>FPR over distinct originals: A {g['a'][0]}/{g['a'][1]}, "
+            f"B {g['b'][0]}/{g['b'][1]}, p = {g['p_value']:.3g} "
+            f"({'significant' if g['significant'] else 'within noise'}; {escape(g['test'])})</li>"
+            "</ul>"
+        )
+        out.append(
+            table(
+                ["transform", "TPR A", "TPR B", "only A", "only B", "McNemar p", ""],
+                [
+                    [
+                        f"<code>{escape(t['transform'])}</code>",
                         _rate(t["tpr_a"]),
                         _rate(t["tpr_b"]),
-                        t["only_a"],
-                        t["only_b"],
+                        str(t["only_a"]),
+                        str(t["only_b"]),
                         f"{t['p_value']:.3g}",
-                        "significant" if t["significant"] else "",
-                    )
-                )
-                + "</tr>"
+                        "<b>significant</b>" if t["significant"] else "",
+                    ]
+                    for t in p["per_transform"]
+                ],
             )
-    pooled = "".join(
-        f"<li><code>{escape(p['a'])}</code> vs <code>{escape(p['b'])}</code>: pooled TPR {escape(_ci(p['pooled_tpr']))}; "
-        f"TPR at FPR &le; {p['tpr_at_fpr']['target_fpr']:g}: {escape(_ci(p['tpr_at_fpr']))}</li>"
-        for p in report["pairs"]
-    )
-    warn = "".join(f"<p><b>warning:</b> {escape(w)}</p>" for w in report["warnings"])
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("A", "B", "transform", "TPR A", "TPR B", "only A", "only B", "McNemar p", "")
-    )
-    return (
-        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>hash-harness compare</title>"
-        "<style>body{font:14px system-ui,sans-serif;margin:2em}td,th{border:1px solid #ddd;padding:3px 6px}"
-        "table{border-collapse:collapse}</style></head><body>"
-        f"<h1>Compare: suite {escape(report['suite'])}</h1>{warn}<ul>{pooled}</ul>"
-        f"<table><tr>{head}</tr>{''.join(rows)}</table></body></html>\n"
-    )
+        )
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"

@@ -20,6 +20,7 @@ from datasets_benign.base import configured, sha256_json
 from harness import __version__, kernels, pairs
 from harness.algorithms import HashAlgorithm
 from harness.env import environment
+from harness.errors import HarnessError
 from harness.metrics import (
     fpr_at_tpr,
     histogram,
@@ -31,11 +32,18 @@ from harness.metrics import (
     tpr_at_fpr,
 )
 from harness.quality import hash_quality, near_duplicate_groups
-from harness.results import SCHEMA_VERSION
+from harness.results import SCHEMA_VERSION, impostor_summary
 from harness.runner import HashedCorpus, Progress, hash_corpus
 from harness.suite import Suite
 from harness.summaries import gallery, leaderboard
-from harness.thresholds import AlgorithmHashes, recommend, split_images
+from harness.thresholds import (
+    GATED,
+    AlgorithmHashes,
+    Evidence,
+    recommend,
+    score_at,
+    split_images,
+)
 
 #: Closest colliding pairs and worst escaped edits listed per algorithm / cell for review.
 REVIEW_LIMIT = 20
@@ -185,6 +193,19 @@ def _negatives(hist: npt.NDArray[np.int64]) -> dict[str, Any]:
     return {"n": int(hist.sum()), "hist": hist.tolist(), "summary": summary(hist)}
 
 
+def _gated(suite: Suite, corpus: HashedCorpus) -> list[npt.NDArray[np.bool_]]:
+    """Per algorithm, ``(1 + n_chains, n_images)``: hashes the algorithm's own rule (quality
+    gate) discarded, as opposed to failures."""
+    column = {"original": 0, **{c.id: 1 + k for k, c in enumerate(suite.transforms)}}
+    index = {image_id: i for i, image_id in enumerate(corpus.image_ids)}
+    algo = {a.id: k for k, a in enumerate(suite.algorithms)}
+    out = [np.zeros_like(ok) for ok in corpus.ok]
+    for e in corpus.exclusions:
+        if e["algorithm"] in algo and e["transform"] in column and e["image"] in index:
+            out[algo[e["algorithm"]]][column[e["transform"]], index[e["image"]]] = True
+    return out
+
+
 def _cell(
     suite: Suite,
     corpus: HashedCorpus,
@@ -193,8 +214,10 @@ def _cell(
     t: int,
     included: npt.NDArray[np.bool_],
     groups: npt.NDArray[np.int64],
-) -> tuple[dict[str, Any], npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]]]:
-    """One (algorithm, transform) cell: positives, every cell protocol, metrics, review lists."""
+    gated: list[npt.NDArray[np.bool_]],
+) -> tuple[dict[str, Any], npt.NDArray[np.int64], int, dict[str, npt.NDArray[np.int64]]]:
+    """One (algorithm, transform) cell: positives (gated copies listed apart), every cell
+    protocol, metrics, review lists."""
     algo, chain = suite.algorithms[a], suite.transforms[t]
     ids, n_bits, thresholds = corpus.image_ids, algo.n_levels, suite.thresholds[algo.id]
     metric = algo.metric()
@@ -203,6 +226,8 @@ def _cell(
     edited_ok = corpus.ok[a][1 + t] & included
     both = edited_ok & originals_ok
 
+    gated_mask = gated[a][1 + t] & originals_ok & ~edited_ok
+    n_gated = int(gated_mask.sum())
     dist = pairs.positive_distances(originals, edited, both, metric)
     pos_hist = histogram(dist, n_bits)
     per_image: list[int | None] = [None] * len(ids)
@@ -218,16 +243,26 @@ def _cell(
         "edited_vs_edited": pairs.edited_vs_edited(edited, edited_ok, n_bits, groups, metric),
         "nearest_impostor": pairs.nearest_impostor_histogram(nearest, n_bits),
     }
-    metrics = [_metric("tpr", {"threshold": th}, rate_at(pos_hist, th)) for th in thresholds]
-    present = sorted({categories[i] for i in np.flatnonzero(both)})
+    # A gated copy escapes (the platform cannot match a discarded hash): a miss in the TPR.
+    metrics = [
+        _metric("tpr", {"threshold": th}, rate_at(pos_hist, th, n_gated)) for th in thresholds
+    ]
+    if n_gated:  # secondary, labelled: over the copies the gate kept
+        metrics += [
+            _metric("tpr_hashed", {"threshold": th}, rate_at(pos_hist, th)) for th in thresholds
+        ]
+    present = sorted({categories[i] for i in np.flatnonzero(both | gated_mask)})
     if len(present) > 1:  # strata: the same edit can be harmless on photos, fatal on clip art
         for category in present:
             in_cat = [
                 d for i, d in enumerate(per_image) if d is not None and categories[i] == category
             ]
             h = histogram(np.array(in_cat, dtype=np.int64), n_bits)
+            misses_in_cat = sum(categories[i] == category for i in np.flatnonzero(gated_mask))
             metrics += [
-                _metric("tpr", {"threshold": th, "category": category}, rate_at(h, th))
+                _metric(
+                    "tpr", {"threshold": th, "category": category}, rate_at(h, th, misses_in_cat)
+                )
                 for th in thresholds
             ]
     metrics += [
@@ -256,13 +291,14 @@ def _cell(
             "hist": pos_hist.tolist(),
             "summary": summary(pos_hist),
             "distances": per_image,
+            "gated": [ids[i] for i in np.flatnonzero(gated_mask)],
         },
         "negatives": {p: _negatives(h) for p, h in neg.items()},
         "metrics": metrics,
         "misses": [{"image": i, "distance": d} for d, i in misses],
         "false_matches": false_matches[:REVIEW_LIMIT],
     }
-    return cell, pos_hist, neg
+    return cell, pos_hist, n_gated, neg
 
 
 def _algorithm_hashes(
@@ -271,10 +307,12 @@ def _algorithm_hashes(
     a: int,
     included: npt.NDArray[np.bool_],
     groups: npt.NDArray[np.int64],
+    gated: list[npt.NDArray[np.bool_]],
 ) -> AlgorithmHashes:
     """Hashes of one algorithm for threshold selection; identity (a control) is left out."""
     keep = [t for t, c in enumerate(suite.transforms) if c.id != "identity"]
     return AlgorithmHashes(
+        edited_gated=gated[a][[1 + t for t in keep]] & included[None],
         n_bits=suite.algorithms[a].n_levels,
         metric=suite.algorithms[a].metric(),
         originals=corpus.packed[a][0],
@@ -307,6 +345,7 @@ def evaluate(
     groups, hygiene = _hygiene(suite, corpus, included, dupes, dataset)
     hygiene["warnings"] = []
     calibration = split_images(ids, suite.calibration_fraction, suite.seed)
+    gated = _gated(suite, corpus)
 
     images = []
     for i, record in enumerate(dataset.records):
@@ -338,6 +377,7 @@ def evaluate(
     curves: list[dict[str, Any]] = []
     recommendations: list[dict[str, Any]] = []
     quality: list[dict[str, Any]] = []
+    impostors: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]] = {}
     for a, algo in enumerate(suite.algorithms):
         if on_algorithm is not None:
             on_algorithm(f"statistics {a + 1}/{len(suite.algorithms)}: {algo.id}")
@@ -348,7 +388,17 @@ def evaluate(
         originals_ok = corpus.ok[a][0] & included
         usable_index = np.flatnonzero(originals_ok)
 
-        orig_hist = pairs.originals_all_pairs(originals, originals_ok, n_bits, groups, metric)
+        # Each image's impostor histograms against the calibration and the held-out images:
+        # the threshold rule's evidence, kept for later questions; together they hold every
+        # pair of distinct originals twice.
+        evidence = _algorithm_hashes(suite, corpus, a, included, groups, gated).evidence(
+            calibration
+        )
+        impostors[algo.id] = (
+            evidence.vs_calibration.astype(np.int32),
+            evidence.vs_held_out.astype(np.int32),
+        )
+        orig_hist = (evidence.vs_calibration.sum(axis=0) + evidence.vs_held_out.sum(axis=0)) // 2
         closest = kernels.pairs_within(
             originals[originals_ok],
             max(thresholds),
@@ -406,12 +456,16 @@ def evaluate(
         )
 
         pooled_pos = np.zeros(n_bits + 1, dtype=np.int64)
+        pooled_gated = 0
         pooled = {p: np.zeros(n_bits + 1, dtype=np.int64) for p in pairs.CELL_PROTOCOLS}
         for t, chain in enumerate(suite.transforms):
-            cell, pos_hist, neg = _cell(suite, corpus, categories, a, t, included, groups)
+            cell, pos_hist, n_gated, neg = _cell(
+                suite, corpus, categories, a, t, included, groups, gated
+            )
             cells.append(cell)
             if chain.id != "identity":
                 pooled_pos += pos_hist
+                pooled_gated += n_gated
                 for p, h in neg.items():
                     pooled[p] += h
         for p, h in pooled.items():
@@ -433,43 +487,59 @@ def evaluate(
             {
                 "algorithm": algo.id,
                 "n_bits": n_bits,
-                "positives": "all edits pooled (identity excluded)",
+                "positives": "all edits pooled (identity excluded); gated copies are misses",
                 "negatives": "originals_all_pairs",
-                "rows": sweep(pooled_pos, orig_hist, range(n_bits + 1)),
+                "gated": pooled_gated,
+                "rows": sweep(pooled_pos, orig_hist, range(n_bits + 1), pooled_gated),
             }
         )
         first = thresholds[0]
         curves.append(
             {
                 "algorithm": algo.id,
-                "positives": "all edits pooled (identity excluded)",
+                "positives": (
+                    "all edits pooled (identity excluded); ROC and AUC over the hashed copies, "
+                    "the rates below count gated copies as misses"
+                ),
                 "negatives": "originals_all_pairs",
+                "in_sample": True,
                 **roc(pooled_pos, orig_hist),
-                "tpr_at_fpr": [tpr_at_fpr(pooled_pos, orig_hist, f) for f in suite.target_fprs],
-                "fpr_at_tpr": [fpr_at_tpr(pooled_pos, orig_hist, x) for x in (0.5, 0.9, 0.95)],
+                "tpr_at_fpr": [
+                    tpr_at_fpr(pooled_pos, orig_hist, f, pooled_gated) for f in suite.target_fprs
+                ],
+                "fpr_at_tpr": [
+                    fpr_at_tpr(pooled_pos, orig_hist, x, pooled_gated) for x in (0.5, 0.9, 0.95)
+                ],
                 "precision": [
                     {
                         "threshold": first,
-                        **precision_at(rate_at(pooled_pos, first), rate_at(orig_hist, first), b),
+                        **precision_at(
+                            rate_at(pooled_pos, first, pooled_gated),
+                            rate_at(orig_hist, first),
+                            b,
+                        ),
                     }
                     for b in suite.base_rates
                 ],
             }
         )
-        data = _algorithm_hashes(suite, corpus, a, included, groups)
         recommendations.append(
             {
                 "algorithm": algo.id,
                 "targets": [
                     recommend(
-                        data,
-                        ids,
+                        evidence,
                         f,
-                        calibration=calibration,
                         resamples=suite.bootstrap_resamples,
                         seed=suite.seed,
+                        calibration_fraction=suite.calibration_fraction,
                     )
                     for f in suite.target_fprs
+                ],
+                # The suite's given thresholds, scored on every image (`threshold --at T`).
+                "fixed": [
+                    score_at(evidence, th, resamples=suite.bootstrap_resamples, seed=suite.seed)
+                    for th in thresholds
                 ],
             }
         )
@@ -533,6 +603,7 @@ def evaluate(
         "curves": curves,
         "recommendations": recommendations,
         "sweeps": sweeps,
+        "impostors": impostor_summary(ids, calibration, impostors),
         "failures": failures,
         "exclusions": corpus.exclusions,
         "status": {
@@ -671,42 +742,35 @@ def run_suite(
     return result
 
 
-def choose_threshold(
+def threshold_evidence(
     suite: Suite,
     algorithm: HashAlgorithm,
-    target_fpr: float,
     *,
     protocol: str = "originals_all_pairs",
     dataset: str | None = None,
     workers: int = 1,
     quiet: bool = False,
-) -> dict[str, Any]:
-    """Recommend a threshold for ``algorithm`` on the suite's corpus and edits.
+    store: Any = None,
+) -> tuple[Evidence, dict[str, Any]]:
+    """Hash the suite's corpus and edits for ``algorithm`` (through the cache ``store`` when
+    given) and return its per-image evidence with a description of where it came from.
 
     Only ``algorithm`` (and the suite's near-duplicate algorithm, for hygiene) is hashed; the
-    split, bootstrap and hygiene settings are the suite's.
+    split and hygiene settings are the suite's, so the answer is the run's.
     """
     algos = [algorithm]
     near = suite.near_duplicates
     if near is not None and near.algorithm != algorithm.id:
         algos += [a for a in suite.algorithms if a.id == near.algorithm]
     suite = dataclasses.replace(suite, algorithms=tuple(algos))
-    data, corpus, _ = _hash(suite, dataset, workers, quiet)
+    data, corpus, _ = _hash(suite, dataset, workers, quiet, store)
     dupes = _duplicates(corpus)
     included = corpus.decoded.copy()
     included[list(dupes)] = False
     groups, hygiene = _hygiene(suite, corpus, included, dupes, data)
     calibration = split_images(corpus.image_ids, suite.calibration_fraction, suite.seed)
-    recommendation = recommend(
-        _algorithm_hashes(suite, corpus, 0, included, groups),
-        corpus.image_ids,
-        target_fpr,
-        calibration=calibration,
-        protocol=protocol,
-        resamples=suite.bootstrap_resamples,
-        seed=suite.seed,
-    )
-    return {
+    hashes = _algorithm_hashes(suite, corpus, 0, included, groups, _gated(suite, corpus))
+    context = {
         "algorithm": {
             **algorithm.fingerprint(),
             "n_bits": algorithm.n_levels,
@@ -718,10 +782,123 @@ def choose_threshold(
             "n_images": len(data.records),
             "n_evaluated": int(included.sum()),
         },
+        "source": "hashes (cache: " + ("on" if store is not None else "off") + ")",
+        "hashes_computed": corpus.hashes_computed,
         "hygiene": hygiene,
         "failures": corpus.failures,
-        **recommendation,
     }
+    return hashes.evidence(calibration, protocol), context
 
 
-__all__ = ["choose_threshold", "evaluate", "run_suite"]
+def evidence_from_results(
+    path: str,
+    result: dict[str, Any],
+    algorithm: str,
+    *,
+    protocol: str = "originals_all_pairs",
+    calibration_fraction: float | None = None,
+) -> tuple[Evidence, dict[str, Any]]:
+    """The same evidence, read from a run's results.json and its impostor sidecar: no image is
+    opened and nothing is hashed. Refuses questions the run cannot answer unchanged."""
+    from harness import results as results_mod
+
+    config = result["suite"]["config"]
+    run_fraction = float(config.get("calibration_fraction", 0.5))
+    if protocol != "originals_all_pairs":
+        raise HarnessError(
+            f"{path} keeps per-image impostors for originals_all_pairs only; run `threshold` "
+            f"without --results for --protocol {protocol}."
+        )
+    if calibration_fraction is not None and calibration_fraction != run_fraction:
+        raise HarnessError(
+            f"{path} was split with calibration fraction {run_fraction:g}, not "
+            f"{calibration_fraction:g}: run `threshold` without --results to change the split."
+        )
+    images = result["dataset"]["images"]
+    ids = [i["id"] for i in images]
+    calibration = np.array([i["split"] == "calibration" for i in images])
+    expected = split_images(ids, run_fraction, int(result.get("seed", 0)))
+    if not np.array_equal(calibration, expected):
+        raise HarnessError(
+            f"{path}: its images' split differs from the suite's seeded split; regenerate it."
+        )
+    algos = {a["id"]: a for a in result["algorithms"]}
+    if algorithm not in algos:
+        raise HarnessError(f"{path} has no algorithm {algorithm!r}; it has: {', '.join(algos)}.")
+    arrays = results_mod.load_impostors(path, result)
+    vs_cal, vs_ho = arrays[algorithm]
+    meta = algos[algorithm]
+    n_bits = int(meta["n_bits"])
+    chains = [t["id"] for t in result["transforms"] if t["id"] != "identity"]
+    cells = {c["transform"]: c for c in result["cells"] if c["algorithm"] == algorithm}
+    index = {image_id: k for k, image_id in enumerate(ids)}
+    positives = np.full((len(chains), len(ids)), -1, dtype=np.int64)
+    for c, chain in enumerate(chains):
+        pos = cells[chain]["positives"]
+        for k, d in enumerate(pos["distances"]):
+            if d is not None:
+                positives[c, k] = d
+        for image_id in pos.get("gated", []):
+            positives[c, index[image_id]] = n_bits + GATED
+    evidence = Evidence(
+        n_bits=n_bits,
+        chain_ids=tuple(chains),
+        positives=positives,
+        vs_calibration=vs_cal,
+        vs_held_out=vs_ho,
+        calibration=calibration,
+    )
+    context = {
+        "algorithm": {
+            "id": algorithm,
+            **{k: meta[k] for k in ("n_bits", "level_unit") if k in meta},
+        },
+        "suite": {"name": result["suite"]["name"], "version": result["suite"]["version"]},
+        "dataset": {
+            "name": result["dataset"]["name"],
+            "n_images": result["dataset"]["n_images"],
+            "n_evaluated": result["dataset"]["n_evaluated"],
+        },
+        "source": f"results {path}",
+        "hashes_computed": 0,
+    }
+    return evidence, context
+
+
+def answer_threshold(
+    evidence: Evidence,
+    context: dict[str, Any],
+    *,
+    target_fpr: float | None = None,
+    at: int | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    calibration_fraction: float = 0.5,
+) -> dict[str, Any]:
+    """The threshold command's document: a chosen threshold (``target_fpr``: calibrated, scored
+    on held-out images) or a given one (``at``: scored on every image)."""
+    if (target_fpr is None) == (at is None):
+        raise ValueError("give exactly one of target_fpr and at")
+    if at is not None:
+        answer = {"mode": "fixed", **score_at(evidence, at, resamples=resamples, seed=seed)}
+    else:
+        answer = {
+            "mode": "chosen",
+            **recommend(
+                evidence,
+                target_fpr,  # type: ignore[arg-type]
+                resamples=resamples,
+                seed=seed,
+                calibration_fraction=calibration_fraction,
+            ),
+        }
+    return {**context, **answer}
+
+
+__all__ = [
+    "answer_threshold",
+    "evaluate",
+    "evidence_from_results",
+    "run_suite",
+    "threshold_evidence",
+]

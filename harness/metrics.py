@@ -66,17 +66,23 @@ def rate(k: int, n: int) -> Rate:
     return Rate(int(k), int(n), k / n, (low, high))
 
 
-def matches_at(hist: npt.ArrayLike, threshold: int) -> tuple[int, int]:
-    """``(pairs with distance <= threshold, all pairs)`` from a histogram."""
+def matches_at(hist: npt.ArrayLike, threshold: int | None) -> tuple[int, int]:
+    """``(pairs with distance <= threshold, all pairs)`` from a histogram; a threshold of
+    ``None`` matches nothing."""
     h = np.asarray(hist, dtype=np.int64)
-    if threshold < 0:
+    if threshold is None or threshold < 0:
         return 0, int(h.sum())
     return int(h[: threshold + 1].sum()), int(h.sum())
 
 
-def rate_at(hist: npt.ArrayLike, threshold: int) -> Rate:
-    """Match rate at ``threshold``: the TPR for positive pairs, the FPR for negative pairs."""
-    return rate(*matches_at(hist, threshold))
+def rate_at(hist: npt.ArrayLike, threshold: int | None, misses: int = 0) -> Rate:
+    """Match rate at ``threshold``: the TPR for positive pairs, the FPR for negative pairs.
+
+    ``misses`` are trials outside the histogram that never match (edited copies whose hash the
+    algorithm's quality gate discarded: the platform cannot match them).
+    """
+    k, n = matches_at(hist, threshold)
+    return rate(k, n + misses)
 
 
 def histogram(distances: npt.ArrayLike, n_bits: int) -> npt.NDArray[np.int64]:
@@ -104,7 +110,10 @@ def summary(hist: npt.ArrayLike) -> dict[str, float | int | None]:
 
 
 def sweep(
-    positives: npt.ArrayLike, negatives: npt.ArrayLike, thresholds: Iterable[int]
+    positives: npt.ArrayLike,
+    negatives: npt.ArrayLike,
+    thresholds: Iterable[int],
+    misses: int = 0,
 ) -> list[dict[str, Any]]:
     """TPR and FPR (with intervals) at each threshold: the operating table users pick from.
 
@@ -114,7 +123,7 @@ def sweep(
     return [
         {
             "threshold": int(t),
-            "tpr": rate_at(positives, t).to_dict(),
+            "tpr": rate_at(positives, t, misses).to_dict(),
             "fpr": rate_at(negatives, t).to_dict(),
         }
         for t in thresholds
@@ -146,8 +155,8 @@ def _weighted_samples(
 def roc(positives: npt.ArrayLike, negatives: npt.ArrayLike) -> dict[str, Any]:
     """ROC and DET points (scikit-learn, bins as weighted samples), AUC and the equal error rate.
 
-    Points are the staircase corners, one per distinct distance (``threshold`` in bits; ``-1`` is
-    the "match nothing" corner). The EER is reported at the threshold where FPR and FNR are
+    Points are the staircase corners, one per distinct distance (``threshold`` in bits; ``None``
+    is the "match nothing" corner). The EER is reported at the threshold where FPR and FNR are
     closest, with both rates (never interpolated between thresholds).
     """
     from sklearn.metrics import det_curve, roc_auc_score, roc_curve
@@ -161,8 +170,8 @@ def roc(positives: npt.ArrayLike, negatives: npt.ArrayLike) -> dict[str, Any]:
     det_fpr, det_fnr, det_thr = det_curve(y, score, sample_weight=weight)
     auc = float(roc_auc_score(y, score, sample_weight=weight))
 
-    def bits(scores: npt.NDArray[np.float64]) -> list[int]:  # sklearn's "+inf" = match nothing
-        return [int(-t) if np.isfinite(t) else -1 for t in scores]
+    def bits(scores: npt.NDArray[np.float64]) -> list[int | None]:  # +inf: match nothing
+        return [int(-t) if np.isfinite(t) else None for t in scores]
 
     thresholds = bits(thr)
     fnr = 1.0 - tpr
@@ -177,6 +186,7 @@ def roc(positives: npt.ArrayLike, negatives: npt.ArrayLike) -> dict[str, Any]:
             "value": float((fpr[best] + fnr[best]) / 2),
         },
         "roc": {"threshold": thresholds, "fpr": fpr.tolist(), "tpr": tpr.tolist()},
+        "threshold_null": "match nothing (no pair matches)",
         "det": {
             "threshold": bits(det_thr),
             "fpr": det_fpr.tolist(),
@@ -185,59 +195,134 @@ def roc(positives: npt.ArrayLike, negatives: npt.ArrayLike) -> dict[str, Any]:
     }
 
 
+#: Status values of every threshold question, used everywhere (results, reports, CLI).
+STATUSES = {
+    "ok": "the corpus supports the answer",
+    "unresolved": "too few pairs to support a claim at this target",
+    "unachievable": "no threshold of this hash meets the target on these images",
+    "undefined": "no pairs of the kind needed",
+}
+
+#: Zero events in n trials bound a rate below about 3 / n (95%, the rule of three).
+RULE_OF_THREE = 3.0
+
+
 def resolvable(n_negatives: int, target_fpr: float) -> bool:
     """Whether ``n_negatives`` pairs can show an FPR as low as ``target_fpr`` at all.
 
     With zero false matches in ``n`` pairs the 95% upper bound is about ``3 / n``; below
     ``n = 3 / target`` even a perfect result cannot bound the rate under the target.
     """
-    return n_negatives >= 3.0 / target_fpr
+    return n_negatives >= RULE_OF_THREE / target_fpr
 
 
-def threshold_at_fpr(negatives: npt.ArrayLike, target_fpr: float) -> int:
-    """Largest threshold whose observed FPR is ``<= target_fpr`` (``-1``: none is)."""
+def pairs_needed(target_fpr: float) -> int:
+    """Negative pairs that can resolve ``target_fpr`` (rule of three)."""
+    return math.ceil(RULE_OF_THREE / target_fpr)
+
+
+def images_for_pairs(n_pairs: int) -> int:
+    """Fewest images whose all-pairs protocol gives at least ``n_pairs`` pairs: m(m-1)/2."""
+    m = math.ceil((1.0 + math.sqrt(1.0 + 8.0 * n_pairs)) / 2.0)
+    while m > 2 and (m - 1) * (m - 2) // 2 >= n_pairs:  # float rounding
+        m -= 1
+    return max(m, 2)
+
+
+def threshold_at_fpr(negatives: npt.ArrayLike, target_fpr: float) -> int | None:
+    """Largest threshold whose observed FPR is ``<= target_fpr``; ``None`` when none is (or
+    there are no negative pairs)."""
     neg = np.asarray(negatives, dtype=np.int64)
     n = int(neg.sum())
     if n == 0:
-        return len(neg) - 1
+        return None
     fpr = np.cumsum(neg) / n
     ok = np.flatnonzero(fpr <= target_fpr)
-    return int(ok[-1]) if len(ok) else -1
+    return int(ok[-1]) if len(ok) else None
+
+
+def threshold_choice(negatives: npt.ArrayLike, target_fpr: float, where: str) -> dict[str, Any]:
+    """The one threshold rule: the largest threshold whose FPR over ``negatives`` is at most
+    ``target_fpr`` (a staircase step, never interpolated), with its status and one-line reason.
+
+    ``where`` names the pairs ("the calibration images") for the reason. ``pairs_needed`` is
+    the count that would resolve the target (3 / target), whatever the status.
+    """
+    neg = np.asarray(negatives, dtype=np.int64)
+    n = int(neg.sum())
+    t = threshold_at_fpr(neg, target_fpr)
+    needed = pairs_needed(target_fpr)
+    if n == 0:
+        status, reason = "undefined", f"no negative pairs among {where}"
+    elif t is None:
+        status = "unachievable"
+        reason = (
+            f"no threshold meets FPR <= {target_fpr:g} on {where} (smallest observed FPR is "
+            f"{neg[0] / n:.3g} at threshold 0)"
+        )
+    elif not resolvable(n, target_fpr):
+        status = "unresolved"
+        reason = (
+            f"{n:,} negative pairs among {where}; a false-match rate of {target_fpr:g} needs "
+            f"at least {needed:,} (3 / target)"
+        )
+    else:
+        status = "ok"
+        reason = f"{n:,} negative pairs among {where} support {target_fpr:g} (needs {needed:,})"
+    return {
+        "threshold": t,
+        "status": status,
+        "reason": reason,
+        "negatives": n,
+        "negatives_needed": needed,
+    }
 
 
 def tpr_at_fpr(
-    positives: npt.ArrayLike, negatives: npt.ArrayLike, target_fpr: float
+    positives: npt.ArrayLike, negatives: npt.ArrayLike, target_fpr: float, misses: int = 0
 ) -> dict[str, Any]:
-    """TPR at the staircase step with the largest FPR not above ``target_fpr``.
+    """TPR at :func:`threshold_choice` over ``negatives`` (in-sample: describes the data).
 
-    Status ``"unresolved"`` when the negatives are too few to support the target
-    (:func:`resolvable`); the step is still reported, since it is what the data show.
+    The step is reported whatever the status, since it is what the data show; a threshold of
+    ``None`` matches nothing.
     """
-    t = threshold_at_fpr(negatives, target_fpr)
-    n_neg = int(np.asarray(negatives).sum())
+    choice = threshold_choice(negatives, target_fpr, "all images (in-sample)")
+    t = choice["threshold"]
     return {
         "target_fpr": target_fpr,
         "threshold": t,
-        "tpr": rate_at(positives, t).to_dict(),
+        "tpr": rate_at(positives, t, misses).to_dict(),
         "fpr": rate_at(negatives, t).to_dict(),
-        "status": "ok" if resolvable(n_neg, target_fpr) else "unresolved",
-        "negatives_needed": math.ceil(3.0 / target_fpr),
+        "status": choice["status"],
+        "reason": choice["reason"],
+        "negatives_needed": choice["negatives_needed"],
     }
 
 
 def fpr_at_tpr(
-    positives: npt.ArrayLike, negatives: npt.ArrayLike, target_tpr: float
+    positives: npt.ArrayLike, negatives: npt.ArrayLike, target_tpr: float, misses: int = 0
 ) -> dict[str, Any]:
-    """FPR at the smallest threshold whose observed TPR is ``>= target_tpr``."""
+    """FPR at the smallest threshold whose observed TPR is ``>= target_tpr``.
+
+    ``unachievable`` when even the largest threshold misses the target (gated copies never
+    match); ``undefined`` without positive pairs.
+    """
     pos = np.asarray(positives, dtype=np.int64)
-    n = int(pos.sum())
+    n = int(pos.sum()) + misses
     reached = np.flatnonzero(np.cumsum(pos) >= target_tpr * n) if n else np.array([], int)
-    t = int(reached[0]) if len(reached) else -1
+    t = int(reached[0]) if len(reached) else None
+    if n == 0:
+        status, reason = "undefined", "no positive pairs"
+    elif t is None:
+        status, reason = "unachievable", f"no threshold reaches TPR {target_tpr:g}"
+    else:
+        status, reason = "ok", f"TPR {target_tpr:g} first reached at threshold {t}"
     return {
         "target_tpr": target_tpr,
         "threshold": t,
-        "status": "ok" if t >= 0 else "unreachable",
-        "tpr": rate_at(pos, t).to_dict(),
+        "status": status,
+        "reason": reason,
+        "tpr": rate_at(pos, t, misses).to_dict(),
         "fpr": rate_at(negatives, t).to_dict(),
     }
 

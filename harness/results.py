@@ -14,25 +14,55 @@ A result is a plain JSON object (see ``evaluate.evaluate`` for how it is built):
                 "false_matches"}],
      "collisions": [{"algorithm", "protocol", "n_pairs", "hist", "metrics", "closest_pairs"}],
      "quality": [...], "curves": [{"algorithm", "auc", "eer", "roc", "det", "tpr_at_fpr", ...}],
-     "recommendations": [{"algorithm", "targets": [...]}],
+     "recommendations": [{"algorithm", "targets": [...], "fixed": [...]}],
+     "leaderboard": {...}, "impostors": {"sidecar", "algorithms", "sha256", ...},
      "sweeps": [...], "failures": [...], "status": {...},
      "run": {"created_utc", "elapsed_s", "workers"}}
 
 Everything except ``run`` is a deterministic function of the suite, the data and the environment.
+
+Each image's impostor-distance histograms (per algorithm, against the calibration and against
+the held-out images) are ``n_images x levels`` integer arrays: too big for JSON at scale, so
+:func:`dump` writes them beside ``NAME.json`` as ``NAME.impostors.npz`` (plain NumPy arrays, no
+pickles; read them with :func:`load_impostors` or ``numpy.load``), and the results document
+records their digest.
+
+Threshold statuses everywhere are ``ok``, ``unresolved``, ``unachievable`` and ``undefined``
+(see :data:`harness.metrics.STATUSES`); a threshold that matches nothing is ``null``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import tempfile
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
+import numpy.typing as npt
+
 from harness.errors import HarnessError, SchemaVersionError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+IMPOSTOR_SUFFIX = ".impostors.npz"
+
+ImpostorArrays = Mapping[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]]
+
+
+class ImpostorTable(dict[str, Any]):
+    """A result's ``impostors`` entry: the JSON summary (a plain dict to ``json``, equality and
+    copies) carrying, until :func:`dump` writes them beside results.json, the arrays it
+    describes in ``arrays``."""
+
+    def __init__(self, summary: dict[str, Any], arrays: ImpostorArrays) -> None:
+        super().__init__(summary)
+        self.arrays = arrays
 
 
 def _v1_to_v2(result: dict[str, Any]) -> dict[str, Any]:
@@ -56,8 +86,72 @@ def _v1_to_v2(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _none_if_negative(value: Any) -> Any:
+    return None if isinstance(value, int) and value < 0 else value
+
+
+def _v2_to_v3(result: dict[str, Any]) -> dict[str, Any]:
+    """v3: statuses instead of ``-1`` thresholds, gated copies counted as misses, the
+    calibrated threshold in the leaderboard, fixed thresholds scored, per-image impostors.
+
+    Gated copies are rebuilt from ``exclusions`` and the TPR metrics recounted with them;
+    the per-image impostor histograms and the fixed-threshold bootstrap were not kept by v2
+    (``impostors`` is null and ``fixed`` empty: rerun for them).
+    """
+    from harness.metrics import rate, threshold_choice
+    from harness.summaries import leaderboard
+
+    images = result.get("dataset", {}).get("images", [])
+    category = {i["id"]: i.get("category") or "uncategorised" for i in images}
+    excluded: dict[tuple[str, str], set[str]] = {}
+    for e in result.get("exclusions", []):
+        excluded.setdefault((e["algorithm"], e["transform"]), set()).add(e["image"])
+    for cell in result.get("cells", []):
+        pos = cell["positives"]
+        dead_original = excluded.get((cell["algorithm"], "original"), set())
+        pos["gated"] = [
+            i["id"]
+            for i in images
+            if i.get("status", "ok") == "ok"
+            and i["id"] in excluded.get((cell["algorithm"], cell["transform"]), set())
+            and i["id"] not in dead_original
+        ]
+        for m in cell.get("metrics", []):
+            if m["name"] != "tpr" or not pos["gated"]:
+                continue
+            cat = m["params"].get("category")
+            extra = sum(1 for i in pos["gated"] if cat is None or category[i] == cat)
+            m.update(rate(m["k"], m["n"] + extra).to_dict())
+    for curve in result.get("curves", []):
+        for key in ("roc", "det"):
+            if key in curve:
+                curve[key]["threshold"] = [_none_if_negative(t) for t in curve[key]["threshold"]]
+        if "eer" in curve:
+            curve["eer"]["threshold"] = _none_if_negative(curve["eer"]["threshold"])
+        for point in curve.get("tpr_at_fpr", []) + curve.get("fpr_at_tpr", []):
+            point["threshold"] = _none_if_negative(point["threshold"])
+            if point.get("status") == "unreachable":
+                point["status"] = "undefined"
+    for rec in result.get("recommendations", []):
+        for t in rec["targets"]:
+            t["reason"] = t.pop("explanation", "")
+            if t["threshold"] is not None and t["threshold"] < 0:
+                t["threshold"] = None
+                t["status"] = "unachievable"
+                t["reason"] = threshold_choice([1], t["target_fpr"], "the calibration images")[
+                    "reason"
+                ].split(" (")[0]
+            t["threshold_ci95"] = [_none_if_negative(x) for x in t["threshold_ci95"]]
+        rec.setdefault("fixed", [])
+    result["impostors"] = None
+    if result.get("leaderboard"):
+        result["leaderboard"] = leaderboard(result, result["leaderboard"]["target_fpr"])
+    result["schema_version"] = 3
+    return result
+
+
 #: Migrations from version N to N + 1, applied one step at a time.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 REQUIRED = ("suite", "dataset", "environment", "algorithms", "transforms", "cells", "collisions")
 
@@ -98,8 +192,101 @@ def atomic_write_text(path: str | Path, text: str | bytes) -> Path:
 
 
 def dump(result: dict[str, Any], path: str | Path) -> Path:
-    """Write a result to ``path`` atomically."""
+    """Write a result to ``path`` atomically, its impostor arrays (if any) beside it first."""
+    path = Path(path)
+    table = result.get("impostors")
+    if isinstance(table, ImpostorTable):
+        ids = [i["id"] for i in result["dataset"]["images"]]
+        split = [i["split"] for i in result["dataset"]["images"]]
+        atomic_write_text(impostors_path(path), _npz(ids, split, table.arrays))
     return atomic_write_text(path, to_json(result))
+
+
+def impostors_path(results_path: str | Path) -> Path:
+    """Where the impostor arrays of ``results_path`` live: ``NAME.impostors.npz`` beside it."""
+    p = Path(results_path)
+    return p.with_name(p.stem + IMPOSTOR_SUFFIX)
+
+
+def _impostor_fields(
+    ids: list[str], split: list[str], arrays: ImpostorArrays
+) -> dict[str, npt.NDArray[Any]]:
+    fields: dict[str, npt.NDArray[Any]] = {
+        "image_ids": np.array(ids, dtype=str),
+        "split": np.array(split, dtype=str),
+        "algorithms": np.array(list(arrays), dtype=str),
+    }
+    for k, (vs_cal, vs_ho) in enumerate(arrays.values()):
+        fields[f"a{k}_vs_calibration"] = np.ascontiguousarray(vs_cal, dtype=np.int32)
+        fields[f"a{k}_vs_held_out"] = np.ascontiguousarray(vs_ho, dtype=np.int32)
+    return fields
+
+
+def impostor_summary(
+    ids: list[str], calibration: npt.NDArray[np.bool_], arrays: ImpostorArrays
+) -> ImpostorTable:
+    """What results.json says about its impostor sidecar: layout and a digest of the content."""
+    split = ["calibration" if c else "held_out" for c in calibration]
+    digest = hashlib.sha256()
+    for name, value in _impostor_fields(ids, split, arrays).items():
+        digest.update(name.encode() + b"\0" + str(value.shape).encode() + value.tobytes())
+    summary = {
+        "sidecar": "NAME" + IMPOSTOR_SUFFIX + " beside NAME.json",
+        "protocol": "originals_all_pairs",
+        "algorithms": list(arrays),
+        "n_images": len(ids),
+        "layout": (
+            "per algorithm k: a{k}_vs_calibration and a{k}_vs_held_out, int32 n_images x "
+            "levels: counts of each image's pairs at each distance with the calibration / "
+            "held-out originals (other groups only; rows in image_ids order, split per image)"
+        ),
+        "sha256": digest.hexdigest(),
+    }
+    return ImpostorTable(summary, arrays)
+
+
+def _npz(ids: list[str], split: list[str], arrays: ImpostorArrays) -> bytes:
+    """A NumPy ``.npz`` with fixed timestamps, so equal arrays give equal bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, value in _impostor_fields(ids, split, arrays).items():
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w") as fh:
+                np.lib.format.write_array(fh, value, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def load_impostors(
+    results_path: str | Path, result: dict[str, Any]
+) -> dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]]:
+    """The per-image impostor arrays of a loaded result, checked against its digest."""
+    summary = result.get("impostors")
+    if not summary:
+        raise HarnessError(
+            f"{results_path} keeps no per-image impostor histograms (written before schema 3): "
+            "rerun `hash-harness run` (the hash cache makes it quick)."
+        )
+    path = impostors_path(results_path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            fields = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise HarnessError(
+            f"Cannot read {path} (the impostor histograms of {results_path}): {exc}."
+        ) from exc
+    algos = [str(a) for a in fields.get("algorithms", [])]
+    arrays = {
+        a: (fields[f"a{k}_vs_calibration"], fields[f"a{k}_vs_held_out"])
+        for k, a in enumerate(algos)
+    }
+    split = [str(s) for s in fields["split"]]
+    check = impostor_summary(
+        [str(i) for i in fields["image_ids"]], np.array([s == "calibration" for s in split]), arrays
+    )
+    if check["sha256"] != summary["sha256"]:
+        raise HarnessError(f"{path} does not belong to {results_path} (digest differs): rerun.")
+    return arrays
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

@@ -289,6 +289,8 @@ class HashedCorpus:
     failures: list[dict[str, str]]
     exclusions: list[dict[str, str]] = field(default_factory=list)
     grey_std: list[float | None] = field(default_factory=list)
+    #: Hash cells computed (not read from the cache), failed attempts included.
+    hashes_computed: int = 0
 
     @property
     def decoded(self) -> npt.NDArray[np.bool_]:
@@ -422,7 +424,10 @@ def hash_corpus(
     stds = [o.grey_std for o in done]
     failures = [f for o in done for f in o.failures]
     exclusions = [e for o in done for e in o.exclusions]
-    return HashedCorpus(ids, shas, sizes, packed, ok, failures, exclusions, stds)
+    computed = sum(
+        columns * len(algorithms) if needed is None else len(needed) for _, needed in plan.tasks
+    )
+    return HashedCorpus(ids, shas, sizes, packed, ok, failures, exclusions, stds, computed)
 
 
 class _Plan:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from datasets_benign import Dataset
-from harness.metrics import rate_at, threshold_at_fpr
+from harness.metrics import rate
 
 #: Gallery size per algorithm: this many edited copies that escaped, and as many collisions.
 PER_ALGORITHM = 3
@@ -67,32 +67,53 @@ def strength_of(transform: dict[str, Any]) -> tuple[str, float] | None:
 
 
 def leaderboard(result: dict[str, Any], target_fpr: float) -> dict[str, Any]:
-    """Per algorithm: the threshold where originals_all_pairs FPR <= target (in-sample), and the
-    TPR at it per transform family (identity left out)."""
+    """Per algorithm: the threshold of the one threshold rule at ``target_fpr`` (chosen on the
+    calibration images, the Thresholds section's), its status, and the held-out TPR at it per
+    transform family (identity left out; gated copies count as misses)."""
     families: dict[str, list[str]] = {}
     for t in result["transforms"]:
         if t["id"] != "identity":
             families.setdefault(family_of(t), []).append(t["id"])
+    held_out = np.array([i.get("split") == "held_out" for i in result["dataset"]["images"]])
+    index = {i["id"]: k for k, i in enumerate(result["dataset"]["images"])}
     rows = []
-    for coll in (c for c in result["collisions"] if c["protocol"] == "originals_all_pairs"):
-        algo = coll["algorithm"]
-        th = threshold_at_fpr(coll["hist"], target_fpr)
-        n_neg = int(sum(coll["hist"]))
+    for rec in result.get("recommendations", []):
+        choice = next((t for t in rec["targets"] if t["target_fpr"] == target_fpr), None)
+        if choice is None:
+            continue
+        algo, th = rec["algorithm"], choice["threshold"]
         cells = {c["transform"]: c for c in result["cells"] if c["algorithm"] == algo}
         per_family = {}
         for fam, ids in families.items():
-            hist = np.sum([cells[i]["positives"]["hist"] for i in ids if i in cells], axis=0)
-            per_family[fam] = rate_at(hist, th).to_dict() if np.sum(hist) else None
+            k = n = 0
+            for i in ids:
+                if i not in cells:
+                    continue
+                pos = cells[i]["positives"]
+                d = [
+                    x
+                    for x, h in zip(pos["distances"], held_out, strict=True)
+                    if h and x is not None
+                ]
+                k += 0 if th is None else sum(x <= th for x in d)
+                n += len(d) + sum(1 for g in pos.get("gated", []) if held_out[index[g]])
+            per_family[fam] = rate(k, n).to_dict() if n else None
         rows.append(
             {
                 "algorithm": algo,
                 "threshold": th,
-                "fpr": rate_at(coll["hist"], th).to_dict(),
-                "resolved": n_neg >= 3.0 / target_fpr,
+                "status": choice["status"],
+                "reason": choice["reason"],
+                "fpr": choice["held_out"]["fpr"],
                 "tpr": per_family,
             }
         )
-    return {"target_fpr": target_fpr, "families": list(families), "rows": rows}
+    return {
+        "target_fpr": target_fpr,
+        "rule": "chosen on the calibration images, TPR and FPR on the held-out images",
+        "families": list(families),
+        "rows": rows,
+    }
 
 
 def gallery(result: dict[str, Any], dataset: Dataset) -> dict[str, Any]:

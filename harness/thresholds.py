@@ -6,31 +6,42 @@ held-out part; every pair lies inside one part, so no image informs both the cho
 
 Pairs that share an image are not independent trials, so beside the Clopper-Pearson intervals
 (exact for one-pair-per-image cells, optimistic for pooled or all-pairs counts) the pooled TPR
-and FPR get BCa intervals (scipy) from a bootstrap over source images, and the threshold a
-percentile interval: each resample draws images with replacement and carries every pair of the
-drawn image with it. For the all-pairs protocol an image's pairs are its row of the pair matrix,
-each pair counted half in either row.
+and FPR get BCa intervals from a bootstrap over source images (batched: memory linear in the
+number of images), and the threshold a percentile interval: each resample draws images with
+replacement and carries every pair of the drawn image with it. For the all-pairs protocol an
+image's pairs are its row of the pair matrix, each pair counted half in either row.
 
-:func:`operational` turns a per-pair FPR into what an operator sees: expected false matches per
-day against a database, and the chance an innocent account crosses a k-of-N review rule.
+:func:`recommend` answers "which threshold at this false-match rate"; :func:`score_at` scores a
+given threshold. Both read an :class:`Evidence` (per-image positives and impostor histograms),
+built from hashes or from a run's results. :func:`operational` turns a per-pair FPR into what an
+operator sees: false matches per upload or per day against a database, and the chance an
+innocent account crosses a k-of-N review rule.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import DegenerateDataWarning, binom, bootstrap
+from scipy.special import ndtr, ndtri
+from scipy.stats import binom
 
 from harness import kernels
 from harness.kernels import Metric
-from harness.metrics import Rate, rate, rate_at, resolvable, threshold_at_fpr
+from harness.metrics import (
+    Rate,
+    images_for_pairs,
+    pairs_needed,
+    rate,
+    rate_at,
+    resolvable,
+    threshold_choice,
+)
 
 #: Below this many source images in a part, percentile-bootstrap intervals are flagged.
 SMALL_SAMPLE = 30
@@ -57,12 +68,72 @@ def split_images(
     return mask
 
 
+#: Code of a positive pair whose edited copy the algorithm's quality gate discarded, relative to
+#: the largest distance: ``n_bits + GATED`` lies beyond every threshold, so it never matches.
+GATED = 1
+
+#: Bootstrap resamples are drawn in batches of about this many weights (memory stays O(n)).
+_BATCH_CELLS = 1 << 22
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One algorithm's per-source-image evidence: all that choosing and scoring a threshold need.
+
+    ``positives[c, i]`` is the distance of image ``i``'s copy under ``chain_ids[c]`` to its
+    original; ``-1`` where there is no pair (failed or excluded image), ``n_bits + GATED``
+    where the quality gate discarded the copy (a miss at every threshold).
+    ``vs_calibration[i]`` / ``vs_held_out[i]`` count image ``i``'s negative pairs with the
+    calibration / held-out images by distance (zero rows for unusable images). For
+    ``originals_all_pairs`` every pair appears in both of its images' rows (``halved``).
+    """
+
+    n_bits: int
+    chain_ids: tuple[str, ...]
+    positives: npt.NDArray[np.int64]
+    vs_calibration: npt.NDArray[np.integer[Any]]
+    vs_held_out: npt.NDArray[np.integer[Any]]
+    calibration: npt.NDArray[np.bool_]
+    protocol: str = "originals_all_pairs"
+
+    @property
+    def weight(self) -> float:
+        return 0.5 if self.protocol == "originals_all_pairs" else 1.0
+
+    def negatives(self, part: str) -> npt.NDArray[np.float64]:
+        """Per image, its negative pairs inside ``part`` ("calibration", "held_out", "all");
+        rows sum to the part's histogram."""
+        if part == "calibration":
+            rows = self.vs_calibration * self.calibration[:, None]
+        elif part == "held_out":
+            rows = self.vs_held_out * ~self.calibration[:, None]
+        else:
+            rows = self.vs_calibration + self.vs_held_out
+        return rows.astype(np.float64) * self.weight
+
+    def usable(self) -> npt.NDArray[np.bool_]:
+        """Images that take part in any pair (failed, duplicate or gated originals do not)."""
+        negatives = (self.vs_calibration.sum(axis=1) + self.vs_held_out.sum(axis=1)) > 0
+        return negatives | (self.positives >= 0).any(axis=0)
+
+    def positive_rows(self) -> npt.NDArray[np.float64]:
+        """Per image, the histogram of its positive distances pooled over chains; the last
+        column counts gated copies."""
+        bins = self.n_bits + 1 + GATED
+        rows = np.zeros((self.positives.shape[1], bins), dtype=np.float64)
+        for c in range(self.positives.shape[0]):
+            ok = self.positives[c] >= 0
+            np.add.at(rows, (np.flatnonzero(ok), self.positives[c][ok]), 1.0)
+        return rows
+
+
 @dataclass(frozen=True)
 class AlgorithmHashes:
     """One algorithm's hashes of a corpus, as threshold selection needs them.
 
-    ``edited[c]`` / ``edited_ok[c]`` belong to ``chain_ids[c]``; ``groups`` labels images that
-    must never form a negative pair (hygiene: near duplicates share a label).
+    ``edited[c]`` / ``edited_ok[c]`` belong to ``chain_ids[c]``; ``edited_gated[c]`` marks copies
+    the algorithm's quality gate discarded; ``groups`` labels images that must never form a
+    negative pair (hygiene: near duplicates share a label).
     """
 
     n_bits: int
@@ -73,37 +144,39 @@ class AlgorithmHashes:
     groups: npt.NDArray[np.int64]
     chain_ids: tuple[str, ...]
     metric: Metric | None = None  # None: Hamming on packed bits
+    edited_gated: npt.NDArray[np.bool_] | None = None
 
     def positive_distances(self) -> npt.NDArray[np.int64]:
-        """``(n_chains, n_images)`` distances of each edit to its original; -1 where unusable."""
+        """``(n_chains, n_images)`` distances of each edit to its original; -1 where there is
+        no pair, ``n_bits + GATED`` where the copy was gated."""
         if len(self.edited) == 0:  # a suite of controls only (identity): no positive pairs
             return np.full((0, len(self.originals)), -1, dtype=np.int64)
         d = np.stack([kernels.hamming(e, self.originals, self.metric) for e in self.edited])
-        return np.where(self.edited_ok & self.originals_ok[None], d, -1)
+        d = np.where(self.edited_ok & self.originals_ok[None], d, -1)
+        if self.edited_gated is not None:
+            d[self.edited_gated & self.originals_ok[None] & ~self.edited_ok] = self.n_bits + GATED
+        return d
 
-    def negative_rows(
-        self, members: npt.NDArray[np.bool_], protocol: str
-    ) -> npt.NDArray[np.float64]:
-        """Per source image, the histogram of its negative pairs among ``members`` only.
-
-        Rows sum to the protocol's histogram over the members (all-pairs rows are halved, since
-        each pair appears in both of its images' rows).
-        """
-        n_bins = self.n_bits + 1
-        rows = np.zeros((len(self.originals), n_bins), dtype=np.float64)
+    def negative_rows(self, members: npt.NDArray[np.bool_], protocol: str) -> npt.NDArray[np.int64]:
+        """Per source image, the histogram of its negative pairs with ``members`` (every image
+        is a query row; pairs within one group never count)."""
         refs = members & self.originals_ok
+        ref_idx = np.flatnonzero(refs)
+        rows = np.zeros((len(self.originals), self.n_bits + 1), dtype=np.int64)
         if protocol == "originals_all_pairs":
-            idx = np.flatnonzero(refs)
-            r = self.originals[idx]
-            g = self.groups[idx]
-            rows[idx] = (
-                kernels.cross_histogram(r, r, self.n_bits, g, g, per_query=True, metric=self.metric)
-                / 2.0
+            q_idx = np.flatnonzero(self.originals_ok)
+            rows[q_idx] = kernels.cross_histogram(
+                self.originals[q_idx],
+                self.originals[ref_idx],
+                self.n_bits,
+                self.groups[q_idx],
+                self.groups[ref_idx],
+                per_query=True,
+                metric=self.metric,
             )
         elif protocol == "edited_vs_other_originals":
-            ref_idx = np.flatnonzero(refs)
             for c in range(len(self.chain_ids)):
-                q_idx = np.flatnonzero(members & self.edited_ok[c])
+                q_idx = np.flatnonzero(self.edited_ok[c])
                 rows[q_idx] += kernels.cross_histogram(
                     self.edited[c][q_idx],
                     self.originals[ref_idx],
@@ -117,21 +190,28 @@ class AlgorithmHashes:
             raise ValueError(f"unknown calibration protocol {protocol!r}")
         return rows
 
+    def evidence(
+        self, calibration: npt.NDArray[np.bool_], protocol: str = "originals_all_pairs"
+    ) -> Evidence:
+        """Per-image evidence for threshold choice under ``protocol``."""
+        return Evidence(
+            n_bits=self.n_bits,
+            chain_ids=self.chain_ids,
+            positives=self.positive_distances(),
+            vs_calibration=self.negative_rows(calibration, protocol),
+            vs_held_out=self.negative_rows(~calibration, protocol),
+            calibration=calibration,
+            protocol=protocol,
+        )
 
-def _positive_rows(distances: npt.NDArray[np.int64], n_bits: int) -> npt.NDArray[np.float64]:
-    """Per image, the histogram of its positive distances pooled over chains."""
-    rows = np.zeros((distances.shape[1], n_bits + 1), dtype=np.float64)
-    for c in range(distances.shape[0]):
-        ok = distances[c] >= 0
-        np.add.at(rows, (np.flatnonzero(ok), distances[c][ok]), 1.0)
-    return rows
 
-
-def _draws(rng: np.random.Generator, n: int, resamples: int) -> npt.NDArray[np.float64]:
-    """``(resamples, n)`` multiplicities of a bootstrap over ``n`` images."""
-    if n == 0:
-        return np.zeros((0, 0))
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+def _weights(rng: np.random.Generator, n: int, resamples: int) -> Iterator[npt.NDArray[Any]]:
+    """Batches of ``(b, n)`` multiplicities of a bootstrap over ``n`` images; every batch holds
+    about ``_BATCH_CELLS`` numbers, so memory does not grow with ``resamples x n``."""
+    batch = max(1, min(resamples, _BATCH_CELLS // max(n, 1)))
+    p = np.full(n, 1.0 / n)
+    for start in range(0, resamples, batch):
+        yield rng.multinomial(n, p, size=min(batch, resamples - start)).astype(np.float64)
 
 
 def _percentiles(values: npt.NDArray[np.float64]) -> list[float | None]:
@@ -142,8 +222,12 @@ def _percentiles(values: npt.NDArray[np.float64]) -> list[float | None]:
     return [float(lo), float(hi)]
 
 
-def _ratio(numerators: Any, denominators: Any, axis: int = -1) -> Any:
-    return np.sum(numerators, axis=axis) / np.sum(denominators, axis=axis)
+def _thresholds_of(hists: npt.NDArray[np.float64], target_fpr: float) -> npt.NDArray[np.float64]:
+    """:func:`~harness.metrics.threshold_at_fpr` of each row; NaN where none meets the target."""
+    total = hists.sum(axis=1, keepdims=True)
+    ok = np.cumsum(hists, axis=1) <= target_fpr * total * (1 + 1e-12)
+    last = hists.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)
+    return np.where(ok.any(axis=1) & (total[:, 0] > 0), last, np.nan).astype(np.float64)
 
 
 def bootstrap_ratio(
@@ -151,159 +235,243 @@ def bootstrap_ratio(
 ) -> list[float | None]:
     """95% BCa interval of ``sum(numerators) / sum(denominators)``, resampling images (rows).
 
-    scipy's bias-corrected and accelerated bootstrap; its coverage is checked by simulation in
-    the tests. When every resample gives the same value (e.g. no event at all) that value is
-    both ends.
+    Bias-corrected and accelerated (Efron): resamples are drawn in batches and the
+    acceleration comes from the closed-form jackknife of a ratio of sums (leave image ``i``
+    out: ``(N - n_i) / (D - d_i)``), so memory is linear in the number of images. Coverage is
+    checked by simulation in the tests. When every image has the pooled rate (e.g. no event at
+    all) that value is both ends.
     """
     num = np.asarray(numerators, dtype=np.float64)
     den = np.asarray(denominators, dtype=np.float64)
-    if resamples < 1 or len(num) < 2 or den.sum() == 0:
+    n = len(num)
+    if resamples < 1 or n < 2 or den.sum() == 0:
         return [None, None]
-    if np.all(num * den.sum() == den * num.sum()):  # every image has the pooled rate
-        value = float(num.sum() / den.sum())
+    total_num, total_den = num.sum(), den.sum()
+    if np.all(num * total_den == den * total_num):  # every image has the pooled rate
+        value = float(total_num / total_den)
         return [value, value]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DegenerateDataWarning)
-        ci = bootstrap(
-            (num, den),
-            _ratio,
-            paired=True,
-            vectorized=True,
-            n_resamples=resamples,
-            method="BCa",
-            rng=np.random.default_rng(seed),
-        ).confidence_interval
-    if not (np.isfinite(ci.low) and np.isfinite(ci.high)):
+    theta = total_num / total_den
+    rng = np.random.default_rng(seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = np.concatenate([(w @ num) / (w @ den) for w in _weights(rng, n, resamples)])
+        boot = boot[np.isfinite(boot)]
+        loo = (total_num - num) / (total_den - den)
+    loo = loo[np.isfinite(loo)]
+    if len(boot) == 0 or len(loo) < 2:
         return [None, None]
-    return [float(ci.low), float(ci.high)]
+    below = np.clip(np.mean(boot < theta), 0.5 / len(boot), 1 - 0.5 / len(boot))
+    z0 = ndtri(below)
+    d = loo.mean() - loo
+    spread = float((d**2).sum())
+    accel = float((d**3).sum()) / (6.0 * spread**1.5) if spread > 0 else 0.0
+    z = ndtri(np.array([0.025, 0.975]))
+    alphas = ndtr(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
+    lo, hi = np.percentile(boot, 100.0 * alphas)
+    return [float(lo), float(hi)]
+
+
+def _with_bootstrap(
+    r: Rate, numerators: Any, denominators: Any, resamples: int, seed: int
+) -> dict[str, Any]:
+    return {
+        **r.to_dict(),
+        "bootstrap_ci95": bootstrap_ratio(numerators, denominators, resamples, seed),
+    }
+
+
+def _tpr(
+    ev: Evidence, idx: npt.NDArray[np.int64], threshold: int | None, resamples: int, seed: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Pooled TPR (bootstrap by image) and TPR per edit over images ``idx``; gated copies are
+    misses. Per edit each image gives one pair, so Clopper-Pearson is exact there."""
+    rows = ev.positive_rows()[idx]
+    upto = 0 if threshold is None else threshold + 1
+    hits, copies = rows[:, :upto].sum(axis=1), rows.sum(axis=1)
+    pooled = _with_bootstrap(
+        rate(int(hits.sum()), int(copies.sum())), hits, copies, resamples, seed
+    )
+    pooled["gated"] = int(rows[:, -1].sum())
+    per_edit = []
+    for c, chain in enumerate(ev.chain_ids):
+        d = ev.positives[c][idx]
+        d = d[d >= 0]
+        k = 0 if threshold is None else int((d <= threshold).sum())
+        per_edit.append(
+            {"transform": chain, **rate(k, len(d)).to_dict(), "gated": int((d > ev.n_bits).sum())}
+        )
+    return pooled, per_edit
+
+
+def _fpr(
+    rows: npt.NDArray[np.float64], threshold: int | None, resamples: int, seed: int
+) -> dict[str, Any]:
+    upto = 0 if threshold is None else threshold + 1
+    hits, pairs = rows[:, :upto].sum(axis=1), rows.sum(axis=1)
+    hist = np.rint(rows.sum(axis=0)).astype(np.int64)
+    return _with_bootstrap(rate_at(hist, threshold), hits, pairs, resamples, seed)
+
+
+def required_sample(target_fpr: float, calibration_fraction: float | None) -> dict[str, Any]:
+    """Images (and negative pairs) that would resolve ``target_fpr`` under the all-pairs
+    protocol: 3 / target pairs in each part (in the only part when ``calibration_fraction`` is
+    None, i.e. a given threshold scored on all images)."""
+    pairs = pairs_needed(target_fpr)
+    per_part = images_for_pairs(pairs)
+    if calibration_fraction is None:
+        return {"negative_pairs": pairs, "images": per_part}
+    smaller = min(calibration_fraction, 1.0 - calibration_fraction)
+    return {
+        "negative_pairs_per_part": pairs,
+        "images_per_part": per_part,
+        "images": math.ceil(per_part / smaller),
+    }
 
 
 def recommend(
-    data: AlgorithmHashes,
-    image_ids: Sequence[str],
+    ev: Evidence,
     target_fpr: float,
     *,
-    calibration: npt.NDArray[np.bool_],
-    protocol: str = "originals_all_pairs",
     resamples: int = 1000,
     seed: int = 0,
+    calibration_fraction: float = 0.5,
 ) -> dict[str, Any]:
-    """Pick the threshold on the calibration images, report it on the held-out images.
+    """Pick the threshold on the calibration images, score it on the held-out images.
 
-    The threshold is the largest whose calibration FPR is at most ``target_fpr`` (a staircase
-    step, never interpolated). Reported: held-out TPR per transform (Clopper-Pearson, one pair
-    per image), pooled TPR (bootstrap over held-out images), held-out FPR (Clopper-Pearson and
-    bootstrap), the threshold's bootstrap interval over calibration images, and whether either
-    part has enough negative pairs to support the target at all.
+    The threshold is :func:`~harness.metrics.threshold_choice` over the calibration pairs.
+    Reported: held-out TPR per transform (Clopper-Pearson, one pair per image; gated copies
+    are misses), pooled TPR and held-out FPR (bootstrap over held-out images), the threshold's
+    bootstrap interval over calibration images, the status with its reason, and the sample
+    that would resolve the target.
     """
     if not 0.0 < target_fpr < 1.0:
         raise ValueError(f"target_fpr must be in (0, 1), got {target_fpr}")
-    if protocol not in CALIBRATION_PROTOCOLS:
-        raise ValueError(f"protocol must be one of {CALIBRATION_PROTOCOLS}, got {protocol!r}")
-    held_out = ~calibration
-    distances = data.positive_distances()
-    pos_rows = _positive_rows(distances, data.n_bits)
-    cal_neg = data.negative_rows(calibration, protocol)
-    ho_neg = data.negative_rows(held_out, protocol)
-
+    if ev.protocol not in CALIBRATION_PROTOCOLS:
+        raise ValueError(f"protocol must be one of {CALIBRATION_PROTOCOLS}, got {ev.protocol!r}")
+    usable = ev.usable()
+    cal_idx = np.flatnonzero(ev.calibration & usable)
+    ho_idx = np.flatnonzero(~ev.calibration & usable)
+    cal_neg = ev.negatives("calibration")[cal_idx]
+    ho_neg = ev.negatives("held_out")[ho_idx]
     cal_hist = np.rint(cal_neg.sum(axis=0)).astype(np.int64)
-    ho_hist = np.rint(ho_neg.sum(axis=0)).astype(np.int64)
-    threshold = threshold_at_fpr(cal_hist, target_fpr)
-
-    rng = np.random.default_rng(seed)
-    cal_idx, ho_idx = np.flatnonzero(calibration), np.flatnonzero(held_out)
-    # The threshold is a step function of the data: a percentile interval of its resamples.
-    boot_t = np.array(
-        [
-            threshold_at_fpr(w @ cal_neg[cal_idx], target_fpr)
-            for w in _draws(rng, len(cal_idx), resamples)
-        ],
-        dtype=np.float64,
-    )
-    hits, neg_hits = pos_rows[ho_idx], ho_neg[ho_idx]
-    boot_tpr = bootstrap_ratio(
-        hits[:, : threshold + 1].sum(axis=1), hits.sum(axis=1), resamples, seed
-    )
-    boot_fpr = bootstrap_ratio(
-        neg_hits[:, : threshold + 1].sum(axis=1), neg_hits.sum(axis=1), resamples, seed
-    )
-
-    per_transform = []
-    for c, chain in enumerate(data.chain_ids):
-        d = distances[c][held_out]
-        d = d[d >= 0]
-        per_transform.append(
-            {"transform": chain, **rate(int((d <= threshold).sum()), len(d)).to_dict()}
+    n_ho = int(np.rint(ho_neg.sum()))
+    choice = threshold_choice(cal_hist, target_fpr, "the calibration images")
+    threshold = choice["threshold"]
+    status, reason = choice["status"], choice["reason"]
+    if status == "ok" and not resolvable(n_ho, target_fpr):
+        status = "unresolved" if n_ho else "undefined"
+        reason = (
+            f"the held-out images have {n_ho:,} negative pairs; scoring a false-match rate of "
+            f"{target_fpr:g} needs at least {choice['negatives_needed']:,} (3 / target)"
         )
-    pooled_hist = np.rint(pos_rows[ho_idx].sum(axis=0)).astype(np.int64)
-    n_cal, n_ho = int(cal_hist.sum()), int(ho_hist.sum())
-    supported = resolvable(n_cal, target_fpr) and resolvable(n_ho, target_fpr)
-    needed = math.ceil(3.0 / target_fpr)
+
+    # The threshold is a step function of the data: a percentile interval of its resamples.
+    rng = np.random.default_rng(seed)
+    boot_t = (
+        np.concatenate(
+            [
+                _thresholds_of(w @ cal_neg, target_fpr)
+                for w in _weights(rng, len(cal_idx), resamples)
+            ]
+        )
+        if len(cal_idx) and resamples
+        else np.zeros(0)
+    )
+    tpr_pooled, per_edit = _tpr(ev, ho_idx, threshold, resamples, seed)
     return {
         "target_fpr": target_fpr,
-        "protocol": protocol,
+        "protocol": ev.protocol,
         "threshold": threshold,
         "threshold_ci95": _percentiles(boot_t),
-        "status": "ok" if supported else "unresolved",
-        "explanation": (
-            f"calibration has {n_cal:,} and held-out {n_ho:,} negative pairs; a false-match "
-            f"rate of {target_fpr:g} needs at least {needed:,} (3 / target) in each"
-            + ("." if supported else ", so this corpus cannot support the target.")
-        ),
+        "status": status,
+        "reason": reason,
         "calibration": {
             "images": len(cal_idx),
-            "negatives": n_cal,
+            "negatives": int(cal_hist.sum()),
             "fpr": rate_at(cal_hist, threshold).to_dict(),
         },
         "held_out": {
             "images": len(ho_idx),
             "negatives": n_ho,
-            "fpr": {
-                **rate_at(ho_hist, threshold).to_dict(),
-                "bootstrap_ci95": boot_fpr,
-            },
-            "tpr_pooled": {
-                **rate_at(pooled_hist, threshold).to_dict(),
-                "bootstrap_ci95": boot_tpr,
-            },
-            "tpr": per_transform,
+            "fpr": _fpr(ho_neg, threshold, resamples, seed),
+            "tpr_pooled": tpr_pooled,
+            "tpr": per_edit,
         },
-        "bootstrap": {
-            "resamples": resamples,
-            "seed": seed,
-            "unit": "source image",
-            # Percentile intervals from few clusters are too narrow; trust the wider interval.
-            "note": None
-            if min(len(cal_idx), len(ho_idx)) >= SMALL_SAMPLE
-            else f"fewer than {SMALL_SAMPLE} images in a part: bootstrap intervals understate "
-            "the uncertainty; prefer the Clopper-Pearson interval where it is wider",
-        },
+        "required": required_sample(target_fpr, calibration_fraction),
+        "bootstrap": _bootstrap_note(resamples, seed, min(len(cal_idx), len(ho_idx))),
+    }
+
+
+def score_at(
+    ev: Evidence, threshold: int, *, resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Score a given threshold (Meta's PDQ 31, a vendor's 10) on every image: a threshold that
+    was not chosen on these images needs no held-out part. FPR over ``ev.protocol`` pairs and
+    TPR per edit, each with Clopper-Pearson and bootstrap-by-image intervals; these are the
+    numbers a suite's ``[thresholds]`` entry gets in a run."""
+    if not 0 <= threshold <= ev.n_bits:
+        raise ValueError(f"threshold must be in [0, {ev.n_bits}], got {threshold}")
+    everyone = np.flatnonzero(ev.usable())
+    neg = ev.negatives("all")[everyone]
+    n_neg = int(np.rint(neg.sum()))
+    tpr_pooled, per_edit = _tpr(ev, everyone, threshold, resamples, seed)
+    if n_neg == 0:
+        status, reason = "undefined", "no negative pairs"
+    else:
+        status = "ok"
+        reason = (
+            f"{n_neg:,} negative pairs over all images: no false-match rate below about "
+            f"{3.0 / n_neg:.2g} (3 / pairs) can be claimed"
+        )
+    return {
+        "threshold": threshold,
+        "protocol": ev.protocol,
+        "status": status,
+        "reason": reason,
+        "images": len(everyone),
+        "negatives": n_neg,
+        "fpr": _fpr(neg, threshold, resamples, seed),
+        "tpr_pooled": tpr_pooled,
+        "tpr": per_edit,
+        "bootstrap": _bootstrap_note(resamples, seed, len(everyone)),
+    }
+
+
+def _bootstrap_note(resamples: int, seed: int, smallest_part: int) -> dict[str, Any]:
+    return {
+        "resamples": resamples,
+        "seed": seed,
+        "unit": "source image",
+        # Intervals from few clusters are too narrow; trust the wider interval.
+        "note": None
+        if smallest_part >= SMALL_SAMPLE
+        else f"fewer than {SMALL_SAMPLE} images in a part: bootstrap intervals understate "
+        "the uncertainty; prefer the Clopper-Pearson interval where it is wider",
     }
 
 
 def operational(
     fpr: Rate,
     *,
-    database_size: int,
-    uploads_per_day: int,
+    database_size: float,
+    uploads_per_day: int | None = None,
     account_uploads: int | None = None,
     account_matches: int | None = None,
 ) -> dict[str, Any]:
     """What a per-pair false-match rate means in production, with its interval carried through.
 
-    Every quantity is monotone in the FPR, so its interval is the quantity at the FPR interval's
-    ends. Assumes each upload is compared with every database entry and that false matches are
-    independent across pairs and uploads; bursts of near-identical personal photos break the
-    second assumption, so the k-of-N figure is a lower bound on real risk for such accounts.
+    Per upload always; per day when ``uploads_per_day`` is given. Every quantity is monotone
+    in the FPR, so its interval is the quantity at the FPR interval's ends. Assumes each upload
+    is compared with every database entry and that false matches are independent across pairs
+    and uploads; bursts of near-identical personal photos break the second assumption, so the
+    k-of-N figure is a lower bound on real risk for such accounts.
     """
 
     def at(p: float) -> dict[str, float]:
         per_upload = -math.expm1(database_size * math.log1p(-p)) if p < 1 else 1.0
-        out = {
-            "false_matches_per_day": p * database_size * uploads_per_day,
-            "p_upload_flagged": per_upload,
-            "flagged_uploads_per_day": per_upload * uploads_per_day,
-        }
+        out = {"false_matches_per_upload": p * database_size, "p_upload_flagged": per_upload}
+        if uploads_per_day is not None:
+            out["false_matches_per_day"] = p * database_size * uploads_per_day
+            out["flagged_uploads_per_day"] = per_upload * uploads_per_day
         if account_uploads is not None and account_matches is not None:
             out["p_account_flagged"] = float(
                 binom.sf(account_matches - 1, account_uploads, per_upload)
@@ -313,6 +481,19 @@ def operational(
     if math.isnan(fpr.value):
         raise ValueError("the false-match rate is undefined (no negative pairs)")
     point, low, high = at(fpr.value), at(fpr.ci95[0]), at(fpr.ci95[1])
+    flagged, flagged_high = point["p_upload_flagged"], high["p_upload_flagged"]
+    if flagged >= 0.5:
+        warning: str | None = (
+            f"at this database size an innocent upload is flagged with probability "
+            f"{flagged:.3g}: this threshold is unusable at this scale"
+        )
+    elif flagged_high >= 0.5:
+        warning = (
+            f"the FPR's interval allows an innocent upload to be flagged with probability up to "
+            f"{flagged_high:.3g}: this corpus is too small to vouch for this database size"
+        )
+    else:
+        warning = None
     return {
         "inputs": {
             "fpr": fpr.to_dict(),
@@ -322,6 +503,7 @@ def operational(
             "account_matches": account_matches,
         },
         "estimates": {k: {"value": point[k], "ci95": [low[k], high[k]]} for k in point},
+        "warning": warning,
         "assumptions": (
             "every upload is compared with every database entry; false matches are independent "
             "across pairs and uploads (near-identical photos in one account break this)"

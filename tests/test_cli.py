@@ -96,7 +96,7 @@ def test_default_run_writes_results_and_report(tmp_path):
         for target in rec["targets"]:
             # 17 images cannot support a false-match rate of 1e-3, and the results say so.
             assert target["status"] == "unresolved"
-            assert "cannot support" in target["explanation"]
+            assert "needs at least" in target["reason"]
     split = [i["split"] for i in result["dataset"]["images"]]
     assert 0 < split.count("calibration") < 17
     assert "## Robustness" in report
@@ -113,6 +113,8 @@ def test_results_do_not_depend_on_worker_count(tmp_path):
     ra, rb = results.load(a / "results.json"), results.load(b / "results.json")
     assert results.to_json(results.comparable(ra)) == results.to_json(results.comparable(rb))
     assert (a / "report.md").read_text() == (b / "report.md").read_text()
+    sidecar = "results.impostors.npz"  # per-image impostor histograms: the same bytes too
+    assert (a / sidecar).read_bytes() == (b / sidecar).read_bytes()
 
 
 def test_bad_files_become_failures_and_the_rest_is_evaluated(tmp_path, bad_folder):
@@ -227,6 +229,7 @@ def test_threshold_command(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["algorithm"]["id"] == "phash"
     assert doc["status"] == "unresolved"  # 17 images: about 36 pairs per part, 60 needed
+    assert doc["required"]["images"] > 17
     assert doc["calibration"]["images"] + doc["held_out"]["images"] == 17
     assert [t["transform"] for t in doc["held_out"]["tpr"]] == [
         "jpeg(quality=50)",
@@ -238,7 +241,7 @@ def test_threshold_command(tmp_path, capsys):
     ]  # fmt: skip
     assert main([*args, *ops]) == 0
     text = capsys.readouterr().out
-    assert "\nWhat this means in production\n" in text  # plain text by default
+    assert "\nIn production: database of 1,000 hashes\n" in text  # plain text by default
     assert "expected false matches per day" in text
     assert main([*args, *ops, "--format", "md"]) == 0
     assert "## What this means in production" in capsys.readouterr().out
@@ -320,11 +323,15 @@ def test_library_warnings_are_one_line_notes(capsys):
     ("extra", "message"),
     [
         (["--algorithm", "pdqq", "--target-fpr", "0.01"], "Did you mean 'pdq'"),
-        (["--algorithm", "pdq", "--target-fpr", "0.01", "--database-size", "5"], "together"),
+        (["--algorithm", "pdq", "--target-fpr", "0.01", "--uploads-per-day", "5"],
+         "--uploads-per-day needs --database-size"),
+        (["--algorithm", "pdq", "--at", "257"], "--at must be a distance in [0, 256]"),
+        (["--algorithm", "pdq", "--at", "31", "--results", "r.json", "--suite", "s.toml"],
+         "drop --suite"),
         (
             ["--algorithm", "pdq", "--target-fpr", "0.01", "--account-uploads", "5",
              "--account-matches", "2"],
-            "needs --database-size",
+            "--account-uploads needs --database-size",
         ),
     ],
 )  # fmt: skip

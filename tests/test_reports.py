@@ -483,6 +483,28 @@ def test_compare_false_match_rates_and_refusals():
     assert compare.compare([("a", a), ("b", b)])["warnings"]
 
 
+def test_compare_pairs_each_algorithm_with_itself_across_runs():
+    old = _fake({"x": [0] * 30, "y": [0] * 15 + [30] * 15})
+    new = _fake({"x": [0] * 30, "y": [0] * 30})
+    report = compare.compare([("old", old), ("new", new)])
+    assert [(p["a"], p["b"]) for p in report["pairs"]] == [("old:x", "new:x"), ("old:y", "new:y")]
+    assert report["pairing"] == "each algorithm with itself across runs"
+    summary = {s["a"]: s for s in report["summary"]}
+    assert summary["old:y"]["pooled_tpr"] == "B better"
+    assert summary["old:x"]["pooled_tpr"] == "within noise"
+    only = compare.compare([("old", old), ("new", new)], algorithms=["y"])
+    assert [p["a"] for p in only["pairs"]] == ["old:y"]
+    with pytest.raises(compare.IncomparableError, match="not in these results"):
+        compare.compare([("old", old), ("new", new)], algorithms=["z"])
+    text = compare.render_markdown(report)
+    assert text.index("## Summary") < text.index("## `old:x`")
+    assert "Fisher" in text
+    html = compare.render_html(report)
+    assert "font: 14px/1.45 system-ui" in html  # the run report's stylesheet
+    assert "not resolved by these corpora" in html  # the same caveats as the Markdown
+    assert "not resolved by these corpora" in text
+
+
 def test_compare_cli(run_dir, capsys, tmp_path):
     path = str(run_dir / "results.json")
     assert main(["compare", path]) == 0

@@ -18,7 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 from harness.report import model, plots
-from harness.report.markdown import QUALITY_NOTE
+from harness.report.markdown import LEADERBOARD_NOTE, QUALITY_NOTE, STATUS_LEGEND
 
 #: Section ids and headings, in page order (the table of contents).
 SECTIONS = [
@@ -96,6 +96,10 @@ def render_html(result: dict[str, Any]) -> str:
         protocols=result["protocols"],
         collisions=model.collisions_table(result),
         thresholds=model.thresholds_table(result),
+        threshold_reasons=model.threshold_reasons(result),
+        fixed_thresholds=model.fixed_thresholds_table(result),
+        leaderboard_note=LEADERBOARD_NOTE,
+        status_legend=STATUS_LEGEND,
         quality_note=QUALITY_NOTE,
         quality=model.quality_table(result),
         gallery_note=pics["note"],

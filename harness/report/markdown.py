@@ -8,7 +8,7 @@ markup.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from harness.report import model
@@ -136,13 +136,10 @@ def render_markdown(result: dict[str, Any]) -> str:
         target = result["leaderboard"]["target_fpr"]
         out += [
             "",
-            f"## Leaderboard: TPR per transform family at false-match rate <= {target:g}",
+            f"## Leaderboard: held-out TPR per transform family at false-match rate <= {target:g}",
             "",
         ]
-        out.append(
-            "Threshold = the largest whose FPR over distinct originals is at most the target "
-            "(in-sample); **unresolved** = too few negative pairs to support the target."
-        )
+        out.append(LEADERBOARD_NOTE + " " + STATUS_LEGEND)
         out += ["", *table(lb)]
 
     # -- collisions ---------------------------------------------------------------------------
@@ -241,13 +238,21 @@ QUALITY_NOTE = (
     "Binomial(n_bits, 1/2). KS = largest gap between the observed and ideal distance CDFs. "
     "Bit balance = mean |fraction of ones - 0.5| over bits."
 )
+STATUS_LEGEND = (
+    "Status: ok; unresolved = too few pairs to support the target (the images needed are "
+    "stated); unachievable = no threshold of this hash meets the target on these images; "
+    "undefined = no pairs of that kind. A threshold of none matches nothing."
+)
+LEADERBOARD_NOTE = (
+    "Threshold = the one threshold rule (the Thresholds section's): the largest whose "
+    "false-match rate over pairs of calibration originals is at most the target; TPR and FPR "
+    "on the held-out images, gated copies counted as misses."
+)
 THRESHOLDS_NOTE = (
     "Source images are split once (seeded); the threshold is the largest whose calibration "
     "false-match rate (`originals_all_pairs`) is at most the target, and it is scored only on "
-    "the held-out images. Bootstrap intervals resample source images. **unresolved** means the "
-    "corpus has too few negative pairs (fewer than 3 / target) to support the target: the "
-    "threshold shown is only the largest with no observed collision. Targets with the same "
-    "answer share a row."
+    "the held-out images (gated copies count as misses). Bootstrap intervals resample source "
+    "images. Targets with the same answer share a row. " + STATUS_LEGEND
 )
 
 
@@ -303,6 +308,13 @@ def _render_recommendations(result: dict[str, Any]) -> list[str]:
         return []
     out = ["", "## Thresholds: chosen on calibration images, scored on held-out images", ""]
     out += [THRESHOLDS_NOTE, "", *table(model.thresholds_table(result))]
+    reasons = model.threshold_reasons(result)
+    if reasons:
+        out += ["", *[f"- {code(a)} at {f:g}: {esc(r)}" for a, f, r in reasons]]
+    fixed = model.fixed_thresholds_table(result)
+    if fixed is not None:
+        out += ["", "Given thresholds (the suite's `[thresholds]`), scored on every image:", ""]
+        out += table(fixed)
     curves = model.curves_table(result)
     if curves is not None:
         out += ["", "Whole-corpus curves (edits pooled vs `originals_all_pairs`; in-sample):", ""]
@@ -335,55 +347,112 @@ def _bold(text: str) -> str:
     return f"**{text}**"
 
 
+def why(doc: dict[str, Any], escape: Callable[[str], str] = esc) -> str:
+    """The status's reason, and for an unresolved target the sample that would resolve it."""
+    text = escape(doc["reason"])
+    need = doc.get("required")
+    if doc["status"] == "unresolved" and need:
+        images = doc["calibration"]["images"] + doc["held_out"]["images"]
+        text += (
+            f"; resolving it needs about {need['images']:,} images "
+            f"({need['negative_pairs_per_part']:,} negative pairs per part under the all-pairs "
+            f"protocol); this corpus has {images:,}"
+        )
+    return text
+
+
 def render_threshold(doc: dict[str, Any], plain: bool = False) -> str:
-    """One ``hash-harness threshold`` recommendation: Markdown, or with ``plain`` text for a
-    terminal or a pipe (no escapes, no emphasis, no code spans)."""
+    """One ``hash-harness threshold`` answer (chosen or given threshold): Markdown, or with
+    ``plain`` text for a terminal or a pipe (no escapes, no emphasis, no code spans)."""
     e, c, b = (_flat, _flat, _flat) if plain else (esc, code, _bold)
     tab = _text_table if plain else _table
-    h1 = "" if plain else "# "
+    h1, h2 = ("", "") if plain else ("# ", "## ")
     algo = doc["algorithm"]
-    cal, ho = doc["calibration"], doc["held_out"]
-    lo, hi = doc["threshold_ci95"]
-    out = [
-        f"{h1}Threshold for {c(algo['id'])} at false-match rate {doc['target_fpr']:g}",
-        "",
+    unit = f"{algo['n_bits']} ({algo.get('level_unit', 'bits')})"
+    where = (
         f"Suite {e(doc['suite']['name'])} v{doc['suite']['version']} on "
         f"{e(doc['dataset']['name'])} ({doc['dataset']['n_evaluated']} images evaluated); "
-        f"negatives: {c(doc['protocol'])}; {cal['images']} calibration and {ho['images']} "
-        "held-out source images.",
-        "",
-        f"{b('Status: ' + doc['status'])} - {e(doc['explanation'])}",
-        "",
-        f"- Threshold: {b('≤' + str(doc['threshold']))} of {algo['n_bits']} "
-        f"({algo.get('level_unit', 'bits')})"
-        + (f" (bootstrap 95% over calibration images: {lo:g}..{hi:g})" if lo is not None else ""),
-        f"- Calibration FPR at that threshold: {fmt_small_rate(cal['fpr'])}",
-        f"- Held-out FPR: {fmt_small_rate(ho['fpr'])}, bootstrap "
-        f"{_fmt_ci(ho['fpr']['bootstrap_ci95'], 3)}",
-        f"- Held-out TPR, edits pooled: {fmt_rate(ho['tpr_pooled'])}, bootstrap "
-        f"{_fmt_ci(ho['tpr_pooled']['bootstrap_ci95'])}",
-    ]
+        f"negatives: {c(doc['protocol'])}; from {e(doc['source'])}, "
+        f"{doc['hashes_computed']} hashes computed."
+    )
+    if doc["mode"] == "fixed":
+        pooled = doc["tpr_pooled"]
+        out = [
+            f"{h1}Given threshold ≤{doc['threshold']} for {c(algo['id'])}",
+            "",
+            where + f" A given threshold needs no calibration: scored on all {doc['images']} "
+            "images.",
+            "",
+            f"{b('Status: ' + doc['status'])} - {e(doc['reason'])}",
+            "",
+            f"- Threshold: {b('≤' + str(doc['threshold']))} of {unit}",
+            f"- FPR: {fmt_small_rate(doc['fpr'])}, bootstrap "
+            f"{_fmt_ci(doc['fpr']['bootstrap_ci95'], 3)}",
+            f"- TPR, edits pooled: {fmt_rate(pooled)}, bootstrap "
+            f"{_fmt_ci(pooled['bootstrap_ci95'])}",
+        ]
+        per_edit = doc["tpr"]
+        title = "TPR per edit (one pair per image; Clopper-Pearson; gated copies are misses):"
+    else:
+        cal, ho = doc["calibration"], doc["held_out"]
+        pooled = ho["tpr_pooled"]
+        lo, hi = doc["threshold_ci95"]
+        threshold = (
+            f"{b('≤' + str(doc['threshold']))} of {unit}"
+            if doc["threshold"] is not None
+            else f"{b('none')} (no threshold of {unit} meets the target: nothing would match)"
+        )
+        if doc["threshold"] is not None and lo is not None:
+            threshold += f" (bootstrap 95% over calibration images: {lo:g}..{hi:g})"
+        out = [
+            f"{h1}Threshold for {c(algo['id'])} at false-match rate {doc['target_fpr']:g}",
+            "",
+            where + f" {cal['images']} calibration and {ho['images']} held-out source images.",
+            "",
+            f"{b('Status: ' + doc['status'])} - {why(doc, e)}.",
+            "",
+            f"- Threshold: {threshold}",
+            f"- Calibration FPR at that threshold: {fmt_small_rate(cal['fpr'])}",
+            f"- Held-out FPR: {fmt_small_rate(ho['fpr'])}, bootstrap "
+            f"{_fmt_ci(ho['fpr']['bootstrap_ci95'], 3)}",
+            f"- Held-out TPR, edits pooled: {fmt_rate(pooled)}, bootstrap "
+            f"{_fmt_ci(pooled['bootstrap_ci95'])}",
+        ]
+        if doc["status"] == "unresolved" and doc["threshold"] is not None:
+            out.append(
+                "- The threshold is only the largest with no more observed collisions than the "
+                "target allows on this corpus; do not deploy it as a guarantee of the target rate."
+            )
+        per_edit = ho["tpr"]
+        title = "Held-out TPR per edit (one pair per image; Clopper-Pearson; gated = misses):"
+    if pooled.get("gated"):
+        out.append(
+            f"- {pooled['gated']} edited copies were discarded by the algorithm's quality gate: "
+            "counted as misses (a platform cannot match a discarded hash)"
+        )
     if doc["bootstrap"]["note"]:
         out.append(f"- Note: {e(doc['bootstrap']['note'])}.")
-    if doc["status"] != "ok":
-        out.append(
-            "- The threshold is only the largest with no more observed collisions than the target "
-            "allows on this corpus; do not deploy it as a guarantee of the target rate."
-        )
-    out += ["", "Held-out TPR per edit (one pair per image; Clopper-Pearson):", ""]
-    out += tab(["transform", "TPR"], ([c(t["transform"]), fmt_rate(t)] for t in ho["tpr"]))
-    op = doc.get("operational")
-    if op:
+    out += ["", title, ""]
+    out += tab(
+        ["transform", "TPR", "gated"],
+        ([c(t["transform"]), fmt_rate(t), str(t["gated"])] for t in per_edit),
+    )
+    for op in doc.get("operational", []):
         inp = op["inputs"]
-        out += ["", ("" if plain else "## ") + "What this means in production", ""]
+        per_day = f", {inp['uploads_per_day']:,} uploads per day" if inp["uploads_per_day"] else ""
+        out += ["", f"{h2}In production: database of {inp['database_size']:,.0f} hashes", ""]
         out.append(
-            f"Database of {inp['database_size']:,} hashes, {inp['uploads_per_day']:,} uploads per "
-            f"day, held-out FPR {fmt_small_rate(inp['fpr'])}. Assumes {e(op['assumptions'])}."
+            f"Database of {inp['database_size']:,.0f} hashes{per_day}; FPR "
+            f"{fmt_small_rate(inp['fpr'])} (status {doc['status']}). Assumes "
+            f"{e(op['assumptions'])}."
         )
+        if op.get("warning"):
+            out += ["", b(f"Warning: {e(op['warning'])}.")]
         out.append("")
         labels = {
-            "false_matches_per_day": "expected false matches per day",
+            "false_matches_per_upload": "expected false matches per upload",
             "p_upload_flagged": "probability an innocent upload is flagged",
+            "false_matches_per_day": "expected false matches per day",
             "flagged_uploads_per_day": "innocent uploads flagged per day",
             "p_account_flagged": (
                 f"probability an innocent account with {inp['account_uploads']} uploads reaches "

@@ -240,6 +240,13 @@ def distances_table(result: dict[str, Any]) -> Table:
     )
 
 
+def _threshold_cell(threshold: int | None, status: str, note: str = "") -> Cell:
+    """A threshold (``none`` when nothing matches) with its status when it is not ok."""
+    shown = "none" if threshold is None else str(threshold)
+    flag = "" if status == "ok" else status
+    return Cell(shown, "num", " ".join(x for x in (note, flag) if x), status != "ok")
+
+
 def leaderboard_table(result: dict[str, Any]) -> Table | None:
     lb = result.get("leaderboard")
     if not lb or not lb["rows"]:
@@ -248,15 +255,25 @@ def leaderboard_table(result: dict[str, Any]) -> Table | None:
     rows = [
         [
             code(r["algorithm"]),
-            Cell(
-                str(r["threshold"]), "num", "" if r["resolved"] else "unresolved", not r["resolved"]
-            ),
+            _threshold_cell(r["threshold"], r["status"]),
             rate(r["fpr"], small=True),
             *[rate(r["tpr"][f]) for f in fams],
         ]
         for r in lb["rows"]
     ]
-    return Table(header("algorithm", "threshold", "FPR", *[code(f) for f in fams]), rows)
+    return Table(header("algorithm", "threshold", "held-out FPR", *[code(f) for f in fams]), rows)
+
+
+def threshold_reasons(result: dict[str, Any]) -> list[tuple[str, float, str]]:
+    """``(algorithm, target, reason)`` for every target whose status is not ok (plain text)."""
+    from harness.report.markdown import why
+
+    return [
+        (rec["algorithm"], t["target_fpr"], why(t, str))
+        for rec in result.get("recommendations", [])
+        for t in rec["targets"]
+        if t["status"] != "ok"
+    ]
 
 
 def collisions_table(result: dict[str, Any]) -> Table:
@@ -301,13 +318,14 @@ def thresholds_table(result: dict[str, Any]) -> Table:
         for targets, t in merged:
             ho = t["held_out"]
             lo, hi = t.get("threshold_ci95", [None, None])
-            boot = f"[{lo:g}, {hi:g}]" if lo is not None and hi is not None else ""
+            shown = t["threshold"] is not None and lo is not None and hi is not None
+            boot = f"[{lo:g}, {hi:g}]" if shown else ""
             rows.append(
                 [
                     code(rec["algorithm"]),
                     num(", ".join(targets)),
                     text(t["status"], bad=t["status"] != "ok"),
-                    Cell(str(t["threshold"]), "num", boot),
+                    _threshold_cell(t["threshold"], "ok", boot),
                     _with_bootstrap(rate(ho["tpr_pooled"]), ho["tpr_pooled"]),
                     rate(ho["fpr"], small=True),
                     num(f"{t['calibration']['negatives']:,} / {ho['negatives']:,}"),
@@ -322,6 +340,33 @@ def thresholds_table(result: dict[str, Any]) -> Table:
             "held-out TPR (edits pooled)",
             "held-out FPR",
             "negatives cal. / held-out",
+        ),
+        rows,
+    )
+
+
+def fixed_thresholds_table(result: dict[str, Any]) -> Table | None:
+    """The suite's given thresholds scored on every image (what `threshold --at T` prints)."""
+    rows = [
+        [
+            code(rec["algorithm"]),
+            num(f"≤{f['threshold']}"),
+            _with_bootstrap(rate(f["tpr_pooled"]), f["tpr_pooled"]),
+            _with_bootstrap(rate(f["fpr"], small=True), f["fpr"]),
+            num(str(f["tpr_pooled"].get("gated", 0))),
+        ]
+        for rec in result.get("recommendations", [])
+        for f in rec.get("fixed", [])
+    ]
+    if not rows:
+        return None
+    return Table(
+        header(
+            "algorithm",
+            "threshold",
+            "TPR (edits pooled)",
+            "FPR originals_all_pairs",
+            "gated copies (misses)",
         ),
         rows,
     )
@@ -357,13 +402,18 @@ def curves_table(result: dict[str, Any]) -> Table | None:
             continue
         at90 = next((x for x in c["fpr_at_tpr"] if x["target_tpr"] == 0.9), None)
         fpr90 = rate(at90["fpr"], small=True) if at90 else rate(None)
-        if at90:
+        if at90 and at90["threshold"] is not None:
             fpr90 = Cell(fpr90.text, "rate", f"{fpr90.note} at ≤{at90['threshold']}")
+        elif at90:
+            fpr90 = text(at90["status"], bad=True)
         rows.append(
             [
                 code(c["algorithm"]),
                 num(f"{c['auc']:.4f}"),
-                num(f"{c['eer']['value']:.3f} (≤{c['eer']['threshold']})"),
+                num(
+                    f"{c['eer']['value']:.3f} (≤"
+                    f"{'none' if c['eer']['threshold'] is None else c['eer']['threshold']})"
+                ),
                 fpr90,
             ]
         )

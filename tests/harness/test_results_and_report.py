@@ -45,7 +45,7 @@ def test_migrations_apply_step_by_step(tmp_path, monkeypatch):
         results.load(path)
 
 
-def test_v1_results_migrate_to_v2(tmp_path):
+def test_v1_results_migrate_to_the_current_schema(tmp_path):
     v1 = _minimal(1)
     v1["cells"] = [
         {
@@ -63,10 +63,68 @@ def test_v1_results_migrate_to_v2(tmp_path):
     path.write_text(json.dumps(v1))
     data = results.load(path)
     cell = data["cells"][0]
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == results.SCHEMA_VERSION == 3
     assert cell["negatives"] == {"edited_vs_other_originals": {"n": 2, "hist": [1, 1]}}
     assert cell["metrics"][1]["params"] == {"threshold": 1, "protocol": "edited_vs_other_originals"}
     assert data["recommendations"] == []
+
+
+def test_v2_results_migrate_to_v3(tmp_path):
+    """v2 used -1 for "no threshold" and left gated copies out of TPR; v3 has statuses and
+    counts gated copies (rebuilt from the exclusions) as misses."""
+    v2 = _minimal(2)
+    v2["dataset"]["images"] = [
+        {"id": i, "status": "ok", "split": s} for i, s in (("a", "calibration"), ("b", "held_out"))
+    ]
+    v2["exclusions"] = [
+        {"image": "b", "transform": "jpeg", "algorithm": "pdq", "reason": "quality 20 < 50"}
+    ]
+    v2["cells"] = [
+        {
+            "algorithm": "pdq",
+            "transform": "jpeg",
+            "positives": {"n": 1, "distances": [3, None]},
+            "metrics": [{"name": "tpr", "params": {"threshold": 31}, "k": 1, "n": 1}],
+        }
+    ]
+    v2["curves"] = [
+        {
+            "roc": {"threshold": [-1, 0, 3]},
+            "eer": {"threshold": -1},
+            "tpr_at_fpr": [{"threshold": -1, "status": "ok"}],
+            "fpr_at_tpr": [{"threshold": -1, "status": "unreachable"}],
+        }
+    ]
+    v2["recommendations"] = [
+        {
+            "algorithm": "pdq",
+            "targets": [
+                {
+                    "target_fpr": 1e-3,
+                    "threshold": -1,
+                    "threshold_ci95": [-1, 2],
+                    "status": "ok",
+                    "explanation": "x",
+                }
+            ],
+        }
+    ]
+    path = tmp_path / "v2.json"
+    path.write_text(json.dumps(v2))
+    data = results.load(path)
+    cell = data["cells"][0]
+    assert cell["positives"]["gated"] == ["b"]
+    assert (cell["metrics"][0]["k"], cell["metrics"][0]["n"]) == (1, 2)
+    curve = data["curves"][0]
+    assert curve["roc"]["threshold"] == [None, 0, 3]
+    assert curve["eer"]["threshold"] is None
+    assert curve["fpr_at_tpr"][0]["status"] == "undefined"
+    target = data["recommendations"][0]["targets"][0]
+    assert (target["threshold"], target["status"]) == (None, "unachievable")
+    assert target["threshold_ci95"] == [None, 2]
+    assert target["reason"].startswith("no threshold meets FPR <= 0.001")
+    assert data["impostors"] is None
+    assert "-1" not in json.dumps(data)
 
 
 def test_missing_sections_are_named(tmp_path):

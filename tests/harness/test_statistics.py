@@ -63,12 +63,17 @@ def test_tpr_at_fpr_is_the_last_step_within_target(pos, neg, target):
     got = metrics.tpr_at_fpr(pos, neg, target)
     t = got["threshold"]
     n_neg = sum(neg)
-    if t >= 0:
+    if t is not None:
         assert metrics.rate_at(neg, t).value <= target
-    if t + 1 < len(neg):  # the next step already exceeds the target
-        assert metrics.rate_at(neg, t + 1).value > target
+    nxt = 0 if t is None else t + 1
+    if nxt < len(neg):  # the next step already exceeds the target
+        assert metrics.rate_at(neg, nxt).value > target
     assert got["tpr"]["value"] == metrics.rate_at(pos, t).value
-    assert got["status"] == ("ok" if n_neg >= 3 / target else "unresolved")
+    if t is None:  # never the -1 placeholder: a status with its reason
+        assert got["status"] == "unachievable"
+        assert f"smallest observed FPR is {neg[0] / n_neg:.3g} at threshold 0" in got["reason"]
+    else:
+        assert got["status"] == ("ok" if n_neg >= 3 / target else "unresolved")
 
 
 def test_unresolved_when_negatives_cannot_support_the_target():
@@ -89,7 +94,31 @@ def test_fpr_at_tpr():
     assert got["threshold"] == 1  # 5/10 reached at distance 1
     assert got["fpr"]["k"] == 1
     with pytest.warns(metrics.UndefinedMetricWarning):
-        assert metrics.fpr_at_tpr([0, 0], [1, 1], 0.9)["status"] == "unreachable"
+        undefined = metrics.fpr_at_tpr([0, 0], [1, 1], 0.9)
+    assert (undefined["status"], undefined["threshold"]) == ("undefined", None)
+    # Gated copies never match: with half the copies gated, TPR 0.9 is out of reach.
+    gated = metrics.fpr_at_tpr(pos, neg, 0.9, misses=10)
+    assert (gated["status"], gated["threshold"]) == ("unachievable", None)
+    assert gated["tpr"]["n"] == 20
+
+
+def test_threshold_choice_statuses_and_sample_size():
+    assert metrics.threshold_choice([0, 0], 0.1, "x")["status"] == "undefined"
+    unachievable = metrics.threshold_choice([5, 5], 0.1, "x")
+    assert unachievable["threshold"] is None
+    assert unachievable["reason"] == (
+        "no threshold meets FPR <= 0.1 on x (smallest observed FPR is 0.5 at threshold 0)"
+    )
+    assert metrics.threshold_choice([0, 0, 10], 0.1, "x")["status"] == "unresolved"
+    ok = metrics.threshold_choice([0, 0, 30], 0.1, "x")
+    assert (ok["status"], ok["threshold"]) == ("ok", 1)
+    # m images give m(m-1)/2 all-pairs; the fewest that reach n pairs.
+    for n in (1, 2, 3, 4, 1000, 3_000_000_000):
+        m = metrics.images_for_pairs(n)
+        assert m * (m - 1) // 2 >= n > (m - 1) * (m - 2) // 2
+    need = thresholds.required_sample(1e-9, 0.5)
+    assert need["negative_pairs_per_part"] == 3_000_000_000
+    assert need["images"] == 2 * need["images_per_part"] == 2 * 77_461
 
 
 def test_precision_at_base_rate():
@@ -141,12 +170,16 @@ def test_negative_rows_sum_to_the_protocol_histograms():
 
     data = _synthetic(20)
     members = np.arange(20) % 3 != 0
-    rows = data.negative_rows(members, "originals_all_pairs")
+    ev = data.evidence(members)
     assert np.allclose(
-        rows.sum(axis=0), kernels.all_pairs_histogram(data.originals[members], data.n_bits)
+        ev.negatives("calibration").sum(axis=0),
+        kernels.all_pairs_histogram(data.originals[members], data.n_bits),
     )
-    assert not rows[~members].any()
-    rows = data.negative_rows(members, "edited_vs_other_originals")
+    assert np.allclose(
+        ev.negatives("all").sum(axis=0), kernels.all_pairs_histogram(data.originals, data.n_bits)
+    )
+    assert not ev.negatives("calibration")[~members].any()
+    rows = data.evidence(members, "edited_vs_other_originals").negatives("calibration")
     idx = np.flatnonzero(members)
     expected = sum(
         kernels.cross_histogram(data.edited[c][idx], data.originals[idx], 64, idx, idx)
@@ -159,31 +192,48 @@ def test_recommendation_never_looks_at_held_out_pairs():
     data = _synthetic()
     ids = [f"i{k}" for k in range(60)]
     cal = thresholds.split_images(ids, 0.5, seed=0)
-    first = thresholds.recommend(data, ids, 0.01, calibration=cal, resamples=50)
+    first = thresholds.recommend(data.evidence(cal), 0.01, resamples=50)
     # Make every held-out image collide with every other: the threshold must not move.
     ho = np.flatnonzero(~cal)
     originals = data.originals.copy()
     originals[ho] = originals[ho[0]]
     tampered = thresholds.AlgorithmHashes(**{**data.__dict__, "originals": originals})
-    second = thresholds.recommend(tampered, ids, 0.01, calibration=cal, resamples=50)
+    second = thresholds.recommend(tampered.evidence(cal), 0.01, resamples=50)
     assert first["threshold"] == second["threshold"]
     assert second["held_out"]["fpr"]["value"] > first["held_out"]["fpr"]["value"]
     assert first["calibration"]["images"] + first["held_out"]["images"] == 60
     assert [t["transform"] for t in first["held_out"]["tpr"]] == ["light", "heavy"]
     # 435 calibration pairs support 1e-2 (needs 300) but not 1e-3.
     assert first["status"] == "ok"
-    assert thresholds.recommend(data, ids, 1e-3, calibration=cal, resamples=10)["status"] == (
-        "unresolved"
-    )
+    assert thresholds.recommend(data.evidence(cal), 1e-3, resamples=10)["status"] == ("unresolved")
 
 
 def test_recommendation_is_deterministic():
     data = _synthetic()
     ids = [f"i{k}" for k in range(60)]
     cal = thresholds.split_images(ids, 0.5, seed=0)
-    a = thresholds.recommend(data, ids, 0.05, calibration=cal, resamples=100, seed=3)
-    b = thresholds.recommend(data, ids, 0.05, calibration=cal, resamples=100, seed=3)
+    a = thresholds.recommend(data.evidence(cal), 0.05, resamples=100, seed=3)
+    b = thresholds.recommend(data.evidence(cal), 0.05, resamples=100, seed=3)
     assert a == b
+
+
+def test_gated_copies_are_misses_and_a_given_threshold_uses_every_image():
+    data = _synthetic()
+    gated = np.zeros((2, 60), bool)
+    gated[1, :6] = True  # the gate discarded ten percent of the heavy edits
+    edited_ok = ~gated
+    gated_data = thresholds.AlgorithmHashes(
+        **{**data.__dict__, "edited_ok": edited_ok, "edited_gated": gated}
+    )
+    cal = thresholds.split_images([f"i{k}" for k in range(60)], 0.5, seed=0)
+    scored = thresholds.score_at(gated_data.evidence(cal), 64, resamples=50)
+    heavy = scored["tpr"][1]
+    assert (heavy["k"], heavy["n"], heavy["gated"]) == (54, 60, 6)  # every hashed copy matches
+    assert scored["tpr_pooled"]["gated"] == 6
+    assert scored["images"] == 60
+    assert scored["fpr"]["n"] == 60 * 59 // 2  # all pairs of every image, no split
+    with pytest.raises(ValueError, match="threshold"):
+        thresholds.score_at(gated_data.evidence(cal), 65)
 
 
 def test_bootstrap_by_image_covers_the_true_pooled_tpr():
