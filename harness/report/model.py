@@ -188,7 +188,10 @@ def answers(result: dict[str, Any]) -> list[Answer]:
         out.append(
             Answer(
                 algorithm=a,
-                threshold=f"≤{t['threshold']} at target FPR {t['target_fpr']:g} ({t['status']})",
+                threshold=(
+                    f"≤{t['threshold']}" if t["threshold"] is not None else "none (matches nothing)"
+                )
+                + f" at target FPR {t['target_fpr']:g} ({t['status']})",
                 fpr=rate(ho["fpr"], small=True),
                 tpr=rate(ho["tpr_pooled"]),
                 worst_edits=[
