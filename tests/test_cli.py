@@ -244,7 +244,7 @@ def test_threshold_command(tmp_path, capsys):
     assert "\nIn production: database of 1,000 hashes\n" in text  # plain text by default
     assert "expected false matches per day" in text
     assert main([*args, *ops, "--format", "md"]) == 0
-    assert "## What this means in production" in capsys.readouterr().out
+    assert "## In production: database of 1,000 hashes" in capsys.readouterr().out
 
 
 def test_threshold_piped_is_plain_text(tmp_path):

@@ -375,7 +375,7 @@ def test_gallery_shows_the_real_collision_on_the_embedded_corpus(tmp_path):
     assert "Cannot support:" in answer
     assert "needs 3,000 negative pairs per split" in answer
     # Targets 1e-3 and 1e-6 give the same answer here: one row each, not two.
-    thresholds = page.split('<section id="thresholds">')[1].split("</section>")[0]
+    thresholds = page.split('<section id="thresholds">')[1].split("</table>")[0]
     assert thresholds.count("<code>pdq</code>") == 1
     assert "0.001, 1e-06" in thresholds
     result = results.load(tmp_path / "out" / "results.json")
