@@ -53,7 +53,7 @@ DEFAULT_ALPHA = 0.05
 MIN_N = 10
 
 #: Rates where higher is better; every other rate is a false-match rate (lower is better).
-HIGHER_IS_BETTER = {"tpr"}
+HIGHER_IS_BETTER = {"tpr", "tpr_hashed"}
 #: Suite keys that do not change any number (a description edit is not drift).
 _NOT_DRIFT = {"name", "version", "description", "thresholds"}
 
@@ -62,28 +62,36 @@ class UnusableInputError(HarnessError):
     """The two documents cannot be compared (different suite version, images, schema)."""
 
 
-def _outcomes(distances: list[int | None], threshold: int, keep: list[bool]) -> str:
-    """Per-image outcome of a true-match row: 1 matched, 0 missed, - not in the row."""
+def _outcomes(
+    distances: list[int | None], threshold: int, keep: list[bool], gated: list[bool]
+) -> str:
+    """Per-image outcome of a true-match row: 1 matched, 0 missed (a gated copy too: the
+    platform cannot match a discarded hash), - not in the row."""
     return "".join(
-        "-" if d is None or not k else "1" if d <= threshold else "0"
-        for d, k in zip(distances, keep, strict=True)
+        "-" if not k else "0" if g else "-" if d is None else "1" if d <= threshold else "0"
+        for d, k, g in zip(distances, keep, gated, strict=True)
     )
 
 
 def _metrics(result: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every rate of a results document under a stable, readable key, with its family
     (algorithm) and, for true-match rates, the per-image outcomes."""
-    categories = [i.get("category") or "uncategorised" for i in result["dataset"]["images"]]
+    images = result["dataset"]["images"]
+    categories = [i.get("category") or "uncategorised" for i in images]
     for cell in result["cells"]:
         distances = cell["positives"].get("distances")
+        gated_ids = set(cell["positives"].get("gated", []))
         for m in cell["metrics"]:
             extra = ",".join(f"{k}={v}" for k, v in sorted(m["params"].items()))
             key = f"{m['name']} | {cell['algorithm']} | {cell['transform']} | {extra}"
             entry = _entry(m, cell["algorithm"])
-            if m["name"] == "tpr" and distances is not None:
+            if m["name"] in HIGHER_IS_BETTER and distances is not None:
                 category = m["params"].get("category")
                 keep = [category is None or c == category for c in categories]
-                entry["per_image"] = _outcomes(distances, m["params"]["threshold"], keep)
+                # tpr counts gated copies as misses; tpr_hashed leaves them out.
+                gated = [m["name"] == "tpr" and i["id"] in gated_ids for i in images]
+                th = m["params"]["threshold"]
+                entry["per_image"] = _outcomes(distances, th, keep, gated)
             yield key, entry
     for coll in result["collisions"]:
         for m in coll["metrics"]:

@@ -245,3 +245,11 @@ def test_documented_workflow_reports_to_log_and_summary(ci_run, tmp_path):
     gold = step("Check exact hashes", tmp_path / "gold.md")
     assert "hash-harness golden check" in gold.stdout
     assert gold.stdout in (tmp_path / "gold.md").read_text()
+
+
+def test_gated_copies_are_misses_in_per_image_outcomes():
+    """A copy the quality gate discarded is a miss of the true-match row, like in its rate."""
+    assert guard._outcomes([3, None, None, 9], 5, [True] * 4, [False, True, False, False]) == (
+        "10-0"
+    )
+    assert "tpr_hashed" in guard.HIGHER_IS_BETTER
