@@ -294,30 +294,43 @@ def load_results(path: str | Path) -> Results:
 
 def threshold(
     algorithm: str,
-    target_fpr: float,
+    target_fpr: float | None = None,
     *,
+    at: int | None = None,
     suite: str | Path | Suite = "default",
     dataset: str | None = None,
+    results: str | Path | None = None,
     protocol: str = "originals_all_pairs",
     calibration_fraction: float | None = None,
     workers: int = 0,
+    cache: str | Path | bool = True,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Recommend a threshold for ``algorithm`` at a target false-match rate.
+    """Recommend a threshold at a target false-match rate, or score a given one.
 
-    The threshold is chosen on the calibration images and scored on the held-out ones (the
-    suite's split); the answer says "unresolved" when the corpus is too small for the target.
+    With ``target_fpr`` the threshold is chosen on the calibration images and scored on the
+    held-out ones (the suite's split); with ``at`` the given threshold needs no calibration and
+    is scored on every image, exactly as a suite's ``[thresholds]`` entry. The answer's
+    ``status`` is ``unresolved`` (with the images that would resolve it) when the corpus is too
+    small for the target.
 
     Parameters
     ----------
     algorithm
         Algorithm spec, e.g. ``"pdq"`` or ``"phash(hash_size=16)"``.
     target_fpr
-        False-match rate strictly between 0 and 1, e.g. ``1e-3``.
+        False-match rate strictly between 0 and 1, e.g. ``1e-3``. Exactly one of
+        ``target_fpr`` and ``at`` is given.
+    at
+        A given threshold in distance levels (``0 <= at <= levels``), e.g. PDQ's 31.
     suite
         The suite (corpus, edits, split): bundled name, path or :class:`~harness.suite.Suite`.
+        Ignored with ``results``.
     dataset
         Dataset overriding the suite's.
+    results
+        A run's ``results.json``: answer from its hashes and per-image impostor histograms
+        without opening an image (the run's split and protocol only).
     protocol
         Negative pairs the rate is measured on: ``"originals_all_pairs"`` or
         ``"edited_vs_other_originals"``.
@@ -325,20 +338,25 @@ def threshold(
         Share of images to calibrate on (default: the suite's).
     workers
         Worker processes; 0 means one per core.
+    cache
+        The hash cache: True for the default location, a path, or False for none.
     progress
         Print progress to standard error.
 
     Returns
     -------
     dict
-        The answer document that ``hash-harness threshold --json`` prints.
+        The answer document that ``hash-harness threshold --json`` prints; ``hashes_computed``
+        says how many hashes were computed (0 when everything came from the cache or the file).
     """
     import dataclasses
 
     from harness._validation import check_real
     from harness.algorithms import make_algorithm
-    from harness.evaluate import choose_threshold
+    from harness.evaluate import answer_threshold
 
+    if (target_fpr is None) == (at is None):
+        raise HarnessError("give exactly one of target_fpr and at.")
     for name, value in (("target_fpr", target_fpr), ("calibration_fraction", calibration_fraction)):
         if value is not None:
             check_real(
@@ -352,18 +370,73 @@ def threshold(
             )
     if workers < 0:
         raise HarnessError(f"workers must be >= 0 (0 = one per core); got {workers}.")
-    spec = _suite(suite)
-    if calibration_fraction is not None:
-        spec = dataclasses.replace(spec, calibration_fraction=calibration_fraction)
-    return choose_threshold(
-        spec,
-        make_algorithm(algorithm),
-        target_fpr,
-        protocol=protocol,
-        dataset=dataset,
-        workers=workers or os.cpu_count() or 1,
-        quiet=not progress,
+    if results is not None:
+        from harness import results as results_mod
+        from harness.evaluate import evidence_from_results
+
+        if dataset is not None:
+            raise HarnessError("results answers from that run's own images; drop dataset.")
+        document = results_mod.load(results)
+        algo_id = _algorithm_id(algorithm, document)
+        levels = next((a["n_bits"] for a in document["algorithms"] if a["id"] == algo_id), None)
+        _check_at(at, levels)
+        config = document["suite"]["config"]
+        fraction = float(config.get("calibration_fraction", 0.5))
+        resamples = int(config.get("bootstrap_resamples", 1000))
+        seed = int(document.get("seed", 0))
+        evidence, context = evidence_from_results(
+            str(results),
+            document,
+            algo_id,
+            protocol=protocol,
+            calibration_fraction=calibration_fraction,
+        )
+    else:
+        from harness.evaluate import threshold_evidence
+
+        spec = _suite(suite)
+        hasher = make_algorithm(algorithm)
+        _check_at(at, hasher.n_levels)
+        if calibration_fraction is not None:
+            spec = dataclasses.replace(spec, calibration_fraction=calibration_fraction)
+        fraction, resamples, seed = spec.calibration_fraction, spec.bootstrap_resamples, spec.seed
+        n_workers = workers or os.cpu_count() or 1
+        with _execution(cache, "local", None, n_workers) as (store, _):
+            evidence, context = threshold_evidence(
+                spec,
+                hasher,
+                protocol=protocol,
+                dataset=dataset,
+                workers=n_workers,
+                quiet=not progress,
+                store=store,
+            )
+    return answer_threshold(
+        evidence,
+        context,
+        target_fpr=target_fpr,
+        at=at,
+        resamples=resamples,
+        seed=seed,
+        calibration_fraction=fraction,
     )
+
+
+def _algorithm_id(spec: str, document: Mapping[str, Any]) -> str:
+    """The id under which a results ``document`` stores the algorithm ``spec`` names."""
+    ids = [a["id"] for a in document["algorithms"]]
+    if spec in ids:
+        return spec
+    from harness.algorithms import make_algorithm
+
+    return make_algorithm(spec).id
+
+
+def _check_at(at: int | None, levels: int | None) -> None:
+    from harness.errors import InvalidParameterError
+
+    if at is not None and levels is not None and not 0 <= at <= levels:
+        raise InvalidParameterError(f"at (--at) must be a distance in [0, {levels}], got {at}.")
 
 
 __all__ = ["Results", "Table", "load_results", "load_suite", "run", "suites", "threshold"]

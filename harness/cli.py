@@ -256,11 +256,11 @@ def _emit(text: str | bytes, out: str | None) -> None:
 def _cmd_threshold(args: argparse.Namespace) -> int:
     import json
 
-    from harness.algorithms import make_algorithm
+    from harness import api
     from harness.errors import InvalidParameterError
     from harness.metrics import rate
     from harness.report.markdown import render_threshold
-    from harness.suite import DEFAULT_SUITE, load_suite
+    from harness.suite import DEFAULT_SUITE
     from harness.thresholds import operational
 
     # Everything is validated before any image is opened.
@@ -276,59 +276,18 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
         raise InvalidParameterError(
             "--results answers from that run's own suite and images; drop --suite / --dataset."
         )
-    if args.results:
-        from harness import results
-        from harness.evaluate import evidence_from_results
-
-        result = results.load(args.results)
-        algo_id = _algorithm_id(args.algorithm, result)
-        levels = next((a["n_bits"] for a in result["algorithms"] if a["id"] == algo_id), None)
-        _check_at(args.at, levels)
-        config = result["suite"]["config"]
-        fraction = float(config.get("calibration_fraction", 0.5))
-        resamples = int(config.get("bootstrap_resamples", 1000))
-        seed = int(result.get("seed", 0))
-        evidence, context = evidence_from_results(
-            args.results,
-            result,
-            algo_id,
-            protocol=args.protocol,
-            calibration_fraction=args.calibration_fraction,
-        )
-    else:
-        from harness.evaluate import threshold_evidence
-
-        suite = load_suite(args.suite or DEFAULT_SUITE)
-        algorithm = make_algorithm(args.algorithm)
-        _check_at(args.at, algorithm.n_levels)
-        if args.calibration_fraction is not None:
-            suite = dataclasses.replace(suite, calibration_fraction=args.calibration_fraction)
-        fraction, resamples, seed = (
-            suite.calibration_fraction,
-            suite.bootstrap_resamples,
-            suite.seed,
-        )
-        workers = args.workers or os.cpu_count() or 1
-        with _execution(args, workers) as (store, _):
-            evidence, context = threshold_evidence(
-                suite,
-                algorithm,
-                protocol=args.protocol,
-                dataset=args.dataset,
-                workers=workers,
-                quiet=args.quiet,
-                store=store,
-            )
-    from harness.evaluate import answer_threshold
-
-    doc = answer_threshold(
-        evidence,
-        context,
-        target_fpr=args.target_fpr,
+    doc = api.threshold(
+        args.algorithm,
+        args.target_fpr,
         at=args.at,
-        resamples=resamples,
-        seed=seed,
-        calibration_fraction=fraction,
+        suite=args.suite or DEFAULT_SUITE,
+        dataset=args.dataset,
+        results=args.results,
+        protocol=args.protocol,
+        calibration_fraction=args.calibration_fraction,
+        workers=args.workers or 0,
+        cache=False if args.no_cache else (args.cache or True),
+        progress=not args.quiet,
     )
     fpr = doc["fpr"] if doc["mode"] == "fixed" else doc["held_out"]["fpr"]
     if args.database_size and fpr["n"]:
@@ -347,23 +306,6 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_threshold(doc, plain=args.format == "text"))
     return EXIT_OK
-
-
-def _algorithm_id(spec: str, result: dict) -> str:  # type: ignore[type-arg]
-    """The id under which ``result`` stores the algorithm ``spec`` names."""
-    ids = [a["id"] for a in result["algorithms"]]
-    if spec in ids:
-        return spec
-    from harness.algorithms import make_algorithm
-
-    return make_algorithm(spec).id
-
-
-def _check_at(at: int | None, levels: int | None) -> None:
-    from harness.errors import InvalidParameterError
-
-    if at is not None and levels is not None and not 0 <= at <= levels:
-        raise InvalidParameterError(f"--at must be a distance in [0, {levels}], got {at}.")
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:

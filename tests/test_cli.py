@@ -325,7 +325,7 @@ def test_library_warnings_are_one_line_notes(capsys):
         (["--algorithm", "pdqq", "--target-fpr", "0.01"], "Did you mean 'pdq'"),
         (["--algorithm", "pdq", "--target-fpr", "0.01", "--uploads-per-day", "5"],
          "--uploads-per-day needs --database-size"),
-        (["--algorithm", "pdq", "--at", "257"], "--at must be a distance in [0, 256]"),
+        (["--algorithm", "pdq", "--at", "257"], "(--at) must be a distance in [0, 256]"),
         (["--algorithm", "pdq", "--at", "31", "--results", "r.json", "--suite", "s.toml"],
          "drop --suite"),
         (
