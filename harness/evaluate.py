@@ -760,8 +760,9 @@ def threshold_evidence(
     """
     algos = [algorithm]
     near = suite.near_duplicates
-    if near is not None and near.algorithm != algorithm.id:
-        algos += [a for a in suite.algorithms if a.id == near.algorithm]
+    if near is not None:  # hygiene needs the near-duplicate check's hashes too
+        needed = {near.algorithm, near.confirm_algorithm} - {algorithm.id, None}
+        algos += [a for a in suite.algorithms if a.id in needed]
     suite = dataclasses.replace(suite, algorithms=tuple(algos))
     data, corpus, _ = _hash(suite, dataset, workers, quiet, store)
     dupes = _duplicates(corpus)
