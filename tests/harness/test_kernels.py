@@ -4,7 +4,7 @@ import sys
 import imagehash
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -124,6 +124,31 @@ def test_pairs_within_lists_the_closest_pairs(backend, data, threshold, limit, d
         if rev[a, b] <= threshold
     )
     assert cross == [(a, b, d) for d, a, b in expected_cross[:limit]]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(2, 2600),
+    st.integers(33, 64),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([None, 3, 500]),
+)
+def test_unrolled_one_word_kernel_equals_numpy(n, n_bits, seed, n_groups):
+    """The 64-bit kernel's unrolled loop (four lanes, a tail, 2048-row tiles, 64-row blocks)
+    counts exactly the pairs numpy counts, with and without groups."""
+    rng = np.random.default_rng(seed)
+    packed = np.packbits(rng.random((n, n_bits)) < rng.random(n_bits), axis=1)
+    groups = None if n_groups is None else rng.integers(0, n_groups, n)
+    got = kernels.all_pairs_histogram(packed, n_bits, groups, backend="numba")
+    want = kernels.all_pairs_histogram(packed, n_bits, groups, block=512, backend="numpy")
+    assert np.array_equal(got, want)
+    queries = packed[: 1 + n // 3]
+    query_groups = None if groups is None else groups[: len(queries)]
+    got = kernels.cross_histogram(queries, packed, n_bits, query_groups, groups, backend="numba")
+    want = kernels.cross_histogram(
+        queries, packed, n_bits, query_groups, groups, block=512, backend="numpy"
+    )
+    assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("n_bits", REAL_SIZES)
