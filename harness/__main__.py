@@ -1,7 +1,5 @@
 """``python -m harness``: the same as the ``hash-harness`` command."""
 
-import sys
+from harness.cli import console_main
 
-from harness.cli import main
-
-sys.exit(main())
+console_main()

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import binom
 
 from harness import kernels
 from harness.kernels import Metric
@@ -92,6 +91,8 @@ def _identical(packed: npt.NDArray[np.uint8], ids: Sequence[str]) -> dict[str, A
 
 def _binomial_fit(hist: npt.NDArray[np.int64], n_bits: int) -> dict[str, Any]:
     """Mean and sd against Binomial(n_bits, 1/2), and the Kolmogorov-Smirnov distance."""
+    from scipy.stats import binom  # scipy.stats costs ~0.4 s to import: only when evaluating
+
     n = int(hist.sum())
     ideal = {"ideal_mean": n_bits / 2, "ideal_sd": float(np.sqrt(n_bits) / 2)}
     if n == 0:

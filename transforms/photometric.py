@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
-from scipy import ndimage
 
 from harness._validation import check_choice, check_int, check_real
 from transforms._util import COLORS, from_array, px, to_array
@@ -259,6 +258,8 @@ class MotionBlur(Transform):
         for k in np.linspace(-c, c, 4 * n):  # dense samples along the line, then normalise
             kernel[round(c - k * math.sin(t)), round(c + k * math.cos(t))] += 1
         kernel /= kernel.sum()
+        from scipy import ndimage  # here, not at import: most runs never blur along a line
+
         a = to_array(image)
         out = np.stack([ndimage.convolve(a[..., i], kernel, mode="reflect") for i in range(3)], -1)
         return from_array(out)

@@ -37,7 +37,6 @@ from PIL import Image
 from harness._validation import check_choice, check_int, check_real
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm
 from harness.errors import HarnessError, HashExcluded, InvalidParameterError
-from transforms.codec import png_bytes
 
 PROTOCOL = "hash-harness-external/1"
 #: Longest reply line accepted (a 4096-bit hash in 0/1 form is about 4 KB).
@@ -246,6 +245,8 @@ class External(HashAlgorithm):
     def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
         proc = self._process()
         request_id = str(time.monotonic_ns())
+        from transforms.codec import png_bytes  # the encoder stack only when hashing
+
         png = png_bytes(image)
         with tempfile.TemporaryDirectory() as tmp:
             if self.transport == "path":
