@@ -221,6 +221,17 @@ def _execution(
             store.close()
 
 
+def _computes(cache: str | Path | bool) -> bool:
+    """Whether the run will surely compute hashes (no cache, or no cache file yet), so the
+    worker processes may start before the run has planned. Otherwise the runner starts them
+    only if some cell is missing from the cache: a fully cached run starts no process."""
+    if cache is False:
+        return True
+    from harness.store import default_path
+
+    return not Path(default_path() if cache is True else cache).exists()
+
+
 def run(
     suite: str | Path | Suite = "default",
     *,
@@ -266,7 +277,7 @@ def run(
         raise HarnessError(f"executor must be 'local' or 'dask'; got {executor!r}.")
     spec = _suite(suite)
     workers = workers or os.cpu_count() or 1
-    if workers > 1 and executor == "local":
+    if workers > 1 and executor == "local" and _computes(cache):
         from harness.runner import prestart_workers
 
         prestart_workers()  # before the imports below, which it overlaps

@@ -253,7 +253,10 @@ def iter_outcomes(
     executor: Any = None,
 ) -> Iterator[tuple[int, ImageOutcome]]:
     """``(index in tasks, outcome)`` as each finishes, computed in-process (1 worker), in
-    ``workers`` processes, or on a Dask cluster when ``executor`` is a ``distributed.Client``."""
+    ``workers`` processes, or on a Dask cluster when ``executor`` is a ``distributed.Client``. With
+    no tasks (everything came from the cache) no process is started."""
+    if not tasks:
+        return
     if executor is not None:
         from harness.distributed import dask_outcomes
 

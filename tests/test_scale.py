@@ -250,3 +250,51 @@ def test_external_hashers_are_never_served_from_the_cache(folder, tmp_path):
         run_suite(suite, dataset=str(folder), store=store)
         keys = store.info()["by_algorithm"]
     assert all(not k.startswith("external") for k in keys)
+
+
+def test_a_fully_cached_run_starts_no_worker_process(folder, tmp_path, monkeypatch):
+    """Nothing to compute, nothing to start: no fork server, no pool."""
+    from harness import runner
+
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'algorithms = ["phash", "pdq"]\ntransforms = ["identity", "jpeg@S3"]\n'
+        "bootstrap_resamples = 0\n"
+    )
+    cache = tmp_path / "c.sqlite"
+    common = ["run", "--suite", str(suite), "--dataset", str(folder), "--cache", str(cache)]
+    assert main([*common, "--out", str(tmp_path / "cold"), "--workers", "1", "--quiet"]) == 0
+
+    started = []
+
+    class PoolStarted(Exception):
+        pass
+
+    def no_pool(*args, **kwargs):
+        started.append("pool")
+        raise PoolStarted
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(runner, "prestart_workers", lambda: started.append("fork server"))
+    assert main([*common, "--out", str(tmp_path / "warm"), "--workers", "2", "--quiet"]) == 0
+    assert started == []
+    cold = results.load(tmp_path / "cold" / "results.json")
+    warm = results.load(tmp_path / "warm" / "results.json")
+    assert _comparable(cold) == _comparable(warm)
+    # One new edit: the same run must now start workers for the missing cells.
+    with pytest.raises(PoolStarted):
+        main(
+            [
+                *common,
+                "--out",
+                str(tmp_path / "more"),
+                "--workers",
+                "2",
+                "--quiet",
+                "--transforms",
+                "identity",
+                "jpeg@S3",
+                "crop@S2",
+            ]
+        )
+    assert started == ["pool"]
