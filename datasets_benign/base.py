@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -13,6 +14,12 @@ from PIL import Image
 
 from datasets_benign.decode import load_rgb, pixel_sha256
 from harness.errors import DatasetError, ImageLoadError
+
+#: The last source photograph decoded for a tile, per process. Tiles of one photograph are
+#: consecutive in a dataset and each worker receives its tasks in dataset order, so every worker
+#: decodes and verifies each source once instead of once per tile (330 tiles of the embedded
+#: corpus: 6.6 s of decoding -> 0.2 s). One entry: memory stays one photograph.
+_SOURCE: dict[tuple[Any, ...], Image.Image] = {}
 
 
 @dataclass(frozen=True)
@@ -56,8 +63,33 @@ class ImageRecord:
         """Decode to RGB and verify against the recorded sha256 when there is one.
 
         ``sha256`` is of the decoded pixels of the whole file (before ``crop``), so a tile is
-        verified through its source.
+        verified through its source; the verified source is kept (see :data:`_SOURCE`), so
+        consecutive tiles of one photograph decode and verify it once.
         """
+        if self.crop is None:
+            image = self._decode()
+        else:
+            key = self._source_key()
+            source = _SOURCE.get(key)
+            if source is None:
+                source = self._decode()
+                _SOURCE.clear()
+                _SOURCE[key] = source
+            image = source.crop(self.crop)
+        if self.max_side is not None:
+            image = shrink_to(image, self.max_side)
+        return image
+
+    def _source_key(self) -> tuple[Any, ...]:
+        """What identifies the decoded, verified source: the file (as it is now) and the
+        digests it was checked against."""
+        if self.url is not None:
+            return (self.url, self.file_sha256, self.sha256)
+        stat = os.stat(self.path)
+        return (self.path, stat.st_mtime_ns, stat.st_size, self.file_sha256, self.sha256)
+
+    def _decode(self) -> Image.Image:
+        """The whole file, decoded to RGB and verified."""
         path = self.path
         if self.url is not None:
             from datasets_benign.download import fetch
@@ -75,10 +107,6 @@ class ImageRecord:
                     f"decoded pixels differ from the manifest (sha256 {actual[:12]}... != "
                     f"{self.sha256[:12]}...): the file or its decoder changed"
                 )
-        if self.crop is not None:
-            image = image.crop(self.crop)
-        if self.max_side is not None:
-            image = shrink_to(image, self.max_side)
         return image
 
     def to_dict(self) -> dict[str, Any]:

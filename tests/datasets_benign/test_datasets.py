@@ -139,3 +139,29 @@ def test_every_reference_mode_decodes_close_to_the_original():
         assert image.mode == "RGB"
         distance = imagehash.phash(image) - original
         assert distance <= 4, (path.name, distance)  # measured: 0 for every mode
+
+
+def test_tiles_decode_and_verify_their_source_once(tmp_path, monkeypatch):
+    """Consecutive tiles of one photograph reuse its decoded, verified pixels; a changed file
+    or a wrong digest is still caught."""
+    from datasets_benign import base
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(path)
+    sha = pixel_sha256(load_rgb(path))
+    crops = [(x, y, x + 32, y + 32) for y in (0, 32) for x in (0, 32, 64)]
+    tiles = [ImageRecord(f"t{i}", str(path), sha256=sha, crop=c) for i, c in enumerate(crops)]
+    decodes = []
+    monkeypatch.setattr(base, "load_rgb", lambda p: decodes.append(p) or load_rgb(p))
+    monkeypatch.setattr(base, "_SOURCE", {})
+    whole = load_rgb(path)
+    for tile in tiles:
+        assert tile.load().tobytes() == whole.crop(tile.crop).tobytes()
+    assert len(decodes) == 1
+    wrong = ImageRecord("w", str(path), sha256="0" * 64, crop=crops[0])
+    with pytest.raises(ImageLoadError, match="differ from the manifest"):
+        wrong.load()
+    Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(path)
+    with pytest.raises(ImageLoadError, match="differ from the manifest"):
+        tiles[0].load()  # new pixels in the file: decoded and checked again, not served stale
