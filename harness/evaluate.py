@@ -215,9 +215,13 @@ def _cell(
     included: npt.NDArray[np.bool_],
     groups: npt.NDArray[np.int64],
     gated: list[npt.NDArray[np.bool_]],
+    nearest_impostors: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
 ) -> tuple[dict[str, Any], npt.NDArray[np.int64], int, dict[str, npt.NDArray[np.int64]]]:
     """One (algorithm, transform) cell: positives (gated copies listed apart), every cell
-    protocol, metrics, review lists."""
+    protocol, metrics, review lists.
+
+    ``nearest_impostors`` is the cell's :func:`harness.pairs.nearest_impostor`, computed for
+    every edit of the algorithm at once."""
     algo, chain = suite.algorithms[a], suite.transforms[t]
     ids, n_bits, thresholds = corpus.image_ids, algo.n_levels, suite.thresholds[algo.id]
     metric = algo.metric()
@@ -233,9 +237,7 @@ def _cell(
     per_image: list[int | None] = [None] * len(ids)
     for i, d in zip(np.flatnonzero(both).tolist(), dist.tolist(), strict=True):
         per_image[i] = d
-    nearest, nearest_index = pairs.nearest_impostor(
-        originals, originals_ok, edited, edited_ok, groups, metric
-    )
+    nearest, nearest_index = nearest_impostors
     neg = {
         "edited_vs_other_originals": pairs.edited_vs_other_originals(
             originals, originals_ok, edited, edited_ok, n_bits, groups, metric
@@ -458,9 +460,17 @@ def evaluate(
         pooled_pos = np.zeros(n_bits + 1, dtype=np.int64)
         pooled_gated = 0
         pooled = {p: np.zeros(n_bits + 1, dtype=np.int64) for p in pairs.CELL_PROTOCOLS}
+        nearest_by_edit = pairs.nearest_impostor(
+            originals,
+            originals_ok,
+            corpus.packed[a][1:],
+            corpus.ok[a][1:] & included,
+            groups,
+            metric,
+        )
         for t, chain in enumerate(suite.transforms):
             cell, pos_hist, n_gated, neg = _cell(
-                suite, corpus, categories, a, t, included, groups, gated
+                suite, corpus, categories, a, t, included, groups, gated, nearest_by_edit[t]
             )
             cells.append(cell)
             if chain.id != "identity":

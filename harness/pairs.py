@@ -100,20 +100,27 @@ def nearest_impostor(
     edited_usable: Mask,
     groups: Labels,
     metric: Metric | None = None,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Per usable edited copy: distance to, and image index of, its closest other original.
+) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """Per edit ``t`` and usable edited copy: distance to, and image index of, its closest
+    other original.
 
-    Queries with no eligible original get distance -1 and index -1.
+    ``edited`` has shape ``(n_edits, n_images, n_bytes)`` and ``edited_usable`` ``(n_edits,
+    n_images)``: every edit's queries go through the kernel in one call (one call per cell was
+    dominated by the per-call cost on small corpora); a query's answer does not depend on the
+    other queries, so the results are those of one call per edit. Queries with no eligible
+    original get distance -1 and index -1.
     """
     ref_index = np.flatnonzero(originals_usable)
     dist, nearest = kernels.nearest_impostor(
         edited[edited_usable],
         originals[ref_index],
-        groups[edited_usable],
+        np.broadcast_to(groups, edited_usable.shape)[edited_usable],
         groups[ref_index],
         metric=metric,
     )
-    return dist, np.where(nearest >= 0, ref_index[np.maximum(nearest, 0)], -1)
+    index = np.where(nearest >= 0, ref_index[np.maximum(nearest, 0)], -1)
+    bounds = np.cumsum(edited_usable.sum(axis=1))[:-1]
+    return list(zip(np.split(dist, bounds), np.split(index, bounds), strict=True))
 
 
 def nearest_impostor_histogram(distances: npt.NDArray[np.int64], n_bits: int) -> Hist:
