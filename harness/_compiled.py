@@ -14,9 +14,9 @@ Why it is shaped this way (measured on 2 cores, 64-bit hashes, N = 20,000):
 * the group check is hoisted out of the loop when there are no groups (2.0e9 -> 3.7e9);
 * for one-word (64-bit) hashes the inner loop is unrolled by four, one sub-histogram per
   lane, with unsigned indices (a signed index costs a negative-index check per load): one
-  thread went from 0.55x to about 0.8-0.9x of a C loop that does the same
-  (``benchmarks/perf/popcount_ref.c``); with groups the increment is the comparison itself
-  (no branch to mispredict);
+  thread went from 0.55x to 0.8-1.3x (on a shared, noisy machine) of a C loop that does the
+  same (``benchmarks/perf/popcount_ref.c``); with groups the increment is the comparison
+  itself (no branch to mispredict);
 * reference rows are visited in tiles that stay in L2 while a block of query rows passes over
   them, and blocks of rows are dealt round-robin to threads so the triangle's uneven rows
   balance.
