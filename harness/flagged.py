@@ -40,6 +40,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, polygamma
 from scipy.stats import binom
 
+from harness import kernels
 from harness.metrics import Rate, rate
 
 #: Query images with at least one match below which the beta-binomial is not fitted.
@@ -134,6 +135,39 @@ def match_counts(
     ok = np.ones(len(hist), bool) if hashable is None else np.asarray(hashable, bool)
     matches = hist[:, : threshold + 1].sum(axis=1) * ok
     return MatchCounts(matches=matches, pool=hist.sum(axis=1) * ok, hashable=ok)
+
+
+def impostor_histograms(
+    hashes: npt.ArrayLike,
+    n_bits: int,
+    groups: npt.ArrayLike,
+    hashable: npt.ArrayLike,
+    metric: kernels.Metric | None = None,
+) -> IntArray:
+    """Each image's distance histogram against every hashable image of another group.
+
+    Parameters
+    ----------
+    hashes : uint8 array, shape (n, n_bytes)
+    n_bits : int
+    groups : array, shape (n,)
+        Hygiene labels: images sharing one (the image itself, tiles of one photo, merged near
+        duplicates) never form a pair.
+    hashable : bool array, shape (n,)
+        Images whose hash counts; the rows of the others are zero.
+
+    Returns
+    -------
+    int64 array, shape (n, n_bits + 1)
+    """
+    x = np.asarray(hashes, np.uint8)
+    ok = np.asarray(hashable, bool)
+    g = np.asarray(groups)
+    out = np.zeros((len(x), n_bits + 1), dtype=np.int64)
+    out[ok] = kernels.cross_histogram(
+        x[ok], x[ok], n_bits, g[ok], g[ok], per_query=True, metric=metric
+    )
+    return out
 
 
 def database_grid(max_size: int, per_decade: int = 8) -> IntArray:
