@@ -192,28 +192,39 @@ def _distinct(counts: MatchCounts) -> tuple[IntArray, IntArray, FloatArray, IntA
     return keys[0], keys[1], keys[2].astype(np.float64), weight.astype(np.int64)
 
 
-def p_no_match(m: npt.ArrayLike, n: npt.ArrayLike, d: npt.ArrayLike) -> FloatArray:
-    """``C(n - m, D) / C(n, D)`` for every ``(m, n)`` row and ``D`` column, in log space.
+def log_p_no_match(m: npt.ArrayLike, n: npt.ArrayLike, d: npt.ArrayLike) -> FloatArray:
+    """``log(C(n - m, D) / C(n, D))`` for every ``(m, n)`` row and ``D`` column.
 
     Parameters
     ----------
     m, n : int arrays, shape (k,)
-        Matches and eligible others per query; ``n = 0`` means "nothing to match" (1.0).
+        Matches and eligible others per query; ``m = 0`` (including ``n = 0``, nothing to
+        match) gives exactly 0.
     d : int array, shape (g,)
         Database sizes, each ``<= n`` wherever ``n > 0``.
 
     Returns
     -------
     float array, shape (k, g)
+        ``-inf`` where every database of that size holds a match (``n - m < D``).
     """
     m = np.asarray(m, np.float64)[:, None]
     n = np.asarray(n, np.float64)[:, None]
     d = np.asarray(d, np.float64)[None, :]
     free = n - m
-    with np.errstate(invalid="ignore"):
-        log_p = gammaln(free + 1) - gammaln(free - d + 1) - gammaln(n + 1) + gammaln(n - d + 1)
-    out = np.where(free >= d, np.exp(np.where(free >= d, log_p, 0.0)), 0.0)
-    return np.where(n == 0, 1.0, out)
+    possible = free >= d
+    safe = np.where(possible, d, 0.0)
+    # Paired so that each bracket is exactly 0 when m = 0.
+    log_p = (gammaln(free + 1) - gammaln(n + 1)) + (
+        gammaln(n - safe + 1) - gammaln(free - safe + 1)
+    )
+    return np.where(m == 0, 0.0, np.where(possible, log_p, -np.inf))
+
+
+def p_no_match(m: npt.ArrayLike, n: npt.ArrayLike, d: npt.ArrayLike) -> FloatArray:
+    """``C(n - m, D) / C(n, D)``: the chance a random database of ``D`` of a query's ``n``
+    eligible others misses all ``m`` it matches (see :func:`log_p_no_match`)."""
+    return np.exp(log_p_no_match(m, n, d))
 
 
 def _resample_weights(weight: IntArray, resamples: int, seed: int) -> IntArray:
@@ -258,7 +269,7 @@ def measured_curve(
             f"[{d.min()}, {d.max()}]"
         )
     m, n, hashable, weight = _distinct(counts)
-    flagged = 1.0 - p_no_match(m, n, d)  # (rows, sizes); 0 where nothing can match
+    flagged = -np.expm1(log_p_no_match(m, n, d))  # (rows, sizes); 0 where nothing matches
     w = _resample_weights(weight, resamples, seed)
     hits_b = w @ flagged
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -353,7 +364,11 @@ def fit_beta_binomial(
 
 
 def _refits(
-    m: FloatArray, n: FloatArray, weights: FloatArray, start: BetaBinomialFit, iterations: int = 40
+    matches: npt.ArrayLike,
+    pool: npt.ArrayLike,
+    weights: npt.ArrayLike,
+    start: BetaBinomialFit,
+    iterations: int = 40,
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """Refit the beta-binomial to every row of ``weights`` (bootstrap counts) at once.
 
@@ -361,6 +376,8 @@ def _refits(
     scipy optimisation per resample costs ~20 ms; this costs about that for all of them).
     Returns ``a``, ``b`` and whether each resample converged.
     """
+    m, n = np.asarray(matches, np.float64), np.asarray(pool, np.float64)
+    weights = np.asarray(weights, np.float64)
     r = len(weights)
     theta = np.tile(np.log([start.a, start.b]), (r, 1))
     lo, hi = np.array(_LOG_BOUNDS).T
@@ -445,7 +462,7 @@ def model_curve(
         return out | {
             "status": "unresolved",
             "reason": f"only {counts.n_matched} query images have a match; the model needs "
-            f"{MIN_MATCHED} (about {needed} images would give that)",
+            f"{MIN_MATCHED} (at least about {needed} images would give that)",
             "images_needed": needed,
         }
     m, n, hashable, weight = _distinct(counts)
@@ -461,7 +478,7 @@ def model_curve(
             "b": fit.b,
         }
     w = _resample_weights(weight, resamples, seed)
-    a_b, b_b, converged = _refits(m[live], n[live], w[:, live].astype(np.float64), fit)
+    a_b, b_b, converged = _refits(m[live], n[live], w[:, live], fit)
     shares_h = -np.expm1(
         betaln(a_b[:, None], b_b[:, None] + d[None, :]) - betaln(a_b, b_b)[:, None]
     )
