@@ -5,6 +5,7 @@ searchable), deterministic output (a report is reproducible byte for byte).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -187,3 +188,47 @@ def roc_det(
     for plot in (roc, det):
         plot.vline(floor, dash="1 2", label=f"1/n = {floor:.2g} (smallest observable)")
     return [roc.render(legend="lower right"), det.render(legend="lower left")]
+
+
+def flagged_share(
+    curves: dict[str, list[dict[str, Any]]],
+    colour: dict[str, str],
+    database_size: float | None = None,
+) -> str:
+    """Share of innocent uploads flagged against database size (log-log), one line per curve.
+
+    ``curves[label]`` (label e.g. ``"pdq ≤31"``, coloured by ``colour[label]``) holds the points
+    of ``harness.flagged.flagged_share(...)["curve"]``: the measured part (exact, up to the
+    corpus size) is a solid line in its 95% band, the model-based part a dashed line in a
+    fainter band, so the two are never mistaken for each other. ``database_size`` (the user's D)
+    is marked.
+    """
+    floor = 1e-5
+    sizes = [p["database_size"] for pts in curves.values() for p in pts]
+    top = max([*sizes, database_size or 1.0, 10.0])
+    plot = Plot(
+        "Share of innocent uploads flagged vs database size (95% bands)",
+        "hashes in the database (D, log)",
+        f"share of uploads flagged (log; {floor:g} = none)",
+        (1.0, 10 ** math.ceil(math.log10(top))),
+        (floor, 1.0),
+        xlog=True,
+        ylog=True,
+        width=560,
+    )
+    for label, points in curves.items():
+        c = colour.get(label, "#444")
+        for kind, dash, opacity in (("measured", "", 0.25), ("model", "5 3", 0.1)):
+            pts = sorted((p for p in points if p["kind"] == kind), key=lambda p: p["database_size"])
+            if not pts:
+                continue
+            d = [float(p["database_size"]) for p in pts]
+            lo = [max(p["ci95"][0], floor) for p in pts]
+            hi = [max(p["ci95"][1], floor) for p in pts]
+            plot.band(d, lo, hi, c, opacity)
+            name = "measured" if kind == "measured" else "model-based"
+            ys = [max(p["share"], floor) for p in pts]
+            plot.line(d, ys, c, label=f"{label} ({name})", dash=dash)
+    if database_size is not None:
+        plot.vline(database_size, dash="1 2", label=f"D = {database_size:.3g}")
+    return plot.render(legend="lower right")

@@ -184,6 +184,25 @@ class Plot:
         if label:
             self._legend.append((label, colour, "box" if fill else "", ""))
 
+    def band(
+        self,
+        xs: Sequence[float],
+        lo: Sequence[float],
+        hi: Sequence[float],
+        colour: str,
+        opacity: float = 0.2,
+        label: str = "",
+    ) -> None:
+        """A filled interval between ``lo`` and ``hi`` along ``xs`` (e.g. a 95% band)."""
+        if not xs:
+            return
+        self._body.append(
+            f'<polygon points="{self._points([*xs, *xs[::-1]], [*hi, *lo[::-1]])}" '
+            f'fill="{colour}" fill-opacity="{opacity}" stroke="none"/>'
+        )
+        if label:
+            self._legend.append((label, colour, "box", ""))
+
     def vline(self, x: float, colour: str = "#000", dash: str = "4 3", label: str = "") -> None:
         px = _n(self.x(x))
         self._body.append(

@@ -223,3 +223,17 @@ def test_match_counts_reads_histograms_cumulatively():
     assert counts.n_gated == 1
     with pytest.raises(ValueError, match=">= 0"):
         flagged.match_counts(hist, -1)
+
+
+def test_plot_draws_measured_and_model_parts_apart():
+    from harness.report import plots
+
+    rng = np.random.default_rng(1)
+    m = betabinom.rvs(999, 0.05, 300.0, size=1000, random_state=rng)
+    curve = flagged.flagged_share(_counts(m, 999), [1e7], model_resamples=20)["curve"]
+    svg = plots.flagged_share({"pdq <= 31": curve}, {"pdq <= 31": "#1f77b4"}, 1e7)
+    assert svg.startswith("<svg")
+    assert "pdq &lt;= 31 (measured)" in svg
+    assert "pdq &lt;= 31 (model-based)" in svg
+    assert svg.count('stroke-dasharray="5 3"') == 2  # the model line and its legend entry
+    assert svg == plots.flagged_share({"pdq <= 31": curve}, {"pdq <= 31": "#1f77b4"}, 1e7)
