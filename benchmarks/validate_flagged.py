@@ -96,7 +96,7 @@ def _subset_cell(size: int, fits: list[dict[str, Any]], exact: float) -> str:
     ok = [f for f in fits if f["status"] == "ok"]
     if not ok:
         needed = [f["images_needed"] for f in fits if f.get("images_needed")]
-        hint = f", ~{int(np.median(needed)):,} images needed" if needed else ""
+        hint = f", at least ~{int(np.median(needed)):,} images needed" if needed else ""
         return f"{size:,}: unresolved {len(fits)}/{len(fits)}{hint}"
     shares = np.array([f["share"][0] for f in ok])
     covered = sum(f["ci95"][0][0] <= exact <= f["ci95"][0][1] for f in ok)
