@@ -235,8 +235,9 @@ def _resample_weights(weight: IntArray, resamples: int, seed: int) -> IntArray:
 
 
 def _interval(samples: FloatArray) -> FloatArray:
-    """Percentile 95% interval along axis 0, shape ``(2, ...)``."""
-    return np.percentile(samples, [2.5, 97.5], axis=0)
+    """Percentile 95% interval along axis 0, shape ``(2, ...)`` (a resample without hashable
+    uploads has no share among them and is left out)."""
+    return np.nanpercentile(samples, [2.5, 97.5], axis=0)
 
 
 def measured_curve(
@@ -262,6 +263,8 @@ def measured_curve(
         ``database_size``, ``share`` (over all uploads) and ``ci95`` (pairs), the same for
         hashable uploads only (``share_hashable``, ``ci95_hashable``), and the upload counts.
     """
+    if counts.n_uploads == 0:
+        raise ValueError("no uploads to query")
     d = database_grid(counts.max_database) if sizes is None else np.asarray(sizes, np.int64)
     if len(d) and (d.min() < 1 or d.max() > counts.max_database):
         raise ValueError(
@@ -462,7 +465,8 @@ def model_curve(
         return out | {
             "status": "unresolved",
             "reason": f"only {counts.n_matched} query images have a match; the model needs "
-            f"{MIN_MATCHED} (at least about {needed} images would give that)",
+            f"{MIN_MATCHED}"
+            + (f" (at least about {needed:,} images would give that)" if needed else ""),
             "images_needed": needed,
         }
     m, n, hashable, weight = _distinct(counts)
@@ -577,14 +581,17 @@ def flagged_share(
                 "reason": model["reason"],
                 "images_needed": model["images_needed"],
             }
-        entry["expected_matches_per_upload"] = {
-            "value": fpr.value * size,
-            "ci95": [fpr.ci95[0] * size, fpr.ci95[1] * size],
-        }
-        entry["p_upload_flagged_if_independent"] = {
-            "value": _independent(fpr.value, size),
-            "ci95": [_independent(fpr.ci95[0], size), _independent(fpr.ci95[1], size)],
-        }
+        if fpr.status == "ok":
+            entry["expected_matches_per_upload"] = {
+                "value": fpr.value * size,
+                "ci95": [fpr.ci95[0] * size, fpr.ci95[1] * size],
+            }
+            entry["p_upload_flagged_if_independent"] = {
+                "value": _independent(fpr.value, size),
+                "ci95": [_independent(fpr.ci95[0], size), _independent(fpr.ci95[1], size)],
+            }
+        else:  # no pairs at all: nothing to scale
+            entry["expected_matches_per_upload"] = entry["p_upload_flagged_if_independent"] = None
         at.append(entry)
     per_size = ("database_size", "share", "ci95", "share_hashable", "ci95_hashable")
     model_summary = {k: v for k, v in model.items() if k not in per_size}
@@ -631,7 +638,7 @@ def operational(
     }
     per_day = 1.0 if uploads_per_day is None else float(uploads_per_day)
     matches = answer["expected_matches_per_upload"]
-    if uploads_per_day is not None:
+    if uploads_per_day is not None and matches is not None:
         out["expected_matches_per_day"] = {
             "value": matches["value"] * per_day,
             "ci95": [c * per_day for c in matches["ci95"]],

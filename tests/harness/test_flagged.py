@@ -237,3 +237,16 @@ def test_plot_draws_measured_and_model_parts_apart():
     assert "pdq &lt;= 31 (model-based)" in svg
     assert svg.count('stroke-dasharray="5 3"') == 2  # the model line and its legend entry
     assert svg == plots.flagged_share({"pdq <= 31": curve}, {"pdq <= 31": "#1f77b4"}, 1e7)
+
+
+def test_a_corpus_without_pairs_answers_without_numbers():
+    counts = _counts(np.zeros(3, np.int64), 0, [False, False, False])
+    with pytest.warns(UserWarning, match="zero trials"):
+        answer = flagged.flagged_share(counts, [1e6])
+    assert answer["curve"] == []
+    assert "images would give" not in answer["at"][0]["reason"]
+    assert answer["at"][0]["kind"] == "unresolved"
+    assert answer["at"][0]["expected_matches_per_upload"] is None
+    assert answer["n_gated"] == 3
+    op = flagged.operational(answer["at"][0], uploads_per_day=10)
+    assert op["verdict"].startswith("unresolved")
