@@ -137,6 +137,42 @@ def match_counts(
     return MatchCounts(matches=matches, pool=hist.sum(axis=1) * ok, hashable=ok)
 
 
+def split_counts(
+    vs_calibration: npt.ArrayLike,
+    vs_held_out: npt.ArrayLike,
+    calibration: npt.ArrayLike,
+    threshold: int,
+    *,
+    uploads: npt.ArrayLike,
+    hashable: npt.ArrayLike,
+    held_out: bool,
+) -> MatchCounts:
+    """Match counts from a run's per-image impostor histograms against its two parts.
+
+    A given threshold is scored on every upload against every other (``held_out=False``: the
+    two histograms summed); a threshold the harness chose on the calibration images is scored
+    with held-out images as both queries and database (``held_out=True``).
+
+    Parameters
+    ----------
+    vs_calibration, vs_held_out : int arrays, shape (n_images, levels)
+        Each image's impostor-distance counts against the calibration / held-out images.
+    calibration : bool array, shape (n_images,)
+    threshold : int
+    uploads : bool array, shape (n_images,)
+        Images that are uploads (decoded, not an exact duplicate of another).
+    hashable : bool array, shape (n_images,)
+        Uploads whose hash the algorithm's quality gate kept.
+    held_out : bool
+    """
+    cal = np.asarray(calibration, bool)
+    rows = np.asarray(uploads, bool) & (~cal if held_out else True)
+    hist = np.asarray(vs_held_out, np.int64)
+    if not held_out:
+        hist = hist + np.asarray(vs_calibration, np.int64)
+    return match_counts(hist[rows], threshold, np.asarray(hashable, bool)[rows])
+
+
 def impostor_histograms(
     hashes: npt.ArrayLike,
     n_bits: int,

@@ -250,3 +250,38 @@ def test_a_corpus_without_pairs_answers_without_numbers():
     assert answer["n_gated"] == 3
     op = flagged.operational(answer["at"][0], uploads_per_day=10)
     assert op["verdict"].startswith("unresolved")
+
+
+def test_split_counts_scores_given_on_all_and_chosen_on_held_out():
+    rng = np.random.default_rng(4)
+    hashes, _ = _family_hashes(rng, [1] * 20 + [3, 4])
+    n = len(hashes)
+    groups = np.arange(n)
+    ok = np.ones(n, bool)
+    ok[0] = False  # gated
+    uploads = np.ones(n, bool)
+    uploads[1] = False  # an exact duplicate: not an upload at all
+    cal = np.arange(n) % 2 == 0
+
+    def against(part):  # each image's histogram against the hashable uploads of one part
+        ref = ok & uploads & part
+        rows = kernels.cross_histogram(hashes, hashes[ref], 64, groups, groups[ref], per_query=True)
+        return rows * ok[:, None]
+
+    vs_cal, vs_ho = against(cal), against(~cal)
+    given = flagged.split_counts(
+        vs_cal, vs_ho, cal, 8, uploads=uploads, hashable=ok, held_out=False
+    )
+    whole = flagged.match_counts(
+        flagged.impostor_histograms(hashes, 64, groups, ok & uploads), 8, ok & uploads
+    )
+    np.testing.assert_array_equal(given.matches, whole.matches[uploads])
+    assert given.n_uploads == n - 1
+    assert given.n_gated == 1
+    chosen = flagged.split_counts(
+        vs_cal, vs_ho, cal, 8, uploads=uploads, hashable=ok, held_out=True
+    )
+    ho = ~cal & uploads
+    only = flagged.impostor_histograms(hashes[ho], 64, groups[ho], ok[ho])
+    np.testing.assert_array_equal(chosen.matches, flagged.match_counts(only, 8, ok[ho]).matches)
+    np.testing.assert_array_equal(chosen.pool, flagged.match_counts(only, 8, ok[ho]).pool)
