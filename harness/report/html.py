@@ -30,6 +30,7 @@ SECTIONS = [
     ("roc", "ROC and DET"),
     ("collisions", "Collisions by protocol"),
     ("thresholds", "Thresholds"),
+    ("flagged", "Uploads flagged"),
     ("quality", "Hash quality"),
     ("galleries", "Galleries"),
     ("provenance", "Provenance"),
@@ -67,7 +68,10 @@ def render_html(result: dict[str, Any]) -> str:
     algos = [a["id"] for a in result["algorithms"]]
     colour = plots.colours(algos)
     leaderboard = model.leaderboard_table(result)
-    sections = [s for s in SECTIONS if s[0] != "leaderboard" or leaderboard is not None]
+    flagged = _flagged(result)
+    absent = {"leaderboard"} if leaderboard is None else set()
+    absent |= set() if flagged["plot"] else {"flagged"}
+    sections = [s for s in SECTIONS if s[0] not in absent]
     n_neg = {
         c["algorithm"]: c["n_pairs"]
         for c in result["collisions"]
@@ -100,6 +104,7 @@ def render_html(result: dict[str, Any]) -> str:
         fixed_thresholds=model.fixed_thresholds_table(result),
         leaderboard_note=LEADERBOARD_NOTE,
         status_legend=STATUS_LEGEND,
+        flagged=flagged,
         quality_note=QUALITY_NOTE,
         quality=model.quality_table(result),
         gallery_note=pics["note"],
@@ -108,6 +113,33 @@ def render_html(result: dict[str, Any]) -> str:
         provenance=_provenance(result),
         failures=model.failures_table(result),
     )
+
+
+def _flagged(result: dict[str, Any]) -> dict[str, Any]:
+    """The share of uploads flagged against database size: one curve per algorithm and given
+    threshold (every image as upload and database), and why the model is missing where it is;
+    nothing for a result that keeps no curves."""
+    entries = result.get("flagged_share", [])
+    curves = {
+        f"{e['algorithm']} ≤{g['threshold']}": g["curve"]
+        for e in entries
+        for g in e["given"]
+        if g["curve"]
+    }
+    if not curves:
+        return {"plot": None, "unresolved": []}
+    sizes = [s for e in entries for s in e["database_sizes"]]
+    return {
+        "plot": _trusted(
+            plots.flagged_share(curves, plots.colours(list(curves)), max(sizes, default=None))
+        ),
+        "unresolved": [
+            f"{e['algorithm']} ≤{g['threshold']}: {g['model']['reason']}"
+            for e in entries
+            for g in e["given"]
+            if g["model"]["status"] != "ok"
+        ],
+    }
 
 
 def _galleries(result: dict[str, Any]) -> dict[str, Any]:

@@ -255,16 +255,21 @@ def leaderboard_table(result: dict[str, Any]) -> Table | None:
     if not lb or not lb["rows"]:
         return None
     fams = lb["families"]
+    with_flagged = any("flagged" in r for r in lb["rows"])
     rows = [
         [
             code(r["algorithm"]),
             _threshold_cell(r["threshold"], r["status"]),
             rate(r["fpr"], small=True),
+            *([flagged(r.get("flagged"))] if with_flagged else []),
             *[rate(r["tpr"][f]) for f in fams],
         ]
         for r in lb["rows"]
     ]
-    return Table(header("algorithm", "threshold", "held-out FPR", *[code(f) for f in fams]), rows)
+    extra = ["uploads flagged"] if with_flagged else []
+    return Table(
+        header("algorithm", "threshold", "held-out FPR", *extra, *[code(f) for f in fams]), rows
+    )
 
 
 def threshold_reasons(result: dict[str, Any]) -> list[tuple[str, float, str]]:
@@ -277,6 +282,19 @@ def threshold_reasons(result: dict[str, Any]) -> list[tuple[str, float, str]]:
         for t in rec["targets"]
         if t["status"] != "ok"
     ]
+
+
+def flagged(at: dict[str, Any] | None) -> Cell:
+    """The share of uploads flagged at a database size: value, interval and whether it was
+    measured or model-based, or "unresolved"."""
+    if not at:
+        return text("n/a")
+    size = f"D = {at['database_size']:.3g}"
+    if at["kind"] == "unresolved":
+        return Cell("unresolved", "text", size, bad=True)
+    lo, hi = at["ci95"]
+    kind = "measured" if at["kind"] == "measured" else "model-based"
+    return Cell(f"{at['share']:.3g}", "num", f"[{lo:.3g}, {hi:.3g}] at {size}, {kind}")
 
 
 def collisions_table(result: dict[str, Any]) -> Table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -285,3 +286,41 @@ def test_split_counts_scores_given_on_all_and_chosen_on_held_out():
     only = flagged.impostor_histograms(hashes[ho], 64, groups[ho], ok[ho])
     np.testing.assert_array_equal(chosen.matches, flagged.match_counts(only, 8, ok[ho]).matches)
     np.testing.assert_array_equal(chosen.pool, flagged.match_counts(only, 8, ok[ho]).pool)
+
+
+def test_report_shows_the_curve_and_the_leaderboard_share(tmp_path):
+    """A result that carries curves gets the plot section and a leaderboard column; one that
+    does not (written before they were kept) renders as before."""
+    from harness.cli import main
+    from harness.report.html import render_html
+    from harness.report.markdown import render_markdown
+
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'name = "t"\nversion = 1\ndataset = "skimage"\nalgorithms = ["phash"]\n'
+        'transforms = ["identity", "jpeg(quality=50)"]\nbootstrap_resamples = 0\n'
+    )
+    assert main(["run", "--quiet", "--suite", str(suite), "--out", str(tmp_path / "o")]) == 0
+    result = json.loads((tmp_path / "o" / "results.json").read_text())
+    result.pop("flagged_share", None)
+    for row in result["leaderboard"]["rows"]:
+        row.pop("flagged", None)
+    before = render_html(result)
+    assert 'id="flagged"' not in before
+    assert "uploads flagged" not in render_markdown(result)
+
+    rng = np.random.default_rng(1)
+    m = betabinom.rvs(999, 0.05, 300.0, size=1000, random_state=rng)
+    answer = flagged.flagged_share(_counts(m, 999), [1e7], model_resamples=20)
+    result["flagged_share"] = [
+        {"algorithm": "phash", "database_sizes": [1e7], "given": [{"threshold": 10, **answer}]}
+    ]
+    for row in result["leaderboard"]["rows"]:
+        row["flagged"] = answer["at"][0]
+    html = render_html(result)
+    assert 'id="flagged"' in html
+    assert '<a href="#flagged">Uploads flagged</a>' in html
+    assert "phash ≤10 (model-based)" in html
+    assert "uploads flagged" in html
+    share = f"{answer['at'][0]['share']:.3g}"
+    assert share in render_markdown(result)
