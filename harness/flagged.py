@@ -554,6 +554,7 @@ def flagged_share(
     curve_resamples: int = CURVE_RESAMPLES,
     model_resamples: int = MODEL_RESAMPLES,
     seed: int = 0,
+    queries: str = "all images",
 ) -> dict[str, Any]:
     """Everything a platform asks at one threshold: the flagged-share curve and the answer at
     each database size the user names.
@@ -566,7 +567,8 @@ def flagged_share(
         the largest size asked, when the model resolves); ``model``: the fit or why it is
         unresolved; ``at``: per requested size the measured or model share (or "unresolved"),
         expected matches per upload ``p x D`` and ``p_upload_flagged_if_independent``, each with
-        an interval from the pair FPR's Clopper-Pearson bounds.
+        an interval from the pair FPR's Clopper-Pearson bounds; ``queries`` says which images
+        were the uploads and the database (e.g. "held-out images").
     """
     sizes = [float(s) for s in database_sizes]
     if any(not math.isfinite(s) or s < 1 for s in sizes):
@@ -632,6 +634,7 @@ def flagged_share(
     per_size = ("database_size", "share", "ci95", "share_hashable", "ci95_hashable")
     model_summary = {k: v for k, v in model.items() if k not in per_size}
     return {
+        "queries": queries,
         "pair_fpr": fpr.to_dict(),
         "n_uploads": counts.n_uploads,
         "n_gated": counts.n_gated,

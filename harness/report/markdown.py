@@ -467,3 +467,68 @@ def render_threshold(doc: dict[str, Any], plain: bool = False) -> str:
             ),
         )
     return "\n".join(out) + "\n"
+
+
+def render_flagged(
+    share: dict[str, Any], operational: list[dict[str, Any]], plain: bool = False
+) -> list[str]:
+    """The share of innocent uploads flagged (``harness.flagged.flagged_share``): for each
+    database size asked, three lines - measured up to the corpus size, the model-based value (or
+    "unresolved" with the images needed) at that size, expected false matches per upload - then
+    the operational translation where an upload volume or a k-of-N rule was given."""
+    e, b = (_flat, _flat) if plain else (esc, _bold)
+
+    def value(v: float, ci: list[float]) -> str:
+        return f"{b(f'{v:.3g}')} (95% {ci[0]:.3g}..{ci[1]:.3g})"
+
+    out = [
+        "",
+        ("" if plain else "## ") + "Share of innocent uploads flagged",
+        "",
+        f"{share['n_uploads']:,} uploads ({e(share['queries'])}; {share['n_gated']} "
+        f"quality-gated, counted as never flagged), pair FPR {fmt_small_rate(share['pair_fpr'])}. "
+        "Each upload is queried against random databases of images of other groups; intervals "
+        "are a bootstrap over query images.",
+        "",
+    ]
+    measured = [c for c in share["curve"] if c["kind"] == "measured"]
+    for at in share["at"]:
+        size = at["database_size"]
+        if measured:
+            top = measured[-1]
+            out.append(
+                f"- Measured (exact) up to the corpus size: {value(top['share'], top['ci95'])} "
+                f"of uploads flagged against D = {top['database_size']:,} hashes"
+            )
+        if at["kind"] == "measured":
+            out.append(f"- Measured at D = {size:,.0f}: {value(at['share'], at['ci95'])}")
+        elif at["kind"] == "model":
+            out.append(
+                f"- Model-based at D = {size:.3g}: {value(at['share'], at['ci95'])} of uploads "
+                f"flagged ({e(at['label'])})"
+            )
+        else:
+            out.append(f"- At D = {size:.3g}: {b('unresolved')} - {e(at['reason'])}")
+        matches = at["expected_matches_per_upload"]
+        if matches is not None:
+            out.append(
+                f"- Expected false matches per upload at D = {size:.3g}: p x D = "
+                f"{value(matches['value'], matches['ci95'])}; if pairs were independent "
+                f"(p_upload_flagged_if_independent, a reference only): "
+                f"{at['p_upload_flagged_if_independent']['value']:.3g}"
+            )
+    for op in operational:
+        if op["uploads_per_day"] is None and "p_account_flagged" not in op:
+            continue
+        out += ["", f"In production at D = {op['database_size']:.3g}: {e(op['verdict'])}."]
+        for key, what in (
+            ("expected_matches_per_day", "Expected false matches per day"),
+            (
+                "p_account_flagged",
+                "Probability an innocent account reaches the k-of-N rule (per-image share, "
+                "uploads as independent draws of images)",
+            ),
+        ):
+            if op.get(key):
+                out.append(f"{what}: {value(op[key]['value'], op[key]['ci95'])}.")
+    return out

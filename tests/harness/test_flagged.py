@@ -324,3 +324,24 @@ def test_report_shows_the_curve_and_the_leaderboard_share(tmp_path):
     assert "uploads flagged" in html
     share = f"{answer['at'][0]['share']:.3g}"
     assert share in render_markdown(result)
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_rendered_answer_has_three_lines_per_database_size(plain):
+    from harness.report.markdown import render_flagged
+
+    rng = np.random.default_rng(1)
+    m = betabinom.rvs(999, 0.05, 300.0, size=1000, random_state=rng)
+    answer = flagged.flagged_share(_counts(m, 999), [1e7], model_resamples=20)
+    few = flagged.flagged_share(_counts(np.zeros(50, np.int64), 49), [1e7])
+    ops = [flagged.operational(answer["at"][0], uploads_per_day=1e6)]
+    lines = [x for x in render_flagged(answer, ops, plain) if x.startswith("- ")]
+    assert lines[0].startswith("- Measured (exact) up to the corpus size:")
+    assert lines[1].startswith("- Model-based at D = 1e+07:")
+    assert lines[2].startswith("- Expected false matches per upload at D = 1e+07: p x D =")
+    assert ("**" in lines[1]) is not plain
+    text = "\n".join(render_flagged(answer, ops, plain))
+    assert "In production at D = 1e+07:" in text
+    lines = [x for x in render_flagged(few, [], plain) if x.startswith("- ")]
+    assert "unresolved" in lines[1]
+    assert "images would give that" in lines[1]
