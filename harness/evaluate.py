@@ -7,8 +7,9 @@ arrays into the results dict (see :mod:`harness.results` for the schema).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from datasets_benign import Dataset, open_dataset
 from datasets_benign.base import configured, sha256_json
-from harness import __version__, kernels, pairs
+from harness import __version__, flagged, kernels, pairs
 from harness.algorithms import HashAlgorithm
 from harness.env import environment
 from harness.errors import HarnessError
@@ -380,6 +381,7 @@ def evaluate(
     recommendations: list[dict[str, Any]] = []
     quality: list[dict[str, Any]] = []
     impostors: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]] = {}
+    flagged_shares: list[dict[str, Any]] = []
     for a, algo in enumerate(suite.algorithms):
         if on_algorithm is not None:
             on_algorithm(f"statistics {a + 1}/{len(suite.algorithms)}: {algo.id}")
@@ -393,8 +395,10 @@ def evaluate(
         # Each image's impostor histograms against the calibration and the held-out images:
         # the threshold rule's evidence, kept for later questions; together they hold every
         # pair of distinct originals twice.
-        evidence = _algorithm_hashes(suite, corpus, a, included, groups, gated).evidence(
-            calibration
+        evidence = dataclasses.replace(
+            _algorithm_hashes(suite, corpus, a, included, groups, gated).evidence(calibration),
+            uploads=included,
+            hashable=originals_ok,
         )
         impostors[algo.id] = (
             evidence.vs_calibration.astype(np.int32),
@@ -554,6 +558,24 @@ def evaluate(
             }
         )
 
+        # Given thresholds on every upload; chosen ones on the held-out images only.
+        share = functools.partial(
+            flagged_answer, evidence, database_sizes=suite.database_sizes, seed=suite.seed
+        )
+        chosen = [r for r in recommendations[-1]["targets"] if r["threshold"] is not None]
+        flagged_shares.append(
+            {
+                "algorithm": algo.id,
+                "database_sizes": list(suite.database_sizes),
+                "given": [x for th in thresholds if (x := share(th, held_out=False))],
+                "chosen": [
+                    {"target_fpr": r["target_fpr"], **x}
+                    for r in chosen
+                    if (x := share(r["threshold"], held_out=True))
+                ],
+            }
+        )
+
     n_images = len(ids)
     n_considered = n_images - len(oversize)  # excluded by the dataset's policy
     failure_rate = len(failed_images) / n_considered if n_considered else 0.0
@@ -613,6 +635,7 @@ def evaluate(
         "curves": curves,
         "recommendations": recommendations,
         "sweeps": sweeps,
+        "flagged_share": flagged_shares,
         "impostors": impostor_summary(ids, calibration, impostors),
         "failures": failures,
         "exclusions": corpus.exclusions,
@@ -798,7 +821,10 @@ def threshold_evidence(
         "hygiene": hygiene,
         "failures": corpus.failures,
     }
-    return hashes.evidence(calibration, protocol), context
+    evidence = dataclasses.replace(
+        hashes.evidence(calibration, protocol), uploads=included, hashable=hashes.originals_ok
+    )
+    return evidence, context
 
 
 def evidence_from_results(
@@ -851,6 +877,12 @@ def evidence_from_results(
                 positives[c, k] = d
         for image_id in pos.get("gated", []):
             positives[c, index[image_id]] = n_bits + GATED
+    uploads = np.array([i.get("status") == "ok" for i in images])
+    gated = {
+        e["image"]
+        for e in result.get("exclusions", [])
+        if e.get("algorithm") == algorithm and e.get("transform") == "original"
+    }
     evidence = Evidence(
         n_bits=n_bits,
         chain_ids=tuple(chains),
@@ -858,6 +890,8 @@ def evidence_from_results(
         vs_calibration=vs_cal,
         vs_held_out=vs_ho,
         calibration=calibration,
+        uploads=uploads,
+        hashable=uploads & np.array([i not in gated for i in ids]),
     )
     context = {
         "algorithm": {
@@ -874,6 +908,42 @@ def evidence_from_results(
         "hashes_computed": 0,
     }
     return evidence, context
+
+
+def flagged_answer(
+    evidence: Evidence,
+    threshold: int,
+    *,
+    held_out: bool,
+    database_sizes: Sequence[float],
+    seed: int,
+) -> dict[str, Any]:
+    """The share of uploads flagged at ``threshold`` against database size (measured up to the
+    corpus, model-based beyond; :mod:`harness.flagged`), from the per-image impostor
+    histograms: every upload for a given threshold, held-out images for a chosen one. Empty
+    when no image is an upload."""
+    uploads = evidence.uploads if evidence.uploads is not None else evidence.usable()
+    hashable = (
+        evidence.hashable
+        if evidence.hashable is not None
+        else (evidence.vs_calibration.sum(axis=1) + evidence.vs_held_out.sum(axis=1)) > 0
+    )
+    counts = flagged.split_counts(
+        evidence.vs_calibration,
+        evidence.vs_held_out,
+        evidence.calibration,
+        threshold,
+        uploads=uploads,
+        hashable=hashable & uploads,
+        held_out=held_out,
+    )
+    if counts.n_uploads == 0:
+        return {}
+    return {
+        "threshold": threshold,
+        "queries": "held-out images against held-out images" if held_out else "all images",
+        **flagged.flagged_share(counts, database_sizes, seed=seed),
+    }
 
 
 def answer_threshold(

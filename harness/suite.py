@@ -62,6 +62,9 @@ KEYS = {
         "'folder' or 'stem': images of one sub-folder, or with one file-name stem, are one group "
         "and never form a collision pair"
     ),
+    "database_sizes": (
+        "hashes in a platform's match database, for the share of uploads flagged, e.g. [1e6, 1e7]"
+    ),
 }
 
 GROUP_BY = ("folder", "stem")
@@ -97,6 +100,7 @@ class Suite:
     calibration_fraction: float = 0.5
     bootstrap_resamples: int = 1000
     base_rates: tuple[float, ...] = (1e-2, 1e-4)
+    database_sizes: tuple[float, ...] = (1e6, 1e7)
     near_duplicates: NearDuplicates | None = None
     #: Longer side originals are shrunk to (0 = never); None = the dataset's own setting.
     max_side: int | None = None
@@ -200,6 +204,7 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
     resamples = checked(check_int, "bootstrap_resamples", 1000, min_value=0, max_value=100_000)
     target_fprs = _fractions("target_fprs", raw.get("target_fprs", [1e-3, 1e-6]), problems)
     base_rates = _fractions("base_rates", raw.get("base_rates", [1e-2, 1e-4]), problems)
+    database_sizes = _sizes("database_sizes", raw.get("database_sizes", [1e6, 1e7]), problems)
     near_duplicates = _near_duplicates(raw.get("near_duplicates"), algorithms, problems)
     max_side = (
         checked(check_int, "max_side", None, min_value=0, max_value=1_000_000)
@@ -233,6 +238,7 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
         calibration_fraction=calibration_fraction,
         bootstrap_resamples=resamples,
         base_rates=base_rates,
+        database_sizes=database_sizes,
         near_duplicates=near_duplicates,
         max_side=max_side,
         group_by=group_by,
@@ -317,6 +323,22 @@ def _fractions(key: str, raw: Any, problems: list[str]) -> tuple[float, ...]:
         except HarnessError as exc:
             problems.append(_problem(key, str(exc)))
     return tuple(sorted(set(values), reverse=True))
+
+
+def _sizes(key: str, raw: Any, problems: list[str]) -> tuple[float, ...]:
+    """A non-empty list of counts >= 1 in any notation (``1e7``), smallest first."""
+    if not isinstance(raw, list) or not raw:
+        problems.append(_problem(key, f"must be a non-empty list ({KEYS[key]})."))
+        return ()
+    values = []
+    for i, v in enumerate(raw):
+        try:
+            values.append(
+                check_real(f"{key}[{i}]", v, owner="the suite", min_value=1.0, max_value=1e15)
+            )
+        except HarnessError as exc:
+            problems.append(_problem(key, str(exc)))
+    return tuple(sorted(set(values)))
 
 
 def _near_duplicates(

@@ -86,6 +86,9 @@ class Evidence:
     ``vs_calibration[i]`` / ``vs_held_out[i]`` count image ``i``'s negative pairs with the
     calibration / held-out images by distance (zero rows for unusable images). For
     ``originals_all_pairs`` every pair appears in both of its images' rows (``halved``).
+    ``uploads`` marks the images a platform would receive (decoded, not exact duplicates) and
+    ``hashable`` those whose original hash the quality gate kept; the share of uploads flagged
+    (:mod:`harness.flagged`) needs both. When absent, images with impostor pairs stand for both.
     """
 
     n_bits: int
@@ -95,6 +98,8 @@ class Evidence:
     vs_held_out: npt.NDArray[np.integer[Any]]
     calibration: npt.NDArray[np.bool_]
     protocol: str = "originals_all_pairs"
+    uploads: npt.NDArray[np.bool_] | None = None
+    hashable: npt.NDArray[np.bool_] | None = None
 
     @property
     def weight(self) -> float:
