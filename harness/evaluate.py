@@ -939,10 +939,10 @@ def flagged_answer(
     )
     if counts.n_uploads == 0:
         return {}
+    queries = "held-out images against held-out images" if held_out else "all images"
     return {
         "threshold": threshold,
-        "queries": "held-out images against held-out images" if held_out else "all images",
-        **flagged.flagged_share(counts, database_sizes, seed=seed),
+        **flagged.flagged_share(counts, database_sizes, seed=seed, queries=queries),
     }
 
 
