@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -316,6 +316,7 @@ def threshold(
     workers: int = 0,
     cache: str | Path | bool = True,
     progress: bool = False,
+    database_sizes: Sequence[float] = (1e6, 1e7),
 ) -> dict[str, Any]:
     """Recommend a threshold at a target false-match rate, or score a given one.
 
@@ -353,6 +354,9 @@ def threshold(
         The hash cache: True for the default location, a path, or False for none.
     progress
         Print progress to standard error.
+    database_sizes
+        Database sizes for the share of innocent uploads flagged (``flagged_share``: measured up
+        to the corpus size, model-based beyond; :mod:`harness.flagged`).
 
     Returns
     -------
@@ -422,7 +426,7 @@ def threshold(
                 quiet=not progress,
                 store=store,
             )
-    return answer_threshold(
+    doc = answer_threshold(
         evidence,
         context,
         target_fpr=target_fpr,
@@ -431,6 +435,21 @@ def threshold(
         seed=seed,
         calibration_fraction=fraction,
     )
+    if doc["threshold"] is not None:
+        from harness.evaluate import flagged_answer
+
+        # What a platform sees: the share of uploads flagged; a chosen threshold is scored with
+        # held-out images as uploads and database, a given one with every image.
+        share = flagged_answer(
+            evidence,
+            doc["threshold"],
+            held_out=doc["mode"] == "chosen",
+            database_sizes=database_sizes,
+            seed=seed,
+        )
+        if share:
+            doc["flagged_share"] = share
+    return doc
 
 
 def _algorithm_id(spec: str, document: Mapping[str, Any]) -> str:

@@ -258,12 +258,10 @@ def _emit(text: str | bytes, out: str | None) -> None:
 def _cmd_threshold(args: argparse.Namespace) -> int:
     import json
 
-    from harness import api
+    from harness import api, flagged
     from harness.errors import InvalidParameterError
-    from harness.metrics import rate
     from harness.report.markdown import render_threshold
     from harness.suite import DEFAULT_SUITE
-    from harness.thresholds import operational
 
     # Everything is validated before any image is opened.
     if (args.account_uploads is None) != (args.account_matches is None):
@@ -290,18 +288,17 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
         workers=args.workers or 0,
         cache=False if args.no_cache else (args.cache or True),
         progress=not args.quiet,
+        database_sizes=args.database_size or flagged.DEFAULT_DATABASE_SIZES,
     )
-    fpr = doc["fpr"] if doc["mode"] == "fixed" else doc["held_out"]["fpr"]
-    if args.database_size and fpr["n"]:
+    if doc.get("flagged_share"):
         doc["operational"] = [
-            operational(
-                rate(fpr["k"], fpr["n"]),
-                database_size=size,
+            flagged.operational(
+                at,
                 uploads_per_day=args.uploads_per_day,
                 account_uploads=args.account_uploads,
                 account_matches=args.account_matches,
             )
-            for size in args.database_size
+            for at in doc["flagged_share"]["at"]
         ]
     if args.json or args.format == "json":
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")

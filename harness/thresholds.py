@@ -13,9 +13,8 @@ image's pairs are its row of the pair matrix, each pair counted half in either r
 
 :func:`recommend` answers "which threshold at this false-match rate"; :func:`score_at` scores a
 given threshold. Both read an :class:`Evidence` (per-image positives and impostor histograms),
-built from hashes or from a run's results. :func:`operational` turns a per-pair FPR into what an
-operator sees: false matches per upload or per day against a database, and the chance an
-innocent account crosses a k-of-N review rule.
+built from hashes or from a run's results. What an operator sees at a database size (the share
+of uploads flagged, per day, per account) is :mod:`harness.flagged`'s.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr, ndtri
-from scipy.stats import binom
 
 from harness import kernels
 from harness.kernels import Metric
@@ -451,66 +449,4 @@ def _bootstrap_note(resamples: int, seed: int, smallest_part: int) -> dict[str, 
         if smallest_part >= SMALL_SAMPLE
         else f"fewer than {SMALL_SAMPLE} images in a part: bootstrap intervals understate "
         "the uncertainty; prefer the Clopper-Pearson interval where it is wider",
-    }
-
-
-def operational(
-    fpr: Rate,
-    *,
-    database_size: float,
-    uploads_per_day: int | None = None,
-    account_uploads: int | None = None,
-    account_matches: int | None = None,
-) -> dict[str, Any]:
-    """What a per-pair false-match rate means in production, with its interval carried through.
-
-    Per upload always; per day when ``uploads_per_day`` is given. Every quantity is monotone
-    in the FPR, so its interval is the quantity at the FPR interval's ends. Assumes each upload
-    is compared with every database entry and that false matches are independent across pairs
-    and uploads; bursts of near-identical personal photos break the second assumption, so the
-    k-of-N figure is a lower bound on real risk for such accounts.
-    """
-
-    def at(p: float) -> dict[str, float]:
-        per_upload = -math.expm1(database_size * math.log1p(-p)) if p < 1 else 1.0
-        out = {"false_matches_per_upload": p * database_size, "p_upload_flagged": per_upload}
-        if uploads_per_day is not None:
-            out["false_matches_per_day"] = p * database_size * uploads_per_day
-            out["flagged_uploads_per_day"] = per_upload * uploads_per_day
-        if account_uploads is not None and account_matches is not None:
-            out["p_account_flagged"] = float(
-                binom.sf(account_matches - 1, account_uploads, per_upload)
-            )
-        return out
-
-    if math.isnan(fpr.value):
-        raise ValueError("the false-match rate is undefined (no negative pairs)")
-    point, low, high = at(fpr.value), at(fpr.ci95[0]), at(fpr.ci95[1])
-    flagged, flagged_high = point["p_upload_flagged"], high["p_upload_flagged"]
-    if flagged >= 0.5:
-        warning: str | None = (
-            f"at this database size an innocent upload is flagged with probability "
-            f"{flagged:.3g}: this threshold is unusable at this scale"
-        )
-    elif flagged_high >= 0.5:
-        warning = (
-            f"the FPR's interval allows an innocent upload to be flagged with probability up to "
-            f"{flagged_high:.3g}: this corpus is too small to vouch for this database size"
-        )
-    else:
-        warning = None
-    return {
-        "inputs": {
-            "fpr": fpr.to_dict(),
-            "database_size": database_size,
-            "uploads_per_day": uploads_per_day,
-            "account_uploads": account_uploads,
-            "account_matches": account_matches,
-        },
-        "estimates": {k: {"value": point[k], "ci95": [low[k], high[k]]} for k in point},
-        "warning": warning,
-        "assumptions": (
-            "every upload is compared with every database entry; false matches are independent "
-            "across pairs and uploads (near-identical photos in one account break this)"
-        ),
     }

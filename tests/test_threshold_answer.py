@@ -172,14 +172,13 @@ def test_database_sizes_in_float_notation_without_uploads(capsys):
     doc = _threshold_json(
         capsys, "--algorithm", "phash", "--at", "10", "--database-size", "1e6", "2.5e7"
     )
-    sizes = [op["inputs"]["database_size"] for op in doc["operational"]]
+    sizes = [op["database_size"] for op in doc["operational"]]
     assert sizes == [1e6, 2.5e7]
-    assert set(doc["operational"][0]["estimates"]) == {
-        "false_matches_per_upload",
-        "p_upload_flagged",
-    }
-    # 17 images cannot vouch for a database of 2.5e7: the output says so beside the status.
-    assert "too small to vouch" in doc["operational"][1]["warning"]
+    assert [a["database_size"] for a in doc["flagged_share"]["at"]] == [1e6, 2.5e7]
+    # 17 images cannot vouch for a database of 2.5e7: the share is unresolved, not a number.
+    assert doc["operational"][1]["kind"] == "unresolved"
+    assert doc["operational"][1]["verdict"].startswith("unresolved")
+    assert "flagged_uploads_per_day" not in doc["operational"][0]
 
 
 def test_target_and_given_threshold_are_alternatives(capsys):

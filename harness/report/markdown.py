@@ -366,7 +366,7 @@ def render_threshold(doc: dict[str, Any], plain: bool = False) -> str:
     ``plain`` text for a terminal or a pipe (no escapes, no emphasis, no code spans)."""
     e, c, b = (_flat, _flat, _flat) if plain else (esc, code, _bold)
     tab = _text_table if plain else _table
-    h1, h2 = ("", "") if plain else ("# ", "## ")
+    h1 = "" if plain else "# "
     algo = doc["algorithm"]
     unit = f"{algo['n_bits']} ({algo.get('level_unit', 'bits')})"
     where = (
@@ -437,35 +437,8 @@ def render_threshold(doc: dict[str, Any], plain: bool = False) -> str:
         ["transform", "TPR", "gated"],
         ([c(t["transform"]), fmt_rate(t), str(t["gated"])] for t in per_edit),
     )
-    for op in doc.get("operational", []):
-        inp = op["inputs"]
-        per_day = f", {inp['uploads_per_day']:,} uploads per day" if inp["uploads_per_day"] else ""
-        out += ["", f"{h2}In production: database of {inp['database_size']:,.0f} hashes", ""]
-        out.append(
-            f"Database of {inp['database_size']:,.0f} hashes{per_day}; FPR "
-            f"{fmt_small_rate(inp['fpr'])} (status {doc['status']}). Assumes "
-            f"{e(op['assumptions'])}."
-        )
-        if op.get("warning"):
-            out += ["", b(f"Warning: {e(op['warning'])}.")]
-        out.append("")
-        labels = {
-            "false_matches_per_upload": "expected false matches per upload",
-            "p_upload_flagged": "probability an innocent upload is flagged",
-            "false_matches_per_day": "expected false matches per day",
-            "flagged_uploads_per_day": "innocent uploads flagged per day",
-            "p_account_flagged": (
-                f"probability an innocent account with {inp['account_uploads']} uploads reaches "
-                f"{inp['account_matches']} matches"
-            ),
-        }
-        out += tab(
-            ["quantity", "estimate", "95% interval"],
-            (
-                [labels[k], f"{v['value']:.3g}", f"{v['ci95'][0]:.3g} .. {v['ci95'][1]:.3g}"]
-                for k, v in op["estimates"].items()
-            ),
-        )
+    if doc.get("flagged_share"):
+        out += render_flagged(doc["flagged_share"], doc.get("operational", []), plain)
     return "\n".join(out) + "\n"
 
 

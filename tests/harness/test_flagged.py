@@ -345,3 +345,45 @@ def test_rendered_answer_has_three_lines_per_database_size(plain):
     lines = [x for x in render_flagged(few, [], plain) if x.startswith("- ")]
     assert "unresolved" in lines[1]
     assert "images would give that" in lines[1]
+
+
+def test_threshold_command_prints_measured_model_and_expected_matches(capsys):
+    from harness.cli import main
+
+    args = ["threshold", "--quiet", "--algorithm", "pdq", "--at", "31", "--database-size", "1e7"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    section = text.split("## Share of innocent uploads flagged", 1)[1]
+    lines = [line for line in section.splitlines() if line.startswith("- ")]
+    assert lines[0].startswith("- Measured (exact) up to the corpus size:")
+    # 17 photographs have no PDQ pair within 31 bits: the model cannot be fitted.
+    assert lines[1].startswith("- At D = 1e+07: **unresolved**")
+    assert "images would give that" in lines[1]
+    assert lines[2].startswith("- Expected false matches per upload at D = 1e+07: p x D =")
+    assert "p_upload_flagged_if_independent" in lines[2]
+
+
+def test_run_keeps_the_curve_per_algorithm_and_threshold(tmp_path):
+    from harness.cli import main
+
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'name = "t"\nversion = 1\ndataset = "skimage"\nalgorithms = ["phash"]\n'
+        'transforms = ["identity", "jpeg(quality=50)"]\ntarget_fprs = [0.05]\n'
+        "bootstrap_resamples = 50\ndatabase_sizes = [1e5]\n[thresholds]\nphash = [30]\n"
+    )
+    assert main(["run", "--quiet", "--suite", str(suite), "--out", str(tmp_path / "o")]) == 0
+    result = json.loads((tmp_path / "o" / "results.json").read_text())
+    (entry,) = result["flagged_share"]
+    assert entry["algorithm"] == "phash"
+    assert entry["database_sizes"] == [1e5]
+    (given,) = entry["given"]
+    assert given["threshold"] == 30
+    assert given["queries"] == "all images"
+    kinds = {c["kind"] for c in given["curve"]}
+    assert "measured" in kinds
+    for point in given["curve"]:
+        assert set(point) == {"database_size", "share", "ci95", "kind"}
+        assert point["ci95"][0] <= point["share"] <= point["ci95"][1]
+    assert given["at"][0]["database_size"] == 1e5
+    assert all(c["queries"].startswith("held-out") for c in entry["chosen"])

@@ -1,7 +1,5 @@
 """Curves, operating points, calibrated thresholds, bootstrap, operations, hash quality."""
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -257,27 +255,6 @@ def test_bootstrap_ratio_degenerate_and_tiny_samples():
 
 
 # --- operations --------------------------------------------------------------------------
-
-
-def test_operational_translation_carries_the_interval():
-    fpr = rate(1, 1_000_000)
-    got = thresholds.operational(
-        fpr, database_size=1000, uploads_per_day=10_000, account_uploads=50, account_matches=2
-    )
-    est = got["estimates"]
-    assert est["false_matches_per_day"]["value"] == pytest.approx(1e-6 * 1000 * 10_000)
-    lo, hi = est["false_matches_per_day"]["ci95"]
-    assert lo == pytest.approx(fpr.ci95[0] * 1e7)
-    assert hi == pytest.approx(fpr.ci95[1] * 1e7)
-    p_upload = 1 - (1 - 1e-6) ** 1000
-    assert est["p_upload_flagged"]["value"] == pytest.approx(p_upload)
-    p_account = 1 - (1 - p_upload) ** 50 - 50 * p_upload * (1 - p_upload) ** 49
-    assert est["p_account_flagged"]["value"] == pytest.approx(p_account, rel=1e-6)
-    assert "independent" in got["assumptions"]
-    with pytest.raises(ValueError, match="undefined"):
-        thresholds.operational(
-            metrics.Rate(0, 0, math.nan, (math.nan, math.nan)), database_size=1, uploads_per_day=1
-        )
 
 
 # --- hash quality and hygiene --------------------------------------------------------------
