@@ -106,6 +106,7 @@ def leaderboard(result: dict[str, Any], target_fpr: float) -> dict[str, Any]:
                 "reason": choice["reason"],
                 "fpr": choice["held_out"]["fpr"],
                 "tpr": per_family,
+                "flagged": _flagged_at(result, algo, target_fpr),
             }
         )
     return {
@@ -114,6 +115,20 @@ def leaderboard(result: dict[str, Any], target_fpr: float) -> dict[str, Any]:
         "families": list(families),
         "rows": rows,
     }
+
+
+def _flagged_at(result: dict[str, Any], algorithm: str, target_fpr: float) -> dict[str, Any] | None:
+    """The share of uploads flagged at the chosen threshold against the largest database size
+    the suite names (measured, model-based or unresolved), or None when there is no answer."""
+    entry = next((f for f in result.get("flagged_share", []) if f["algorithm"] == algorithm), None)
+    chosen = next(
+        (c for c in (entry or {}).get("chosen", []) if c["target_fpr"] == target_fpr), None
+    )
+    if chosen is None or not chosen["at"]:
+        return None
+    at = max(chosen["at"], key=lambda a: a["database_size"])
+    keep = ("database_size", "kind", "share", "ci95", "label", "reason", "images_needed")
+    return {k: at[k] for k in keep if k in at}
 
 
 def gallery(result: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
