@@ -246,7 +246,10 @@ STATUS_LEGEND = (
 LEADERBOARD_NOTE = (
     "Threshold = the one threshold rule (the Thresholds section's): the largest whose "
     "false-match rate over pairs of calibration originals is at most the target; TPR and FPR "
-    "on the held-out images, gated copies counted as misses."
+    "on the held-out images, gated copies counted as misses. Uploads flagged: the share of "
+    "innocent held-out uploads with a false match against a database of D held-out hashes (the "
+    "suite's largest database_sizes): measured within the corpus, model-based beyond it, or "
+    "unresolved."
 )
 THRESHOLDS_NOTE = (
     "Source images are split once (seeded); the threshold is the largest whose calibration "
