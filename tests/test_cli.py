@@ -241,10 +241,11 @@ def test_threshold_command(tmp_path, capsys):
     ]  # fmt: skip
     assert main([*args, *ops]) == 0
     text = capsys.readouterr().out
-    assert "\nIn production: database of 1,000 hashes\n" in text  # plain text by default
-    assert "expected false matches per day" in text
+    assert "\nShare of innocent uploads flagged\n" in text  # plain text by default
+    assert "\nIn production at D = 1e+03: " in text
+    assert "Expected false matches per day" in text
     assert main([*args, *ops, "--format", "md"]) == 0
-    assert "## In production: database of 1,000 hashes" in capsys.readouterr().out
+    assert "## Share of innocent uploads flagged" in capsys.readouterr().out
 
 
 def test_threshold_piped_is_plain_text(tmp_path):
