@@ -54,7 +54,9 @@ _EXCLUDED: list[dict[str, str]] = [
     {"id": "logo", "reason": "scikit-image logo, not a public-domain photograph"},
     {"id": "stereo_motorcycle", "reason": "Middlebury stereo set, not public domain"},
     {"id": "lfw_subset", "reason": "LFW faces, not public domain"},
-    {"id": "color, phantom, chessboard", "reason": "synthetic test patterns, not photographs"},
+    {"id": "color", "reason": "synthetic test pattern, not a photograph"},
+    {"id": "phantom", "reason": "synthetic test pattern, not a photograph"},
+    {"id": "chessboard", "reason": "synthetic test pattern, not a photograph"},
 ]
 
 

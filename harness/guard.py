@@ -192,10 +192,16 @@ def config_diff(baseline_suite: dict[str, Any], result: dict[str, Any]) -> list[
 
 def _comparable(result: dict[str, Any], baseline: dict[str, Any]) -> None:
     bs, rs = baseline["suite"], result["suite"]
-    if (bs["name"], bs["version"]) != (rs["name"], rs["version"]):
+    if bs["name"] != rs["name"]:
+        raise UnusableInputError(
+            f"The baseline is for suite {bs['name']!r} but the results are of suite "
+            f"{rs['name']!r}: run suite {bs['name']!r} (`hash-harness run --suite "
+            f"{bs['name']}`) or use a baseline made from suite {rs['name']!r}."
+        )
+    if bs["version"] != rs["version"]:
         raise UnusableInputError(
             f"The baseline is for suite {bs['name']!r} v{bs['version']} but the results are for "
-            f"{rs['name']!r} v{rs['version']}: recreate the baseline for the new suite version."
+            f"v{rs['version']}: recreate the baseline for the new suite version."
         )
     diff = config_diff(bs, result)
     if diff:

@@ -56,6 +56,10 @@ def test_unchanged_rerun_passes_and_other_suites_are_refused(ci_run, tmp_path, c
     results.dump(other, tmp_path / "v2.json")
     assert main(["check", str(tmp_path / "v2.json"), "--baseline", str(CI_BASELINE)]) == 2
     assert "recreate the baseline" in capsys.readouterr().err
+    other["suite"]["name"] = "default"
+    results.dump(other, tmp_path / "default.json")
+    assert main(["check", str(tmp_path / "default.json"), "--baseline", str(CI_BASELINE)]) == 2
+    assert "run suite 'ci'" in capsys.readouterr().err
 
     newer = {**copy.deepcopy(ci_run), "schema_version": results.SCHEMA_VERSION + 1}
     (tmp_path / "newer.json").write_text(json.dumps(newer))

@@ -90,6 +90,17 @@ def test_results_csv_is_tidy_and_loads_with_pandas(run_dir, tmp_path):
     assert (ok["value"] <= ok["hi"] + 1e-12).all()
     assert (frame["k"] <= frame["n"]).all()
     assert {"held_out_fpr", "held_out_tpr", "held_out_tpr_pooled"} <= set(frame["metric"])
+    # A held-out rate at a target the corpus cannot support carries that verdict, not "ok".
+    verdicts = {
+        (r["algorithm"], t["target_fpr"]): t["status"]
+        for r in result["recommendations"]
+        for t in r["targets"]
+    }
+    held_out = frame[frame["metric"].str.startswith("held_out")]
+    assert "unresolved" in set(verdicts.values())
+    for _, r in held_out.iterrows():
+        expected = verdicts[(r["algorithm"], r["target_fpr"])]
+        assert r["status"] == expected or (expected == "ok" and r["status"] != "unresolved")
     pytest.importorskip("pyarrow")
     out = tmp_path / "r.parquet"
     assert (

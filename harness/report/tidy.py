@@ -71,14 +71,28 @@ def rows(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for t in rec["targets"]:
             where = {"threshold": t["threshold"], "target_fpr": t["target_fpr"]}
             ho = t["held_out"]
+            # A held-out rate at a threshold the target could not support is not "ok": the row
+            # carries the target's verdict (unresolved, unachievable, undefined) unless it has
+            # a verdict of its own.
+            verdict = t.get("status", "ok")
+
+            def scored(m: dict[str, Any], verdict: str = verdict) -> dict[str, Any]:
+                own = m.get("status", "ok")
+                return {**m, "status": verdict if own == "ok" else own}
+
             yield _row(
-                rec["algorithm"], "", "held_out_fpr", ho["fpr"], protocol=t["protocol"], **where
+                rec["algorithm"],
+                "",
+                "held_out_fpr",
+                scored(ho["fpr"]),
+                protocol=t["protocol"],
+                **where,
             )
             yield _row(
                 rec["algorithm"],
                 "",
                 "held_out_tpr_pooled",
-                ho["tpr_pooled"],
+                scored(ho["tpr_pooled"]),
                 protocol="own_original",
                 **where,
             )
@@ -87,7 +101,7 @@ def rows(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
                     rec["algorithm"],
                     r["transform"],
                     "held_out_tpr",
-                    r,
+                    scored(r),
                     protocol="own_original",
                     **where,
                 )
