@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from datasets_benign.base import Dataset, ImageRecord, folder_dataset
+from datasets_benign.base import Dataset, ImageRecord, display_path, folder_dataset
 from datasets_benign.extra import openclipart_dataset, tiles_dataset
 from datasets_benign.manifest import manifest_dataset
 from datasets_benign.skimage_corpus import skimage_dataset
@@ -37,13 +37,19 @@ def subset(data: Dataset, n: int) -> Dataset:
     return dataclasses.replace(data, name=f"{data.name}[{n}]", records=tuple(chosen))
 
 
-def open_dataset(spec: str) -> Dataset:
+def open_dataset(spec: str, decode: str | None = None) -> Dataset:
     """A registered name (``skimage``), a folder, a CSV/JSON manifest, optionally ``[N]`` for a
-    stable subset of N images (``openclipart[500]``). A folder holding ``manifest.csv`` or
+    stable subset of N images (``openclipart[500]``), decoded under the ``decode`` policy
+    (default ``viewer``; see :mod:`datasets_benign.decode`). A folder holding ``manifest.csv`` or
     ``manifest.json`` (as ``hash-harness datasets fetch`` writes) is read through it."""
+    data = _open(spec)
+    return data if decode is None else data.with_decode(decode)
+
+
+def _open(spec: str) -> Dataset:
     m = _SUBSET.match(spec)
     if m:
-        return subset(open_dataset(m["spec"]), int(m["n"]))
+        return subset(_open(m["spec"]), int(m["n"]))
     if spec in DATASETS:
         return DATASETS.get(spec)()
     path = Path(spec)
@@ -69,6 +75,7 @@ __all__ = [
     "DATASETS",
     "Dataset",
     "ImageRecord",
+    "display_path",
     "folder_dataset",
     "manifest_dataset",
     "open_dataset",

@@ -6,13 +6,20 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from PIL import Image
 
-from datasets_benign.decode import load_rgb, pixel_sha256
+from datasets_benign.decode import (
+    DEFAULT_POLICY,
+    check_policy,
+    file_sha256,
+    load_rgb,
+    pixel_sha256,
+)
 from harness.errors import DatasetError, ImageLoadError
 
 #: The last source photograph decoded for a tile, per process. Tiles of one photograph are
@@ -58,35 +65,44 @@ class ImageRecord:
     #: Longer side the decoded image is shrunk to when it is larger (a declared preprocessing
     #: step: recorded in results and part of the cache key); None = never.
     max_side: int | None = None
+    #: Decode policy (see :data:`datasets_benign.decode.POLICIES`).
+    decode: str = DEFAULT_POLICY
 
     def load(self) -> Image.Image:
         """Decode to RGB and verify against the recorded sha256 when there is one.
 
-        ``sha256`` is of the decoded pixels of the whole file (before ``crop``), so a tile is
-        verified through its source; the verified source is kept (see :data:`_SOURCE`), so
-        consecutive tiles of one photograph decode and verify it once.
+        ``sha256`` is of the whole file's pixels (before ``crop``) as decoded by the ``viewer``
+        policy, so a tile is verified through its source, and under another policy the pixels
+        are verified through a ``viewer`` decode when the two policies' pixels differ. The
+        verified source is kept (see :data:`_SOURCE`), so consecutive tiles of one photograph
+        decode and verify it once.
         """
         if self.crop is None:
             image = self._decode()
         else:
             key = self._source_key()
-            source = _SOURCE.get(key)
+            source = _SOURCE.get(key) if key is not None else None
             if source is None:
                 source = self._decode()
                 _SOURCE.clear()
-                _SOURCE[key] = source
+                if key is not None:
+                    _SOURCE[key] = source
             image = source.crop(self.crop)
         if self.max_side is not None:
             image = shrink_to(image, self.max_side)
         return image
 
-    def _source_key(self) -> tuple[Any, ...]:
-        """What identifies the decoded, verified source: the file (as it is now) and the
+    def _source_key(self) -> tuple[Any, ...] | None:
+        """What identifies the decoded, verified source: the file's content (a file rewritten
+        with the same size and modification time is decoded afresh), the decode policy and the
         digests it was checked against."""
         if self.url is not None:
-            return (self.url, self.file_sha256, self.sha256)
-        stat = os.stat(self.path)
-        return (self.path, stat.st_mtime_ns, stat.st_size, self.file_sha256, self.sha256)
+            return (self.url, self.decode, self.file_sha256, self.sha256)
+        try:
+            content = file_sha256(self.path)
+        except OSError:  # unreadable: the decode says why
+            return None
+        return (content, self.decode, self.file_sha256, self.sha256)
 
     def _decode(self) -> Image.Image:
         """The whole file, decoded to RGB and verified."""
@@ -99,9 +115,11 @@ class ImageRecord:
             from datasets_benign.download import check_file
 
             check_file(Path(path), self.file_sha256)
-        image = load_rgb(path)
+        image = load_rgb(path, self.decode)
         if self.sha256 is not None:
             actual = pixel_sha256(image)
+            if actual != self.sha256 and self.decode != DEFAULT_POLICY:
+                actual = pixel_sha256(load_rgb(path, DEFAULT_POLICY))
             if actual != self.sha256:
                 raise ImageLoadError(
                     f"decoded pixels differ from the manifest (sha256 {actual[:12]}... != "
@@ -146,6 +164,17 @@ class Dataset:
     #: What an image Pillow refuses as a decompression bomb is: "fail" (a failure, counted
     #: against ``max_failure_rate``) or "exclude" (listed as excluded with the reason).
     oversize: str = "fail"
+
+    @property
+    def decode(self) -> str:
+        """The decode policy of the records (one per dataset)."""
+        return self.records[0].decode if self.records else DEFAULT_POLICY
+
+    def with_decode(self, policy: str) -> Dataset:
+        """The same dataset decoded under ``policy``."""
+        policy = check_policy(policy)
+        records = tuple(replace(r, decode=policy) for r in self.records)
+        return replace(self, records=records)
 
 
 def shrink_to(image: Image.Image, max_side: int) -> Image.Image:
@@ -199,6 +228,12 @@ def configured(data: Dataset, max_side: int | None = None, group_by: str | None 
     return replace(data, records=records, max_side=side)
 
 
+def display_path(path: str | Path) -> str:
+    """A file name as text that any output can carry: bytes that are not UTF-8 (which Python
+    keeps as lone surrogates) become ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def sha256_json(data: Any) -> str:
     """SHA-256 of ``data`` serialised as canonical JSON (sorted keys, no whitespace)."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -209,30 +244,53 @@ def folder_dataset(root: str | Path) -> Dataset:
     """Every regular file under ``root`` (recursively, symlinked folders not followed).
 
     Files that are not decodable images are kept: they become recorded failures with a reason when
-    the run reaches them, so nothing in the folder is silently ignored. Hidden files (".name") are
-    skipped. A file's category is its top-level sub-folder ("unknown" at the top level).
+    the run reaches them, so nothing in the folder is silently ignored. Hidden files (".name") and
+    entries that are not regular files (FIFOs, sockets, devices) are not read: they are listed in
+    ``excluded`` with the reason. Ids of names that are not UTF-8 carry ``\\xNN`` escapes. A
+    file's category is its top-level sub-folder ("unknown" at the top level).
     """
     root = Path(root)
+    shown = display_path(root)
     if not root.is_dir():
         raise DatasetError(
-            f"Dataset folder {str(root)!r} does not exist or is not a folder. Pass a folder of "
+            f"Dataset folder {shown!r} does not exist or is not a folder. Pass a folder of "
             "images or a registered dataset name (see 'hash-harness list datasets')."
         )
-    records = []
+    records, excluded = [], []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
+        image_id = display_path(rel.as_posix())
         if any(part.startswith(".") for part in rel.parts):
+            if not any(part.startswith(".") for part in rel.parts[:-1]):  # not inside one
+                excluded.append({"id": image_id, "reason": "hidden (name starts with '.')"})
             continue
         # A dangling link is kept: it becomes a recorded load failure, not a silent skip.
         if path.is_file() or (path.is_symlink() and not path.exists()):
             # Top-level sub-folders are categories (strata of every per-category rate).
-            category = rel.parts[0] if len(rel.parts) > 1 else "unknown"
+            category = display_path(rel.parts[0]) if len(rel.parts) > 1 else "unknown"
             records.append(
-                ImageRecord(id=rel.as_posix(), path=str(path), source="folder", category=category)
+                ImageRecord(id=image_id, path=str(path), source="folder", category=category)
             )
+        elif not path.is_dir():
+            excluded.append({"id": image_id, "reason": f"not a regular file ({_kind(path)})"})
     if not records:
-        raise DatasetError(f"Dataset folder {str(root)!r} contains no files.")
+        raise DatasetError(f"Dataset folder {shown!r} contains no files.")
     listing = [
         [r.id, Path(r.path).stat().st_size if Path(r.path).exists() else -1] for r in records
     ]
-    return Dataset(name=str(root), records=tuple(records), manifest_sha256=sha256_json(listing))
+    return Dataset(
+        name=shown, records=tuple(records), manifest_sha256=sha256_json(listing), excluded=excluded
+    )
+
+
+def _kind(path: Path) -> str:
+    mode = path.lstat().st_mode
+    for test, name in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"

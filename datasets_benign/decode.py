@@ -1,9 +1,19 @@
 """Turn an image file into the RGB pixels every transform and hasher sees.
 
-The policy is "what a viewer shows": EXIF orientation applied, transparency composited onto white,
-16-bit and float images scaled (not clipped) to 8 bits, every other mode converted by Pillow.
-Anything that cannot be decoded raises :class:`~harness.errors.ImageLoadError` with a reason that
-ends up in the run's failure list.
+Two decode policies (see :data:`POLICIES`):
+
+``viewer`` (the default for runs)
+    "What a viewer shows": EXIF orientation applied, transparency composited onto white, 16-bit
+    and float images scaled (not clipped) to 8 bits, every other mode converted by Pillow.
+``reference``
+    Pillow's ``Image.open(path).convert("RGB")``, as the PDQ reference vectors (Meta's
+    ThreatExchange, pdqhash) were produced: alpha dropped (a transparent background becomes
+    whatever colour its pixels hold, often black), 16-bit samples clipped, no EXIF rotation.
+
+The policy changes answers a lot on images with transparency, so it is recorded in results and
+is part of the cache key. Multi-frame files (animations, multi-page TIFFs) are read at their
+first frame, and say so. Anything that cannot be decoded raises
+:class:`~harness.errors.ImageLoadError` with a reason that ends up in the run's failure list.
 """
 
 from __future__ import annotations
@@ -19,6 +29,34 @@ from harness.errors import ImageLoadError, ImageTooLargeError
 
 #: Background used when flattening transparency.
 ALPHA_BACKGROUND = (255, 255, 255)
+
+#: Decode policies: name -> one-line description (reports and ``--help`` show these).
+POLICIES = {
+    "viewer": "transparency flattened on white, 16-bit scaled, EXIF rotation applied",
+    "reference": 'Pillow convert("RGB"): alpha dropped, 16-bit clipped (reference vectors)',
+}
+DEFAULT_POLICY = "viewer"
+
+
+def check_policy(policy: object) -> str:
+    """``policy`` if it names a decode policy, else a one-line error naming the choices."""
+    if policy not in POLICIES:
+        from harness.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"The decode policy must be one of {', '.join(map(repr, POLICIES))}. "
+            f"Got {policy!r} instead."
+        )
+    return str(policy)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
 
 
 def pixel_sha256(image: Image.Image) -> str:
@@ -37,8 +75,10 @@ def _scale_to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert a decoded image of any Pillow mode to RGB following the module's policy."""
+def to_rgb(image: Image.Image, policy: str = DEFAULT_POLICY) -> Image.Image:
+    """Convert a decoded image of any Pillow mode to RGB following ``policy``."""
+    if policy == "reference":
+        return image if image.mode == "RGB" else image.convert("RGB")
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
         image = _scale_to_8bit(image)
     has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
@@ -51,8 +91,11 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def load_rgb(path: str | Path) -> Image.Image:
-    """Decode the file at ``path`` into a fully loaded RGB image.
+def load_rgb(path: str | Path, policy: str = DEFAULT_POLICY) -> Image.Image:
+    """Decode the file at ``path`` into a fully loaded RGB image under decode ``policy``.
+
+    A multi-frame file is read at its first frame; the returned image's ``info["frames"]``
+    holds the file's frame count then.
 
     Raises
     ------
@@ -69,9 +112,14 @@ def load_rgb(path: str | Path) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
                 opened.load()
-                image = ImageOps.exif_transpose(opened) or opened
-                rgb = to_rgb(image)
+                frames = int(getattr(opened, "n_frames", 1) or 1)
+                image = opened
+                if policy == "viewer":
+                    image = ImageOps.exif_transpose(opened) or opened
+                rgb = to_rgb(image, policy)
                 rgb.load()
+                if frames > 1:
+                    rgb.info["frames"] = frames
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

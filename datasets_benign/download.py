@@ -8,7 +8,6 @@ is an :class:`~harness.errors.ImageLoadError`: that image fails with the reason,
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import tempfile
@@ -16,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from datasets_benign.decode import file_sha256
 from harness.errors import ImageLoadError
 
 #: Largest download accepted (a 100-megapixel PNG is well under this).
@@ -28,17 +28,9 @@ def cache_dir() -> Path:
     return Path(root) / "downloads"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_file(path: Path, expected: str) -> None:
     try:
-        actual = _sha256(path)
+        actual = file_sha256(path)
     except OSError as exc:
         raise ImageLoadError(f"cannot read {path.name}: {exc.strerror}") from exc
     if actual != expected:

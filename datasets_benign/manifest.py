@@ -35,6 +35,8 @@ def _rows(path: Path) -> list[dict[str, Any]]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{path} is not valid JSON: {exc}.") from exc
+        except RecursionError as exc:
+            raise DatasetError(f"{path} nests JSON too deeply to be a manifest.") from exc
         rows = data.get("images") if isinstance(data, dict) else data
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise DatasetError(f'{path}: expected a list of objects, or {{"images": [...]}}.')

@@ -145,7 +145,8 @@ class Results:
         return renderers[format](dict(self.document))
 
     def save(self, path: str | Path) -> Path:
-        """Write the document to ``path`` (e.g. ``results/results.json``) atomically."""
+        """Write the document to ``path`` (e.g. ``results/results.json``) with its impostor
+        sidecar beside it, as one set (``path`` last)."""
         from harness import results
 
         return results.dump(dict(self.document), path)
@@ -236,6 +237,7 @@ def run(
     suite: str | Path | Suite = "default",
     *,
     dataset: str | None = None,
+    decode: str | None = None,
     workers: int = 0,
     cache: str | Path | bool = True,
     executor: str = "local",
@@ -251,6 +253,9 @@ def run(
         :func:`load_suite`.
     dataset
         Registered dataset name, folder, manifest or ``NAME[N]``; default: the suite's own.
+    decode
+        Decode policy, ``"viewer"`` or ``"reference"`` (see :mod:`datasets_benign.decode`);
+        default: the suite's own. Recorded in the suite's config like a suite key.
     workers
         Worker processes; 0 means one per core.
     cache
@@ -276,6 +281,10 @@ def run(
     if executor not in ("local", "dask"):
         raise HarnessError(f"executor must be 'local' or 'dask'; got {executor!r}.")
     spec = _suite(suite)
+    if decode is not None:
+        from harness.suite import parse_suite
+
+        spec = parse_suite({**spec.config, "decode": decode}, source="decode")
     workers = workers or os.cpu_count() or 1
     if workers > 1 and executor == "local" and _computes(cache):
         from harness.runner import prestart_workers

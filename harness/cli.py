@@ -19,12 +19,14 @@ from pathlib import Path
 
 from harness import __version__
 from harness.errors import HarnessError
+from harness.escaping import visible
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2, 3
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness import api, results
+    from harness import api
+    from harness.results import check_output_folder
     from harness.suite import DEFAULT_SUITE
 
     suite = api.load_suite(args.suite or DEFAULT_SUITE)
@@ -32,19 +34,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         suite = _with_transforms(suite, args.transforms)
     if args.max_failure_rate is not None:
         suite = dataclasses.replace(suite, max_failure_rate=args.max_failure_rate)
+    out = check_output_folder(args.out, OUTPUTS)  # before any work, not after it
     workers = args.workers or os.cpu_count() or 1
-    out = Path(args.out)
     if not args.quiet:
         print(
-            f"hash-harness {__version__}: suite {suite.name} v{suite.version}, "
-            f"{len(suite.transforms)} transforms x {len(suite.algorithms)} algorithms, "
-            f"dataset {args.dataset or suite.dataset}, {workers} worker(s)",
+            visible(
+                f"hash-harness {__version__}: suite {suite.name} v{suite.version}, "
+                f"{len(suite.transforms)} transforms x {len(suite.algorithms)} algorithms, "
+                f"dataset {args.dataset or suite.dataset} (decode: {args.decode or suite.decode}), "
+                f"{workers} worker(s)"
+            ),
             file=sys.stderr,
         )
     result = dict(
         api.run(
             suite,
             dataset=args.dataset,
+            decode=args.decode,
             workers=workers,
             cache=False if args.no_cache else (args.cache or True),
             executor=args.executor,
@@ -52,8 +58,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         ).document
     )
-    results.dump(result, out / "results.json")
-    md_path = _write_reports(result, out, quiet=args.quiet)
+    # A damaged or unusable file was reported when found; here: values failing a checksum.
+    faults = [
+        f["detail"]
+        for f in result["run"].get("cache", {}).get("faults", [])
+        if f["kind"] == "checksum mismatch"
+    ]
+    if faults:
+        print(
+            f"hash-harness: {len(faults)} cache fault(s): cached values failed their checksum "
+            "and were computed again, not used: "
+            + visible("; ".join(faults[:5]))
+            + ("; ..." if len(faults) > 5 else ""),
+            file=sys.stderr,
+        )
+    md_path = _write_outputs(result, out, quiet=args.quiet)
     status = result["status"]
     excluded = result["dataset"]["excluded"]
     if excluded and not args.quiet:
@@ -64,9 +83,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     if not status["ok"]:
         print(
-            f"hash-harness: {status['images_failed']} of {result['dataset']['n_images']} images "
-            f"failed (rate {status['failure_rate']:.3f} > max_failure_rate "
-            f"{status['max_failure_rate']}); see the Failures section of {md_path}.",
+            visible(
+                f"hash-harness: {status['images_failed']} of {result['dataset']['n_images']} "
+                f"images failed (rate {status['failure_rate']:.3f} > max_failure_rate "
+                f"{status['max_failure_rate']}); see the Failures section of {md_path}."
+            ),
             file=sys.stderr,
         )
         return EXIT_FAILURES
@@ -178,22 +199,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write_reports(result: dict, out: Path, quiet: bool = False) -> Path:  # type: ignore[type-arg]
-    """report.md, results.csv, report.junit.xml and report.html beside results.json, with a
-    line on standard error per file unless ``quiet``; returns the .md path."""
-    from harness import results
-
-    if not quiet:
-        print(f"wrote {out / 'results.json'}", file=sys.stderr)
-    for name, fmt in REPORT_FILES.items():
-        if not quiet:
-            print(f"writing {out / name} ...", end="", flush=True, file=sys.stderr)
-        results.atomic_write_text(out / name, _renderer(fmt)(result))
-        if not quiet:
-            print(" done", file=sys.stderr)
-    return out / "report.md"
-
-
 #: What `run` and `score` write beside results.json, by report format.
 REPORT_FILES = {
     "report.md": "md",
@@ -201,8 +206,30 @@ REPORT_FILES = {
     "report.junit.xml": "junit",
     "report.html": "html",
 }
+#: The files of a run's output set, in the order they are put in place (results.json last;
+#: the impostor sidecar is named by ``harness.results.impostors_path``).
+OUTPUTS = (*REPORT_FILES, "results.impostors.npz", "results.json")
+#: Reports that carry the run's id (`report` checks them against results.json).
+MARKED = ("report.md", "report.junit.xml", "report.html")
 #: Formats that make no sense on a terminal: written to a file or a pipe only.
 NOT_FOR_TERMINALS = {"html", "parquet"}
+
+
+def _write_outputs(result: dict, out: Path, quiet: bool = False) -> Path:  # type: ignore[type-arg]
+    """results.json, its impostor sidecar and its reports as one set: every file is rendered
+    and written to a temporary file first, then all are renamed into place, results.json last;
+    the reports carry the run's id, so a set mixed by a crash between renames is detected by
+    `report`. A line on standard error per file unless ``quiet``; returns the .md path."""
+    from harness import results
+
+    texts: dict[Path, str | bytes] = {}
+    for name, fmt in REPORT_FILES.items():
+        texts[out / name] = _renderer(fmt)(result)
+    texts.update(results.output_set(result, out / "results.json"))
+    for path in results.write_set(texts):
+        if not quiet:
+            print(visible(f"wrote {path}"), file=sys.stderr)
+    return out / "report.md"
 
 
 def _renderer(fmt: str):  # type: ignore[no-untyped-def]
@@ -229,6 +256,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     _refuse_terminal(args.format, args.out)
     result = results.load(args.results)
+    for problem in results.mixed_set(args.results, result, MARKED):
+        print(f"hash-harness: warning: {visible(problem)}", file=sys.stderr)
     _emit(_renderer(args.format)(result), args.out)
     return EXIT_OK
 
@@ -388,6 +417,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from harness.evaluate import evaluate
     from harness.offline import score
 
+    out = results.check_output_folder(args.out, OUTPUTS)
     suite, dataset, corpus = score(
         args.export,
         args.hashes,
@@ -397,12 +427,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
     )
     result = evaluate(suite, dataset, corpus)
     result["run"] = {
+        "id": results.new_run_id(),
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "scored_from": str(args.hashes),
     }
-    out = Path(args.out)
-    results.dump(result, out / "results.json")
-    _write_reports(result, out)
+    _write_outputs(result, out)
     return EXIT_OK
 
 
@@ -446,17 +475,21 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     if not args.name:
         raise HarnessError(f"`datasets {args.action}` needs a dataset name, folder or manifest.")
     data = open_dataset(args.name)
-    print(f"{data.name}: {len(data.records)} images (manifest sha256 {data.manifest_sha256[:16]})")
+    print(
+        visible(
+            f"{data.name}: {len(data.records)} images (manifest sha256 {data.manifest_sha256[:16]})"
+        )
+    )
     for title, counts in (
         ("licences", Counter(r.licence for r in data.records)),
         ("categories", Counter(r.category for r in data.records)),
     ):
-        print(f"  {title}: " + ", ".join(f"{k} ({n})" for k, n in counts.most_common()))
+        print(visible(f"  {title}: " + ", ".join(f"{k} ({n})" for k, n in counts.most_common())))
     groups = Counter(r.group for r in data.records if r.group)
     if groups:
         print(f"  groups: {len(groups)} (images in a group never form a collision pair)")
     for e in data.excluded:
-        print(f"  excluded: {e['id']}: {e['reason']}")
+        print(visible(f"  excluded: {e['id']}: {e['reason']}"))
     if args.action == "info":
         return EXIT_OK
     failures: list[tuple[str, str]] = []
@@ -475,10 +508,10 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     if sides:
         print(f"  short side: min {min(sides)} px, median {sorted(sides)[len(sides) // 2]} px")
     for image_id, reason in failures[:50]:
-        print(f"  failed: {image_id}: {reason}")
+        print(visible(f"  failed: {image_id}: {reason}"))
     print(f"  exact duplicate groups: {len(dupes)}")
     for ids in dupes[:20]:
-        print(f"    {', '.join(ids)}")
+        print(visible(f"    {', '.join(ids)}"))
     return EXIT_FAILURES if failures else EXIT_OK
 
 
@@ -625,6 +658,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace the suite's transforms: chains, ladders (crop@S1-S5) or preset:NAME",
     )
     run.add_argument("--out", default="results", help="output folder (default: ./results)")
+    run.add_argument(
+        "--decode",
+        choices=["viewer", "reference"],
+        help="decode policy (overrides the suite): viewer = transparency on white (default), "
+        "reference = Pillow convert('RGB') as the PDQ reference vectors",
+    )
     run.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
     run.add_argument(
         "--max-failure-rate",
@@ -931,7 +970,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except HarnessError as exc:
-        print(f"hash-harness: {exc}", file=sys.stderr)
+        print(f"hash-harness: {visible(exc, keep_newlines=True)}", file=sys.stderr)
         return EXIT_USAGE
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         if not getattr(args, "reads_documents", False):

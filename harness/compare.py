@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,8 @@ from scipy.stats import binomtest, fisher_exact
 
 from harness.env import environment_differences
 from harness.errors import HarnessError
-from harness.report.markdown import code
+from harness.escaping import html_text as escape
+from harness.report.markdown import code, esc
 
 ALPHA = 0.05
 
@@ -336,8 +336,8 @@ def _caveats(report: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    out = [f"# hash-harness compare: suite {report['suite']}", ""]
-    out += [f"> warning: {w}" for w in report["warnings"]]
+    out = [f"# hash-harness compare: suite {esc(report['suite'])}", ""]
+    out += [f"> warning: {esc(w)}" for w in report["warnings"]]
     if report["warnings"]:
         out.append("")
     target = report["pairs"][0]["tpr_at_fpr"]["target_fpr"]

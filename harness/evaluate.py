@@ -33,7 +33,7 @@ from harness.metrics import (
     tpr_at_fpr,
 )
 from harness.quality import hash_quality, near_duplicate_groups
-from harness.results import SCHEMA_VERSION, impostor_summary
+from harness.results import SCHEMA_VERSION, impostor_summary, new_run_id
 from harness.runner import HashedCorpus, Progress, hash_corpus
 from harness.suite import Suite
 from harness.summaries import gallery, leaderboard
@@ -358,16 +358,18 @@ def evaluate(
         if i in dupes:
             status = "duplicate"
         size = corpus.sizes[i]
-        images.append(
-            {
-                **record.to_dict(),
-                "sha256": corpus.sha256[i],
-                "width": size[0] if size else None,
-                "height": size[1] if size else None,
-                "status": status,
-                "split": "calibration" if calibration[i] else "held_out",
-            }
-        )
+        entry = {
+            **record.to_dict(),
+            "sha256": corpus.sha256[i],
+            "width": size[0] if size else None,
+            "height": size[1] if size else None,
+            "status": status,
+            "split": "calibration" if calibration[i] else "held_out",
+        }
+        frames = corpus.frames[i] if corpus.frames else 1
+        if frames > 1:  # animations, multi-page files: say which frame the numbers are about
+            entry["frame"] = f"1 of {frames}"
+        images.append(entry)
     excluded = (
         list(dataset.excluded)
         + list(oversize.values())
@@ -591,6 +593,7 @@ def evaluate(
         },
         "dataset": {
             "name": dataset.name,
+            "decode": dataset.decode,
             "manifest_sha256": dataset.manifest_sha256,
             "content_sha256": sha256_json([[i["id"], i["sha256"]] for i in images]),
             "n_images": n_images,
@@ -735,7 +738,9 @@ def _hash(
     store: Any = None,
     executor: Any = None,
 ) -> tuple[Dataset, HashedCorpus, Progress]:
-    data = configured(open_dataset(dataset or suite.dataset), suite.max_side, suite.group_by)
+    data = configured(
+        open_dataset(dataset or suite.dataset, decode=suite.decode), suite.max_side, suite.group_by
+    )
     progress = Progress(len(data.records), quiet)
     with progress.running():
         corpus = hash_corpus(
@@ -768,10 +773,14 @@ def run_suite(
     result["gallery"] = gallery(result, data)
     # How the run was executed: excluded from every comparison of results.
     result["run"] = {
+        "id": new_run_id(),
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "elapsed_s": round(time.monotonic() - started, 3),
         "workers": workers,
     }
+    if store is not None:
+        # Cached values that failed their checksum (recomputed, never used) and damage found.
+        result["run"]["cache"] = {"path": str(store.path), "faults": list(store.faults)}
     return result
 
 
@@ -813,6 +822,7 @@ def threshold_evidence(
         "suite": {"name": suite.name, "version": suite.version},
         "dataset": {
             "name": data.name,
+            "decode": data.decode,
             "n_images": len(data.records),
             "n_evaluated": int(included.sum()),
         },
@@ -901,6 +911,8 @@ def evidence_from_results(
         "suite": {"name": result["suite"]["name"], "version": result["suite"]["version"]},
         "dataset": {
             "name": result["dataset"]["name"],
+            # Results written before decode policies were recorded were decoded as a viewer.
+            "decode": result["dataset"].get("decode", "viewer"),
             "n_images": result["dataset"]["n_images"],
             "n_evaluated": result["dataset"]["n_evaluated"],
         },

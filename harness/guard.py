@@ -36,12 +36,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from scipy.stats import binom
 
 from harness.env import environment_differences
 from harness.errors import HarnessError
+from harness.escaping import xml_attr as quoteattr
+from harness.escaping import xml_text as escape
 from harness.metrics import rate
 from harness.report.markdown import code, esc
 

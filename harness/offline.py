@@ -49,7 +49,7 @@ def export(
 ) -> dict[str, Any]:
     """Write every original and edit of ``suite`` as PNG plus the manifest; returns export.json."""
     out = Path(out)
-    data = open_dataset(dataset or suite.dataset)
+    data = open_dataset(dataset or suite.dataset, decode=suite.decode)
     columns = ["original", *[c.id for c in suite.transforms]]
     progress = Progress(len(data.records), quiet, label="images exported")
     rows, images, failures = [], [], []

@@ -37,7 +37,10 @@ import hashlib
 import io
 import json
 import os
+import re
+import shutil
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -167,14 +170,18 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_text(path: str | Path, text: str | bytes) -> Path:
-    """Write ``text`` (UTF-8; bytes as they are) to a temporary file beside ``path`` and
-    rename it into place.
+class OutputError(HarnessError):
+    """An output file or folder cannot be written (a file where a folder is needed, read-only,
+    no space)."""
 
-    A crash leaves either the old file or the new one, never half of one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+
+def _shown(path: Path) -> str:
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _write_temp(path: Path, text: str | bytes) -> str:
+    """``text`` (UTF-8; bytes as they are) in a new temporary file beside ``path``, flushed to
+    disk; returns its name."""
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer killed mid-write
         stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -184,22 +191,39 @@ def atomic_write_text(path: str | Path, text: str | bytes) -> Path:
             fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+    return tmp
 
 
-def dump(result: dict[str, Any], path: str | Path) -> Path:
-    """Write a result to ``path`` atomically, its impostor arrays (if any) beside it first."""
+def atomic_write_text(path: str | Path, text: str | bytes) -> Path:
+    """Write ``text`` (UTF-8; bytes as they are) to a temporary file beside ``path`` and rename
+    it into place.
+
+    A crash leaves either the old file or the new one, never half of one. A path that is a
+    folder, or a folder that cannot be written, raises :class:`OutputError` (one line).
+    """
+    return write_set({Path(path): text})[0]
+
+
+def output_set(result: dict[str, Any], path: str | Path) -> dict[Path, str | bytes]:
+    """The files of a result at ``path``: its impostor arrays beside it (if it has any), then
+    the JSON itself, in the order :func:`write_set` puts them in place (``path`` last)."""
     path = Path(path)
+    files: dict[Path, str | bytes] = {}
     table = result.get("impostors")
     if isinstance(table, ImpostorTable):
         ids = [i["id"] for i in result["dataset"]["images"]]
         split = [i["split"] for i in result["dataset"]["images"]]
-        atomic_write_text(impostors_path(path), _npz(ids, split, table.arrays))
-    return atomic_write_text(path, to_json(result))
+        files[impostors_path(path)] = _npz(ids, split, table.arrays)
+    files[path] = to_json(result)
+    return files
+
+
+def dump(result: dict[str, Any], path: str | Path) -> Path:
+    """Write a result to ``path`` and its impostor arrays (if any) beside it, as one set."""
+    return write_set(output_set(result, path))[-1]
 
 
 def impostors_path(results_path: str | Path) -> Path:
@@ -289,6 +313,112 @@ def load_impostors(
     return arrays
 
 
+def write_set(texts: dict[Path, str | bytes]) -> list[Path]:
+    """Write several files as one set: every file goes to a temporary file first, and only when
+    all are on disk are they renamed into place, in the given order (put ``results.json`` last,
+    so that a set is complete once it is there). If any write fails (no space, read-only), the
+    temporary files are removed and no existing file was touched.
+    """
+    temps: dict[Path, str] = {}
+    try:
+        for path in texts:
+            if path.is_dir():
+                raise OutputError(f"{_shown(path)} is a folder; give a file name to write to.")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        for path, text in texts.items():
+            temps[path] = _write_temp(path, text)
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    except OSError as exc:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+        target = Path(exc.filename) if exc.filename else next(iter(texts)).parent
+        where = _shown(target)
+        raise OutputError(
+            f"Cannot write {where}: {exc.strerror or exc}; no output file was replaced."
+        ) from exc
+    except BaseException:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    return list(texts)
+
+
+def check_output_folder(folder: str | Path, names: tuple[str, ...]) -> Path:
+    """Refuse an output folder before any work: a file in its place, a file name that is a
+    folder, a folder that cannot be created or written, or less free space than the outputs
+    already there take (what this run will roughly write again)."""
+    folder = Path(folder)
+    shown = _shown(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"--out {shown} is a file, not a folder; pass a folder for the results.")
+    for name in names:
+        if (folder / name).is_dir():
+            raise OutputError(f"{shown}/{name} is a folder; move it away or pass another --out.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = _write_temp(folder / ".write-probe", "")
+        Path(probe).unlink()
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot write to the output folder {shown}: {exc.strerror or exc}; "
+            "pass a writable --out."
+        ) from exc
+    previous = sum((folder / n).stat().st_size for n in names if (folder / n).is_file())
+    free = shutil.disk_usage(folder).free
+    if free < previous:
+        raise OutputError(
+            f"The output folder {shown} has {free:,} bytes free, less than the {previous:,} "
+            "bytes of the results already there; free some space or pass another --out."
+        )
+    return folder
+
+
+def new_run_id() -> str:
+    """A run's id, written into every file of its output set (not part of any comparison)."""
+    return uuid.uuid4().hex[:16]
+
+
+#: How every output file names its run: "hash-harness run id: <hex>".
+RUN_ID_MARK = "hash-harness run id: "
+_RUN_ID = re.compile(re.escape(RUN_ID_MARK) + r"([0-9a-f]+)")
+
+
+def run_id_of_file(path: Path) -> str | None:
+    """The run id a report file carries near its start or end, or None (no mark, unreadable)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 4096))
+            tail = fh.read()
+    except OSError:
+        return None
+    m = _RUN_ID.search((head + b"\n" + tail).decode("utf-8", "replace"))
+    return m[1] if m else None
+
+
+def mixed_set(
+    results_path: str | Path, result: dict[str, Any], names: tuple[str, ...]
+) -> list[str]:
+    """Report files beside ``results_path`` that belong to another run than ``result``: a set
+    left mixed by an interrupted write or a copy by hand."""
+    run_id = result.get("run", {}).get("id")
+    folder = Path(results_path).parent
+    problems = []
+    for name in names:
+        path = folder / name
+        if run_id is None or not path.is_file():
+            continue
+        theirs = run_id_of_file(path)
+        if theirs != run_id:
+            problems.append(
+                f"{_shown(path)} is from run {theirs or 'unknown'}, not from run {run_id} of "
+                f"{_shown(Path(results_path))}: a mixed output set; regenerate it with "
+                "`hash-harness report`"
+            )
+    return problems
+
+
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
     """Bring an older result up to :data:`SCHEMA_VERSION`, one step at a time."""
     version = data.get("schema_version")
@@ -314,15 +444,36 @@ def read_json_object(
 ) -> dict[str, Any]:
     """The JSON object in ``path``; an unreadable, truncated or non-object file raises
     ``error`` naming ``what`` the file was meant to be."""
+    shown = _shown(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise error(f"Cannot read {what} file {str(path)!r}: {exc.strerror}.") from exc
+        raise error(f"Cannot read {what} file {shown!r}: {exc.strerror}.") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise error(f"{path} is not valid JSON (truncated or not a {what} file): {exc}.") from exc
+        raise error(f"{shown} is not valid JSON (truncated or not a {what} file): {exc}.") from exc
+    except RecursionError as exc:
+        raise error(f"{shown} nests JSON too deeply to be a {what} file.") from exc
     if not isinstance(data, dict):
-        raise error(f"{path} is not a {what} file: expected a JSON object.")
+        raise error(f"{shown} is not a {what} file: expected a JSON object.")
+    if nesting_depth(data) > MAX_DEPTH:
+        raise error(f"{shown} nests JSON deeper than {MAX_DEPTH} levels: not a {what} file.")
     return data
+
+
+#: Deepest nesting accepted in a JSON document (results nest about 8 levels).
+MAX_DEPTH = 64
+
+
+def nesting_depth(data: Any) -> int:
+    """How deeply lists and objects nest in ``data`` (iterative: no recursion limit)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def load(path: str | Path) -> dict[str, Any]:

@@ -44,6 +44,8 @@ class ImageOutcome:
     size: tuple[int, int] | None = None
     #: Standard deviation of the grey levels: near 0 for a flat (degenerate) image.
     grey_std: float | None = None
+    #: Frames in the file when it has more than one (the first is the one evaluated).
+    frames: int = 1
     hashes: list[list[bytes | None]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     exclusions: list[dict[str, str]] = field(default_factory=list)
@@ -87,11 +89,16 @@ def hash_image(
         out.failures.append(failure)
         out.hashes = [list(empty) for _ in range(1 + len(chains))]
         return out
-    # A manifest's sha256 is of the whole file's pixels; a tile (crop) or a shrunk image has
-    # its own.
-    known = record.sha256 if record.crop is None and record.max_side is None else None
+    # A manifest's sha256 is of the whole file's pixels under the default (viewer) decode
+    # policy; a tile (crop), a shrunk image or another policy has its own.
+    known = (
+        record.sha256
+        if record.crop is None and record.max_side is None and record.decode == "viewer"
+        else None
+    )
     out.sha256 = known or pixel_sha256(original)
     out.size = original.size
+    out.frames = int(original.info.get("frames", 1))
     out.grey_std = float(np.asarray(original.convert("L"), dtype=np.float64).std())
     # The original's outcome per algorithm: (hash, exclusion reason, failure reason).
     of_original: dict[int, tuple[bytes | None, str | None, str | None]] = {}
@@ -294,6 +301,8 @@ class HashedCorpus:
     grey_std: list[float | None] = field(default_factory=list)
     #: Hash cells computed (not read from the cache), failed attempts included.
     hashes_computed: int = 0
+    #: Frame count per image (1 for single-frame files; the first frame is evaluated).
+    frames: list[int] = field(default_factory=list)
 
     @property
     def decoded(self) -> npt.NDArray[np.bool_]:
@@ -425,12 +434,13 @@ def hash_corpus(
     shas = [o.sha256 for o in done]
     sizes = [o.size for o in done]
     stds = [o.grey_std for o in done]
+    frames = [o.frames for o in done]
     failures = [f for o in done for f in o.failures]
     exclusions = [e for o in done for e in o.exclusions]
     computed = sum(
         columns * len(algorithms) if needed is None else len(needed) for _, needed in plan.tasks
     )
-    return HashedCorpus(ids, shas, sizes, packed, ok, failures, exclusions, stds, computed)
+    return HashedCorpus(ids, shas, sizes, packed, ok, failures, exclusions, stds, computed, frames)
 
 
 class _Plan:
@@ -467,8 +477,10 @@ class _Plan:
         self.env = store_mod.transform_environment()
         self.algo_keys = [store_mod.algorithm_key(a) for a in algorithms]
         every = {(c, a) for c in range(1 + len(chains)) for a in range(len(algorithms))}
+        # Content-derived file keys, computed once (each reads the whole file).
+        self.file_keys = [store_mod.file_key(r) for r in self.records]
         for i, record in enumerate(self.records):
-            info = store.file(store_mod.file_key(record))
+            info = store.file(self.file_keys[i])
             self.cached.append(info)
             if info is None:
                 self.tasks.append((record, None))
@@ -504,7 +516,7 @@ class _Plan:
             if info is not None:
                 self._merge(out, record, info, self._cells(record, info))
             if self.store is not None and out.sha256 is not None:
-                self._save(out, record)  # one transaction per finished image: resumable
+                self._save(out, i)  # one transaction per finished image: resumable
             yield i, out, False
 
     def _merge(
@@ -513,6 +525,7 @@ class _Plan:
         columns = self._columns(record)
         if out.sha256 is None and not out.failures:  # fully cached: nothing was decoded
             out.sha256, out.size, out.grey_std = info.sha256, info.size, info.grey_std
+            out.frames = info.frames
         if not out.hashes:
             out.hashes = [[None] * len(self.algorithms) for _ in columns]
         for (c, a), (status, value, reason) in cells.items():
@@ -535,9 +548,10 @@ class _Plan:
             key=lambda e: (order.get(e["transform"], 0), algo_order.get(e["algorithm"], 0))
         )
 
-    def _save(self, out: ImageOutcome, record: ImageRecord) -> None:
+    def _save(self, out: ImageOutcome, i: int) -> None:
         from harness import store as store_mod
 
+        record = self.records[i]
         columns = self._columns(record)
         excluded = {(e["transform"], e["algorithm"]): e["reason"] for e in out.exclusions}
         cells: list[tuple[str, str, str, bytes | None, str | None]] = []
@@ -552,5 +566,5 @@ class _Plan:
                 elif (column, self.algorithms[a].id) in excluded:
                     reason = excluded[(column, self.algorithms[a].id)]
                     cells.append((columns[c], key, "excluded", None, reason))
-        info = store_mod.FileInfo(out.sha256 or "", out.size or (0, 0), out.grey_std)
-        self.store.put(store_mod.file_key(record), info, cells)
+        info = store_mod.FileInfo(out.sha256 or "", out.size or (0, 0), out.grey_std, out.frames)
+        self.store.put(self.file_keys[i], info, cells)

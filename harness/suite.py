@@ -19,12 +19,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datasets_benign.decode import DEFAULT_POLICY, check_policy
 from harness import data
 from harness._validation import check_int, check_real
 from harness.algorithms import HashAlgorithm, make_algorithm
@@ -38,6 +40,7 @@ KEYS = {
     "description": "free text",
     "seed": "integer base seed for randomised transforms",
     "dataset": "registered dataset name or folder path",
+    "decode": "decode policy: 'viewer' (default: flatten on white) or 'reference' (convert('RGB'))",
     "algorithms": "list of algorithm specs, e.g. 'phash' or 'phash(hash_size=16)'",
     "transforms": (
         "list of transform chains ('jpeg(quality=70)', 'resize(scale=0.5)|jpeg'), severity "
@@ -105,6 +108,8 @@ class Suite:
     #: Longer side originals are shrunk to (0 = never); None = the dataset's own setting.
     max_side: int | None = None
     group_by: str | None = None
+    #: Decode policy of the dataset's images (see :mod:`datasets_benign.decode`).
+    decode: str = "viewer"
     description: str = ""
     config: Mapping[str, Any] = field(default_factory=dict)
 
@@ -193,6 +198,11 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
         problems.append(_problem("dataset", "must be a string (name or folder path)."))
         dataset = "skimage"
     description = raw.get("description", "")
+    decode = raw.get("decode", DEFAULT_POLICY)
+    try:
+        check_policy(decode)
+    except HarnessError as exc:
+        problems.append(_problem("decode", str(exc)))
 
     algorithms = _build("algorithms", raw, make_algorithm, problems)
     chains = _build("transforms", raw, expand, problems)
@@ -242,6 +252,7 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
         near_duplicates=near_duplicates,
         max_side=max_side,
         group_by=group_by,
+        decode=decode,
         description=str(description),
         config=dict(raw),
     )
@@ -404,12 +415,21 @@ def load_suite(path: str | Path) -> Suite:
         valid suite.
     """
     path = data.resolve(path, "suite", SuiteError)
+    shown = os.fsencode(path).decode("utf-8", "backslashreplace")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SuiteError(f"Cannot read suite file {str(path)!r}: {exc.strerror}.") from exc
+        raise SuiteError(f"Cannot read suite file {shown!r}: {exc.strerror}.") from exc
+    except UnicodeDecodeError as exc:
+        raise SuiteError(
+            f"{shown} is not UTF-8 text (byte {exc.start}: {exc.reason}); save the suite as UTF-8."
+        ) from exc
+    if "\x00" in text:
+        raise SuiteError(f"{shown} is not a text file (it contains NUL bytes).")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SuiteError(f"{path} is not valid TOML: {exc}.") from exc
-    return parse_suite(raw, source=str(path))
+        raise SuiteError(f"{shown} is not valid TOML: {exc}.") from exc
+    except RecursionError as exc:
+        raise SuiteError(f"{shown} nests tables or arrays too deeply to be a suite.") from exc
+    return parse_suite(raw, source=shown)

@@ -19,6 +19,11 @@ from harness.errors import InvalidParameterError
 from transforms._util import COLORS, FILLS, canvas, from_array, mean_color
 from transforms.base import TRANSFORMS, Transform
 
+#: Largest output any transform may make: Pillow's decompression-bomb limit (pixels), and the
+#: longest side a square output can have within it.
+MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+MAX_SIDE = math.isqrt(MAX_PIXELS)
+
 #: Pillow resampling filters by the names suites use.
 FILTERS: dict[str, Image.Resampling] = {
     "nearest": Image.Resampling.NEAREST,
@@ -135,7 +140,8 @@ class Resize(Transform):
             )
             object.__setattr__(self, "scale", v)
         if self.long_side is not None:
-            check_int("long_side", self.long_side, owner="resize", min_value=1, max_value=65535)
+            # A square output must stay within the pixel limit every decoder enforces.
+            check_int("long_side", self.long_side, owner="resize", min_value=1, max_value=MAX_SIDE)
         check_choice("filter", self.filter, owner="resize", choices=FILTERS)
         check_choice("upscale", self.upscale, owner="resize", choices=(False, True))
 
@@ -165,6 +171,11 @@ class Resize(Transform):
         size = self.output_size(image.size)
         if size == image.size:
             return image.copy()
+        if size[0] * size[1] > MAX_PIXELS:  # scale=8 on a large image: refuse, do not allocate
+            raise InvalidParameterError(
+                f"{self.id} would make a {size[0]}x{size[1]} image, over the limit of "
+                f"{MAX_PIXELS:,} pixels."
+            )
         return image.resize(size, resample=FILTERS[self.filter])
 
 

@@ -11,9 +11,11 @@ Protocol ``hash-harness-external/1`` (docs/external-hashers.md has the full spec
   ``{"id": "7", "hash": "<hex or 0/1 string>", "n_bits": 256}`` with optional ``"quality"``, or
   ``{"id": "7", "error": "why"}`` (a failure of that image) or
   ``{"id": "7", "excluded": "why"}`` (a counted exclusion, like PDQ's quality gate).
-* A reply that is late (``timeout`` seconds), not JSON, too long, for another id, or of the wrong
-  bit length is that image's failure with the reason; the process is then killed and a fresh
-  one is started for the next image, so one bad reply cannot shift every later answer.
+* A reply that is late (``timeout`` seconds; the first reply of a newly started process may take
+  :data:`STARTUP_TIMEOUT` more, as it includes the program's start-up), not JSON, too long, for
+  another id, or of the wrong bit length is that image's failure with the reason; the process
+  is then killed and a fresh one is started for the next image, so one bad reply cannot shift
+  every later answer.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ class ExternalHasherError(HarnessError):
     """The external hasher misbehaved for one image (the reason says how)."""
 
 
+#: Extra seconds allowed for the first reply of a newly started hasher: starting a program and
+#: its imports can take many seconds on a busy machine, and is no fault of any one image.
+STARTUP_TIMEOUT = 60.0
+
+
 class _Process:
     """One running hasher with a line-oriented, deadline-bounded reader."""
 
@@ -70,6 +77,7 @@ class _Process:
         except OSError as exc:
             raise ExternalHasherError(f"cannot start {command[0]!r}: {exc.strerror}") from exc
         self.buffer = b""
+        self.started = False  # True after the first reply: start-up is over
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -92,7 +100,8 @@ class _Process:
             raise ExternalHasherError(
                 f"hasher exited (code {self.proc.poll()}){self.stderr_tail()}"
             ) from exc
-        line = self._readline(timeout)
+        line = self._readline(timeout if self.started else timeout + STARTUP_TIMEOUT)
+        self.started = True
         try:
             reply = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -17,8 +17,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from harness.escaping import visible
 from harness.report import model, plots
 from harness.report.markdown import LEADERBOARD_NOTE, QUALITY_NOTE, STATUS_LEGEND
+from harness.results import RUN_ID_MARK
 
 #: Section ids and headings, in page order (the table of contents).
 SECTIONS = [
@@ -45,11 +47,18 @@ def _trusted(markup: str) -> Markup:
     return Markup(markup)  # noqa: S704 - never user text
 
 
+def _visible(value: Any) -> Any:
+    """Every text shown: control characters and undecodable bytes as visible escapes (then
+    autoescaped); the harness's own markup is left alone."""
+    return visible(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 @functools.cache
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("harness.report", "templates"),
         autoescape=True,
+        finalize=_visible,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -81,6 +90,8 @@ def render_html(result: dict[str, Any]) -> str:
     return _template().render(
         title=f"hash-harness report: {suite['name']} v{suite['version']} on {dataset['name']}",
         css=_trusted(_css()),
+        run_id_mark=RUN_ID_MARK,
+        run_id=result.get("run", {}).get("id", "none"),
         ok=result.get("status", {}).get("ok", True),
         dataset=dataset,
         n_transforms=len(result["transforms"]),

@@ -8,7 +8,10 @@ baseline are the job of ``hash-harness check`` (its own JUnit output).
 from __future__ import annotations
 
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
+
+from harness.escaping import xml_attr as quoteattr
+from harness.escaping import xml_text as escape
+from harness.results import RUN_ID_MARK
 
 
 def render_junit(result: dict[str, Any]) -> str:
@@ -36,8 +39,13 @@ def render_junit(result: dict[str, Any]) -> str:
             f'  <testcase classname="failures" name={quoteattr(label)}>'
             f"<failure message={quoteattr(f['error'])}>{escape(f['error'])}</failure></testcase>"
         )
+    run_id = result.get("run", {}).get("id", "none")
     head = (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name={quoteattr(name)} '
-        f'tests="{len(cases)}" failures="{len(result["failures"])}">'
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<!-- {RUN_ID_MARK}{escape(run_id)} -->\n'
+        f'<testsuite name={quoteattr(name)} tests="{len(cases)}" '
+        f'failures="{len(result["failures"])}">\n'
+        f'  <properties><property name="hash-harness.run" value={quoteattr(run_id)}/>'
+        f'<property name="hash-harness.decode" '
+        f"value={quoteattr(result['dataset'].get('decode', 'viewer'))}/></properties>"
     )
     return "\n".join([head, *cases, "</testsuite>"]) + "\n"

@@ -11,20 +11,23 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from harness.escaping import visible
 from harness.report import model
 from harness.report.model import Cell, Table
+from harness.results import RUN_ID_MARK
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 
 def esc(text: Any) -> str:
-    """Escape Markdown/HTML-significant characters and flatten newlines."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\r", " ").replace("\n", " ")
+    """Escape Markdown/HTML-significant characters; control characters (newlines too) and
+    undecodable bytes become visible escapes."""
+    return _MD_SPECIAL.sub(r"\\\1", visible(text))
 
 
 def code(text: Any) -> str:
-    """Inline code span that survives backticks and pipes inside ``text``."""
-    s = str(text).replace("|", "\\|").replace("\n", " ")
+    """Inline code span that survives backticks, pipes and control characters in ``text``."""
+    s = visible(text).replace("|", "\\|")
     fence = "``" if "`" in s else "`"
     return f"{fence}{s}{fence}" if fence == "`" else f"{fence} {s} {fence}"
 
@@ -77,10 +80,12 @@ def render_markdown(result: dict[str, Any]) -> str:
     suite, dataset, env = result["suite"], result["dataset"], result["environment"]
     names = model.labels(result)
     status = result.get("status", {})
+    # Rates depend on how pixels were decoded (transparency!), so every rate section says it.
+    decode = f" (decode: {esc(dataset.get('decode', 'viewer'))})"
     out: list[str] = []
     out.append(
         f"# hash-harness report: suite {esc(suite['name'])} v{suite['version']} "
-        f"on {esc(dataset['name'])}"
+        f"on {esc(dataset['name'])}{decode}"
     )
     out.append("")
     verdict = "OK" if status.get("ok", True) else "FAILED (too many image failures)"
@@ -126,7 +131,11 @@ def render_markdown(result: dict[str, Any]) -> str:
                 *[f"  - cannot support: {esc(c)}" for c in ans.cannot],
             ]
 
-    out += ["", "## Robustness: true-match rate (TPR) of edited copies against their original", ""]
+    out += [
+        "",
+        "## Robustness: true-match rate (TPR) of edited copies against their original" + decode,
+        "",
+    ]
     out += table(model.robustness_table(result))
     out += ["", "### Distances of edited copies to their original (median / max bits)", ""]
     out += table(model.distances_table(result))
@@ -136,14 +145,15 @@ def render_markdown(result: dict[str, Any]) -> str:
         target = result["leaderboard"]["target_fpr"]
         out += [
             "",
-            f"## Leaderboard: held-out TPR per transform family at false-match rate <= {target:g}",
+            f"## Leaderboard: held-out TPR per transform family at false-match rate <= {target:g}"
+            + decode,
             "",
         ]
         out.append(LEADERBOARD_NOTE + " " + STATUS_LEGEND)
         out += ["", *table(lb)]
 
     # -- collisions ---------------------------------------------------------------------------
-    out += ["", "## Collisions: different images that match", ""]
+    out += ["", "## Collisions: different images that match" + decode, ""]
     out.append(
         "Negative protocols: "
         + "; ".join(f"{code(k)}: {esc(v)}" for k, v in result["protocols"].items())
@@ -187,11 +197,11 @@ def render_markdown(result: dict[str, Any]) -> str:
         out += ["", "## Hash quality over the evaluated originals", ""]
         out.append(QUALITY_NOTE)
         out += ["", *table(quality)]
-    out += _render_recommendations(result)
+    out += _render_recommendations(result, decode)
 
     # -- sweep --------------------------------------------------------------------------------
     algos = {a["id"]: a for a in result["algorithms"]}
-    out += ["", "## Threshold sweep (describes the data; not a tuned recommendation)", ""]
+    out += ["", "## Threshold sweep (describes the data; not a tuned recommendation)" + decode, ""]
     out.append(
         "TPR pools every edit except identity; FPR is over `originals_all_pairs`. Picking the "
         "best row of this table and quoting its TPR would be in-sample and optimistic."
@@ -230,6 +240,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     out += ["", "## Failures", ""]
     failures = model.failures_table(result)
     out += table(failures) if failures is not None else ["None."]
+    # The run id closes the file (an HTML comment: invisible when rendered).
+    out.append(f"\n<!-- {RUN_ID_MARK}{esc(result.get('run', {}).get('id', 'none'))} -->")
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -306,10 +318,14 @@ def _fmt_ci(ci: list[float | None], digits: int = 2) -> str:
     return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
-def _render_recommendations(result: dict[str, Any]) -> list[str]:
+def _render_recommendations(result: dict[str, Any], decode: str = "") -> list[str]:
     if not result.get("recommendations") and not result.get("curves"):
         return []
-    out = ["", "## Thresholds: chosen on calibration images, scored on held-out images", ""]
+    out = [
+        "",
+        "## Thresholds: chosen on calibration images, scored on held-out images" + decode,
+        "",
+    ]
     out += [THRESHOLDS_NOTE, "", *table(model.thresholds_table(result))]
     reasons = model.threshold_reasons(result)
     if reasons:
@@ -335,7 +351,8 @@ def _render_recommendations(result: dict[str, Any]) -> list[str]:
 
 
 def _flat(text: Any) -> str:
-    return str(text).replace("\r", " ").replace("\n", " ")
+    """Plain terminal text: one line, control characters as visible escapes."""
+    return visible(text)
 
 
 def _text_table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
@@ -374,7 +391,8 @@ def render_threshold(doc: dict[str, Any], plain: bool = False) -> str:
     unit = f"{algo['n_bits']} ({algo.get('level_unit', 'bits')})"
     where = (
         f"Suite {e(doc['suite']['name'])} v{doc['suite']['version']} on "
-        f"{e(doc['dataset']['name'])} ({doc['dataset']['n_evaluated']} images evaluated); "
+        f"{e(doc['dataset']['name'])} (decode: {e(doc['dataset'].get('decode', 'viewer'))}; "
+        f"{doc['dataset']['n_evaluated']} images evaluated); "
         f"negatives: {c(doc['protocol'])}; from {e(doc['source'])}, "
         f"{doc['hashes_computed']} hashes computed."
     )

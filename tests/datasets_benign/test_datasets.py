@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -153,7 +154,9 @@ def test_tiles_decode_and_verify_their_source_once(tmp_path, monkeypatch):
     crops = [(x, y, x + 32, y + 32) for y in (0, 32) for x in (0, 32, 64)]
     tiles = [ImageRecord(f"t{i}", str(path), sha256=sha, crop=c) for i, c in enumerate(crops)]
     decodes = []
-    monkeypatch.setattr(base, "load_rgb", lambda p: decodes.append(p) or load_rgb(p))
+    monkeypatch.setattr(
+        base, "load_rgb", lambda p, policy: decodes.append(p) or load_rgb(p, policy)
+    )
     monkeypatch.setattr(base, "_SOURCE", {})
     whole = load_rgb(path)
     for tile in tiles:
@@ -165,3 +168,31 @@ def test_tiles_decode_and_verify_their_source_once(tmp_path, monkeypatch):
     Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(path)
     with pytest.raises(ImageLoadError, match="differ from the manifest"):
         tiles[0].load()  # new pixels in the file: decoded and checked again, not served stale
+
+
+def test_tile_source_is_decoded_afresh_when_the_file_is_rewritten_in_place(tmp_path, monkeypatch):
+    """The decoded source is known by the file's content and decode policy: a file rewritten
+    with the same size and modification time, or read under another policy, is decoded again."""
+    import os
+
+    from datasets_benign import base
+
+    monkeypatch.setattr(base, "_SOURCE", {})
+    rng = np.random.default_rng(1)
+    path = tmp_path / "photo.bmp"  # uncompressed: every rewrite has the same size
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
+    tile = ImageRecord("t", str(path), crop=(0, 0, 32, 32))
+    first = tile.load().tobytes()
+    st = path.stat()
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    second = tile.load().tobytes()
+    assert second != first
+    assert second == load_rgb(path).crop((0, 0, 32, 32)).tobytes()
+    rgba = tmp_path / "alpha.png"
+    Image.fromarray(np.zeros((64, 64, 4), dtype=np.uint8), mode="RGBA").save(rgba)
+    viewer = ImageRecord("v", str(rgba), crop=(0, 0, 32, 32))
+    reference = dataclasses.replace(viewer, decode="reference")
+    assert viewer.load().getpixel((0, 0)) == (255, 255, 255)  # transparency on white
+    assert reference.load().getpixel((0, 0)) == (0, 0, 0)  # alpha dropped
