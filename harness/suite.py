@@ -312,44 +312,40 @@ def _thresholds(
     return chosen
 
 
-def _fractions(key: str, raw: Any, problems: list[str]) -> tuple[float, ...]:
-    """A non-empty list of numbers strictly between 0 and 1, largest first."""
+def _numbers(
+    key: str, raw: Any, problems: list[str], *, descending: bool, **bounds: Any
+) -> tuple[float, ...]:
+    """A non-empty list of reals within ``bounds`` (see ``check_real``), sorted, repeats
+    dropped; each bad entry becomes a problem."""
     if not isinstance(raw, list) or not raw:
         problems.append(_problem(key, f"must be a non-empty list ({KEYS[key]})."))
         return ()
     values = []
     for i, v in enumerate(raw):
         try:
-            values.append(
-                check_real(
-                    f"{key}[{i}]",
-                    v,
-                    owner="the suite",
-                    min_value=0.0,
-                    max_value=1.0,
-                    min_open=True,
-                    max_open=True,
-                )
-            )
+            values.append(check_real(f"{key}[{i}]", v, owner="the suite", **bounds))
         except HarnessError as exc:
             problems.append(_problem(key, str(exc)))
-    return tuple(sorted(set(values), reverse=True))
+    return tuple(sorted(set(values), reverse=descending))
+
+
+def _fractions(key: str, raw: Any, problems: list[str]) -> tuple[float, ...]:
+    """A non-empty list of numbers strictly between 0 and 1, largest first."""
+    return _numbers(
+        key,
+        raw,
+        problems,
+        descending=True,
+        min_value=0.0,
+        max_value=1.0,
+        min_open=True,
+        max_open=True,
+    )
 
 
 def _sizes(key: str, raw: Any, problems: list[str]) -> tuple[float, ...]:
     """A non-empty list of counts >= 1 in any notation (``1e7``), smallest first."""
-    if not isinstance(raw, list) or not raw:
-        problems.append(_problem(key, f"must be a non-empty list ({KEYS[key]})."))
-        return ()
-    values = []
-    for i, v in enumerate(raw):
-        try:
-            values.append(
-                check_real(f"{key}[{i}]", v, owner="the suite", min_value=1.0, max_value=1e15)
-            )
-        except HarnessError as exc:
-            problems.append(_problem(key, str(exc)))
-    return tuple(sorted(set(values)))
+    return _numbers(key, raw, problems, descending=False, min_value=1.0, max_value=1e15)
 
 
 def _near_duplicates(

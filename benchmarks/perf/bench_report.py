@@ -53,7 +53,7 @@ def _matplotlib_plots(result: dict[str, Any]) -> None:
     import numpy as np
 
     from harness.report.model import metric
-    from harness.summaries import family_of
+    from harness.report.plots import edit_families
 
     def save(fig: Any) -> None:
         fig.savefig(io.StringIO(), format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -61,11 +61,7 @@ def _matplotlib_plots(result: dict[str, Any]) -> None:
 
     algos = {a["id"]: a for a in result["algorithms"]}
     by = {(c["algorithm"], c["transform"]): c for c in result["cells"]}
-    families: dict[str, list[dict[str, Any]]] = {}
-    for t in result["transforms"]:
-        if t["id"] != "identity":
-            families.setdefault(family_of(t), []).append(t)
-    for members in (m for m in families.values() if len(m) > 1):
+    for members in (m for m in edit_families(result).values() if len(m) > 1):
         fig, ax = plt.subplots(figsize=(4.4, 3.0))
         for a, meta in algos.items():
             ms = [metric(by[(a, t["id"])], "tpr", meta["thresholds"][0]) for t in members]

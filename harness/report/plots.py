@@ -30,21 +30,27 @@ def _x_of(transform: dict[str, Any]) -> tuple[str, float]:
     return "intensity (0 = untouched, 1 = harshest modelled)", float(transform["intensity"])
 
 
+def edit_families(result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The run's edits (the identity control aside) by family, in suite order."""
+    from harness.summaries import family_of
+
+    families: dict[str, list[dict[str, Any]]] = {}
+    for t in result["transforms"]:
+        if t["id"] != "identity":
+            families.setdefault(family_of(t), []).append(t)
+    return families
+
+
 def severity_panels(result: dict[str, Any], colour: dict[str, str]) -> list[str]:
     """One small plot per family of edits with two or more members: TPR at each algorithm's
     first threshold against the edit's real parameter, 95% intervals as bars, a marker and a
     slight horizontal offset per algorithm so coinciding lines stay visible."""
     from harness.report.model import metric
-    from harness.summaries import family_of
 
     algos = {a["id"]: a for a in result["algorithms"]}
     by = {(c["algorithm"], c["transform"]): c for c in result["cells"]}
-    families: dict[str, list[dict[str, Any]]] = {}
-    for t in result["transforms"]:
-        if t["id"] != "identity":
-            families.setdefault(family_of(t), []).append(t)
     out = []
-    for fam, members in families.items():
+    for fam, members in edit_families(result).items():
         if len(members) < 2:
             continue
         xs = [_x_of(t) for t in members]
