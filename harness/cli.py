@@ -397,16 +397,26 @@ def _cmd_golden(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from harness.offline import export
+    from harness.offline import default_key_path, export
     from harness.suite import DEFAULT_SUITE, load_suite
 
     suite = load_suite(args.suite or DEFAULT_SUITE)
-    doc = export(suite, args.out, dataset=args.dataset, quiet=args.quiet)
+    doc = export(
+        suite, args.out, dataset=args.dataset, quiet=args.quiet, blind=args.blind, key=args.key
+    )
     print(
-        f"wrote {doc['items']} PNG files and {Path(args.out) / 'manifest.csv'}; hash each file and "
-        "return a CSV with the columns item_id,hash (see docs/external-hashers.md)",
+        f"wrote {len(doc['items']) if args.blind else doc['items']} PNG files and "
+        f"{Path(args.out) / 'manifest.csv'}; hash each file and return a CSV with the columns "
+        "item_id,hash (see docs/external-hashers.md)",
         file=sys.stderr,
     )
+    if args.blind:
+        key = args.key or default_key_path(args.out)
+        print(
+            f"the key is {key}: keep it, never send it with the folder; score with "
+            f"`hash-harness score {key} --hashes VENDOR.csv`",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -424,6 +434,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         label=args.label,
         bits=args.bits,
         thresholds=tuple(args.threshold) if args.threshold else None,
+        min_quality=args.min_quality,
     )
     result = evaluate(suite, dataset, corpus)
     result["run"] = {
@@ -865,6 +876,17 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--dataset", help="registered dataset name or folder of images")
     exp.add_argument("--out", required=True, help="export folder")
     exp.add_argument("--quiet", action="store_true", help="no progress output")
+    exp.add_argument(
+        "--blind",
+        action="store_true",
+        help="opaque, shuffled file names and a manifest without ids or edits; the mapping back "
+        "goes to the evaluator's key file",
+    )
+    exp.add_argument(
+        "--key",
+        help="key file of a blind export (default: OUT.key.json beside the folder); an existing "
+        "key's secret is reused, giving the same names",
+    )
     exp.set_defaults(func=_cmd_export)
 
     sco = _command(
@@ -874,12 +896,23 @@ def build_parser() -> argparse.ArgumentParser:
         "Read a vendor's CSV of hashes of an export and write the same results and reports "
         "as `run` would for a built-in algorithm.",
     )
-    sco.add_argument("export", help="folder written by `hash-harness export`")
-    sco.add_argument("--hashes", required=True, help="vendor CSV with columns item_id,hash")
+    sco.add_argument(
+        "export", help="folder written by `hash-harness export`, or the key file of a blind export"
+    )
+    sco.add_argument(
+        "--hashes",
+        required=True,
+        help="vendor CSV with columns item_id,hash (optional: quality, excluded)",
+    )
     sco.add_argument("--label", default="vendor", help="name of the vendor algorithm in reports")
     sco.add_argument("--bits", type=_positive_int, help="hash length (default: from the file)")
     sco.add_argument(
         "--threshold", type=int, nargs="+", help="match thresholds in bits (default: 10%% of bits)"
+    )
+    sco.add_argument(
+        "--min-quality",
+        type=float,
+        help="items whose quality column is below this are the vendor's exclusions (escapes)",
     )
     sco.add_argument("--out", default="results", help="output folder (default: ./results)")
     sco.set_defaults(func=_cmd_score)

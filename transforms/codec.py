@@ -45,8 +45,15 @@ def _decode(buf: io.BytesIO, draft: Size | None = None) -> Image.Image:
 
 
 def png_bytes(image: Image.Image) -> bytes:
-    """Lossless PNG file bytes (for handing exact pixels to a vendor or a file)."""
-    return _encode(image, "PNG").getvalue()
+    """Lossless PNG file bytes (for handing exact pixels to a vendor or a file).
+
+    Pixels only: the source file's metadata that Pillow would carry over (ICC profile,
+    transparency key, text) is dropped, so a file handed to a vendor says nothing about where
+    its pixels came from, and a hasher sees exactly the pixels the harness evaluates.
+    """
+    bare = image.copy()
+    bare.info.clear()
+    return _encode(bare, "PNG").getvalue()
 
 
 def thumbnail_data_uri(image: Image.Image, side: int = 160) -> str:
