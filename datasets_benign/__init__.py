@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from datasets_benign.base import Dataset, ImageRecord, display_path, folder_dataset
+from datasets_benign.base import Dataset, ImageRecord, Variant, display_path, folder_dataset
 from datasets_benign.extra import openclipart_dataset, tiles_dataset
 from datasets_benign.manifest import manifest_dataset
 from datasets_benign.skimage_corpus import skimage_dataset
@@ -34,7 +34,13 @@ def subset(data: Dataset, n: int) -> Dataset:
         raise DatasetError(f"A subset needs at least one image, got [{n}].")
     key = lambda r: hashlib.blake2b(r.id.encode(), digest_size=8).digest()  # noqa: E731
     chosen = sorted(sorted(data.records, key=key)[:n], key=lambda r: r.id)
-    return dataclasses.replace(data, name=f"{data.name}[{n}]", records=tuple(chosen))
+    kept = {r.id for r in chosen}
+    return dataclasses.replace(
+        data,
+        name=f"{data.name}[{n}]",
+        records=tuple(chosen),
+        variants=tuple(v for v in data.variants if v.of in kept),
+    )
 
 
 def open_dataset(spec: str, decode: str | None = None) -> Dataset:
@@ -75,6 +81,7 @@ __all__ = [
     "DATASETS",
     "Dataset",
     "ImageRecord",
+    "Variant",
     "display_path",
     "folder_dataset",
     "manifest_dataset",

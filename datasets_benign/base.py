@@ -140,6 +140,27 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A real re-upload of one of a dataset's images (a platform re-encode, a screenshot, a
+    photograph of a screen), scored as a positive pair with its original and never as an
+    image of its own.
+
+    Attributes
+    ----------
+    record : ImageRecord
+        The variant's file.
+    of : str
+        Id of the original it is a copy of (an image of the same dataset).
+    kind : str
+        How it was made, e.g. "screenshot" ("" when the manifest does not say).
+    """
+
+    record: ImageRecord
+    of: str
+    kind: str = ""
+
+
+@dataclass(frozen=True)
 class Dataset:
     """A named, ordered collection of image records.
 
@@ -164,6 +185,8 @@ class Dataset:
     #: What an image Pillow refuses as a decompression bomb is: "fail" (a failure, counted
     #: against ``max_failure_rate``) or "exclude" (listed as excluded with the reason).
     oversize: str = "fail"
+    #: Real re-uploads of the records (manifest ``variant_of``), sorted by id.
+    variants: tuple[Variant, ...] = ()
 
     @property
     def decode(self) -> str:
@@ -174,7 +197,8 @@ class Dataset:
         """The same dataset decoded under ``policy``."""
         policy = check_policy(policy)
         records = tuple(replace(r, decode=policy) for r in self.records)
-        return replace(self, records=records)
+        variants = tuple(replace(v, record=replace(v.record, decode=policy)) for v in self.variants)
+        return replace(self, records=records, variants=variants)
 
 
 def shrink_to(image: Image.Image, max_side: int) -> Image.Image:
@@ -225,7 +249,8 @@ def configured(data: Dataset, max_side: int | None = None, group_by: str | None 
         )
         for r in data.records
     )
-    return replace(data, records=records, max_side=side)
+    variants = tuple(replace(v, record=replace(v.record, max_side=side)) for v in data.variants)
+    return replace(data, records=records, max_side=side, variants=variants)
 
 
 def display_path(path: str | Path) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest, fisher_exact
 
+from harness import variants
 from harness.env import environment_differences
 from harness.errors import HarnessError
 from harness.escaping import html_text as escape
@@ -206,6 +207,7 @@ def compare(
         for t in transforms:
             test = _mcnemar(_matches(a, t, a.threshold), _matches(b, t, b.threshold))
             per_transform.append({"transform": t, **test, "significant": test["p_value"] < alpha})
+        per_transform += variants.compare_rows(a, b, alpha, _mcnemar)  # real variant pairs
         pooled = _paired_bootstrap(
             _per_image(a, transforms, a.threshold),
             _per_image(b, transforms, b.threshold),

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from datasets_benign import Dataset, open_dataset
 from datasets_benign.base import configured, sha256_json
-from harness import __version__, flagged, kernels, pairs
+from harness import __version__, flagged, kernels, pairs, variants
 from harness.algorithms import HashAlgorithm
 from harness.env import environment
 from harness.errors import HarnessError
@@ -770,6 +770,7 @@ def run_suite(
     started = time.monotonic()
     data, corpus, progress = _hash(suite, dataset, workers, quiet, store, executor)
     result = evaluate(suite, data, corpus, on_algorithm=progress.note)
+    variants.attach(result, suite, data, corpus, workers=workers, store=store)
     result["gallery"] = gallery(result, data)
     # How the run was executed: excluded from every comparison of results.
     result["run"] = {

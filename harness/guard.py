@@ -39,6 +39,7 @@ from typing import Any
 
 from scipy.stats import binom
 
+from harness import variants
 from harness.env import environment_differences
 from harness.errors import HarnessError
 from harness.escaping import xml_attr as quoteattr
@@ -94,6 +95,13 @@ def _metrics(result: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                 th = m["params"]["threshold"]
                 entry["per_image"] = _outcomes(distances, th, keep, gated)
             yield key, entry
+    for row in variants.rows(result):  # real variant pairs: per variant, not per image
+        for m in row["metrics"]:
+            extra = ",".join(f"{k}={v}" for k, v in sorted(m["params"].items()))
+            yield (
+                f"{m['name']} | {row['algorithm']} | {row['transform']} | {extra}",
+                _entry(m, row["algorithm"]),
+            )
     for coll in result["collisions"]:
         for m in coll["metrics"]:
             threshold = m["params"]["threshold"]

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from harness.escaping import visible
 from harness.report import model, plots
+from harness.report import variants as report_variants
 from harness.report.markdown import LEADERBOARD_NOTE, QUALITY_NOTE, STATUS_LEGEND
 from harness.results import RUN_ID_MARK
 
@@ -26,6 +27,7 @@ from harness.results import RUN_ID_MARK
 SECTIONS = [
     ("answer", "Answer"),
     ("summary", "Robustness summary"),
+    ("variants", "Real variants"),
     ("leaderboard", "Leaderboard"),
     ("robustness", "Robustness vs severity"),
     ("distances", "Distance distributions"),
@@ -79,6 +81,8 @@ def render_html(result: dict[str, Any]) -> str:
     leaderboard = model.leaderboard_table(result)
     flagged = _flagged(result)
     absent = {"leaderboard"} if leaderboard is None else set()
+    variants = report_variants.table(result)
+    absent |= {"variants"} if variants is None else set()
     absent |= set() if flagged["plot"] else {"flagged"}
     sections = [s for s in SECTIONS if s[0] not in absent]
     n_neg = {
@@ -101,6 +105,8 @@ def render_html(result: dict[str, Any]) -> str:
         toc=sections,
         answers=model.answers(result),
         robustness=model.robustness_table(result),
+        variants=variants,
+        variants_intro=report_variants.INTRO,
         leaderboard=leaderboard,
         leaderboard_target=f"{result['leaderboard']['target_fpr']:g}" if leaderboard else "",
         severity=[_trusted(svg) for svg in plots.severity_panels(result, colour)],

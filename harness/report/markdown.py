@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.escaping import visible
 from harness.report import model
+from harness.report import variants as report_variants
 from harness.report.model import Cell, Table
 from harness.results import RUN_ID_MARK
 
@@ -139,6 +140,11 @@ def render_markdown(result: dict[str, Any]) -> str:
     out += table(model.robustness_table(result))
     out += ["", "### Distances of edited copies to their original (median / max bits)", ""]
     out += table(model.distances_table(result))
+    real = report_variants.table(result)
+    if real is not None:
+        out += ["", "## Real variants: re-uploads against their original" + decode, ""]
+        out += [report_variants.INTRO, "", *table(real)]
+        out += ["", *[f"- {esc(line)}" for line in real.notes]] if real.notes else []
 
     lb = model.leaderboard_table(result)
     if lb is not None:

@@ -17,6 +17,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from harness import variants
 from harness.errors import HarnessError
 
 COLUMNS = (
@@ -60,7 +61,7 @@ def _row(
 
 def rows(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every rate in the document, in document order (deterministic)."""
-    for cell in result["cells"]:
+    for cell in [*result["cells"], *variants.rows(result)]:  # real variant pairs: own rows
         for m in cell["metrics"]:
             protocol = m["params"].get("protocol", "own_original" if m["name"] == "tpr" else "")
             yield _row(cell["algorithm"], cell["transform"], m["name"], m, protocol=protocol)
