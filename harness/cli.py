@@ -424,11 +424,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from harness import results
-    from harness.evaluate import evaluate
     from harness.offline import score
 
     out = results.check_output_folder(args.out, OUTPUTS)
-    suite, dataset, corpus = score(
+    result = score(
         args.export,
         args.hashes,
         label=args.label,
@@ -436,7 +435,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
         thresholds=tuple(args.threshold) if args.threshold else None,
         min_quality=args.min_quality,
     )
-    result = evaluate(suite, dataset, corpus)
     result["run"] = {
         "id": results.new_run_id(),
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

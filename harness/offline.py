@@ -11,6 +11,7 @@ Layout of an export folder::
     export.json      suite configuration, dataset identity, per-image sha256/size/licence
     manifest.csv     item_id, image_id, column, file      (column = "original" or a chain id)
     images/i000003/c002.png
+    images/variants/v000001.png                           (real variants the dataset declares)
 
 A **blind** export (``blind=True``) hands the vendor nothing that names an image or an edit::
 
@@ -47,13 +48,14 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from datasets_benign import Dataset, ImageRecord, open_dataset
+from datasets_benign import Dataset, ImageRecord, Variant, open_dataset
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms.precomputed import Precomputed
 from harness.errors import HarnessError
 from harness.results import atomic_write_text, read_json_object
 from harness.runner import HashedCorpus, Progress
 from harness.suite import Suite, parse_suite
+from harness.variants import row_name as variant_row
 from transforms.codec import png_bytes
 
 EXPORT_KIND = "hash-harness export"
@@ -97,40 +99,95 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-def _edits(
-    suite: Suite, data: Dataset, columns: list[str], progress: Progress
-) -> Iterator[tuple[int, dict[str, Any], int, Image.Image | None, dict[str, Any] | None]]:
-    """Per image: ``(index, image entry, -1, None, failure)`` when it cannot be decoded, else
-    one ``(index, entry, column, pixels or None, failure or None)`` per column."""
+@dataclasses.dataclass(frozen=True)
+class _Item:
+    """One file to export: ``index`` is ``(image, column)``, or ``(variant, VARIANT)`` for a
+    declared real variant; ``pixels`` is None when it could not be made (``failure`` says why)."""
+
+    index: tuple[int, int]
+    image_id: str
+    column: str
+    pixels: Image.Image | None
+    failure: dict[str, Any] | None = None
+
+
+#: Column index of a real variant (manifest ``variant_of``) in an export's item index.
+VARIANT = -1
+
+
+def _made(suite: Suite, data: Dataset, columns: list[str], quiet: bool) -> Iterator[_Item]:
+    """Every original and edit of every image, then every declared variant; entries of
+    ``data.records`` / ``data.variants`` are told by ``_Item.index``."""
+    progress = Progress(len(data.records) + len(data.variants), quiet, label="images exported")
     for i, record in enumerate(data.records):
-        entry: dict[str, Any] = {**record.to_dict(), "sha256": None, "size": None}
         try:
             original = record.load()
         except Exception as exc:  # the image's failure, recorded, never the export's
-            yield i, entry, -1, None, {"image": record.id, "stage": "decode", "error": str(exc)}
+            failure = {"image": record.id, "stage": "decode", "error": str(exc)}
+            yield _Item((i, 0), record.id, "original", None, failure)
             progress.step()
             continue
-        entry.update(sha256=pixel_sha256(original), size=list(original.size))
-        for c, column in enumerate(columns):
+        yield _Item((i, 0), record.id, "original", original)
+        for c, chain in enumerate(suite.transforms, start=1):
             try:
-                edited = (
-                    original
-                    if c == 0
-                    else suite.transforms[c - 1].apply(
-                        original, suite_seed=suite.seed, image_id=record.id
-                    )
-                )
+                edited = chain.apply(original, suite_seed=suite.seed, image_id=record.id)
             except Exception as exc:
                 failure = {
                     "image": record.id,
                     "stage": "transform",
-                    "transform": column,
+                    "transform": columns[c],
                     "error": str(exc),
                 }
-                yield i, entry, c, None, failure
+                yield _Item((i, c), record.id, columns[c], None, failure)
                 continue
-            yield i, entry, c, edited, None
+            yield _Item((i, c), record.id, columns[c], edited)
         progress.step()
+    for k, variant in enumerate(data.variants):
+        v_id = variant.record.id
+        try:
+            pixels, failure = variant.record.load(), None
+        except Exception as exc:
+            pixels = None
+            failure = {
+                "image": v_id,
+                "stage": "decode",
+                "error": str(exc),
+                "variant_of": variant.of,
+            }
+        yield _Item((k, VARIANT), v_id, variant_row(variant.kind), pixels, failure)
+        progress.step()
+
+
+def _records(
+    data: Dataset, items: Iterator[_Item], write: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Write every made file with ``write(item)``; the images' and variants' entries (pixel
+    sha256 and size from the original or variant itself) and the failures."""
+    images: list[dict[str, Any]] = [
+        {**r.to_dict(), "sha256": None, "size": None} for r in data.records
+    ]
+    variants: list[dict[str, Any]] = [
+        {
+            "id": v.record.id,
+            "variant_of": v.of,
+            "kind": v.kind or None,
+            "sha256": None,
+            "size": None,
+        }
+        for v in data.variants
+    ]
+    failures: list[dict[str, Any]] = []
+    for item in items:
+        if item.failure is not None:
+            failures.append(item.failure)
+        if item.pixels is None:
+            continue
+        k, c = item.index
+        if c in (0, VARIANT):
+            entry = variants[k] if c == VARIANT else images[k]
+            entry.update(sha256=pixel_sha256(item.pixels), size=list(item.pixels.size))
+        write(item)
+    return images, variants, failures
 
 
 def export(
@@ -142,7 +199,8 @@ def export(
     blind: bool = False,
     key: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Write every original and edit of ``suite`` as PNG plus the manifest.
+    """Write every original and edit of ``suite`` (and every real variant its dataset declares)
+    as PNG plus the manifest.
 
     Returns the evaluator's record of the export (export.json, or for ``blind`` the key file's
     content). ``key`` is the key file of a blind export (default :func:`default_key_path`); an
@@ -153,26 +211,21 @@ def export(
         return _export_blind(suite, out, dataset, quiet, Path(key or default_key_path(out)))
     data = open_dataset(dataset or suite.dataset, decode=suite.decode)
     columns = ["original", *[c.id for c in suite.transforms]]
-    progress = Progress(len(data.records), quiet, label="images exported")
-    rows, images, failures = [], [], []
-    for i, entry, c, edited, failure in _edits(suite, data, columns, progress):
-        if c <= 0:
-            images.append(entry)
-        if failure is not None:
-            failures.append(failure)
-        if edited is None:
-            continue
-        rel = Path("images") / f"i{i:06d}" / f"c{c:03d}.png"
+    rows = []
+
+    def write(item: _Item) -> None:
+        k, c = item.index
+        if c == VARIANT:
+            rel, item_id = Path("images") / "variants" / f"v{k:06d}.png", f"v{k:06d}"
+        else:
+            rel, item_id = Path("images") / f"i{k:06d}" / f"c{c:03d}.png", _item_id(k, c)
         (out / rel.parent).mkdir(parents=True, exist_ok=True)
-        (out / rel).write_bytes(png_bytes(edited))
+        (out / rel).write_bytes(png_bytes(item.pixels))
         rows.append(
-            {
-                "item_id": _item_id(i, c),
-                "image_id": entry["id"],
-                "column": columns[c],
-                "file": str(rel),
-            }
+            {"item_id": item_id, "image_id": item.image_id, "column": item.column, "file": str(rel)}
         )
+
+    images, variants, failures = _records(data, _made(suite, data, columns, quiet), write)
     with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["item_id", "image_id", "column", "file"])
         writer.writeheader()
@@ -180,7 +233,7 @@ def export(
     doc = {
         "kind": EXPORT_KIND,
         "export_schema": 1,
-        **_evaluator_record(suite, data, columns, images, failures),
+        **_evaluator_record(suite, data, columns, images, variants, failures),
         "items": len(rows),
     }
     atomic_write_text(out / "export.json", json.dumps(doc, indent=1) + "\n")
@@ -192,6 +245,7 @@ def _evaluator_record(
     data: Dataset,
     columns: list[str],
     images: list[dict[str, Any]],
+    variants: list[dict[str, Any]],
     failures: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """What scoring needs besides the hashes (never shown to the vendor of a blind export)."""
@@ -204,6 +258,8 @@ def _evaluator_record(
         },
         "columns": columns,
         "images": images,
+        # Only when the dataset declares real variants: other exports are as they were.
+        **({"variants": variants} if variants else {}),
         "failures": failures,
     }
 
@@ -238,26 +294,20 @@ def _export_blind(
     secret = _secret(key)
     data = open_dataset(dataset or suite.dataset, decode=suite.decode)
     columns = ["original", *[c.id for c in suite.transforms]]
-    progress = Progress(len(data.records), quiet, label="images exported")
     items: dict[str, list[int]] = {}
-    images: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
-    # Written under their final names into a staging folder, then moved into images/ in name
+    # Written under their final names into a staging folder, then copied into images/ in name
     # order: the files' on-disk order and timestamps follow the opaque names, not the images.
     staging = out / ".staging"
     staging.mkdir(parents=True)
-    for i, entry, c, edited, failure in _edits(suite, data, columns, progress):
-        if c <= 0:
-            images.append(entry)
-        if failure is not None:
-            failures.append(failure)
-        if edited is None:
-            continue
-        name = blind_name(secret, entry["id"], columns[c])
+
+    def write(item: _Item) -> None:
+        name = blind_name(secret, item.image_id, item.column)
         if name in items:  # 80 bits: never in practice, but never silently either
             raise VendorHashesError(f"two items share the blind name {name}; export again.")
-        items[name] = [i, c]
-        (staging / f"{name}.png").write_bytes(png_bytes(edited))
+        items[name] = list(item.index)
+        (staging / f"{name}.png").write_bytes(png_bytes(item.pixels))
+
+    images, variants, failures = _records(data, _made(suite, data, columns, quiet), write)
     (out / "images").mkdir()
     for name in sorted(items):
         target = out / "images" / f"{name}.png"
@@ -284,7 +334,7 @@ def _export_blind(
         "note": "the evaluator's key of a blind export: never give this file to the vendor",
         "vendor_folder": str(out.resolve()),
         "secret": secret,
-        **_evaluator_record(suite, data, columns, images, failures),
+        **_evaluator_record(suite, data, columns, images, variants, failures),
         "items": dict(sorted(items.items())),
     }
     key.parent.mkdir(parents=True, exist_ok=True)
@@ -312,14 +362,19 @@ def _read_export(path: Path) -> dict[str, Any]:
 
 
 def _items(path: Path, doc: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    """``item_id -> (image index, column index)`` of an export."""
+    """``item_id -> (image index, column index)`` of an export (see :func:`_index`)."""
     if doc["kind"] == KEY_KIND:
         return {name: (int(i), int(c)) for name, (i, c) in doc["items"].items()}
     with (path / "manifest.csv").open(newline="", encoding="utf-8") as fh:
-        return {
-            m["item_id"]: (int(m["item_id"][1:7]), int(m["item_id"][-3:]))
-            for m in csv.DictReader(fh)
-        }
+        return {m["item_id"]: _index(m["item_id"]) for m in csv.DictReader(fh)}
+
+
+def _index(item_id: str) -> tuple[int, int]:
+    """``(image, column)`` of an item of an export folder; ``(variant, VARIANT)`` for
+    ``v000003``."""
+    if item_id.startswith("v"):
+        return int(item_id[1:]), VARIANT
+    return int(item_id[1:7]), int(item_id[-3:])
 
 
 def _bits_of(text: str, n_bits: int | None) -> npt.NDArray[np.bool_]:
@@ -452,13 +507,18 @@ def score(
     bits: int | None = None,
     thresholds: tuple[int, ...] | None = None,
     min_quality: float | None = None,
-) -> tuple[Suite, Dataset, HashedCorpus]:
-    """Everything :func:`harness.evaluate.evaluate` needs to score a vendor's hashes.
+) -> dict[str, Any]:
+    """The results document of a vendor's hashes, evaluated like a built-in algorithm's
+    (without its ``run`` block).
 
     ``export_dir`` is an export folder, or the key file of a blind export. Items the vendor
     excluded (``excluded`` column, or ``quality`` below ``min_quality``) are the algorithm's
     exclusions: an excluded edited copy is an escape, a miss in the TPR, counted and listed.
+    Real variants in the export are scored in their own rows (:mod:`harness.variants`).
     """
+    from harness import variants as real_variants
+    from harness.evaluate import evaluate
+
     source = Path(export_dir)
     doc = _read_export(source)
     items = _items(source, doc)
@@ -488,25 +548,64 @@ def score(
         )
         for im in doc["images"]
     )
+    declared = doc.get("variants", [])
     dataset = Dataset(
         doc["dataset"]["name"],
         records,
         doc["dataset"]["manifest_sha256"],
         doc["dataset"]["excluded"],
+        variants=tuple(
+            Variant(ImageRecord(id=v["id"], path=""), v["variant_of"], v["kind"] or "")
+            for v in declared
+        ),
     )
-    n, columns = len(records), doc["columns"]
-    packed = np.zeros((len(columns), n, algo.n_bytes), dtype=np.uint8)
-    ok = np.zeros((len(columns), n), dtype=bool)
-    failures = list(doc["failures"])
+    columns = doc["columns"]
+    corpus = _vendor_corpus(
+        vendor,
+        algo,
+        [(item, i, c) for item, (i, c) in items.items() if c != VARIANT],
+        [im["id"] for im in doc["images"]],
+        columns,
+        doc["images"],
+        list(doc["failures"]),
+    )
+    result = evaluate(suite, dataset, corpus)
+    if declared:
+        hashed = _vendor_corpus(
+            vendor,
+            algo,
+            [(item, k, 0) for item, (k, c) in items.items() if c == VARIANT],
+            [v["id"] for v in declared],
+            [real_variants.ROW],
+            declared,
+            [f for f in doc["failures"] if f.get("variant_of")],
+        )
+        real_variants.add(result, suite, dataset, corpus, hashed)
+    return result
+
+
+def _vendor_corpus(
+    vendor: VendorHashes,
+    algo: Precomputed,
+    located: list[tuple[str, int, int]],
+    ids: list[str],
+    columns: list[str],
+    entries: list[dict[str, Any]],
+    failures: list[dict[str, Any]],
+) -> HashedCorpus:
+    """The vendor's hashes of the ``located`` items ``(item, image, column)`` as the runner's
+    arrays; declined items are the algorithm's exclusions, missing ones failures."""
+    packed = np.zeros((len(columns), len(ids), algo.n_bytes), dtype=np.uint8)
+    ok = np.zeros((len(columns), len(ids)), dtype=bool)
     exclusions = []
     # In image and column order, whatever order the vendor's rows or the item names are in.
-    for item, (i, c) in sorted(items.items(), key=lambda kv: kv[1]):
-        where = {"image": records[i].id, "transform": columns[c], "algorithm": algo.id}
+    for item, i, c in sorted(located, key=lambda x: (x[1], x[2])):
+        where = {"image": ids[i], "transform": columns[c], "algorithm": algo.id}
         if item in vendor.hashes:
             packed[c, i] = np.packbits(vendor.hashes[item])
             ok[c, i] = True
         elif item in vendor.excluded:
-            exclusions.append({**where, "reason": f"{label}: {vendor.excluded[item]}"})
+            exclusions.append({**where, "reason": f"{algo.label}: {vendor.excluded[item]}"})
         else:
             failures.append(
                 {
@@ -517,13 +616,12 @@ def score(
                     "error": "no hash for this item in the vendor file",
                 }
             )
-    corpus = HashedCorpus(
-        image_ids=[r.id for r in records],
-        sha256=[im["sha256"] for im in doc["images"]],
-        sizes=[tuple(im["size"]) if im["size"] else None for im in doc["images"]],
+    return HashedCorpus(
+        image_ids=ids,
+        sha256=[e["sha256"] for e in entries],
+        sizes=[tuple(e["size"]) if e["size"] else None for e in entries],
         packed=[packed],
         ok=[ok],
         failures=failures,
         exclusions=exclusions,
     )
-    return suite, dataset, corpus

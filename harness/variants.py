@@ -63,9 +63,8 @@ def attach(
     workers: int = 1,
     store: Any = None,
 ) -> None:
-    """Hash ``data``'s variants and add the ``variants`` section to ``result`` (a run's
-    document, already evaluated); variant failures join the run's failures. No-op without
-    variants."""
+    """Hash ``data``'s variants (through the cache ``store`` when given) and :func:`add` them
+    to ``result``, a run's evaluated document. No-op without variants."""
     if not data.variants:
         return
     from datasets_benign import Dataset
@@ -79,8 +78,31 @@ def attach(
         workers=workers,
         store=store,
     )
-    of = {v.record.id: v.of for v in data.variants}
-    result["failures"] += [{**f, "variant_of": of[f["image"]]} for f in hashed.failures]
+    add(result, suite, data, corpus, hashed)
+
+
+def add(
+    result: dict[str, Any],
+    suite: Suite,
+    data: Dataset,
+    corpus: HashedCorpus,
+    hashed: HashedCorpus,
+) -> None:
+    """Add the ``variants`` section to ``result``; the variants' failures and exclusions join
+    the run's lists, marked with ``variant_of`` (and exclusions with the row's name)."""
+    of = {v.record.id: v for v in data.variants}
+    # New lists: the document's may be the corpus's own.
+    result["failures"] = [
+        *result["failures"],
+        *({**f, "variant_of": of[f["image"]].of} for f in hashed.failures),
+    ]
+    result["exclusions"] = [
+        *result["exclusions"],
+        *(
+            {**e, "transform": row_name(of[e["image"]].kind), "variant_of": of[e["image"]].of}
+            for e in hashed.exclusions
+        ),
+    ]
     result["variants"] = evaluate(suite, data, corpus, hashed, result)
 
 

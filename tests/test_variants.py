@@ -4,6 +4,8 @@ collisions of their own, refused before any pixel when their original is missing
 import csv
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -12,7 +14,7 @@ from datasets_benign import open_dataset
 from harness import results
 from harness.cli import main
 from harness.errors import DatasetError
-from tests.conftest import run_cli, synthetic_image
+from tests.conftest import REPO, run_cli, synthetic_image
 
 SUITE = """
 name = "variants"
@@ -154,3 +156,38 @@ def test_bad_variant_rows_are_refused_before_any_pixel(manifest, row, message, c
     assert run_cli(suite, path, tmp_path / "run") == 2
     assert message.split("'")[0] in capsys.readouterr().err
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+@pytest.mark.parametrize("blind", [True, False])
+def test_variants_through_export_and_score_equal_a_run(manifest, blind):
+    """The vendor path: variants are exported (under opaque names when blind) and scored in
+    their own rows exactly as a run of the same hasher scores them."""
+    tmp_path, suite, path = manifest
+    out, key = tmp_path / "vendor", tmp_path / "vendor.key.json"
+    command = ["export", "--suite", str(suite), "--dataset", str(path), "--out", str(out)]
+    assert main([*command, "--quiet", *(["--blind"] if blind else [])]) == 0
+    if blind:
+        shown = (out / "manifest.csv").read_text() + (out / "export.json").read_text()
+        assert not any(w in shown for w in ("variant", "screenshot", "reencode", "img"))
+        assert len(json.loads(key.read_text())["variants"]) == N + 5 + 1
+    vendor_csv = tmp_path / "acme.csv"
+    script = REPO / "tests" / "vendor" / "imagehash_vendor.py"
+    subprocess.run([sys.executable, str(script), str(out), str(vendor_csv)], check=True)
+    scored = tmp_path / "scored"
+    source = key if blind else out
+    command = ["score", str(source), "--hashes", str(vendor_csv), "--threshold", "10"]
+    assert main([*command, "--out", str(scored)]) == 0
+    assert run_cli(suite, path, tmp_path / "run") == 0
+
+    def phash(section):
+        return [
+            {k: v for k, v in r.items() if k != "algorithm"}
+            for r in section["rows"]
+            if r["algorithm"] == "phash" or r["algorithm"].startswith("precomputed")
+        ]
+
+    vendor = results.load(scored / "results.json")["variants"]
+    built_in = results.load(tmp_path / "run" / "results.json")["variants"]
+    assert phash(vendor) == phash(built_in)
+    assert vendor["images"] == built_in["images"]
+    assert "## Real variants" in (scored / "report.md").read_text()
