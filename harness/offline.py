@@ -60,7 +60,7 @@ from transforms.codec import png_bytes
 
 EXPORT_KIND = "hash-harness export"
 KEY_KIND = "hash-harness export key"
-#: 2: blind exports (a key file beside the vendor folder); unblinded exports are unchanged.
+#: 2: blind exports (a key file beside the vendor folder) and real variants (``v000001`` items).
 EXPORT_SCHEMA = 2
 #: Hex digits of a blind item name (80 bits: no two items of any real export share one).
 NAME_DIGITS = 20
@@ -91,8 +91,8 @@ def blind_name(secret: str, image_id: str, column: str) -> str:
 
 def default_key_path(out: str | Path) -> Path:
     """Where the key goes unless told: beside the vendor folder, never inside it."""
-    out = Path(out)
-    return out.parent / f"{out.resolve().name}.key.json"
+    out = Path(out).resolve()
+    return out.parent / f"{out.name}.key.json"
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -232,7 +232,7 @@ def export(
         writer.writerows(rows)
     doc = {
         "kind": EXPORT_KIND,
-        "export_schema": 1,
+        "export_schema": EXPORT_SCHEMA,
         **_evaluator_record(suite, data, columns, images, variants, failures),
         "items": len(rows),
     }
