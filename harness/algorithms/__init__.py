@@ -10,6 +10,7 @@ from harness.algorithms import (
     imagehash_adapters,
     opencv_adapters,
     pdq,
+    policies,
     precomputed,
 )
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm, OperatingThreshold, make_algorithm
@@ -24,5 +25,6 @@ __all__ = [
     "make_algorithm",
     "opencv_adapters",
     "pdq",
+    "policies",
     "precomputed",
 ]

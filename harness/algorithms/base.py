@@ -17,7 +17,7 @@ from PIL import Image
 
 from harness.kernels import Metric
 from harness.registry import Registry
-from harness.spec import Spec, make_spec, parse_call
+from harness.spec import Spec
 
 ALGORITHMS: Registry[type[HashAlgorithm]] = Registry("algorithm", "hash_harness.algorithms")
 
@@ -125,5 +125,8 @@ class HashAlgorithm(Spec):
 
 
 def make_algorithm(text: str) -> HashAlgorithm:
-    """``"phash"`` or ``"phash(hash_size=16)"`` -> a constructed adapter."""
-    return make_spec(ALGORITHMS, *parse_call(text, example="phash(hash_size=16)"))
+    """``"phash"``, ``"phash(hash_size=16)"`` or a matching policy such as ``"pdq & phash"``
+    (see :mod:`harness.algorithms.policies`) -> a constructed adapter."""
+    from harness.algorithms.policies import make_policy_or_algorithm
+
+    return make_policy_or_algorithm(text)

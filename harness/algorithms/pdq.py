@@ -65,6 +65,10 @@ class PDQ(HashAlgorithm):
 class PDQDihedral(PDQ):
     """PDQ with dihedral matching: the upload's hash against the 8 orientations of the reference.
 
+    The dihedral policy over pdq (``dihedral(pdq)``, see :mod:`harness.algorithms.policies`)
+    with the orientations taken from PDQ's own DCT instead of transposed pixels; same layout
+    and metric, kept under its own id so that results recorded with it stay comparable.
+
     ``pdqhash.compute_dihedral`` derives the 7 other orientations (rotations by 90/180/270,
     flips, transposes) from the original's DCT rather than from rotated pixels; the distance is
     the minimum over the 8 (query in its own orientation vs each variant of the reference). Each
@@ -95,19 +99,7 @@ class PDQDihedral(PDQ):
         return np.concatenate([np.asarray(v, dtype=bool) for v in vectors])
 
     def metric(self) -> Metric:
-        return _dihedral_min
+        # The dihedral policy's metric over plain PDQ rows: rows are laid out the same way.
+        from harness.algorithms.policies import DihedralMetric
 
-
-def _dihedral_min(
-    queries: npt.NDArray[np.uint8], references: npt.NDArray[np.uint8]
-) -> npt.NDArray[np.int64]:
-    """min over the reference's 8 orientations of Hamming(query as uploaded, orientation)."""
-    q = queries[:, None, :32]
-    best = None
-    for k in range(8):
-        d = np.bitwise_count(q ^ references[None, :, 32 * k : 32 * (k + 1)]).sum(
-            axis=2, dtype=np.int64
-        )
-        best = d if best is None else np.minimum(best, d)
-    assert best is not None  # noqa: S101 - eight orientations, never empty
-    return best
+        return DihedralMetric(PDQ(quality_gate=self.quality_gate))

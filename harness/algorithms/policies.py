@@ -1,0 +1,533 @@
+"""Matching policies: how a platform really decides, built from one or more hashes.
+
+A policy is a :class:`~harness.algorithms.base.HashAlgorithm` like any other: its "hash" is one
+packed row per image and its :meth:`metric` turns two sets of rows into integer distance levels,
+so every report, threshold, ``compare`` and ``check`` works on policies unchanged. Written in a
+suite's ``algorithms`` list (canonical ids shown, parts in any order on input)::
+
+    "pdq & phash"              both hashes within the threshold (AND)
+    "pdq | phash"              either hash within the threshold (OR)
+    "pdq + phash"              sum of the normalised distances within the threshold
+    "dihedral(phash)"          minimum over the 8 orientations of the reference
+    "unletterbox(pdq)"         uniform borders removed before hashing
+    "gate(phash,quality=50)"   hashes of images of PDQ quality below 50 discarded
+
+Fusion puts the parts' distances on one integer grid: the least common multiple of their levels
+when it is at most :data:`MAX_GRID` (exact: pdq 0..256 and phash 0..64 -> phash x 4), else the
+largest part's levels with each distance rounded up (the binning is written in ``distance``,
+which results record). AND is the maximum of the normalised distances (every part within ``t``
+of the grid), OR the minimum, sum their sum. A part that discards an image (PDQ's quality gate)
+discards the policy's hash of it: a gated copy is a miss, as for a single hash.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from harness._validation import check_choice, check_int
+from harness.algorithms.base import (
+    ALGORITHMS,
+    HashAlgorithm,
+    OperatingThreshold,
+)
+from harness.errors import HashExcluded, InvalidParameterError
+from harness.registry import Registry
+from harness.spec import make_spec, parse_call
+
+#: Policies by name; plugins register theirs under the entry-point group below.
+POLICIES: Registry[type[Policy]] = Registry("policy", "hash_harness.policies")
+
+#: Largest exact common grid of a fusion; beyond it distances are binned to the largest part.
+MAX_GRID = 4096
+
+Levels = npt.NDArray[np.int64]
+Rows = npt.NDArray[np.uint8]
+
+
+def part_distances(algo: HashAlgorithm, queries: Rows, references: Rows) -> Levels:
+    """``algo``'s distance levels between every query and reference row, shape ``(nq, nr)``."""
+    metric = algo.metric()
+    if metric is not None:
+        return np.asarray(metric(queries, references), dtype=np.int64)
+    return np.bitwise_count(queries[:, None, :] ^ references[None, :, :]).sum(
+        axis=2, dtype=np.int64
+    )
+
+
+@dataclass(frozen=True)
+class Policy(HashAlgorithm):
+    """Base of matching policies: ``parts`` are the algorithms (or policies) it is built from."""
+
+    standalone: ClassVar[bool] = False  # needs its parts: never in "every algorithm" sets
+    parts: tuple[HashAlgorithm, ...] = ()
+
+    def __post_init__(self) -> None:
+        parts = self.parts
+        if isinstance(parts, HashAlgorithm):
+            parts = (parts,)
+        if not isinstance(parts, tuple | list) or not all(
+            isinstance(p, HashAlgorithm) for p in parts
+        ):
+            raise InvalidParameterError(f"{self.name} is built from algorithms, got {parts!r}")
+        object.__setattr__(self, "parts", tuple(parts))
+
+    # -- identity ----------------------------------------------------------------------------
+    def options(self) -> dict[str, Any]:
+        """Parameters other than ``parts``, at their non-default values (for the id)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name != "parts" and value != f.default:
+                out[f.name] = value
+        return out
+
+    @property
+    def id(self) -> str:
+        options = [f"{k}={v!r}" for k, v in sorted(self.options().items())]
+        args = [p.id for p in self.parts] + options
+        return f"{self.name}({','.join(args)})"
+
+    def params(self) -> dict[str, Any]:
+        return {**self.options(), "parts": [p.id for p in self.parts]}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "params": self.params()}
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "parts": [p.fingerprint() for p in self.parts],
+        }
+
+    def code_fingerprint(self) -> str:
+        from harness.codehash import class_fingerprint
+
+        own = class_fingerprint(type(self))
+        text = "|".join([own, *(p.code_fingerprint() for p in self.parts)])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property  # type: ignore[misc]
+    def cacheable(self) -> bool:  # type: ignore[override]
+        return all(p.cacheable for p in self.parts)
+
+    # -- rows --------------------------------------------------------------------------------
+    @property
+    def n_bits(self) -> int:
+        return 8 * self.n_bytes
+
+    @property
+    def n_bytes(self) -> int:
+        return sum(p.n_bytes for p in self.parts)
+
+    @property
+    def level_unit(self) -> str:  # type: ignore[override]
+        units = {p.level_unit for p in self.parts}
+        return units.pop() if len(units) == 1 else "levels"
+
+    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        return np.concatenate([p.hash(image) for p in self.parts])
+
+    def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
+        return np.unpackbits(self.hash(image)).astype(bool)
+
+    def operating_thresholds(self) -> tuple[OperatingThreshold, ...]:
+        return self.parts[0].operating_thresholds()
+
+
+# -- fusion -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fusion(Policy):
+    """Two or more hashes on one grid of distance levels, combined by :meth:`combine`."""
+
+    symbol: ClassVar[str] = ""
+    rule: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.parts) < 2:
+            raise InvalidParameterError(f"{self.name} fuses two or more hashes, got {self.id}")
+        # Canonical order: "phash & pdq" and "pdq & phash" are one policy with one id.
+        object.__setattr__(self, "parts", tuple(sorted(self.parts, key=lambda p: p.id)))
+
+    @property
+    def id(self) -> str:
+        shown = [f"({p.id})" if isinstance(p, Fusion) else p.id for p in self.parts]
+        return f" {self.symbol} ".join(shown)
+
+    @property
+    def grid(self) -> int:
+        """Levels of the common grid every part's distance is put on."""
+        levels = [p.n_levels for p in self.parts]
+        lcm = math.lcm(*levels)
+        return lcm if lcm <= MAX_GRID else max(levels)
+
+    @property
+    def level_unit(self) -> str:  # type: ignore[override]
+        # Bits stay bits only when no part is rescaled onto the grid.
+        same = all(p.n_levels == self.grid for p in self.parts)
+        return super().level_unit if same else f"levels of {self.grid}"
+
+    @property
+    def exact(self) -> bool:
+        return all(self.grid % p.n_levels == 0 for p in self.parts)
+
+    @property
+    def distance(self) -> str:  # type: ignore[override]
+        g = self.grid
+        if self.exact:
+            scale = ", ".join(f"{p.id} x{g // p.n_levels}" for p in self.parts)
+        else:
+            scale = ", ".join(
+                f"{p.id} 0..{p.n_levels} binned to 0..{g}, rounded up" for p in self.parts
+            )
+        return f"{self.rule} of the parts' distances on a 0..{g} grid ({scale})"
+
+    def normalised(self, queries: Rows, references: Rows) -> Levels:
+        """Every part's distances on the grid, shape ``(n_parts, nq, nr)``."""
+        out, start = [], 0
+        for p in self.parts:
+            stop = start + p.n_bytes
+            d = part_distances(p, queries[:, start:stop], references[:, start:stop])
+            out.append(-(-d * self.grid // p.n_levels))  # exact on the lcm grid, else ceil
+            start = stop
+        return np.stack(out)
+
+    def combine(self, stacked: Levels) -> Levels:
+        raise NotImplementedError
+
+    def metric(self) -> _Metric:
+        return _Metric(self)
+
+    def default_threshold(self) -> OperatingThreshold:
+        grid = [
+            -(-p.default_threshold().bits * self.grid // p.n_levels) for p in self.parts
+        ]  # each part's own default on the grid
+        bits = int(self.combine(np.array(grid, dtype=np.int64).reshape(-1, 1, 1))[0, 0])
+        listed = ", ".join(f"{p.id} <= {p.default_threshold().bits}" for p in self.parts)
+        return OperatingThreshold(bits, f"{self.rule} of the parts' defaults ({listed})")
+
+    def operating_thresholds(self) -> tuple[OperatingThreshold, ...]:
+        return (self.default_threshold(),)
+
+
+@POLICIES.register("and")
+@dataclass(frozen=True)
+class And(Fusion):
+    """Match when every part is within the threshold (the maximum of normalised distances)."""
+
+    name: ClassVar[str] = "and"
+    symbol: ClassVar[str] = "&"
+    rule: ClassVar[str] = "maximum"
+
+    @property
+    def n_levels(self) -> int:
+        return self.grid
+
+    def combine(self, stacked: Levels) -> Levels:
+        return stacked.max(axis=0)
+
+
+@POLICIES.register("or")
+@dataclass(frozen=True)
+class Or(Fusion):
+    """Match when any part is within the threshold (the minimum of normalised distances)."""
+
+    name: ClassVar[str] = "or"
+    symbol: ClassVar[str] = "|"
+    rule: ClassVar[str] = "minimum"
+
+    @property
+    def n_levels(self) -> int:
+        return self.grid
+
+    def combine(self, stacked: Levels) -> Levels:
+        return stacked.min(axis=0)
+
+
+@POLICIES.register("sum")
+@dataclass(frozen=True)
+class Sum(Fusion):
+    """Score-level fusion: the sum of the normalised distances against one threshold."""
+
+    name: ClassVar[str] = "sum"
+    symbol: ClassVar[str] = "+"
+    rule: ClassVar[str] = "sum"
+
+    @property
+    def n_levels(self) -> int:
+        return self.grid * len(self.parts)
+
+    def combine(self, stacked: Levels) -> Levels:
+        return stacked.sum(axis=0)
+
+
+@dataclass(frozen=True)
+class _Metric:
+    """A fusion's metric as a picklable callable (``metric(queries, references)``)."""
+
+    policy: Fusion
+
+    def __call__(self, queries: Rows, references: Rows) -> Levels:
+        return self.policy.combine(self.policy.normalised(queries, references))
+
+
+# -- one-part policies --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wrapper(Policy):
+    """A policy around one algorithm: distances and levels are the part's."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.parts) != 1:
+            raise InvalidParameterError(f"{self.name} takes one algorithm, got {len(self.parts)}")
+
+    @property
+    def part(self) -> HashAlgorithm:
+        return self.parts[0]
+
+    @property
+    def n_levels(self) -> int:
+        return self.part.n_levels
+
+    @property
+    def distance(self) -> str:  # type: ignore[override]
+        return self.part.distance
+
+    def metric(self) -> Any:
+        return self.part.metric()
+
+    def default_threshold(self) -> OperatingThreshold:
+        return self.part.default_threshold()
+
+
+#: The 8 orientations of the dihedral group, upright first (PIL transposes: lossless).
+ORIENTATIONS: tuple[Image.Transpose | None, ...] = (
+    None,
+    Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_180,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.FLIP_LEFT_RIGHT,
+    Image.Transpose.FLIP_TOP_BOTTOM,
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.TRANSVERSE,
+)
+
+
+def dihedral_min(part: HashAlgorithm, queries: Rows, references: Rows) -> Levels:
+    """min over the reference's 8 orientation hashes of ``part``'s distance to the query's
+    upright one. Rows hold 8 hashes of ``part.n_bytes`` bytes each, upright first."""
+    w = part.n_bytes
+    q = queries[:, :w]
+    best = part_distances(part, q, references[:, :w])
+    for k in range(1, 8):
+        np.minimum(best, part_distances(part, q, references[:, k * w : (k + 1) * w]), out=best)
+    return best
+
+
+@dataclass(frozen=True)
+class DihedralMetric:
+    """Picklable ``metric(queries, references)`` of a dihedral policy over ``part``."""
+
+    part: HashAlgorithm
+
+    def __call__(self, queries: Rows, references: Rows) -> Levels:
+        return dihedral_min(self.part, queries, references)
+
+
+@POLICIES.register("dihedral")
+@dataclass(frozen=True)
+class Dihedral(Wrapper):
+    """The upload against the 8 orientations of the reference (rotations by 90 degrees, flips,
+    transposes), each hashed from transposed pixels; the distance is the minimum over the 8, so
+    an all-pairs false-match rate includes the 8 chances to collide."""
+
+    name: ClassVar[str] = "dihedral"
+
+    @property
+    def n_bytes(self) -> int:
+        return 8 * self.part.n_bytes
+
+    @property
+    def distance(self) -> str:  # type: ignore[override]
+        return f"{self.part.distance}, minimum over the reference's 8 orientations"
+
+    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        return np.concatenate(
+            [self.part.hash(image if t is None else image.transpose(t)) for t in ORIENTATIONS]
+        )
+
+    def metric(self) -> DihedralMetric:
+        return DihedralMetric(self.part)
+
+
+def unletterbox_box(
+    pixels: npt.NDArray[np.uint8], threshold: int, color: str
+) -> tuple[int, int, int, int]:
+    """``(left, top, right, bottom)`` of the picture inside uniform borders.
+
+    A border line (row or column, from the outside in) is one whose every channel value is at
+    most ``threshold`` (``color="black"``, ThreatExchange's ``--black-threshold``, default 15)
+    or within ``threshold`` of that side's outermost line's median colour (``"uniform"``). An
+    image that is border all through is left whole.
+    """
+    h, w = pixels.shape[:2]
+    px = pixels.astype(np.int16)
+
+    def lines(view: npt.NDArray[np.int16]) -> int:
+        """How many leading lines of ``view`` (lines, pixels, channels) are border."""
+        if color == "black":
+            border = (view <= threshold).all(axis=(1, 2))
+        else:
+            ref = np.median(view[0], axis=0)
+            border = (np.abs(view - ref) <= threshold).all(axis=(1, 2))
+        return int(np.argmin(border)) if not border.all() else len(border)
+
+    top = lines(px)
+    if top == h:
+        return 0, 0, w, h
+    bottom = h - lines(px[::-1])
+    left = lines(px.transpose(1, 0, 2))
+    right = w - lines(px.transpose(1, 0, 2)[::-1])
+    return left, top, right, bottom
+
+
+@POLICIES.register("unletterbox")
+@dataclass(frozen=True)
+class Unletterbox(Wrapper):
+    """Uniform borders detected and removed before hashing, as ThreatExchange's
+    ``--photo-preprocess unletterbox`` does (black borders, threshold 15, by default)."""
+
+    name: ClassVar[str] = "unletterbox"
+    threshold: int = 15
+    color: str = "black"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("threshold", self.threshold, owner="unletterbox", min_value=0, max_value=255)
+        check_choice("color", self.color, owner="unletterbox", choices=("black", "uniform"))
+
+    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        rgb = image.convert("RGB")
+        box = unletterbox_box(np.asarray(rgb), self.threshold, self.color)
+        if box != (0, 0, *rgb.size):
+            rgb = rgb.crop(box)
+        return self.part.hash(rgb)
+
+
+@POLICIES.register("gate")
+@dataclass(frozen=True)
+class Gate(Wrapper):
+    """Hashes of images whose PDQ quality (0-100, how much detail the picture has) is below
+    ``quality`` are discarded: a counted exclusion, and a miss when it is an edited copy."""
+
+    name: ClassVar[str] = "gate"
+    quality: int = 50
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("quality", self.quality, owner="gate", min_value=0, max_value=100)
+
+    def options(self) -> dict[str, Any]:
+        return {"quality": self.quality}  # always shown: the gate is the policy
+
+    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        from harness.algorithms.pdq import pdq_hash_and_quality
+
+        _, quality = pdq_hash_and_quality(image)
+        if quality < self.quality:
+            raise HashExcluded(f"PDQ quality {quality} is below the gate {self.quality}")
+        return self.part.hash(image)
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+_OPERATORS: dict[type[ast.operator], type[Fusion]] = {
+    ast.BitAnd: And,
+    ast.BitOr: Or,
+    ast.Add: Sum,
+}
+EXAMPLE = "'pdq & phash', 'pdq | phash', 'pdq + phash', 'dihedral(phash)'"
+
+
+def _build(node: ast.expr, text: str) -> HashAlgorithm:
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        cls = _OPERATORS[type(node.op)]
+        parts: list[HashAlgorithm] = []
+        for side in (node.left, node.right):
+            built = _build(side, text)
+            # "a & b & c" is one AND of three (the rules are associative)
+            parts += list(built.parts) if type(built) is cls else [built]
+        return cls(parts=tuple(parts))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+        cls = POLICIES.get(node.func.id)
+        params: dict[str, Any] = {}
+        for kw in node.keywords:
+            if kw.arg is None or kw.arg == "parts":
+                raise InvalidParameterError(f"Cannot parse {text!r}: name each option once.")
+            try:
+                params[kw.arg] = ast.literal_eval(kw.value)
+            except ValueError as exc:
+                raise InvalidParameterError(
+                    f"The value of {kw.arg!r} in {text!r} must be a literal."
+                ) from exc
+        parts = [_build(a, text) for a in node.args]
+        return make_spec(POLICIES, cls.name, {**params, "parts": tuple(parts)})
+    if isinstance(node, ast.Name | ast.Call):
+        return make_spec(ALGORITHMS, *parse_call(ast.unparse(node), example="phash(hash_size=16)"))
+    raise InvalidParameterError(
+        f"Cannot parse {text!r}: write an algorithm such as 'phash(hash_size=16)' or a policy "
+        f"such as {EXAMPLE}."
+    )
+
+
+def make_policy_or_algorithm(text: str) -> HashAlgorithm:
+    """``"phash"``, ``"phash(hash_size=16)"`` or a policy expression -> a constructed unit."""
+    stripped = text.strip()
+    try:
+        node = ast.parse(stripped, mode="eval").body
+    except SyntaxError:
+        node = None
+    if node is None or isinstance(node, ast.Name) or _plain_call(node):
+        return make_spec(ALGORITHMS, *parse_call(text, example="phash(hash_size=16)"))
+    return _build(node, stripped)
+
+
+def _plain_call(node: ast.expr) -> bool:
+    """An algorithm with keyword parameters (not a policy over positional parts)."""
+    return isinstance(node, ast.Call) and not node.args
+
+
+__all__ = [
+    "EXAMPLE",
+    "MAX_GRID",
+    "ORIENTATIONS",
+    "POLICIES",
+    "And",
+    "Dihedral",
+    "DihedralMetric",
+    "Fusion",
+    "Gate",
+    "Or",
+    "Policy",
+    "Sum",
+    "Unletterbox",
+    "Wrapper",
+    "dihedral_min",
+    "make_policy_or_algorithm",
+    "part_distances",
+    "unletterbox_box",
+]
