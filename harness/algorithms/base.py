@@ -47,6 +47,9 @@ class HashAlgorithm(Spec):
 
     #: Distance between two hashes; every built-in adapter is a bit hash compared by Hamming.
     distance: ClassVar[str] = "hamming"
+    #: False when ``metric(a, b)`` may differ from ``metric(b, a)`` (the query and the reference
+    #: play different roles, as in dihedral matching); checked by :mod:`harness.testing`.
+    symmetric: ClassVar[bool] = True
     #: Distributions whose versions can change the bits (recorded in :meth:`fingerprint`).
     libraries: ClassVar[tuple[str, ...]] = ()
     #: Parameter sets worth exercising (tests, documentation); empty = the defaults only.

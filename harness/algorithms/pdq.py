@@ -78,6 +78,7 @@ class PDQDihedral(PDQ):
 
     name: ClassVar[str] = "pdq_dihedral"
     distance: ClassVar[str] = "hamming, minimum over the reference's 8 orientations"
+    symmetric: ClassVar[bool] = False
     examples: ClassVar[tuple[str, ...]] = ("pdq_dihedral", "pdq_dihedral(quality_gate=0)")
 
     @property

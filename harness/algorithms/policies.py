@@ -120,6 +120,10 @@ class Policy(HashAlgorithm):
     def cacheable(self) -> bool:  # type: ignore[override]
         return all(p.cacheable for p in self.parts)
 
+    @property  # type: ignore[misc]
+    def symmetric(self) -> bool:  # type: ignore[override]
+        return all(p.symmetric for p in self.parts)
+
     # -- rows --------------------------------------------------------------------------------
     @property
     def n_bits(self) -> int:
@@ -356,6 +360,10 @@ class Dihedral(Wrapper):
     an all-pairs false-match rate includes the 8 chances to collide."""
 
     name: ClassVar[str] = "dihedral"
+
+    @property  # type: ignore[misc]
+    def symmetric(self) -> bool:  # type: ignore[override]
+        return False  # the query upright, the reference in 8 orientations
 
     @property
     def n_bytes(self) -> int:

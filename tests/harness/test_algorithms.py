@@ -10,8 +10,10 @@ import pytest
 from PIL import Image
 
 from harness.algorithms import ALGORITHMS, HashAlgorithm, make_algorithm
+from harness.algorithms.policies import POLICIES
 from harness.errors import HarnessError, InvalidParameterError, UnknownNameError
 from harness.kernels import hamming
+from harness.testing import check_algorithm
 from tests.conftest import reference_dir, synthetic_image
 
 VENDOR = str(Path(__file__).resolve().parents[1] / "vendor" / "jsonl_hasher.py")
@@ -48,41 +50,33 @@ EXAMPLES = {
 ALL = [make_algorithm(text) for texts in EXAMPLES.values() for text in texts]
 
 
+# Every registered policy, over bit hashes and over hashes with their own metric.
+POLICY_EXAMPLES = {
+    "and": ["pdq & phash", "dhash & phash & pdq(quality_gate=0)"],
+    "or": ["pdq | phash", "cv_radial_variance_hash | phash"],
+    "sum": ["pdq + phash", "(pdq | dhash) + phash(hash_size=16)"],
+    "dihedral": ["dihedral(phash)", "dihedral(crop_resistant_hash)"],
+    "unletterbox": ["unletterbox(pdq)", "unletterbox(phash,color='uniform',threshold=8)"],
+    "gate": ["gate(phash,quality=50)", "gate(dihedral(dhash),quality=0)"],
+}
+POLICIES_ALL = [make_algorithm(text) for texts in POLICY_EXAMPLES.values() for text in texts]
+
+
 def test_every_algorithm_has_test_params():
     assert set(ALGORITHMS.names()) == set(EXAMPLES)
+    assert set(POLICIES.names()) == set(POLICY_EXAMPLES)
     for name in ALGORITHMS.names():  # the adapters' own example sets are all exercised here
         assert set(ALGORITHMS.get(name).examples) <= set(EXAMPLES[name]), name
 
 
-@pytest.mark.parametrize("algo", ALL, ids=str)
+@pytest.mark.parametrize("algo", ALL + POLICIES_ALL, ids=str)
 def test_conformance(algo: HashAlgorithm):
-    images = [synthetic_image(80, 60, seed=s) for s in range(3)]
     if algo.name == "precomputed":  # hashes come from a vendor file, never from pixels
         with pytest.raises(HarnessError, match="hash-harness score"):
-            algo.hash(images[0])
+            algo.hash(synthetic_image(80, 60))
         assert make_algorithm(algo.id) == algo
         return
-    rows = np.stack([algo.hash(im) for im in images])
-    assert rows.dtype == np.uint8
-    assert rows.shape == (3, (algo.n_bits + 7) // 8)
-    again = np.stack([algo.hash(im) for im in images])
-    assert np.array_equal(rows, again)  # deterministic
-    assert np.all(hamming(rows, again, algo.metric()) == 0)  # d(x, x) = 0
-    if algo.metric() is not None:
-        d = algo.metric()(rows, rows)
-        assert d.dtype == np.int64
-        assert d.min() >= 0
-        assert d.max() <= algo.n_levels
-    bits = np.unpackbits(rows, axis=1)
-    assert not bits[:, algo.n_bits :].any()  # padding is zero
-    if algo.id_excludes:  # the id names the result (a label), not how it is obtained
-        assert not any(repr(getattr(algo, k)) in algo.id for k in algo.id_excludes)
-    else:
-        assert make_algorithm(algo.id) == algo  # id round-trips
-    fp = algo.fingerprint()
-    assert fp["id"] == algo.id
-    assert all(v != "not installed" for v in fp["libraries"].values())
-    assert 0 <= algo.default_threshold().bits <= algo.n_bits
+    check_algorithm(algo, [synthetic_image(80, 60, seed=s) for s in range(3)])
 
 
 @pytest.mark.parametrize(
