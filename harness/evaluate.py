@@ -407,6 +407,8 @@ def evaluate(
             evidence.vs_held_out.astype(np.int32),
         )
         orig_hist = (evidence.vs_calibration.sum(axis=0) + evidence.vs_held_out.sum(axis=0)) // 2
+        if not algo.symmetric:  # a pair's two directions may fall in different bins: count once
+            orig_hist = pairs.originals_all_pairs(originals, originals_ok, n_bits, groups, metric)
         closest = kernels.pairs_within(
             originals[originals_ok],
             max(thresholds),

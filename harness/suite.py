@@ -41,7 +41,11 @@ KEYS = {
     "seed": "integer base seed for randomised transforms",
     "dataset": "registered dataset name or folder path",
     "decode": "decode policy: 'viewer' (default: flatten on white) or 'reference' (convert('RGB'))",
-    "algorithms": "list of algorithm specs, e.g. 'phash' or 'phash(hash_size=16)'",
+    "algorithms": (
+        "list of algorithm specs or matching policies, e.g. 'phash', 'phash(hash_size=16)', "
+        "'pdq & phash', 'pdq | phash', 'pdq + phash', 'dihedral(phash)', 'unletterbox(pdq)', "
+        "'gate(phash,quality=50)'"
+    ),
     "transforms": (
         "list of transform chains ('jpeg(quality=70)', 'resize(scale=0.5)|jpeg'), severity "
         "ladders ('crop@S1-S5') or presets ('preset:whatsapp_like')"
@@ -259,8 +263,15 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
 
 
 def _named(key: Any, algorithms: list[HashAlgorithm]) -> list[HashAlgorithm]:
-    """Algorithms a suite key refers to: the one with exactly that id, else all with that name."""
+    """Algorithms a suite key refers to: the one with exactly that id (as written, or in its
+    canonical form: "phash&pdq" is "pdq & phash"), else all with that name."""
     exact = [a for a in algorithms if a.id == key]
+    if not exact and isinstance(key, str):
+        try:
+            canonical = make_algorithm(key).id
+        except HarnessError:
+            canonical = None
+        exact = [a for a in algorithms if a.id == canonical]
     return exact or [a for a in algorithms if a.name == key]
 
 

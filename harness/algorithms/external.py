@@ -8,7 +8,9 @@ Protocol ``hash-harness-external/1`` (docs/external-hashers.md has the full spec
   ``external(label='acme', command=['acme-hash', '--jsonl'], bits=144)``.
 * For each image it writes one line ``{"id": "7", "png": "<base64 PNG>"}`` (or, with
   ``transport="path"``, ``{"id": "7", "path": "/tmp/.../7.png"}``) and reads one line back:
-  ``{"id": "7", "hash": "<hex or 0/1 string>", "n_bits": 256}`` with optional ``"quality"``, or
+  ``{"id": "7", "hash": "<hex or 0/1 string>", "n_bits": 256}`` with optional ``"quality"``,
+  or, for a vector hasher (``distance`` one of ``l1``, ``l2``, ``cosine``, ``dims`` declared),
+  ``{"id": "7", "vector": [0.12, -0.5, ...]}`` with ``dims`` finite numbers, or
   ``{"id": "7", "error": "why"}`` (a failure of that image) or
   ``{"id": "7", "excluded": "why"}`` (a counted exclusion, like PDQ's quality gate).
 * A reply that is late (``timeout`` seconds; the first reply of a newly started process may take
@@ -38,7 +40,9 @@ from PIL import Image
 
 from harness._validation import check_choice, check_int, check_real
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm
+from harness.algorithms.vectors import DISTANCES, VECTOR_DISTANCES, VectorMetric, vector_row
 from harness.errors import HarnessError, HashExcluded, InvalidParameterError
+from harness.kernels import Metric
 
 PROTOCOL = "hash-harness-external/1"
 #: Longest reply line accepted (a 4096-bit hash in 0/1 form is about 4 KB).
@@ -171,6 +175,19 @@ def _parse_hash(text: Any, n_bits: int) -> npt.NDArray[np.bool_]:
     return bits[:n_bits].astype(bool)
 
 
+def _parse_vector(values: Any, dims: int) -> npt.NDArray[np.float32]:
+    if not isinstance(values, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    ):
+        raise ExternalHasherError("reply has no 'vector' list of numbers")
+    if len(values) != dims:
+        raise ExternalHasherError(f"vector has {len(values)} numbers, declared dims={dims}")
+    vector = np.asarray(values, dtype=np.float32)
+    if not np.isfinite(vector).all():
+        raise ExternalHasherError("vector has a value that is not a finite float32")
+    return vector
+
+
 @ALGORITHMS.register("external")
 @dataclass(frozen=True)
 class External(HashAlgorithm):
@@ -179,7 +196,6 @@ class External(HashAlgorithm):
     name: ClassVar[str] = "external"
     standalone: ClassVar[bool] = False
     cacheable: ClassVar[bool] = False  # the vendor's binary may change behind the same argv
-    always_shown: ClassVar[tuple[str, ...] | None] = ("label", "bits")
     # Metric names carry the suite's label, not the argv: moving the vendor binary or changing
     # how it is reached keeps every metric comparable (the code fingerprint still tells them
     # apart in the cache).
@@ -190,6 +206,15 @@ class External(HashAlgorithm):
     timeout: float = 30.0
     transport: str = "png"
     quality_gate: int = 0
+    #: How two answers are compared: "hamming" (bits), "weighted_hamming" (bits with
+    #: ``weights``, as PHASER offers), or a float-vector distance
+    #: "l1", "l2", "cosine" (``dims`` numbers per image, binned to ``levels``).
+    measure: str = "hamming"
+    dims: int = 0
+    levels: int = 1000
+    #: L1 / L2 distance mapped to the last level (cosine: 2, weighted Hamming: 1, fixed).
+    max_distance: float = 0.0
+    weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         command = self.command
@@ -219,10 +244,84 @@ class External(HashAlgorithm):
         object.__setattr__(self, "timeout", t)
         check_choice("transport", self.transport, owner="external", choices=("png", "path"))
         check_int("quality_gate", self.quality_gate, owner="external", min_value=0, max_value=100)
+        self._check_distance()
+
+    def _check_distance(self) -> None:
+        check_choice("measure", self.measure, owner="external", choices=DISTANCES)
+        vector = self.measure in VECTOR_DISTANCES
+        check_int(
+            "dims", self.dims, owner="external", min_value=1 if vector else 0, max_value=65536
+        )
+        if self.dims and not vector:
+            raise InvalidParameterError(
+                f"external: dims is for vector distances ({', '.join(VECTOR_DISTANCES)}); "
+                f"a {self.measure} hash declares bits."
+            )
+        check_int("levels", self.levels, owner="external", min_value=1, max_value=100_000)
+        needs_range = self.measure in ("l1", "l2")
+        m = check_real(
+            "max_distance",
+            self.max_distance,
+            owner="external",
+            min_value=0.0,
+            max_value=1e12,
+            min_open=needs_range,
+        )
+        object.__setattr__(self, "max_distance", m)
+        if m and not needs_range:
+            raise InvalidParameterError(
+                "external: max_distance is for l1 and l2 (cosine runs to 2, weighted Hamming to "
+                "1 of the total weight)."
+            )
+        weights = tuple(self.weights) if isinstance(self.weights, list | tuple) else None
+        if self.measure == "weighted_hamming":
+            ok = (
+                weights is not None
+                and len(weights) == self.bits
+                and all(isinstance(w, int | float) and 0 <= w < float("inf") for w in weights)
+                and sum(weights) > 0
+            )
+            if not ok:
+                raise InvalidParameterError(
+                    f"external: weighted_hamming needs weights=[...], {self.bits} non-negative "
+                    f"numbers (one per bit) with a positive sum. Got {self.weights!r} instead."
+                )
+            object.__setattr__(self, "weights", tuple(float(w) for w in weights))  # type: ignore[union-attr]
+        elif weights:
+            raise InvalidParameterError("external: weights are for measure='weighted_hamming'.")
+
+    @property
+    def vector(self) -> bool:
+        """Whether the hasher answers with float vectors rather than bits."""
+        return self.measure in VECTOR_DISTANCES
 
     @property
     def n_bits(self) -> int:
-        return self.bits
+        return 32 * self.dims if self.vector else self.bits
+
+    @property
+    def n_levels(self) -> int:
+        return self.bits if self.measure == "hamming" else self.levels
+
+    @property
+    def level_unit(self) -> str:  # type: ignore[override]
+        return "bits" if self.measure == "hamming" else "levels"
+
+    def metric(self) -> Metric | None:
+        if self.measure == "hamming":
+            return None
+        top = {"cosine": 2.0, "weighted_hamming": 1.0}.get(self.measure, self.max_distance)
+        return VectorMetric(self.measure, self.levels, top, self.weights)
+
+    @property
+    def distance(self) -> str:  # type: ignore[override]
+        """What results record: the measure and, for real-valued ones, the binning."""
+        metric = self.metric()
+        return "hamming" if metric is None else metric.describe()  # type: ignore[attr-defined]
+
+    @property  # type: ignore[misc]
+    def always_shown(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("label", "dims", "measure") if self.vector else ("label", "bits")
 
     def fingerprint(self) -> dict[str, Any]:
         # The vendor's binary is opaque: its argv and the files it names identify it.
@@ -251,7 +350,17 @@ class External(HashAlgorithm):
         if proc is not None:
             proc.close()
 
+    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        answer = self._ask(image)
+        return vector_row(answer) if self.vector else np.packbits(answer)
+
     def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
+        if self.vector:
+            raise HarnessError(f"{self.label} answers with vectors, not bits")
+        return self._ask(image).astype(bool)
+
+    def _ask(self, image: Image.Image) -> npt.NDArray[Any]:
+        """The hasher's answer for one image: bits, or float32 values for a vector hasher."""
         proc = self._process()
         request_id = str(time.monotonic_ns())
         from transforms.codec import png_bytes  # the encoder stack only when hashing
@@ -271,7 +380,7 @@ class External(HashAlgorithm):
                 self._restart()  # a fresh process for the next image; this one is lost
                 raise
 
-    def _read_reply(self, reply: dict[str, Any], request_id: str) -> npt.NDArray[np.bool_]:
+    def _read_reply(self, reply: dict[str, Any], request_id: str) -> npt.NDArray[Any]:
         if reply.get("id") != request_id:
             raise ExternalHasherError(
                 f"reply is for id {reply.get('id')!r}, expected {request_id!r}"
@@ -281,11 +390,14 @@ class External(HashAlgorithm):
         if "error" in reply:
             # The hasher answered properly that it cannot hash this image: keep the process.
             raise HarnessError(f"{self.label} could not hash the image: {reply['error']}")
-        if reply.get("n_bits", self.n_bits) != self.n_bits:
+        if self.vector:
+            bits = _parse_vector(reply.get("vector"), self.dims)
+        elif reply.get("n_bits", self.n_bits) != self.n_bits:
             raise ExternalHasherError(
                 f"reply declares n_bits {reply.get('n_bits')}, expected {self.n_bits}"
             )
-        bits = _parse_hash(reply.get("hash"), self.n_bits)
+        else:
+            bits = _parse_hash(reply.get("hash"), self.n_bits)
         quality = reply.get("quality")
         if self.quality_gate and isinstance(quality, int | float) and quality < self.quality_gate:
             raise HashExcluded(

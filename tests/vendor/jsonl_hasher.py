@@ -3,7 +3,9 @@
     python tests/vendor/jsonl_hasher.py ALGORITHM [--misbehave MODE] [--after N]
 
 Answers each request with the hash of the harness's own in-process ALGORITHM (so a run through
-this script must equal a run of the adapter), reading PNG bytes or a path. The misbehaviour
+this script must equal a run of the adapter), reading PNG bytes or a path. ALGORITHM
+``grey_vector`` answers with a float vector instead: the 8 x 8 box-averaged grey levels minus
+their mean (compared by cosine distance, that is the correlation of two thumbnails). The misbehaviour
 modes play the vendor binaries a harness meets in practice, starting with request number N:
 ``crash`` (exit 3), ``hang`` (never answer), ``garbage`` (a non-JSON line), ``wrong_bits``
 (a hash one byte short), ``wrong_id``, ``error`` (a proper error reply), ``spam`` (a huge line).
@@ -18,10 +20,16 @@ import json
 import sys
 import time
 
+import numpy as np
 from PIL import Image
 
 from harness.algorithms import make_algorithm
 from harness.errors import HashExcluded
+
+
+def grey_vector(image: Image.Image) -> list[float]:
+    grey = np.asarray(image.convert("L").resize((8, 8), Image.Resampling.BOX), dtype=np.float64)
+    return (grey - grey.mean()).ravel().round(4).tolist()
 
 
 def main() -> None:
@@ -30,7 +38,7 @@ def main() -> None:
     parser.add_argument("--misbehave", default="")
     parser.add_argument("--after", type=int, default=0)
     args = parser.parse_args()
-    algo = make_algorithm(args.algorithm)
+    algo = None if args.algorithm == "grey_vector" else make_algorithm(args.algorithm)
     for count, line in enumerate(sys.stdin):
         request = json.loads(line)
         if args.misbehave and count >= args.after:
@@ -51,11 +59,14 @@ def main() -> None:
             with open(request["path"], "rb") as fh:
                 data = fh.read()
         image = Image.open(io.BytesIO(data)).convert("RGB")
-        reply: dict = {"id": request["id"], "n_bits": algo.n_bits}
-        try:
-            reply["hash"] = algo.hash(image).tobytes().hex()
-        except HashExcluded as exc:
-            reply = {"id": request["id"], "excluded": str(exc)}
+        if algo is None:
+            reply: dict = {"id": request["id"], "vector": grey_vector(image)}
+        else:
+            reply = {"id": request["id"], "n_bits": algo.n_bits}
+            try:
+                reply["hash"] = algo.hash(image).tobytes().hex()
+            except HashExcluded as exc:
+                reply = {"id": request["id"], "excluded": str(exc)}
         if args.misbehave == "wrong_bits" and count >= args.after:
             reply["hash"] = reply.get("hash", "00")[:-2]
         if args.misbehave == "wrong_id" and count >= args.after:

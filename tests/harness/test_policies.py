@@ -1,0 +1,287 @@
+"""Matching policies: parsing and ids, metrics against their definitions, and whole runs."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from harness import results
+from harness.algorithms import make_algorithm
+from harness.algorithms.policies import ORIENTATIONS, Fusion, unletterbox_box
+from harness.cli import main
+from harness.errors import HarnessError, HashExcluded, SuiteError
+from harness.kernels import all_pairs_histogram, pairwise
+from harness.suite import load_suite, parse_suite
+from tests.conftest import synthetic_image
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("pdq & phash", "pdq & phash"),
+        ("phash&pdq", "pdq & phash"),
+        ("phash | pdq", "pdq | phash"),
+        ("phash + pdq", "pdq + phash"),
+        ("pdq & phash & dhash", "dhash & pdq & phash"),
+        ("(pdq & phash) & dhash", "dhash & pdq & phash"),
+        ("(pdq | phash) & dhash", "dhash & (pdq | phash)"),
+        ("dihedral( phash )", "dihedral(phash)"),
+        ("dihedral(phash(hash_size=16))", "dihedral(phash(hash_size=16))"),
+        ("gate(phash)", "gate(phash,quality=50)"),
+        ("unletterbox(pdq, threshold=15)", "unletterbox(pdq)"),
+        ("unletterbox(pdq, color='uniform')", "unletterbox(pdq,color='uniform')"),
+        ("dihedral(pdq) | phash", "dihedral(pdq) | phash"),
+    ],
+)
+def test_policy_ids_are_canonical_and_round_trip(text, canonical):
+    algo = make_algorithm(text)
+    assert algo.id == canonical
+    assert make_algorithm(algo.id) == algo
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("pdq - phash", "Cannot parse"),
+        ("pdq &", "Cannot parse"),
+        ("sum(pdq)", "fuses two or more"),
+        ("dihedral(pdq, phash)", "takes one algorithm"),
+        ("dihedral(pdq, angle=3)", "has no parameter 'angle'"),
+        ("gate(phash, quality=101)", "quality"),
+        ("unletterbox(pdq, color='red')", "color"),
+        ("dihedral(nohash)", "Unknown algorithm 'nohash'"),
+        ("spin(pdq)", "Unknown policy 'spin'"),
+    ],
+)
+def test_bad_policies_are_refused_with_a_reason(text, message):
+    with pytest.raises(HarnessError, match=message):
+        make_algorithm(text)
+
+
+def _rows(algo, n, seed):
+    """Random packed rows of ``algo``'s layout (every byte pattern is a possible hash)."""
+    return np.random.default_rng(seed).integers(0, 256, (n, algo.n_bytes), dtype=np.uint8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 6), m=st.integers(1, 6))
+def test_fusion_levels_are_max_min_and_sum_of_the_parts_on_the_grid(seed, n, m):
+    pdq = make_algorithm("pdq")
+    layout = make_algorithm("pdq & phash")
+    q, r = _rows(layout, n, seed), _rows(layout, m, seed + 1)
+    d_pdq = pairwise(q[:, : pdq.n_bytes], r[:, : pdq.n_bytes])
+    d_phash = pairwise(q[:, pdq.n_bytes :], r[:, pdq.n_bytes :]) * 4  # 0..64 -> 0..256
+    for text, want in [
+        ("pdq & phash", np.maximum(d_pdq, d_phash)),
+        ("pdq | phash", np.minimum(d_pdq, d_phash)),
+        ("pdq + phash", d_pdq + d_phash),
+    ]:
+        algo = make_algorithm(text)
+        got = algo.metric()(q, r)
+        assert got.dtype == np.int64
+        assert np.array_equal(got, want), text
+        assert got.max() <= algo.n_levels
+        # AND at t is "every part within its share of t"; OR at t "some part within it"
+        t = algo.default_threshold().bits
+        if text == "pdq & phash":
+            assert np.array_equal(got <= t, (d_pdq <= t) & (d_phash <= t))
+
+
+def test_fusion_grid_is_the_lcm_when_small_and_binned_otherwise():
+    exact = make_algorithm("pdq & phash")
+    assert (exact.grid, exact.exact) == (256, True)
+    assert "pdq x1, phash x4" in exact.distance
+    binned = make_algorithm("cv_color_moment_hash & pdq")  # 0..1000 and 0..256: lcm 32000
+    assert isinstance(binned, Fusion)
+    assert (binned.grid, binned.exact) == (1000, False)
+    assert "binned to 0..1000, rounded up" in binned.distance
+    images = [synthetic_image(90, 70, seed=s) for s in range(4)]
+    rows = np.stack([binned.hash(im) for im in images])
+    moments, pdq = binned.parts
+    d_moments = moments.metric()(*(np.stack([moments.hash(im) for im in images]),) * 2)
+    d_pdq = pairwise(*(np.stack([pdq.hash(im) for im in images]),) * 2)
+    want = np.maximum(d_moments, -(-d_pdq * 1000 // 256))  # PDQ rounded up onto 0..1000
+    assert np.array_equal(binned.metric()(rows, rows), want)
+
+
+def test_dihedral_matches_every_lossless_orientation_exactly():
+    image = synthetic_image(96, 64, seed=3)
+    for text in ("dihedral(phash)", "dihedral(dhash)", "dihedral(pdq(quality_gate=0))"):
+        algo = make_algorithm(text)
+        reference = algo.hash(image)[None]
+        for t in ORIENTATIONS:
+            upload = algo.hash(image if t is None else image.transpose(t))[None]
+            assert algo.metric()(upload, reference)[0, 0] == 0, (text, t)
+    plain = make_algorithm("phash")
+    turned = plain.hash(image.transpose(Image.Transpose.ROTATE_90))[None]
+    assert pairwise(turned, plain.hash(image)[None])[0, 0] > 10  # plain phash misses it
+
+
+def test_dihedral_pdq_equals_the_builtin_pdq_dihedral_where_pdq_derives_it_exactly():
+    """PDQ's own dihedral hashes come from the DCT; on 64 x 64 inputs that derivation is
+    exact, so the pixel-based policy and the old pdq_dihedral agree distance for distance."""
+    images = [synthetic_image(64, 64, seed=s) for s in range(4)]
+    policy = make_algorithm("dihedral(pdq(quality_gate=0))")
+    builtin = make_algorithm("pdq_dihedral(quality_gate=0)")
+    a = np.stack([policy.hash(im) for im in images])
+    b = np.stack([builtin.hash(im) for im in images])
+    assert np.array_equal(a[:, :32], b[:, :32])  # the upright hash is plain PDQ in both
+    assert np.array_equal(policy.metric()(a, a), builtin.metric()(b, b))
+
+
+def test_dihedral_all_pairs_counts_each_pair_once_with_the_eight_chances():
+    algo = make_algorithm("dihedral(phash)")
+    rows = _rows(algo, 9, 5)
+    hist = all_pairs_histogram(rows, algo.n_levels, metric=algo.metric())
+    assert hist.sum() == 9 * 8 // 2
+    # each pair's level is the minimum over 8 Hamming distances: never above the plain one
+    plain = pairwise(rows[:, :8], rows[:, :8])
+    d = algo.metric()(rows, rows)
+    assert (d <= plain).all()
+
+
+@pytest.mark.parametrize(
+    ("fill", "color", "stripped"),
+    [
+        ((0, 0, 0), "black", True),
+        ((10, 12, 9), "black", True),
+        ((255, 255, 255), "black", False),
+        ((255, 255, 255), "uniform", True),
+        ((90, 140, 200), "uniform", True),
+    ],
+)
+def test_unletterbox_finds_the_picture_inside_uniform_borders(fill, color, stripped):
+    picture = np.asarray(synthetic_image(40, 30, seed=1)).copy()
+    picture[picture.sum(axis=2) < 60] = 60  # no near-black content lines of its own
+    framed = np.empty((30 + 7 + 4, 40 + 5 + 9, 3), np.uint8)
+    framed[:] = fill
+    framed[7:37, 5:45] = picture
+    box = unletterbox_box(framed, 15, color)
+    assert box == ((5, 7, 45, 37) if stripped else (0, 0, 54, 41))
+    flat = np.full((20, 20, 3), 0, np.uint8)
+    assert unletterbox_box(flat, 15, color) == (0, 0, 20, 20)  # all border: left whole
+    algo = make_algorithm(f"unletterbox(pdq,color={color!r})")
+    if stripped:
+        inner = make_algorithm("pdq").hash(Image.fromarray(picture))
+        assert np.array_equal(algo.hash(Image.fromarray(framed)), inner)
+
+
+def test_gate_discards_flat_images_and_keeps_detailed_ones():
+    gate = make_algorithm("gate(phash,quality=50)")
+    with pytest.raises(HashExcluded, match="below the gate 50"):
+        gate.hash(Image.new("RGB", (64, 64), (120, 120, 120)))
+    detailed = synthetic_image(96, 64, seed=2)
+    assert np.array_equal(gate.hash(detailed), make_algorithm("phash").hash(detailed))
+
+
+def test_thresholds_name_policies_in_any_spelling():
+    suite = parse_suite(
+        {
+            "algorithms": ["pdq & phash", "dihedral(phash)"],
+            "transforms": ["identity"],
+            "thresholds": {"phash&pdq": [48], "dihedral(phash)": [12]},
+        }
+    )
+    assert suite.thresholds == {"pdq & phash": (48,), "dihedral(phash)": (12,)}
+    with pytest.raises(SuiteError, match=r"threshold.*0\.\.256|256"):
+        parse_suite(
+            {
+                "algorithms": ["pdq & phash"],
+                "transforms": ["identity"],
+                "thresholds": {"pdq & phash": [300]},
+            }
+        )
+
+
+def test_the_bundled_policies_suite_names_every_policy_kind():
+    suite = load_suite("policies")
+    ids = [a.id for a in suite.algorithms]
+    for wanted in ("pdq", "phash", "pdq & phash", "pdq | phash", "dihedral(phash)"):
+        assert wanted in ids
+    assert "rotate90(k=1)" in [c.id for c in suite.transforms]
+
+
+POLICY_SUITE = """
+name = "policies-small"
+version = 1
+dataset = "skimage"
+algorithms = [
+  "pdq", "phash", "pdq & phash", "pdq | phash", "pdq + phash", "dihedral(phash)",
+  "unletterbox(pdq)", "gate(phash,quality=50)",
+]
+transforms = ["identity", "rotate90(k=1)", "pad(fraction=0.1)"]
+target_fprs = [1e-2]
+bootstrap_resamples = 50
+"""
+
+
+@pytest.mark.slow
+def test_policies_run_threshold_and_check_through_the_cli(tmp_path, capsys):
+    suite = tmp_path / "policies.toml"
+    suite.write_text(POLICY_SUITE)
+    out = tmp_path / "out"
+    assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet"]) == 0
+    result = results.load(out / "results.json")
+    ids = [a["id"] for a in result["algorithms"]]
+    assert ids == [
+        "pdq",
+        "phash",
+        "pdq & phash",
+        "pdq | phash",
+        "pdq + phash",
+        "dihedral(phash)",
+        "unletterbox(pdq)",
+        "gate(phash,quality=50)",
+    ]
+
+    def tpr(algorithm, transform):
+        cell = next(
+            c
+            for c in result["cells"]
+            if c["algorithm"] == algorithm and c["transform"] == transform
+        )
+        return next(m for m in cell["metrics"] if m["name"] == "tpr")
+
+    turned_plain, turned_dihedral = (
+        tpr("phash", "rotate90(k=1)"),
+        tpr("dihedral(phash)", "rotate90(k=1)"),
+    )
+    assert turned_plain["k"] == 0
+    assert turned_dihedral["k"] == turned_dihedral["n"] > 10
+    padded = tpr("pdq", "pad(fraction=0.1)"), tpr("unletterbox(pdq)", "pad(fraction=0.1)")
+    assert padded[1]["k"] == padded[1]["n"] > padded[0]["k"]
+
+    all_pairs = {
+        c["algorithm"]: c for c in result["collisions"] if c["protocol"] == "originals_all_pairs"
+    }
+    # Both FPRs over every pair of distinct originals, with their counts and intervals.
+    for algo in ("phash", "dihedral(phash)"):
+        fpr = all_pairs[algo]["metrics"][0]
+        assert fpr["n"] == all_pairs[algo]["n_pairs"] == 17 * 16 // 2
+        assert fpr["ci95"][1] > 0
+    assert all_pairs["dihedral(phash)"]["summary"]["mean"] < all_pairs["phash"]["summary"]["mean"]
+
+    leaderboard = {row["algorithm"]: row for row in result["leaderboard"]["rows"]}
+    assert set(leaderboard) == set(ids)
+    report = (out / "report.md").read_text()
+    assert "| `dihedral(phash)` |" in report
+    assert "| `pdq \\| phash` |" in report
+
+    found = out / "results.json"
+    threshold = ["threshold", "--results", str(found), "--algorithm", "pdq&phash", "--at", "40"]
+    assert main(threshold) == 0
+    assert "pdq & phash" in capsys.readouterr().out
+    baseline = tmp_path / "baseline.json"
+    assert main(["baseline", "create", "--results", str(found), "--out", str(baseline)]) == 0
+    assert main(["check", "--baseline", str(baseline), str(found)]) == 0
+    compared = tmp_path / "compare.md"
+    compare = ["compare", str(found), "--algorithms", "phash", "dihedral(phash)"]
+    assert main([*compare, "--out", str(compared)]) == 0
+    assert "dihedral(phash)" in compared.read_text()
+    fused = json.loads(found.read_text())["algorithms"][2]
+    assert (
+        fused["distance"] == "maximum of the parts' distances on a 0..256 grid (pdq x1, phash x4)"
+    )
