@@ -5,10 +5,11 @@
 Answers each request with the hash of the harness's own in-process ALGORITHM (so a run through
 this script must equal a run of the adapter), reading PNG bytes or a path. ALGORITHM
 ``grey_vector`` answers with a float vector instead: the 8 x 8 box-averaged grey levels minus
-their mean (compared by cosine distance, that is the correlation of two thumbnails). The misbehaviour
-modes play the vendor binaries a harness meets in practice, starting with request number N:
-``crash`` (exit 3), ``hang`` (never answer), ``garbage`` (a non-JSON line), ``wrong_bits``
-(a hash one byte short), ``wrong_id``, ``error`` (a proper error reply), ``spam`` (a huge line).
+their mean (compared by cosine distance, that is the correlation of two thumbnails).
+The misbehaviour modes play the vendor binaries a harness meets in practice, starting with
+request number N: ``crash`` (exit 3), ``hang`` (never answer), ``garbage`` (a non-JSON
+line), ``wrong_bits`` (a hash one byte short), ``wrong_id``, ``error`` (a proper error reply),
+``spam`` (a huge line).
 """
 
 from __future__ import annotations
