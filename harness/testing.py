@@ -29,7 +29,7 @@ from PIL import Image
 
 from harness.algorithms.base import HashAlgorithm, make_algorithm
 from harness.algorithms.policies import part_distances
-from harness.errors import HashExcluded
+from harness.errors import HarnessError, HashExcluded
 
 
 class ConformanceError(AssertionError):
@@ -120,7 +120,11 @@ def check_algorithm(algo: HashAlgorithm | str, images: Sequence[Image.Image] | N
     _require(0 <= t <= algo.n_levels, algo, f"default threshold {t} outside 0..{algo.n_levels}")
 
     if not algo.id_excludes:  # ids that leave out how a hash is obtained cannot rebuild it
-        _require(make_algorithm(algo.id) == algo, algo, "its id does not rebuild the algorithm")
+        try:
+            rebuilt = make_algorithm(algo.id)
+        except HarnessError as exc:
+            raise ConformanceError(f"{algo}: its id does not rebuild it: {exc}") from exc
+        _require(rebuilt == algo, algo, "its id does not rebuild the algorithm")
     _require(_is_json(algo.to_dict()), algo, "to_dict() is not JSON")
     copy = pickle.loads(pickle.dumps(algo))  # noqa: S301 - our own object, round-tripped
     _require(copy == algo, algo, "does not survive pickling")
@@ -149,9 +153,6 @@ def check_transform(transform: Any, images: Sequence[Image.Image] | None = None)
     _require(isinstance(transform, Transform), transform, "is not a Transform")
     t: Transform = transform
     _require(0.0 <= t.intensity <= 1.0, t, f"intensity {t.intensity} outside [0, 1]")
-    _require(_is_json(t.to_dict()), t, "to_dict() is not JSON")
-    _require(Transform.from_dict(t.to_dict()) == t, t, "to_dict() does not read back")
-    _require(parse_chain(t.id).steps == (t,), t, "its id does not parse back to it")
     copy = pickle.loads(pickle.dumps(t))  # noqa: S301 - our own object, round-tripped
     _require(copy == t, t, "does not survive pickling")
     pictures = images if images is not None else [*sample_images(2), *sample_images(1, (7, 5))]
@@ -172,6 +173,12 @@ def check_transform(transform: Any, images: Sequence[Image.Image] | None = None)
         size = t.output_size(image.size)
         _require(a.size == size, t, f"returned {a.size} for {image.size}, announced {size}")
         _require(a.tobytes() == b.tobytes(), t, "the same seed gave different pixels")
+    _require(_is_json(t.to_dict()), t, "to_dict() is not JSON")
+    try:  # last: an unregistered class fails here, after every check of its pixels
+        _require(Transform.from_dict(t.to_dict()) == t, t, "to_dict() does not read back")
+        _require(parse_chain(t.id).steps == (t,), t, "its id does not parse back to it")
+    except HarnessError as exc:
+        raise ConformanceError(f"{t}: its id or to_dict() does not read back: {exc}") from exc
 
 
 def _is_json(value: Any) -> bool:

@@ -65,3 +65,22 @@ def test_entry_point_plugin_is_discovered_and_runs(tmp_path):
     assert report["cells"] == 2 * 3
     assert report["failures"] == []
     assert report["registered"]
+
+
+def test_the_plugins_own_conformance_tests_pass_with_the_kit(tmp_path):
+    """What a plugin author runs: ``harness.testing`` over the plugin's units, from its own
+    test folder, with the plugin installed."""
+    target = tmp_path / "site"
+    install(target)
+    tests = tmp_path / "plugin_tests"
+    shutil.copytree(PLUGIN / "tests", tests)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "4 passed" in out.stdout

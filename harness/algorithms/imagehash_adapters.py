@@ -243,6 +243,7 @@ class CropResistantHash(HashAlgorithm):
 
     name: ClassVar[str] = "crop_resistant_hash"
     distance: ClassVar[str] = "segments of the upload without a match within 25% of bits, as %"
+    symmetric: ClassVar[bool] = False  # a share of the upload's segments, not the reference's
     libraries: ClassVar[tuple[str, ...]] = (*_LIBS, "scipy")
     level_unit: ClassVar[str] = "% of the upload's segments unmatched"
 

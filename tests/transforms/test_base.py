@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import InvalidParameterError, UnknownNameError
+from harness.testing import check_transform
 from tests.conftest import synthetic_image
 from transforms import TRANSFORMS, Chain, Transform, cell_seed, parse_chain
 from transforms.base import make_transform
@@ -124,6 +125,11 @@ ALL = [make_transform(name, p) for name, ps in EXAMPLES.items() for p in ps]
 
 def test_every_transform_has_test_params():
     assert set(TRANSFORMS.names()) == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("t", ALL, ids=str)
+def test_conformance_kit(t: Transform):
+    check_transform(t)
 
 
 @pytest.mark.parametrize("t", ALL, ids=str)
