@@ -17,7 +17,8 @@ when it is at most :data:`MAX_GRID` (exact: pdq 0..256 and phash 0..64 -> phash 
 largest part's levels with each distance rounded up (the binning is written in ``distance``,
 which results record). AND is the maximum of the normalised distances (every part within ``t``
 of the grid), OR the minimum, sum their sum. A part that discards an image (PDQ's quality gate)
-discards the policy's hash of it: a gated copy is a miss, as for a single hash.
+discards the AND's and the sum's hash of it (a gated copy is a miss, as for a single hash); an
+OR decides on the parts that remain and discards the image only when every part does.
 """
 
 from __future__ import annotations
@@ -157,6 +158,9 @@ class Fusion(Policy):
 
     symbol: ClassVar[str] = ""
     rule: ClassVar[str] = ""
+    #: Whether the rule can decide with some parts discarded (OR: the others may still match).
+    #: Such rows end with one byte per part, 1 = usable; a discarded part is at the top level.
+    partial: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -198,13 +202,38 @@ class Fusion(Policy):
             )
         return f"{self.rule} of the parts' distances on a 0..{g} grid ({scale})"
 
+    @property
+    def n_bytes(self) -> int:
+        return super().n_bytes + (len(self.parts) if self.partial else 0)
+
+    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        if not self.partial:
+            return super().hash(image)  # any part discarding the image discards the policy's
+        slots, usable, reasons = [], [], []
+        for p in self.parts:
+            try:
+                slots.append(p.hash(image))
+                usable.append(1)
+            except HashExcluded as exc:
+                slots.append(np.zeros(p.n_bytes, np.uint8))
+                usable.append(0)
+                reasons.append(f"{p.id}: {exc}")
+        if not any(usable):
+            raise HashExcluded("; ".join(reasons))
+        return np.concatenate([*slots, np.array(usable, np.uint8)])
+
     def normalised(self, queries: Rows, references: Rows) -> Levels:
         """Every part's distances on the grid, shape ``(n_parts, nq, nr)``."""
         out, start = [], 0
-        for p in self.parts:
+        for k, p in enumerate(self.parts):
             stop = start + p.n_bytes
             d = part_distances(p, queries[:, start:stop], references[:, start:stop])
-            out.append(-(-d * self.grid // p.n_levels))  # exact on the lcm grid, else ceil
+            d = -(-d * self.grid // p.n_levels)  # exact on the lcm grid, else rounded up
+            if self.partial:
+                flag = -len(self.parts) + k
+                both = (queries[:, flag, None] == 1) & (references[None, :, flag] == 1)
+                d = np.where(both, d, self.grid)
+            out.append(d)
             start = stop
         return np.stack(out)
 
@@ -251,6 +280,7 @@ class Or(Fusion):
     name: ClassVar[str] = "or"
     symbol: ClassVar[str] = "|"
     rule: ClassVar[str] = "minimum"
+    partial: ClassVar[bool] = True
 
     @property
     def n_levels(self) -> int:

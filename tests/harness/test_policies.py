@@ -80,7 +80,11 @@ def test_fusion_levels_are_max_min_and_sum_of_the_parts_on_the_grid(seed, n, m):
         ("pdq + phash", d_pdq + d_phash),
     ]:
         algo = make_algorithm(text)
-        got = algo.metric()(q, r)
+        flags = (np.ones((len(q), 2), np.uint8), np.ones((len(r), 2), np.uint8))
+        if algo.partial:  # OR rows end with each part's usable flag
+            got = algo.metric()(np.hstack([q, flags[0]]), np.hstack([r, flags[1]]))
+        else:
+            got = algo.metric()(q, r)
         assert got.dtype == np.int64
         assert np.array_equal(got, want), text
         assert got.max() <= algo.n_levels
@@ -285,3 +289,20 @@ def test_policies_run_threshold_and_check_through_the_cli(tmp_path, capsys):
     assert (
         fused["distance"] == "maximum of the parts' distances on a 0..256 grid (pdq x1, phash x4)"
     )
+
+
+def test_or_decides_on_the_parts_left_when_one_discards_the_image():
+    flat = Image.new("RGB", (64, 64), (120, 120, 120))  # PDQ quality 0: pdq discards it
+    either, both = make_algorithm("pdq | phash"), make_algorithm("pdq & phash")
+    with pytest.raises(HashExcluded, match="below the gate"):
+        both.hash(flat)
+    detailed = synthetic_image(64, 64, seed=4)
+    rows = np.stack([either.hash(flat), either.hash(detailed)])
+    assert rows[:, -2:].tolist() == [[0, 1], [1, 1]]  # usable flags: pdq, phash
+    d = either.metric()(rows, rows)
+    phash = make_algorithm("phash")
+    plain = pairwise(*(np.stack([phash.hash(flat), phash.hash(detailed)]),) * 2) * 4
+    assert d[0, 0] == 0  # the flat image still matches itself through phash
+    assert d[0, 1] == min(plain[0, 1], 256)  # pdq cannot vote: phash alone decides
+    with pytest.raises(HashExcluded, match="pdq"):
+        make_algorithm("pdq | gate(phash,quality=50)").hash(flat)
