@@ -167,6 +167,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
             size = f"{algo.n_bits} bits" if algo.metric() is None else f"{algo.n_levels} levels"
             print(f"{algo.id}{alias}: {size}, {algo.distance}; default <= {th.bits}")
             print(f"    {doc}")
+        from harness.algorithms.policies import POLICIES
+
+        print("\nMatching policies over any of the above (docs/policies.md):")
+        for name in POLICIES.names():
+            cls = POLICIES.get(name)
+            doc = (cls.__doc__ or "").strip().splitlines()[0]
+            example = {"and": "pdq & phash", "or": "pdq | phash", "sum": "pdq + phash"}
+            print(f"  {example.get(name, f'{name}(phash)')}: {doc}")
     else:
         _print_datasets()
     return EXIT_OK

@@ -306,3 +306,10 @@ def test_or_decides_on_the_parts_left_when_one_discards_the_image():
     assert d[0, 1] == min(plain[0, 1], 256)  # pdq cannot vote: phash alone decides
     with pytest.raises(HashExcluded, match="pdq"):
         make_algorithm("pdq | gate(phash,quality=50)").hash(flat)
+
+
+def test_list_algorithms_shows_the_policies(capsys):
+    assert main(["list", "algorithms"]) == 0
+    out = capsys.readouterr().out
+    for example in ("pdq & phash", "pdq | phash", "pdq + phash", "dihedral(phash)", "gate(phash)"):
+        assert f"  {example}: " in out
