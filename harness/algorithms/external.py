@@ -9,7 +9,7 @@ Protocol ``hash-harness-external/1`` (docs/external-hashers.md has the full spec
 * For each image it writes one line ``{"id": "7", "png": "<base64 PNG>"}`` (or, with
   ``transport="path"``, ``{"id": "7", "path": "/tmp/.../7.png"}``) and reads one line back:
   ``{"id": "7", "hash": "<hex or 0/1 string>", "n_bits": 256}`` with optional ``"quality"``,
-  or, for a vector hasher (``distance`` one of ``l1``, ``l2``, ``cosine``, ``dims`` declared),
+  or, for a vector hasher (``measure`` one of ``l1``, ``l2``, ``cosine``, ``dims`` declared),
   ``{"id": "7", "vector": [0.12, -0.5, ...]}`` with ``dims`` finite numbers, or
   ``{"id": "7", "error": "why"}`` (a failure of that image) or
   ``{"id": "7", "excluded": "why"}`` (a counted exclusion, like PDQ's quality gate).
@@ -254,7 +254,7 @@ class External(HashAlgorithm):
         )
         if self.dims and not vector:
             raise InvalidParameterError(
-                f"external: dims is for vector distances ({', '.join(VECTOR_DISTANCES)}); "
+                f"external: dims is for vector measures ({', '.join(VECTOR_DISTANCES)}); "
                 f"a {self.measure} hash declares bits."
             )
         check_int("levels", self.levels, owner="external", min_value=1, max_value=100_000)
@@ -273,22 +273,21 @@ class External(HashAlgorithm):
                 "external: max_distance is for l1 and l2 (cosine runs to 2, weighted Hamming to "
                 "1 of the total weight)."
             )
-        weights = tuple(self.weights) if isinstance(self.weights, list | tuple) else None
+        weights = tuple(self.weights) if isinstance(self.weights, list | tuple) else (None,)
         if self.measure == "weighted_hamming":
             ok = (
-                weights is not None
-                and len(weights) == self.bits
+                len(weights) == self.bits
                 and all(isinstance(w, int | float) and 0 <= w < float("inf") for w in weights)
-                and sum(weights) > 0
+                and sum(weights) > 0  # type: ignore[arg-type]
             )
             if not ok:
                 raise InvalidParameterError(
                     f"external: weighted_hamming needs weights=[...], {self.bits} non-negative "
                     f"numbers (one per bit) with a positive sum. Got {self.weights!r} instead."
                 )
-            object.__setattr__(self, "weights", tuple(float(w) for w in weights))  # type: ignore[union-attr]
         elif weights:
             raise InvalidParameterError("external: weights are for measure='weighted_hamming'.")
+        object.__setattr__(self, "weights", tuple(float(w) for w in weights))  # type: ignore[arg-type]
 
     @property
     def vector(self) -> bool:
