@@ -55,7 +55,7 @@ POLICY_EXAMPLES = {
     "and": ["pdq & phash", "dhash & phash & pdq(quality_gate=0)"],
     "or": ["pdq | phash", "cv_radial_variance_hash | phash"],
     "sum": ["pdq + phash", "(pdq | dhash) + phash(hash_size=16)"],
-    "dihedral": ["dihedral(phash)", "dihedral(crop_resistant_hash)"],
+    "dihedral": ["dihedral(phash)", "dihedral(cv_radial_variance_hash)"],
     "unletterbox": ["unletterbox(pdq)", "unletterbox(phash,color='uniform',threshold=8)"],
     "gate": ["gate(phash,quality=50)", "gate(dihedral(dhash),quality=0)"],
 }
