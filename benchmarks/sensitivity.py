@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.evaluate import run_suite
+from harness.pipeline import run_suite
 from harness.results import atomic_write_text
 from harness.suite import load_suite
 from transforms.catalogue import expand

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import evaluate, flagged
+from harness import evaluate, flagged, pipeline
 from harness.results import atomic_write_text
 from harness.store import HashStore, default_path
 from harness.suite import parse_suite
@@ -49,11 +49,9 @@ def validate(dataset: str, workers: int, store: Any) -> list[dict[str, Any]]:
     raw |= {"algorithms": [name for name, _ in POINTS], "transforms": ["identity"]}
     suite = parse_suite(raw, source="default.toml (originals only)")
     algos = suite.algorithms
-    data, corpus, _ = evaluate._hash(suite, dataset, workers, True, store)
-    dupes = evaluate._duplicates(corpus)
-    included = corpus.decoded.copy()
-    included[list(dupes)] = False
-    groups, _ = evaluate._hygiene(suite, corpus, included, dupes, data)
+    data, corpus, _ = pipeline.hash_suite(suite, dataset, workers, True, store)
+    included, dupes = evaluate.included_images(corpus)
+    groups, _ = evaluate.corpus_hygiene(suite, corpus, included, dupes, data)
     uploads = np.flatnonzero(included)
     rows = []
     for a, (name, thresholds) in enumerate(POINTS):

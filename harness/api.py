@@ -287,10 +287,10 @@ def run(
         spec = parse_suite({**spec.config, "decode": decode}, source="decode")
     workers = workers or os.cpu_count() or 1
     if workers > 1 and executor == "local" and _computes(cache):
-        from harness.runner import prestart_workers
+        from harness.pool import prestart_workers
 
         prestart_workers()  # before the imports below, which it overlaps
-    from harness.evaluate import run_suite
+    from harness.pipeline import run_suite
 
     with _execution(cache, executor, scheduler, workers) as (store, client):
         document = run_suite(
@@ -416,7 +416,7 @@ def threshold(
             calibration_fraction=calibration_fraction,
         )
     else:
-        from harness.evaluate import threshold_evidence
+        from harness.pipeline import threshold_evidence
 
         spec = _suite(suite)
         hasher = make_algorithm(algorithm)

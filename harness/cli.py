@@ -346,8 +346,8 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from harness import results
-    from harness.evaluate import run_suite
     from harness.guard import create_baseline
+    from harness.pipeline import run_suite
     from harness.suite import DEFAULT_SUITE, load_suite
 
     if args.results:
@@ -429,10 +429,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
     from harness import results
     from harness.offline import score
+    from harness.pipeline import run_block
 
     out = results.check_output_folder(args.out, OUTPUTS)
     result = score(
@@ -443,11 +442,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         thresholds=tuple(args.threshold) if args.threshold else None,
         min_quality=args.min_quality,
     )
-    result["run"] = {
-        "id": results.new_run_id(),
-        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "scored_from": str(args.hashes),
-    }
+    result["run"] = run_block(scored_from=str(args.hashes))
     _write_outputs(result, out)
     return EXIT_OK
 
@@ -534,7 +529,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     from datasets_benign.fetch import fetch_dataset
-    from harness.runner import Progress
+    from harness.progress import Progress
 
     if args.name not in ("pd12m", "urls"):
         raise HarnessError(

@@ -255,6 +255,7 @@ def compare(
     return {
         "alpha": alpha,
         "suite": first["suite"]["name"],
+        "cost": _cost(people),
         "pairing": "every algorithm with every other"
         if len(runs) == 1
         else "each algorithm with itself across runs",
@@ -262,6 +263,21 @@ def compare(
         "summary": [_summary(p) for p in pairs],
         "pairs": pairs,
     }
+
+
+def _cost(people: list[Contender]) -> list[dict[str, str]]:
+    """Each contender's CPU time per image from its run block (how it was measured, not a
+    statistical comparison: runs on other machines or loads are not comparable)."""
+    from harness.report.model import cpu_cost
+
+    out = []
+    for c in people:
+        cell = cpu_cost(c.result).get(c.algorithm)
+        value = "not measured" if cell is None else cell.text
+        out.append(
+            {"contender": c.label, "cpu_ms": value, "note": "" if cell is None else cell.note}
+        )
+    return out
 
 
 def _verdict(d: dict[str, Any], a: str, b: str) -> str:
@@ -337,6 +353,38 @@ def _caveats(report: dict[str, Any]) -> list[str]:
     return out
 
 
+COST_NOTE = (
+    "CPU cost per hash (median CPU time of one hash call, from each run's run block; measured "
+    "where each run ran, so not a statistical comparison):"
+)
+
+
+def _cost_rows(report: dict[str, Any], html: bool) -> tuple[list[str], list[list[str]]]:
+    """The cost table's header and rows, escaped for HTML or Markdown."""
+    if html:
+        rows = [
+            [f"<code>{escape(c['contender'])}</code>", escape(c["cpu_ms"]), escape(c["note"])]
+            for c in report.get("cost", [])
+        ]
+    else:
+        rows = [
+            [code(c["contender"]), esc(c["cpu_ms"]), esc(c["note"])] for c in report.get("cost", [])
+        ]
+    return ["contender", "CPU ms/image", ""], rows
+
+
+def _cost_markdown(report: dict[str, Any]) -> list[str]:
+    header, rows = _cost_rows(report, html=False)
+    return [
+        "",
+        COST_NOTE,
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---|---|---|",
+        *["| " + " | ".join(r) + " |" for r in rows],
+    ]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     out = [f"# hash-harness compare: suite {esc(report['suite'])}", ""]
     out += [f"> warning: {esc(w)}" for w in report["warnings"]]
@@ -358,6 +406,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         )
     out.append("")
     out += [f"- {c}" for c in _caveats(report)]
+    out += _cost_markdown(report)
     for p in report["pairs"]:
         ta, tb = p["thresholds"]
         out += ["", f"## {code(p['a'])} (A, <= {ta}) vs {code(p['b'])} (B, <= {tb})", ""]
@@ -436,6 +485,7 @@ def render_html(report: dict[str, Any]) -> str:
     out.append(
         "<ul class=note>" + "".join(f"<li>{escape(c)}</li>" for c in _caveats(report)) + "</ul>"
     )
+    out.append(f"<p class=note>{escape(COST_NOTE)}</p>" + table(*_cost_rows(report, html=True)))
     for p in report["pairs"]:
         ta, tb = p["thresholds"]
         f, g = p["tpr_at_fpr"], p["fpr_at_threshold"]

@@ -38,10 +38,9 @@ def client_for(scheduler: str, workers: int) -> Any:
 
 
 def _run(task: Any, chains: Any, algorithms: Any, seed: int) -> Any:
-    from harness.runner import hash_image
+    from harness.hashing import hash_task
 
-    record, needed = task
-    return hash_image(record, chains, algorithms, seed, needed)
+    return hash_task(task, chains, algorithms, seed)
 
 
 def dask_outcomes(

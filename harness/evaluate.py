@@ -1,25 +1,25 @@
-"""Hashes -> pairs -> metrics: build the results document of a run.
+"""Hashed columns -> pairs -> metrics: the results document of a run (pure, deterministic).
 
-:func:`run_suite` is the whole pipeline; :func:`evaluate` is the pure part that turns hashed
-arrays into the results dict (see :mod:`harness.results` for the schema).
+:func:`evaluate` turns a :class:`~harness.runner.HashedCorpus` into the results dict (see
+:mod:`harness.results` for the schema); it opens no file and decodes no image. The orchestration
+around it (dataset, hashing pass, cache, ``run`` block) is :mod:`harness.pipeline`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from datasets_benign import Dataset, open_dataset
-from datasets_benign.base import configured, sha256_json
-from harness import __version__, flagged, kernels, pairs, variants
-from harness.algorithms import HashAlgorithm
+from datasets_benign import Dataset
+from datasets_benign.base import sha256_json
+from harness import __version__, flagged, kernels, pairs
+from harness.columns import Columns
 from harness.env import environment
 from harness.errors import HarnessError
 from harness.metrics import (
@@ -33,10 +33,10 @@ from harness.metrics import (
     tpr_at_fpr,
 )
 from harness.quality import hash_quality, near_duplicate_groups
-from harness.results import SCHEMA_VERSION, impostor_summary, new_run_id
-from harness.runner import HashedCorpus, Progress, hash_corpus
-from harness.suite import Suite
-from harness.summaries import gallery, leaderboard
+from harness.results import SCHEMA_VERSION, impostor_summary
+from harness.runner import HashedCorpus
+from harness.suite import NearDuplicates, Suite
+from harness.summaries import edit_families, leaderboard
 from harness.thresholds import (
     GATED,
     AlgorithmHashes,
@@ -48,6 +48,7 @@ from harness.thresholds import (
 
 #: Closest colliding pairs and worst escaped edits listed per algorithm / cell for review.
 REVIEW_LIMIT = 20
+ORIGINAL = Columns.ORIGINAL
 
 
 def _duplicates(corpus: HashedCorpus) -> dict[int, int]:
@@ -64,7 +65,16 @@ def _duplicates(corpus: HashedCorpus) -> dict[int, int]:
     return dupes
 
 
-def _hygiene(
+def included_images(corpus: HashedCorpus) -> tuple[npt.NDArray[np.bool_], dict[int, int]]:
+    """Images evaluated (decoded, not an exact duplicate of an earlier one) and the
+    duplicates (index -> index of the first image with the same pixels)."""
+    dupes = _duplicates(corpus)
+    included = corpus.decoded.copy()
+    included[list(dupes)] = False
+    return included, dupes
+
+
+def corpus_hygiene(
     suite: Suite,
     corpus: HashedCorpus,
     included: npt.NDArray[np.bool_],
@@ -83,20 +93,33 @@ def _hygiene(
         "near_duplicates": None,
         "degenerate": _degenerate(corpus),
     }
-    near = suite.near_duplicates
-    if near is None:
-        return groups, report
+    if suite.near_duplicates is not None:
+        report["near_duplicates"] = _near_duplicates(
+            suite.near_duplicates, suite, corpus, included, groups
+        )
+    return groups, report
+
+
+def _near_duplicates(
+    near: NearDuplicates,
+    suite: Suite,
+    corpus: HashedCorpus,
+    included: npt.NDArray[np.bool_],
+    groups: npt.NDArray[np.int64],
+) -> dict[str, Any]:
+    """Merge near-duplicate originals into one group (``groups`` is updated in place) and
+    describe what was merged."""
+    ids = corpus.image_ids
     algo_ids = [algo.id for algo in suite.algorithms]
     a = algo_ids.index(near.algorithm)
-    usable = np.flatnonzero(corpus.ok[a][0] & included)
-    algo = suite.algorithms[a]
+    usable = np.flatnonzero(corpus.ok[a][ORIGINAL] & included)
     before = groups.copy()
     second: dict[tuple[int, int], int] = {}
     confirm = None
     if near.confirm_algorithm is not None and near.confirm_max_distance is not None:
         b = algo_ids.index(near.confirm_algorithm)
-        hashes, ok_b, metric_b = corpus.packed[b][0], corpus.ok[b][0], suite.algorithms[b].metric()
-        limit_b = near.confirm_max_distance
+        hashes, ok_b = corpus.packed[b][ORIGINAL], corpus.ok[b][ORIGINAL]
+        metric_b, limit_b = suite.algorithms[b].metric(), near.confirm_max_distance
 
         def confirm(i: int, j: int) -> bool:
             """Both images hashed by the second algorithm, and within its own limit."""
@@ -107,9 +130,9 @@ def _hygiene(
             return second[(i, j)] <= limit_b
 
     merged, links = near_duplicate_groups(
-        corpus.packed[a][0][usable],
+        corpus.packed[a][ORIGINAL][usable],
         near.max_distance,
-        metric=algo.metric(),
+        metric=suite.algorithms[a].metric(),
         groups=groups[usable],
         confirm=confirm,
     )
@@ -125,22 +148,22 @@ def _hygiene(
         if (p, q) in second:
             pair["confirm_distance"] = second[(p, q)]
         pairs_out.append(pair)
-    report["near_duplicates"] = {
+    confirmed = (
+        {
+            "confirm_algorithm": near.confirm_algorithm,
+            "confirm_max_distance": near.confirm_max_distance,
+        }
+        if near.confirm_algorithm
+        else {}
+    )
+    return {
         "algorithm": near.algorithm,
         "max_distance": near.max_distance,
-        **(
-            {
-                "confirm_algorithm": near.confirm_algorithm,
-                "confirm_max_distance": near.confirm_max_distance,
-            }
-            if near.confirm_algorithm
-            else {}
-        ),
+        **confirmed,
         "pairs": pairs_out,
         "groups": [g for label, g in members.items() if label in grown],
         "note": "pairs inside a group are never counted as negatives",
     }
-    return groups, report
 
 
 #: Flagged (not excluded) as degenerate: shorter side below this, or grey-level sd below FLAT_SD.
@@ -194,10 +217,10 @@ def _negatives(hist: npt.NDArray[np.int64]) -> dict[str, Any]:
     return {"n": int(hist.sum()), "hist": hist.tolist(), "summary": summary(hist)}
 
 
-def _gated(suite: Suite, corpus: HashedCorpus) -> list[npt.NDArray[np.bool_]]:
-    """Per algorithm, ``(1 + n_chains, n_images)``: hashes the algorithm's own rule (quality
-    gate) discarded, as opposed to failures."""
-    column = {"original": 0, **{c.id: 1 + k for k, c in enumerate(suite.transforms)}}
+def gated_copies(suite: Suite, corpus: HashedCorpus) -> list[npt.NDArray[np.bool_]]:
+    """Per algorithm, ``(columns, n_images)``: hashes the algorithm's own rule (quality gate)
+    discarded, as opposed to failures."""
+    column = Columns.of(suite.transforms).index()
     index = {image_id: i for i, image_id in enumerate(corpus.image_ids)}
     algo = {a.id: k for k, a in enumerate(suite.algorithms)}
     out = [np.zeros_like(ok) for ok in corpus.ok]
@@ -207,32 +230,58 @@ def _gated(suite: Suite, corpus: HashedCorpus) -> list[npt.NDArray[np.bool_]]:
     return out
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every algorithm's statistics share: the suite, its hashes and the image sets."""
+
+    suite: Suite
+    dataset: Dataset
+    corpus: HashedCorpus
+    layout: Columns
+    #: Images evaluated (decoded, not exact duplicates).
+    included: npt.NDArray[np.bool_]
+    #: Group label per image: pairs inside a group are never negatives.
+    groups: npt.NDArray[np.int64]
+    categories: list[str]
+    calibration: npt.NDArray[np.bool_]
+    gated: list[npt.NDArray[np.bool_]]
+
+
+@dataclass
+class _Sections:
+    """The per-algorithm sections of the document, filled one algorithm at a time."""
+
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    collisions: list[dict[str, Any]] = field(default_factory=list)
+    sweeps: list[dict[str, Any]] = field(default_factory=list)
+    curves: list[dict[str, Any]] = field(default_factory=list)
+    recommendations: list[dict[str, Any]] = field(default_factory=list)
+    quality: list[dict[str, Any]] = field(default_factory=list)
+    flagged_share: list[dict[str, Any]] = field(default_factory=list)
+    impostors: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]] = field(
+        default_factory=dict
+    )
+    warnings: list[str] = field(default_factory=list)
+
+
 def _cell(
-    suite: Suite,
-    corpus: HashedCorpus,
-    categories: list[str],
-    a: int,
-    t: int,
-    included: npt.NDArray[np.bool_],
-    groups: npt.NDArray[np.int64],
-    gated: list[npt.NDArray[np.bool_]],
-    nearest_impostors: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    run: _Run, a: int, t: int, nearest_impostors: tuple[npt.NDArray[np.int64], ...]
 ) -> tuple[dict[str, Any], npt.NDArray[np.int64], int, dict[str, npt.NDArray[np.int64]]]:
     """One (algorithm, transform) cell: positives (gated copies listed apart), every cell
     protocol, metrics, review lists.
 
     ``nearest_impostors`` is the cell's :func:`harness.pairs.nearest_impostor`, computed for
     every edit of the algorithm at once."""
-    algo, chain = suite.algorithms[a], suite.transforms[t]
+    suite, corpus = run.suite, run.corpus
+    algo, chain, c = suite.algorithms[a], suite.transforms[t], run.layout.chain(t)
     ids, n_bits, thresholds = corpus.image_ids, algo.n_levels, suite.thresholds[algo.id]
     metric = algo.metric()
-    originals, edited = corpus.packed[a][0], corpus.packed[a][1 + t]
-    originals_ok = corpus.ok[a][0] & included
-    edited_ok = corpus.ok[a][1 + t] & included
+    originals, edited = corpus.packed[a][ORIGINAL], corpus.packed[a][c]
+    originals_ok = corpus.ok[a][ORIGINAL] & run.included
+    edited_ok = corpus.ok[a][c] & run.included
     both = edited_ok & originals_ok
 
-    gated_mask = gated[a][1 + t] & originals_ok & ~edited_ok
-    n_gated = int(gated_mask.sum())
+    gated_mask = run.gated[a][c] & originals_ok & ~edited_ok
     dist = pairs.positive_distances(originals, edited, both, metric)
     pos_hist = histogram(dist, n_bits)
     per_image: list[int | None] = [None] * len(ids)
@@ -241,33 +290,12 @@ def _cell(
     nearest, nearest_index = nearest_impostors
     neg = {
         "edited_vs_other_originals": pairs.edited_vs_other_originals(
-            originals, originals_ok, edited, edited_ok, n_bits, groups, metric
+            originals, originals_ok, edited, edited_ok, n_bits, run.groups, metric
         ),
-        "edited_vs_edited": pairs.edited_vs_edited(edited, edited_ok, n_bits, groups, metric),
+        "edited_vs_edited": pairs.edited_vs_edited(edited, edited_ok, n_bits, run.groups, metric),
         "nearest_impostor": pairs.nearest_impostor_histogram(nearest, n_bits),
     }
-    # A gated copy escapes (the platform cannot match a discarded hash): a miss in the TPR.
-    metrics = [
-        _metric("tpr", {"threshold": th}, rate_at(pos_hist, th, n_gated)) for th in thresholds
-    ]
-    if n_gated:  # secondary, labelled: over the copies the gate kept
-        metrics += [
-            _metric("tpr_hashed", {"threshold": th}, rate_at(pos_hist, th)) for th in thresholds
-        ]
-    present = sorted({categories[i] for i in np.flatnonzero(both | gated_mask)})
-    if len(present) > 1:  # strata: the same edit can be harmless on photos, fatal on clip art
-        for category in present:
-            in_cat = [
-                d for i, d in enumerate(per_image) if d is not None and categories[i] == category
-            ]
-            h = histogram(np.array(in_cat, dtype=np.int64), n_bits)
-            misses_in_cat = sum(categories[i] == category for i in np.flatnonzero(gated_mask))
-            metrics += [
-                _metric(
-                    "tpr", {"threshold": th, "category": category}, rate_at(h, th, misses_in_cat)
-                )
-                for th in thresholds
-            ]
+    metrics = _cell_metrics(run, thresholds, pos_hist, per_image, gated_mask, both, n_bits)
     metrics += [
         _metric("fpr", {"threshold": th, "protocol": p}, rate_at(h, th))
         for p, h in neg.items()
@@ -301,27 +329,70 @@ def _cell(
         "misses": [{"image": i, "distance": d} for d, i in misses],
         "false_matches": false_matches[:REVIEW_LIMIT],
     }
-    return cell, pos_hist, n_gated, neg
+    return cell, pos_hist, int(gated_mask.sum()), neg
 
 
-def _algorithm_hashes(
+def _cell_metrics(
+    run: _Run,
+    thresholds: tuple[int, ...],
+    pos_hist: npt.NDArray[np.int64],
+    per_image: list[int | None],
+    gated_mask: npt.NDArray[np.bool_],
+    both: npt.NDArray[np.bool_],
+    n_bits: int,
+) -> list[dict[str, Any]]:
+    """A cell's true-match rates: overall, over the hashed copies when a gate discarded some,
+    and per category when the cell spans several."""
+    n_gated = int(gated_mask.sum())
+    categories = run.categories
+    # A gated copy escapes (the platform cannot match a discarded hash): a miss in the TPR.
+    metrics = [
+        _metric("tpr", {"threshold": th}, rate_at(pos_hist, th, n_gated)) for th in thresholds
+    ]
+    if n_gated:  # secondary, labelled: over the copies the gate kept
+        metrics += [
+            _metric("tpr_hashed", {"threshold": th}, rate_at(pos_hist, th)) for th in thresholds
+        ]
+    present = sorted({categories[i] for i in np.flatnonzero(both | gated_mask)})
+    if len(present) > 1:  # strata: the same edit can be harmless on photos, fatal on clip art
+        for category in present:
+            in_cat = [
+                d for i, d in enumerate(per_image) if d is not None and categories[i] == category
+            ]
+            h = histogram(np.array(in_cat, dtype=np.int64), n_bits)
+            misses_in_cat = sum(categories[i] == category for i in np.flatnonzero(gated_mask))
+            metrics += [
+                _metric(
+                    "tpr", {"threshold": th, "category": category}, rate_at(h, th, misses_in_cat)
+                )
+                for th in thresholds
+            ]
+    return metrics
+
+
+def algorithm_hashes(
     suite: Suite,
     corpus: HashedCorpus,
     a: int,
     included: npt.NDArray[np.bool_],
     groups: npt.NDArray[np.int64],
-    gated: list[npt.NDArray[np.bool_]],
+    gated: list[npt.NDArray[np.bool_]] | None = None,
 ) -> AlgorithmHashes:
-    """Hashes of one algorithm for threshold selection; identity (a control) is left out."""
+    """Hashes of one algorithm for threshold selection; identity (a control) is left out.
+    ``gated`` is :func:`gated_copies` (computed when not given)."""
+    if gated is None:
+        gated = gated_copies(suite, corpus)
+    layout = Columns.of(suite.transforms)
     keep = [t for t, c in enumerate(suite.transforms) if c.id != "identity"]
+    columns = [layout.chain(t) for t in keep]
     return AlgorithmHashes(
-        edited_gated=gated[a][[1 + t for t in keep]] & included[None],
+        edited_gated=gated[a][columns] & included[None],
         n_bits=suite.algorithms[a].n_levels,
         metric=suite.algorithms[a].metric(),
-        originals=corpus.packed[a][0],
-        originals_ok=corpus.ok[a][0] & included,
-        edited=corpus.packed[a][[1 + t for t in keep]],
-        edited_ok=corpus.ok[a][[1 + t for t in keep]] & included[None],
+        originals=corpus.packed[a][ORIGINAL],
+        originals_ok=corpus.ok[a][ORIGINAL] & included,
+        edited=corpus.packed[a][columns],
+        edited_ok=corpus.ok[a][columns] & included[None],
         groups=groups,
         chain_ids=tuple(suite.transforms[t].id for t in keep),
     )
@@ -338,21 +409,262 @@ def evaluate(
     ``on_algorithm(text)`` is told when each algorithm's statistics start: on a large corpus
     the all-pairs collision counts of one algorithm can take minutes.
     """
-    ids = corpus.image_ids
-    dupes = _duplicates(corpus)
-    included = corpus.decoded.copy()
-    included[list(dupes)] = False
+    included, dupes = included_images(corpus)
     failures, oversize = _oversize(dataset, corpus.failures)
-    failed_images = {f["image"] for f in failures}
-    categories = [r.category or "uncategorised" for r in dataset.records]
-    groups, hygiene = _hygiene(suite, corpus, included, dupes, dataset)
-    hygiene["warnings"] = []
-    calibration = split_images(ids, suite.calibration_fraction, suite.seed)
-    gated = _gated(suite, corpus)
+    groups, hygiene = corpus_hygiene(suite, corpus, included, dupes, dataset)
+    run = _Run(
+        suite=suite,
+        dataset=dataset,
+        corpus=corpus,
+        layout=Columns.of(suite.transforms),
+        included=included,
+        groups=groups,
+        categories=[r.category or "uncategorised" for r in dataset.records],
+        calibration=split_images(corpus.image_ids, suite.calibration_fraction, suite.seed),
+        gated=gated_copies(suite, corpus),
+    )
+    sections = _Sections()
+    for a, algo in enumerate(suite.algorithms):
+        if on_algorithm is not None:
+            on_algorithm(f"statistics {a + 1}/{len(suite.algorithms)}: {algo.id}")
+        _algorithm(run, a, sections)
+    hygiene["warnings"] = sections.warnings
+    result = _document(run, failures, oversize, dupes, hygiene, sections)
+    result["leaderboard"] = leaderboard(result, suite.target_fprs[0])
+    # What the reports group by (families of edits, their pooled distances): computed here, so
+    # that no report needs the transform catalogue or recomputes a histogram.
+    result["edit_families"] = edit_families(result)
+    return result
 
+
+def _algorithm(run: _Run, a: int, out: _Sections) -> None:
+    """Every statistic of algorithm ``a``, appended to ``out``."""
+    suite, corpus = run.suite, run.corpus
+    algo = suite.algorithms[a]
+    originals_ok = corpus.ok[a][ORIGINAL] & run.included
+    # Each image's impostor histograms against the calibration and the held-out images:
+    # the threshold rule's evidence, kept for later questions; together they hold every
+    # pair of distinct originals twice.
+    evidence = dataclasses.replace(
+        algorithm_hashes(suite, corpus, a, run.included, run.groups, run.gated).evidence(
+            run.calibration
+        ),
+        uploads=run.included,
+        hashable=originals_ok,
+    )
+    out.impostors[algo.id] = (
+        evidence.vs_calibration.astype(np.int32),
+        evidence.vs_held_out.astype(np.int32),
+    )
+    orig_hist = (evidence.vs_calibration.sum(axis=0) + evidence.vs_held_out.sum(axis=0)) // 2
+    if not algo.symmetric:  # a pair's two directions may fall in different bins: count once
+        orig_hist = pairs.originals_all_pairs(
+            corpus.packed[a][ORIGINAL], originals_ok, algo.n_levels, run.groups, algo.metric()
+        )
+    _originals(run, a, orig_hist, out)
+    pooled_pos, pooled_gated = _edits(run, a, out)
+    _curves(run, a, pooled_pos, pooled_gated, orig_hist, out)
+    _thresholds(run, a, evidence, out)
+
+
+def _originals(run: _Run, a: int, orig_hist: npt.NDArray[np.int64], out: _Sections) -> None:
+    """Collisions between different originals: counts, closest pairs, per category, a
+    concentration warning and the hash's own quality."""
+    suite, corpus, ids = run.suite, run.corpus, run.corpus.image_ids
+    algo = suite.algorithms[a]
+    n_bits, metric, thresholds = algo.n_levels, algo.metric(), suite.thresholds[algo.id]
+    originals = corpus.packed[a][ORIGINAL]
+    originals_ok = corpus.ok[a][ORIGINAL] & run.included
+    usable_index = np.flatnonzero(originals_ok)
+    usable, groups = originals[originals_ok], run.groups[originals_ok]
+    closest = kernels.pairs_within(
+        usable, max(thresholds), REVIEW_LIMIT, groups=groups, metric=metric
+    )
+    out.collisions.append(
+        {
+            "algorithm": algo.id,
+            "protocol": "originals_all_pairs",
+            "n_bits": n_bits,
+            "n_images": int(originals_ok.sum()),
+            "n_pairs": int(orig_hist.sum()),
+            "hist": orig_hist.tolist(),
+            "summary": summary(orig_hist),
+            "metrics": [
+                _metric("fpr", {"threshold": t}, rate_at(orig_hist, t)) for t in thresholds
+            ],
+            "closest_pairs": [
+                {"a": ids[usable_index[i]], "b": ids[usable_index[j]], "distance": d}
+                for i, j, d in closest
+            ],
+            "by_category": _collisions_by_category(
+                originals, originals_ok, n_bits, run.groups, run.categories, thresholds, metric
+            ),
+        }
+    )
+    false_pairs = kernels.pairs_within(
+        usable, thresholds[0], CONCENTRATION_LIMIT, groups=groups, metric=metric
+    )
+    warning = _concentration(
+        algo.id,
+        thresholds[0],
+        [(ids[usable_index[i]], ids[usable_index[j]]) for i, j, _ in false_pairs],
+        run.dataset,
+    )
+    if warning is not None:
+        out.warnings.append(warning)
+    out.quality.append(
+        {
+            "algorithm": algo.id,
+            **hash_quality(usable, n_bits, [ids[i] for i in usable_index], groups, metric),
+        }
+    )
+
+
+def _edits(run: _Run, a: int, out: _Sections) -> tuple[npt.NDArray[np.int64], int]:
+    """Every cell of algorithm ``a`` and its cell protocols pooled over the edits (identity
+    left out); returns the pooled positive histogram and the number of gated copies."""
+    suite, corpus = run.suite, run.corpus
+    algo = suite.algorithms[a]
+    n_bits, thresholds = algo.n_levels, suite.thresholds[algo.id]
+    pooled_pos = np.zeros(n_bits + 1, dtype=np.int64)
+    pooled_gated = 0
+    pooled = {p: np.zeros(n_bits + 1, dtype=np.int64) for p in pairs.CELL_PROTOCOLS}
+    edits = run.layout.edits
+    nearest_by_edit = pairs.nearest_impostor(
+        corpus.packed[a][ORIGINAL],
+        corpus.ok[a][ORIGINAL] & run.included,
+        corpus.packed[a][edits],
+        corpus.ok[a][edits] & run.included,
+        run.groups,
+        algo.metric(),
+    )
+    for t, chain in enumerate(suite.transforms):
+        cell, pos_hist, n_gated, neg = _cell(run, a, t, nearest_by_edit[t])
+        out.cells.append(cell)
+        if chain.id != "identity":
+            pooled_pos += pos_hist
+            pooled_gated += n_gated
+            for p, h in neg.items():
+                pooled[p] += h
+    for p, h in pooled.items():
+        out.collisions.append(
+            {
+                "algorithm": algo.id,
+                "protocol": p,
+                "pooled_over": "every edit except identity",
+                "n_bits": n_bits,
+                "n_pairs": int(h.sum()),
+                "hist": h.tolist(),
+                "summary": summary(h),
+                "metrics": [_metric("fpr", {"threshold": t}, rate_at(h, t)) for t in thresholds],
+            }
+        )
+    return pooled_pos, pooled_gated
+
+
+def _curves(
+    run: _Run,
+    a: int,
+    pooled_pos: npt.NDArray[np.int64],
+    pooled_gated: int,
+    orig_hist: npt.NDArray[np.int64],
+    out: _Sections,
+) -> None:
+    """The threshold sweep and the whole-corpus curves (in-sample) of algorithm ``a``."""
+    suite = run.suite
+    algo = suite.algorithms[a]
+    n_bits, first = algo.n_levels, suite.thresholds[algo.id][0]
+    out.sweeps.append(
+        {
+            "algorithm": algo.id,
+            "n_bits": n_bits,
+            "positives": "all edits pooled (identity excluded); gated copies are misses",
+            "negatives": "originals_all_pairs",
+            "gated": pooled_gated,
+            "rows": sweep(pooled_pos, orig_hist, range(n_bits + 1), pooled_gated),
+        }
+    )
+    out.curves.append(
+        {
+            "algorithm": algo.id,
+            "positives": (
+                "all edits pooled (identity excluded); ROC and AUC over the hashed copies, "
+                "the rates below count gated copies as misses"
+            ),
+            "negatives": "originals_all_pairs",
+            "in_sample": True,
+            **roc(pooled_pos, orig_hist),
+            "tpr_at_fpr": [
+                tpr_at_fpr(pooled_pos, orig_hist, f, pooled_gated) for f in suite.target_fprs
+            ],
+            "fpr_at_tpr": [
+                fpr_at_tpr(pooled_pos, orig_hist, x, pooled_gated) for x in (0.5, 0.9, 0.95)
+            ],
+            "precision": [
+                {
+                    "threshold": first,
+                    **precision_at(
+                        rate_at(pooled_pos, first, pooled_gated), rate_at(orig_hist, first), b
+                    ),
+                }
+                for b in suite.base_rates
+            ],
+        }
+    )
+
+
+def _thresholds(run: _Run, a: int, evidence: Evidence, out: _Sections) -> None:
+    """Thresholds chosen at each target FPR (calibrated, scored on held-out images), the given
+    ones scored on every image, and the share of uploads flagged at both."""
+    suite = run.suite
+    algo = suite.algorithms[a]
+    thresholds = suite.thresholds[algo.id]
+    resamples, seed = suite.bootstrap_resamples, suite.seed
+    targets = [
+        recommend(
+            evidence,
+            f,
+            resamples=resamples,
+            seed=seed,
+            calibration_fraction=suite.calibration_fraction,
+        )
+        for f in suite.target_fprs
+    ]
+    out.recommendations.append(
+        {
+            "algorithm": algo.id,
+            "targets": targets,
+            # The suite's given thresholds, scored on every image (`threshold --at T`).
+            "fixed": [score_at(evidence, th, resamples=resamples, seed=seed) for th in thresholds],
+        }
+    )
+    # Given thresholds on every upload; chosen ones on the held-out images only.
+    share = functools.partial(
+        flagged_answer, evidence, database_sizes=suite.database_sizes, seed=seed
+    )
+    chosen = [r for r in targets if r["threshold"] is not None]
+    out.flagged_share.append(
+        {
+            "algorithm": algo.id,
+            "database_sizes": list(suite.database_sizes),
+            "given": [x for th in thresholds if (x := share(th, held_out=False))],
+            "chosen": [
+                {"target_fpr": r["target_fpr"], **x}
+                for r in chosen
+                if (x := share(r["threshold"], held_out=True))
+            ],
+        }
+    )
+
+
+def _images(
+    run: _Run, failed: set[str], oversize: dict[str, dict[str, str]], dupes: dict[int, int]
+) -> list[dict[str, Any]]:
+    """The dataset's images with their pixel facts, status and split."""
+    corpus = run.corpus
     images = []
-    for i, record in enumerate(dataset.records):
-        status = "failed" if record.id in failed_images else "ok"
+    for i, record in enumerate(run.dataset.records):
+        status = "failed" if record.id in failed else "ok"
         if record.id in oversize:
             status = "excluded"
         if i in dupes:
@@ -364,226 +676,29 @@ def evaluate(
             "width": size[0] if size else None,
             "height": size[1] if size else None,
             "status": status,
-            "split": "calibration" if calibration[i] else "held_out",
+            "split": "calibration" if run.calibration[i] else "held_out",
         }
         frames = corpus.frames[i] if corpus.frames else 1
         if frames > 1:  # animations, multi-page files: say which frame the numbers are about
             entry["frame"] = f"1 of {frames}"
         images.append(entry)
-    excluded = (
-        list(dataset.excluded)
-        + list(oversize.values())
-        + [{"id": ids[i], "reason": f"exact pixel duplicate of {ids[j]}"} for i, j in dupes.items()]
-    )
+    return images
 
-    cells: list[dict[str, Any]] = []
-    collisions: list[dict[str, Any]] = []
-    sweeps: list[dict[str, Any]] = []
-    curves: list[dict[str, Any]] = []
-    recommendations: list[dict[str, Any]] = []
-    quality: list[dict[str, Any]] = []
-    impostors: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]] = {}
-    flagged_shares: list[dict[str, Any]] = []
-    for a, algo in enumerate(suite.algorithms):
-        if on_algorithm is not None:
-            on_algorithm(f"statistics {a + 1}/{len(suite.algorithms)}: {algo.id}")
-        n_bits = algo.n_levels  # histogram bins: bits for Hamming, levels otherwise
-        metric = algo.metric()
-        thresholds = suite.thresholds[algo.id]
-        originals = corpus.packed[a][0]
-        originals_ok = corpus.ok[a][0] & included
-        usable_index = np.flatnonzero(originals_ok)
 
-        # Each image's impostor histograms against the calibration and the held-out images:
-        # the threshold rule's evidence, kept for later questions; together they hold every
-        # pair of distinct originals twice.
-        evidence = dataclasses.replace(
-            _algorithm_hashes(suite, corpus, a, included, groups, gated).evidence(calibration),
-            uploads=included,
-            hashable=originals_ok,
-        )
-        impostors[algo.id] = (
-            evidence.vs_calibration.astype(np.int32),
-            evidence.vs_held_out.astype(np.int32),
-        )
-        orig_hist = (evidence.vs_calibration.sum(axis=0) + evidence.vs_held_out.sum(axis=0)) // 2
-        if not algo.symmetric:  # a pair's two directions may fall in different bins: count once
-            orig_hist = pairs.originals_all_pairs(originals, originals_ok, n_bits, groups, metric)
-        closest = kernels.pairs_within(
-            originals[originals_ok],
-            max(thresholds),
-            REVIEW_LIMIT,
-            groups=groups[originals_ok],
-            metric=metric,
-        )
-        collisions.append(
-            {
-                "algorithm": algo.id,
-                "protocol": "originals_all_pairs",
-                "n_bits": n_bits,
-                "n_images": int(originals_ok.sum()),
-                "n_pairs": int(orig_hist.sum()),
-                "hist": orig_hist.tolist(),
-                "summary": summary(orig_hist),
-                "metrics": [
-                    _metric("fpr", {"threshold": t}, rate_at(orig_hist, t)) for t in thresholds
-                ],
-                "closest_pairs": [
-                    {"a": ids[usable_index[i]], "b": ids[usable_index[j]], "distance": d}
-                    for i, j, d in closest
-                ],
-                "by_category": _collisions_by_category(
-                    originals, originals_ok, n_bits, groups, categories, thresholds, metric
-                ),
-            }
-        )
-        false_pairs = kernels.pairs_within(
-            originals[originals_ok],
-            thresholds[0],
-            CONCENTRATION_LIMIT,
-            groups=groups[originals_ok],
-            metric=metric,
-        )
-        warning = _concentration(
-            algo.id,
-            thresholds[0],
-            [(ids[usable_index[i]], ids[usable_index[j]]) for i, j, _ in false_pairs],
-            dataset,
-        )
-        if warning is not None:
-            hygiene["warnings"].append(warning)
-        quality.append(
-            {
-                "algorithm": algo.id,
-                **hash_quality(
-                    originals[originals_ok],
-                    n_bits,
-                    [ids[i] for i in usable_index],
-                    groups[originals_ok],
-                    metric,
-                ),
-            }
-        )
-
-        pooled_pos = np.zeros(n_bits + 1, dtype=np.int64)
-        pooled_gated = 0
-        pooled = {p: np.zeros(n_bits + 1, dtype=np.int64) for p in pairs.CELL_PROTOCOLS}
-        nearest_by_edit = pairs.nearest_impostor(
-            originals,
-            originals_ok,
-            corpus.packed[a][1:],
-            corpus.ok[a][1:] & included,
-            groups,
-            metric,
-        )
-        for t, chain in enumerate(suite.transforms):
-            cell, pos_hist, n_gated, neg = _cell(
-                suite, corpus, categories, a, t, included, groups, gated, nearest_by_edit[t]
-            )
-            cells.append(cell)
-            if chain.id != "identity":
-                pooled_pos += pos_hist
-                pooled_gated += n_gated
-                for p, h in neg.items():
-                    pooled[p] += h
-        for p, h in pooled.items():
-            collisions.append(
-                {
-                    "algorithm": algo.id,
-                    "protocol": p,
-                    "pooled_over": "every edit except identity",
-                    "n_bits": n_bits,
-                    "n_pairs": int(h.sum()),
-                    "hist": h.tolist(),
-                    "summary": summary(h),
-                    "metrics": [
-                        _metric("fpr", {"threshold": t}, rate_at(h, t)) for t in thresholds
-                    ],
-                }
-            )
-        sweeps.append(
-            {
-                "algorithm": algo.id,
-                "n_bits": n_bits,
-                "positives": "all edits pooled (identity excluded); gated copies are misses",
-                "negatives": "originals_all_pairs",
-                "gated": pooled_gated,
-                "rows": sweep(pooled_pos, orig_hist, range(n_bits + 1), pooled_gated),
-            }
-        )
-        first = thresholds[0]
-        curves.append(
-            {
-                "algorithm": algo.id,
-                "positives": (
-                    "all edits pooled (identity excluded); ROC and AUC over the hashed copies, "
-                    "the rates below count gated copies as misses"
-                ),
-                "negatives": "originals_all_pairs",
-                "in_sample": True,
-                **roc(pooled_pos, orig_hist),
-                "tpr_at_fpr": [
-                    tpr_at_fpr(pooled_pos, orig_hist, f, pooled_gated) for f in suite.target_fprs
-                ],
-                "fpr_at_tpr": [
-                    fpr_at_tpr(pooled_pos, orig_hist, x, pooled_gated) for x in (0.5, 0.9, 0.95)
-                ],
-                "precision": [
-                    {
-                        "threshold": first,
-                        **precision_at(
-                            rate_at(pooled_pos, first, pooled_gated),
-                            rate_at(orig_hist, first),
-                            b,
-                        ),
-                    }
-                    for b in suite.base_rates
-                ],
-            }
-        )
-        recommendations.append(
-            {
-                "algorithm": algo.id,
-                "targets": [
-                    recommend(
-                        evidence,
-                        f,
-                        resamples=suite.bootstrap_resamples,
-                        seed=suite.seed,
-                        calibration_fraction=suite.calibration_fraction,
-                    )
-                    for f in suite.target_fprs
-                ],
-                # The suite's given thresholds, scored on every image (`threshold --at T`).
-                "fixed": [
-                    score_at(evidence, th, resamples=suite.bootstrap_resamples, seed=suite.seed)
-                    for th in thresholds
-                ],
-            }
-        )
-
-        # Given thresholds on every upload; chosen ones on the held-out images only.
-        share = functools.partial(
-            flagged_answer, evidence, database_sizes=suite.database_sizes, seed=suite.seed
-        )
-        chosen = [r for r in recommendations[-1]["targets"] if r["threshold"] is not None]
-        flagged_shares.append(
-            {
-                "algorithm": algo.id,
-                "database_sizes": list(suite.database_sizes),
-                "given": [x for th in thresholds if (x := share(th, held_out=False))],
-                "chosen": [
-                    {"target_fpr": r["target_fpr"], **x}
-                    for r in chosen
-                    if (x := share(r["threshold"], held_out=True))
-                ],
-            }
-        )
-
-    n_images = len(ids)
-    n_considered = n_images - len(oversize)  # excluded by the dataset's policy
-    failure_rate = len(failed_images) / n_considered if n_considered else 0.0
-    result = {
+def _document(
+    run: _Run,
+    failures: list[dict[str, str]],
+    oversize: dict[str, dict[str, str]],
+    dupes: dict[int, int],
+    hygiene: dict[str, Any],
+    sections: _Sections,
+) -> dict[str, Any]:
+    """The results document (without the summaries derived from it)."""
+    suite, corpus, ids = run.suite, run.corpus, run.corpus.image_ids
+    failed = {f["image"] for f in failures}
+    n_considered = len(ids) - len(oversize)  # excluded by the dataset's policy
+    failure_rate = len(failed) / n_considered if n_considered else 0.0
+    return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
         "suite": {
@@ -593,35 +708,10 @@ def evaluate(
             "config": dict(suite.config),
             "config_sha256": suite.config_sha256,
         },
-        "dataset": {
-            "name": dataset.name,
-            "decode": dataset.decode,
-            "manifest_sha256": dataset.manifest_sha256,
-            "content_sha256": sha256_json([[i["id"], i["sha256"]] for i in images]),
-            "n_images": n_images,
-            "n_evaluated": int(included.sum()),
-            # Declared preprocessing: originals shrunk to this longer side (None = never).
-            "max_side": dataset.max_side,
-            "oversize_policy": dataset.oversize,
-            "images": images,
-            "excluded": excluded,
-        },
+        "dataset": _dataset_section(run, _images(run, failed, oversize, dupes), oversize, dupes),
         "environment": environment(),
         "seed": suite.seed,
-        "algorithms": [
-            {
-                **algo.fingerprint(),
-                "n_bits": algo.n_levels,
-                "hash_bits": algo.n_bits,
-                "distance": algo.distance,
-                "level_unit": algo.level_unit,
-                "thresholds": list(suite.thresholds[algo.id]),
-                "operating_thresholds": [
-                    {"bits": o.bits, "source": o.source} for o in algo.operating_thresholds()
-                ],
-            }
-            for algo in suite.algorithms
-        ],
+        "algorithms": _algorithms_section(suite),
         "transforms": [
             {
                 "id": c.id,
@@ -634,25 +724,67 @@ def evaluate(
         ],
         "protocols": dict(pairs.PROTOCOLS),
         "hygiene": hygiene,
-        "cells": cells,
-        "collisions": collisions,
-        "quality": quality,
-        "curves": curves,
-        "recommendations": recommendations,
-        "sweeps": sweeps,
-        "flagged_share": flagged_shares,
-        "impostors": impostor_summary(ids, calibration, impostors),
+        "cells": sections.cells,
+        "collisions": sections.collisions,
+        "quality": sections.quality,
+        "curves": sections.curves,
+        "recommendations": sections.recommendations,
+        "sweeps": sections.sweeps,
+        "flagged_share": sections.flagged_share,
+        "impostors": impostor_summary(ids, run.calibration, sections.impostors),
         "failures": failures,
         "exclusions": corpus.exclusions,
         "status": {
-            "images_failed": len(failed_images),
+            "images_failed": len(failed),
             "failure_rate": failure_rate,
             "max_failure_rate": suite.max_failure_rate,
             "ok": failure_rate <= suite.max_failure_rate,
         },
     }
-    result["leaderboard"] = leaderboard(result, suite.target_fprs[0])
-    return result
+
+
+def _dataset_section(
+    run: _Run,
+    images: list[dict[str, Any]],
+    oversize: dict[str, dict[str, str]],
+    dupes: dict[int, int],
+) -> dict[str, Any]:
+    dataset, ids = run.dataset, run.corpus.image_ids
+    excluded = (
+        list(dataset.excluded)
+        + list(oversize.values())
+        + [{"id": ids[i], "reason": f"exact pixel duplicate of {ids[j]}"} for i, j in dupes.items()]
+    )
+    return {
+        "name": dataset.name,
+        "decode": dataset.decode,
+        "manifest_sha256": dataset.manifest_sha256,
+        "content_sha256": sha256_json([[i["id"], i["sha256"]] for i in images]),
+        "n_images": len(ids),
+        "n_evaluated": int(run.included.sum()),
+        # Declared preprocessing: originals shrunk to this longer side (None = never).
+        "max_side": dataset.max_side,
+        "oversize_policy": dataset.oversize,
+        "images": images,
+        "excluded": excluded,
+    }
+
+
+def _algorithms_section(suite: Suite) -> list[dict[str, Any]]:
+    return [
+        {
+            **algo.fingerprint(),
+            "n_bits": algo.n_levels,
+            "hash_bits": algo.n_bits,
+            "distance": algo.distance,
+            "level_unit": algo.level_unit,
+            "thresholds": list(suite.thresholds[algo.id]),
+            "operating_thresholds": [
+                {"bits": o.bits, "source": o.source} for o in algo.operating_thresholds()
+            ],
+        }
+        for algo in suite.algorithms
+    ]
 
 
 #: False-matching pairs examined for concentration in one group.
@@ -732,114 +864,6 @@ def _metric(name: str, params: dict[str, Any], value: Any) -> dict[str, Any]:
     return {"name": name, "params": params, **value.to_dict()}
 
 
-def _hash(
-    suite: Suite,
-    dataset: str | None,
-    workers: int,
-    quiet: bool,
-    store: Any = None,
-    executor: Any = None,
-) -> tuple[Dataset, HashedCorpus, Progress]:
-    data = configured(
-        open_dataset(dataset or suite.dataset, decode=suite.decode), suite.max_side, suite.group_by
-    )
-    progress = Progress(len(data.records), quiet)
-    with progress.running():
-        corpus = hash_corpus(
-            data,
-            suite.transforms,
-            suite.algorithms,
-            seed=suite.seed,
-            workers=workers,
-            on_image=progress.step,
-            store=store,
-            executor=executor,
-        )
-    return data, corpus, progress
-
-
-def run_suite(
-    suite: Suite,
-    *,
-    dataset: str | None = None,
-    workers: int = 1,
-    quiet: bool = False,
-    store: Any = None,
-    executor: Any = None,
-) -> dict[str, Any]:
-    """Open the dataset, hash everything (through the cache ``store`` when given, on the Dask
-    ``executor`` when given), evaluate; the returned dict is ready for JSON."""
-    started = time.monotonic()
-    data, corpus, progress = _hash(suite, dataset, workers, quiet, store, executor)
-    result = evaluate(suite, data, corpus, on_algorithm=progress.note)
-    variants.attach(result, suite, data, corpus, workers=workers, store=store)
-    result["gallery"] = gallery(result, data)
-    # How the run was executed: excluded from every comparison of results.
-    result["run"] = {
-        "id": new_run_id(),
-        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "elapsed_s": round(time.monotonic() - started, 3),
-        "workers": workers,
-    }
-    if store is not None:
-        # Cached values that failed their checksum (recomputed, never used) and damage found.
-        result["run"]["cache"] = {"path": str(store.path), "faults": list(store.faults)}
-    return result
-
-
-def threshold_evidence(
-    suite: Suite,
-    algorithm: HashAlgorithm,
-    *,
-    protocol: str = "originals_all_pairs",
-    dataset: str | None = None,
-    workers: int = 1,
-    quiet: bool = False,
-    store: Any = None,
-) -> tuple[Evidence, dict[str, Any]]:
-    """Hash the suite's corpus and edits for ``algorithm`` (through the cache ``store`` when
-    given) and return its per-image evidence with a description of where it came from.
-
-    Only ``algorithm`` (and the suite's near-duplicate algorithm, for hygiene) is hashed; the
-    split and hygiene settings are the suite's, so the answer is the run's.
-    """
-    algos = [algorithm]
-    near = suite.near_duplicates
-    if near is not None:  # hygiene needs the near-duplicate check's hashes too
-        needed = {near.algorithm, near.confirm_algorithm} - {algorithm.id, None}
-        algos += [a for a in suite.algorithms if a.id in needed]
-    suite = dataclasses.replace(suite, algorithms=tuple(algos))
-    data, corpus, _ = _hash(suite, dataset, workers, quiet, store)
-    dupes = _duplicates(corpus)
-    included = corpus.decoded.copy()
-    included[list(dupes)] = False
-    groups, hygiene = _hygiene(suite, corpus, included, dupes, data)
-    calibration = split_images(corpus.image_ids, suite.calibration_fraction, suite.seed)
-    hashes = _algorithm_hashes(suite, corpus, 0, included, groups, _gated(suite, corpus))
-    context = {
-        "algorithm": {
-            **algorithm.fingerprint(),
-            "n_bits": algorithm.n_levels,
-            "level_unit": algorithm.level_unit,
-        },
-        "suite": {"name": suite.name, "version": suite.version},
-        "dataset": {
-            "name": data.name,
-            "decode": data.decode,
-            "n_images": len(data.records),
-            "n_evaluated": int(included.sum()),
-        },
-        "source": "hashes (cache: " + ("on" if store is not None else "off") + ")",
-        "hashes_computed": corpus.hashes_computed,
-        "hygiene": hygiene,
-        "failures": corpus.failures,
-    }
-    evidence = dataclasses.replace(
-        hashes.evidence(calibration, protocol), uploads=included, hashable=hashes.originals_ok
-    )
-    return evidence, context
-
-
 def evidence_from_results(
     path: str,
     result: dict[str, Any],
@@ -852,32 +876,11 @@ def evidence_from_results(
     opened and nothing is hashed. Refuses questions the run cannot answer unchanged."""
     from harness import results as results_mod
 
-    config = result["suite"]["config"]
-    run_fraction = float(config.get("calibration_fraction", 0.5))
-    if protocol != "originals_all_pairs":
-        raise HarnessError(
-            f"{path} keeps per-image impostors for originals_all_pairs only; run `threshold` "
-            f"without --results for --protocol {protocol}."
-        )
-    if calibration_fraction is not None and calibration_fraction != run_fraction:
-        raise HarnessError(
-            f"{path} was split with calibration fraction {run_fraction:g}, not "
-            f"{calibration_fraction:g}: run `threshold` without --results to change the split."
-        )
+    ids, calibration = _answerable(path, result, algorithm, protocol, calibration_fraction)
     images = result["dataset"]["images"]
-    ids = [i["id"] for i in images]
-    calibration = np.array([i["split"] == "calibration" for i in images])
-    expected = split_images(ids, run_fraction, int(result.get("seed", 0)))
-    if not np.array_equal(calibration, expected):
-        raise HarnessError(
-            f"{path}: its images' split differs from the suite's seeded split; regenerate it."
-        )
-    algos = {a["id"]: a for a in result["algorithms"]}
-    if algorithm not in algos:
-        raise HarnessError(f"{path} has no algorithm {algorithm!r}; it has: {', '.join(algos)}.")
     arrays = results_mod.load_impostors(path, result)
     vs_cal, vs_ho = arrays[algorithm]
-    meta = algos[algorithm]
+    meta = next(a for a in result["algorithms"] if a["id"] == algorithm)
     n_bits = int(meta["n_bits"])
     chains = [t["id"] for t in result["transforms"] if t["id"] != "identity"]
     cells = {c["transform"]: c for c in result["cells"] if c["algorithm"] == algorithm}
@@ -923,6 +926,39 @@ def evidence_from_results(
         "hashes_computed": 0,
     }
     return evidence, context
+
+
+def _answerable(
+    path: str,
+    result: dict[str, Any],
+    algorithm: str,
+    protocol: str,
+    calibration_fraction: float | None,
+) -> tuple[list[str], npt.NDArray[np.bool_]]:
+    """The run's image ids and calibration split, after refusing what it cannot answer."""
+    run_fraction = float(result["suite"]["config"].get("calibration_fraction", 0.5))
+    if protocol != "originals_all_pairs":
+        raise HarnessError(
+            f"{path} keeps per-image impostors for originals_all_pairs only; run `threshold` "
+            f"without --results for --protocol {protocol}."
+        )
+    if calibration_fraction is not None and calibration_fraction != run_fraction:
+        raise HarnessError(
+            f"{path} was split with calibration fraction {run_fraction:g}, not "
+            f"{calibration_fraction:g}: run `threshold` without --results to change the split."
+        )
+    images = result["dataset"]["images"]
+    ids = [i["id"] for i in images]
+    calibration = np.array([i["split"] == "calibration" for i in images])
+    expected = split_images(ids, run_fraction, int(result.get("seed", 0)))
+    if not np.array_equal(calibration, expected):
+        raise HarnessError(
+            f"{path}: its images' split differs from the suite's seeded split; regenerate it."
+        )
+    algos = [a["id"] for a in result["algorithms"]]
+    if algorithm not in algos:
+        raise HarnessError(f"{path} has no algorithm {algorithm!r}; it has: {', '.join(algos)}.")
+    return ids, calibration
 
 
 def flagged_answer(
@@ -992,9 +1028,12 @@ def answer_threshold(
 
 
 __all__ = [
+    "algorithm_hashes",
     "answer_threshold",
+    "corpus_hygiene",
     "evaluate",
     "evidence_from_results",
-    "run_suite",
-    "threshold_evidence",
+    "flagged_answer",
+    "gated_copies",
+    "included_images",
 ]

@@ -52,8 +52,9 @@ from datasets_benign import Dataset, ImageRecord, Variant, open_dataset
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms.precomputed import Precomputed
 from harness.errors import HarnessError
+from harness.progress import Progress
 from harness.results import atomic_write_text, read_json_object
-from harness.runner import HashedCorpus, Progress
+from harness.runner import HashedCorpus
 from harness.suite import Suite, parse_suite
 from harness.variants import row_name as variant_row
 from transforms.codec import png_bytes

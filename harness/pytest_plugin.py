@@ -48,7 +48,7 @@ class HashHarnessGuard:
         where: Path | None = None,
         dataset: str | None = None,
     ) -> dict[str, Any]:
-        from harness.evaluate import run_suite
+        from harness.pipeline import run_suite
         from harness.suite import parse_suite
 
         suite = parse_suite(

@@ -11,7 +11,9 @@ Keys
     the libraries that change its bits. Both also carry a fingerprint of the code that computed
     the cell (:mod:`harness.codehash`: module source for built-ins, package files for plugins),
     so an edited transform, adapter or plugin recomputes its cells even when nobody bumped its
-    version. Change any of these and the old rows simply stop matching.
+    version. Change any of these and the old rows simply stop matching. ``thumbnails``: one
+    row per (pixel sha256, column), the galleries' small JPEG of that column, made in the
+    hashing pass so that a report never decodes an image again (a few kB each).
 
 Integrity
     Every row carries a checksum of its key and value, verified on every read: a row that fails
@@ -33,7 +35,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,9 @@ from transforms import Chain
 
 #: ``PRAGMA application_id`` of a hash-harness cache ("hhc1"); ``user_version`` is the schema.
 APPLICATION_ID = 0x68686331
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: Schema 2 lacks only the thumbnails table: it is added in place, keeping every hash.
+UPGRADABLE = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -56,7 +60,12 @@ CREATE TABLE IF NOT EXISTS hashes (
     status TEXT NOT NULL, value BLOB, reason TEXT, used REAL NOT NULL, checksum TEXT NOT NULL,
     PRIMARY KEY (sha256, column_key, algorithm_key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS thumbnails (
+    sha256 TEXT NOT NULL, column_key TEXT NOT NULL, value TEXT NOT NULL, used REAL NOT NULL,
+    checksum TEXT NOT NULL, PRIMARY KEY (sha256, column_key)
+) WITHOUT ROWID;
 """
+TABLES = {"files", "hashes", "thumbnails"}
 
 
 class CacheError(HarnessError):
@@ -205,12 +214,14 @@ class HashStore:
                 f"The cache at {self.path} was written by a newer hash-harness (schema {version}); "
                 "upgrade, or pass --cache with another file (or --no-cache)."
             )
-        if app not in (0, APPLICATION_ID) or not tables <= {"files", "hashes"}:
+        if app not in (0, APPLICATION_ID) or not tables <= TABLES:
             raise CacheError(
                 f"{self.path} is not a hash-harness cache (it is another application's SQLite "
                 "database); pass --cache with another file, or --no-cache."
             )
-        if tables:  # an older hash-harness cache: its rows carry no checksum to verify
+        # Schema 2 only lacks the thumbnails table (created below); its checksummed rows stay.
+        upgrade = app == APPLICATION_ID and version == UPGRADABLE
+        if tables and not upgrade:  # an older hash-harness cache: rows carry no checksum
             self.say(f"cache at {self.path} predates checksummed rows; starting it afresh")
             db.execute("DROP TABLE IF EXISTS files")
             db.execute("DROP TABLE IF EXISTS hashes")
@@ -316,14 +327,37 @@ class HashStore:
                 out[(col_index[col], algo_index[algo])] = (status, value, reason)
         return out
 
+    def thumbnails(self, sha256: str, columns: list[str]) -> dict[int, str]:
+        """Cached thumbnails of one image: column index -> JPEG data URI. A row that fails its
+        checksum is left out (made again by the next run that needs it) and recorded."""
+        if self.db is None:
+            return {}
+        col_index = {k: i for i, k in enumerate(columns)}
+        try:
+            rows = self.db.execute(
+                "SELECT column_key, value, checksum FROM thumbnails WHERE sha256 = ?", (sha256,)
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._damaged(exc)
+            return {}
+        out = {}
+        for col, value, check in rows:
+            if col in col_index:
+                if check != checksum(sha256, col, value):
+                    self._fault((sha256, col), f"thumbnail of {sha256[:12]} ({col.split('|')[0]})")
+                    continue
+                out[col_index[col]] = value
+        return out
+
     def put(
         self,
         key: str | None,
         info: FileInfo,
         cells: list[tuple[str, str, str, bytes | None, str | None]],
+        thumbnails: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Record one image in one transaction: its file info and cells (column, algorithm,
-        status, value, reason)."""
+        """Record one image in one transaction: its file info, cells (column, algorithm,
+        status, value, reason) and thumbnails (column, data URI)."""
         if self.db is None:
             return
         file_row = (info.sha256, info.size[0], info.size[1], info.grey_std, info.frames)
@@ -339,6 +373,13 @@ class HashStore:
                     [
                         (info.sha256, c, a, s, v, r, self.now, checksum(info.sha256, c, a, s, v, r))
                         for c, a, s, v, r in cells
+                    ],
+                )
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO thumbnails VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (info.sha256, c, v, self.now, checksum(info.sha256, c, v))
+                        for c, v in thumbnails
                     ],
                 )
         except sqlite3.DatabaseError as exc:
@@ -374,5 +415,6 @@ class HashStore:
         with self.db:
             n = self.db.execute("DELETE FROM hashes WHERE used < ?", (cutoff,)).rowcount
             self.db.execute("DELETE FROM files WHERE used < ?", (cutoff,))
+            self.db.execute("DELETE FROM thumbnails WHERE used < ?", (cutoff,))
         self.db.execute("VACUUM")
         return int(n)

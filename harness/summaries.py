@@ -1,22 +1,22 @@
 """Summaries computed once, at run time, and stored in the results document.
 
 Reports only read the results document (data flows one way); what they show beyond the raw cells -
-the leaderboard, and the galleries' picks with their thumbnails - is derived here, by the run.
+the leaderboard, the families of edits with their pooled distances, and the galleries' picks with
+their thumbnails (made in the hashing pass, :mod:`harness.hashing`) - is derived here, by the run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from datasets_benign import Dataset
 from harness.metrics import rate
 
 #: Gallery size per algorithm: this many edited copies that escaped, and as many collisions.
 PER_ALGORITHM = 3
-THUMBNAIL = 160
 
 
 def family_of(transform: dict[str, Any]) -> str:
@@ -66,14 +66,45 @@ def strength_of(transform: dict[str, Any]) -> tuple[str, float] | None:
     return f"{step['name']} {name}", float(value)
 
 
+def families_of(transforms: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The run's edits (identity, a control, left out) by :func:`family_of`, in suite order."""
+    families: dict[str, list[str]] = {}
+    for t in transforms:
+        if t["id"] != "identity":
+            families.setdefault(family_of(t), []).append(t["id"])
+    return families
+
+
+def edit_families(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per family of edits: its transforms, each one's strength (:func:`strength_of`: the
+    parameter's name and value, or None) and, per algorithm, the positive distance histogram
+    pooled over the family - what the reports group by, so they need no transform catalogue."""
+    transforms = {t["id"]: t for t in result["transforms"]}
+    hists = {(c["algorithm"], c["transform"]): c["positives"]["hist"] for c in result["cells"]}
+    out = []
+    for name, ids in families_of(result["transforms"]).items():
+        pooled = {}
+        for algo in result["algorithms"]:
+            members = [hists[(algo["id"], t)] for t in ids if (algo["id"], t) in hists]
+            if members:
+                pooled[algo["id"]] = np.sum(members, axis=0, dtype=np.int64).tolist()
+        strengths = [strength_of(transforms[t]) for t in ids]
+        out.append(
+            {
+                "family": name,
+                "transforms": ids,
+                "strength": [list(s) if s is not None else None for s in strengths],
+                "positives": pooled,
+            }
+        )
+    return out
+
+
 def leaderboard(result: dict[str, Any], target_fpr: float) -> dict[str, Any]:
     """Per algorithm: the threshold of the one threshold rule at ``target_fpr`` (chosen on the
     calibration images, the Thresholds section's), its status, and the held-out TPR at it per
     transform family (identity left out; gated copies count as misses)."""
-    families: dict[str, list[str]] = {}
-    for t in result["transforms"]:
-        if t["id"] != "identity":
-            families.setdefault(family_of(t), []).append(t["id"])
+    families = families_of(result["transforms"])
     held_out = np.array([i.get("split") == "held_out" for i in result["dataset"]["images"]])
     index = {i["id"]: k for k, i in enumerate(result["dataset"]["images"])}
     rows = []
@@ -131,34 +162,57 @@ def _flagged_at(result: dict[str, Any], algorithm: str, target_fpr: float) -> di
     return {k: at[k] for k in keep if k in at}
 
 
-def gallery(result: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
+def gallery(result: dict[str, Any], thumbnail: Callable[[str, str], str | None]) -> dict[str, Any]:
     """Per algorithm, the edited copies that escaped worst and the closest real collisions
-    (images flagged by corpus hygiene set apart and listed), with JPEG thumbnails when the
-    images can be read (none for scored vendor exports, whose pixels are elsewhere)."""
-    from transforms import parse_chain
-    from transforms.codec import thumbnail_data_uri
-
-    n_levels = {a["id"]: max(1, a["n_bits"]) for a in result["algorithms"]}
-    records = {r.id: r for r in dataset.records}
+    (images flagged by corpus hygiene set apart and listed), with the JPEG thumbnails the
+    hashing pass made: ``thumbnail(image id, "original" or chain id)`` returns one, or None
+    when there is none (an image that failed, hashes scored from elsewhere)."""
     licence = {i["id"]: i.get("licence", "") for i in result["dataset"]["images"]}
-    seed = result.get("seed", 0)
-    cache: dict[tuple[str, str], str] = {}
-    failures: list[str] = []
+    missing: set[str] = set()
 
     def thumb(image_id: str, transform: str = "original") -> str:
-        key = (image_id, transform)
-        if key not in cache:
-            try:
-                image = records[image_id].load()
-                if transform != "original":
-                    image = parse_chain(transform).apply(image, suite_seed=seed, image_id=image_id)
-                cache[key] = thumbnail_data_uri(image, THUMBNAIL)
-            except Exception as exc:  # a gallery never fails a run
-                failures.append(f"{image_id}: {exc}")
-                cache[key] = ""
-        return cache[key]
+        found = thumbnail(image_id, transform)
+        if found is None:
+            missing.add(image_id)
+        return found or ""
 
     set_apart = _set_apart(result.get("hygiene") or {})
+    escapes = [
+        {
+            "algorithm": algo,
+            "transform": transform,
+            "image": image,
+            "distance": dist,
+            "licence": licence.get(image, ""),
+            "thumbnails": {"original": thumb(image), "edited": thumb(image, transform)},
+        }
+        for dist, algo, transform, image in _escapes(result, set_apart)
+    ]
+    collisions = [
+        {
+            "algorithm": algo,
+            "a": a,
+            "transform": transform,
+            "b": b,
+            "distance": dist,
+            "licences": [licence.get(a, ""), licence.get(b, "")],
+            "thumbnails": {"a": thumb(a, transform or "original"), "b": thumb(b)},
+        }
+        for dist, algo, a, transform, b in _collisions(result, set_apart)
+    ]
+    note = f"thumbnails unavailable for {len(missing)} images" if missing else ""
+    return {
+        "escapes": escapes,
+        "collisions": collisions,
+        "set_apart": [{"image": k, "reason": v} for k, v in sorted(set_apart.items())],
+        "note": note,
+    }
+
+
+def _escapes(result: dict[str, Any], set_apart: dict[str, str]) -> list[tuple[int, str, str, str]]:
+    """``(distance, algorithm, transform, image)`` of the edited copies that escaped worst (by
+    distance relative to the distance range), a few per algorithm."""
+    n_levels = {a["id"]: max(1, a["n_bits"]) for a in result["algorithms"]}
     ranked = sorted(
         (
             (
@@ -175,22 +229,20 @@ def gallery(result: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
         key=lambda x: (-x[0], x[2], x[3], x[4]),
     )
     shown: dict[str, int] = {}
-    escapes: list[dict[str, Any]] = []
+    out = []
     for _, dist, algo, transform, image in ranked:
         if shown.get(algo, 0) < PER_ALGORITHM:
             shown[algo] = shown.get(algo, 0) + 1
-            escapes.append(
-                {
-                    "algorithm": algo,
-                    "transform": transform,
-                    "image": image,
-                    "distance": dist,
-                    "licence": licence.get(image, ""),
-                    "thumbnails": {"original": thumb(image), "edited": thumb(image, transform)},
-                }
-            )
-    # Real collisions: pairs of different originals and edited copies whose closest other
-    # original matched, closest first, a few per algorithm. Flagged images are set apart.
+            out.append((dist, algo, transform, image))
+    return out
+
+
+def _collisions(
+    result: dict[str, Any], set_apart: dict[str, str]
+) -> list[tuple[int, str, str, str, str]]:
+    """``(distance, algorithm, a, transform of a or "", b)``: real collisions - pairs of different
+    originals and edited copies whose closest other original matched - closest first, a few per
+    algorithm. Flagged images are set apart."""
     found = sorted(
         [
             (p["distance"], c["algorithm"], p["a"], "", p["b"])
@@ -204,29 +256,13 @@ def gallery(result: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
         ]
     )
     kept: dict[str, int] = {}
-    collisions = []
+    out = []
     for dist, algo, a, transform, b in found:
         if a in set_apart or b in set_apart or kept.get(algo, 0) >= PER_ALGORITHM:
             continue
         kept[algo] = kept.get(algo, 0) + 1
-        collisions.append(
-            {
-                "algorithm": algo,
-                "a": a,
-                "transform": transform,
-                "b": b,
-                "distance": dist,
-                "licences": [licence.get(a, ""), licence.get(b, "")],
-                "thumbnails": {"a": thumb(a, transform or "original"), "b": thumb(b)},
-            }
-        )
-    note = f"thumbnails unavailable for {len(failures)} images" if failures else ""
-    return {
-        "escapes": escapes,
-        "collisions": collisions,
-        "set_apart": [{"image": k, "reason": v} for k, v in sorted(set_apart.items())],
-        "note": note,
-    }
+        out.append((dist, algo, a, transform, b))
+    return out
 
 
 def _set_apart(hygiene: dict[str, Any]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from harness import golden, guard, results
 from harness.cli import main
-from harness.evaluate import run_suite
+from harness.pipeline import run_suite
 from harness.suite import load_suite
 from transforms import geometry
 

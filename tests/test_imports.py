@@ -20,7 +20,10 @@ NEVER = (
     "numba",
     "harness.golden",
     "harness.evaluate",
+    "harness.pipeline",
     "harness.runner",
+    "harness.hashing",
+    "harness.pool",
     "harness.report",
     "multiprocessing",
 )

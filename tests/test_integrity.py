@@ -19,7 +19,7 @@ from PIL import Image
 from harness import results
 from harness.errors import HarnessError
 from harness.escaping import visible, xml_attr, xml_text
-from harness.evaluate import _hash, run_suite
+from harness.pipeline import hash_suite, run_suite
 from harness.store import HashStore
 from harness.suite import load_suite, parse_suite
 from tests.conftest import reference_dir, synthetic_image
@@ -160,7 +160,7 @@ def _pdq_through_the_loader(tmp_path, policy):
             "bootstrap_resamples": 0,
         }
     )
-    dataset, corpus, _ = _hash(suite, None, workers=1, quiet=True)
+    dataset, corpus, _ = hash_suite(suite, None, workers=1, quiet=True)
     assert dataset.decode == policy
     got = {}
     for i, image_id in enumerate(corpus.image_ids):

@@ -11,8 +11,8 @@ import pytest
 
 from harness import results
 from harness.cli import main
-from harness.evaluate import run_suite
-from harness.runner import Progress
+from harness.pipeline import run_suite
+from harness.progress import Progress
 from harness.store import HashStore
 from harness.suite import parse_suite
 from tests.conftest import synthetic_image
@@ -254,7 +254,7 @@ def test_external_hashers_are_never_served_from_the_cache(folder, tmp_path):
 
 def test_a_fully_cached_run_starts_no_worker_process(folder, tmp_path, monkeypatch):
     """Nothing to compute, nothing to start: no fork server, no pool."""
-    from harness import runner
+    from harness import pool
 
     suite = tmp_path / "suite.toml"
     suite.write_text(
@@ -274,8 +274,8 @@ def test_a_fully_cached_run_starts_no_worker_process(folder, tmp_path, monkeypat
         started.append("pool")
         raise PoolStarted
 
-    monkeypatch.setattr(runner, "ProcessPoolExecutor", no_pool)
-    monkeypatch.setattr(runner, "prestart_workers", lambda: started.append("fork server"))
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(pool, "prestart_workers", lambda: started.append("fork server"))
     assert main([*common, "--out", str(tmp_path / "warm"), "--workers", "2", "--quiet"]) == 0
     assert started == []
     cold = results.load(tmp_path / "cold" / "results.json")

@@ -30,7 +30,8 @@ from PIL import Image
 
 from datasets_benign import folder_dataset
 from harness.algorithms import make_algorithm
-from harness.runner import Progress, hash_corpus
+from harness.progress import Progress
+from harness.runner import hash_corpus
 from transforms import parse_chain
 
 TRANSFORMS = ("identity", "jpeg(quality=50)", "resize(scale=0.5)", "crop(keep_area=0.81)")

@@ -267,7 +267,8 @@ LEADERBOARD_NOTE = (
     "on the held-out images, gated copies counted as misses. Uploads flagged: the share of "
     "innocent held-out uploads with a false match against a database of D held-out hashes (the "
     "suite's largest database_sizes): measured within the corpus, model-based beyond it, or "
-    "unresolved."
+    "unresolved. CPU ms/image: median CPU time of one hash call in this run (p95 and hashes "
+    "per CPU-second beside it; not measured when the hashes came from the cache)."
 )
 THRESHOLDS_NOTE = (
     "Source images are split once (seeded); the threshold is the largest whose calibration "

@@ -147,9 +147,7 @@ def answers(result: dict[str, Any]) -> list[Answer]:
     images), its held-out FPR and pooled TPR, the worst held-out edit of each family, excluded
     images and the claims the corpus cannot support. Further targets are in the thresholds
     table."""
-    from harness.summaries import family_of
-
-    family = {t["id"]: family_of(t) for t in result["transforms"]}
+    family = {t: f["family"] for f in result.get("edit_families", []) for t in f["transforms"]}
     names = labels(result)
     excluded: dict[str, list[str]] = {}
     for e in result.get("exclusions", []):
@@ -250,25 +248,50 @@ def _threshold_cell(threshold: int | None, status: str, note: str = "") -> Cell:
     return Cell(shown, "num", " ".join(x for x in (note, flag) if x), status != "ok")
 
 
+def cpu_cost(result: dict[str, Any]) -> dict[str, Cell]:
+    """Per algorithm, CPU milliseconds per image (one hash call: median, p95 and hashes per
+    CPU-second in the note) from the run block; "not measured" when the run timed none."""
+    rows = (result.get("run") or {}).get("cost", {}).get("algorithms", [])
+    out = {}
+    for r in rows:
+        if r.get("status") != "measured":
+            out[r["algorithm"]] = Cell(r.get("status", "not measured"), "num")  # own words
+            continue
+        speed = r.get("hashes_per_cpu_s")
+        note = f"p95 {r['p95_ms']:.3g} ms" + (f", {speed:,.0f}/CPU-s" if speed else "")
+        out[r["algorithm"]] = Cell(f"{r['median_ms']:.3g}", "num", f"{note}, n={r['n']:,}")
+    return out
+
+
 def leaderboard_table(result: dict[str, Any]) -> Table | None:
     lb = result.get("leaderboard")
     if not lb or not lb["rows"]:
         return None
     fams = lb["families"]
     with_flagged = any("flagged" in r for r in lb["rows"])
+    cost = cpu_cost(result)
     rows = [
         [
             code(r["algorithm"]),
             _threshold_cell(r["threshold"], r["status"]),
             rate(r["fpr"], small=True),
             *([flagged(r.get("flagged"))] if with_flagged else []),
+            cost.get(r["algorithm"], Cell("not measured", "num")),
             *[rate(r["tpr"][f]) for f in fams],
         ]
         for r in lb["rows"]
     ]
     extra = ["uploads flagged"] if with_flagged else []
     return Table(
-        header("algorithm", "threshold", "held-out FPR", *extra, *[code(f) for f in fams]), rows
+        header(
+            "algorithm",
+            "threshold",
+            "held-out FPR",
+            *extra,
+            "CPU ms/image",
+            *[code(f) for f in fams],
+        ),
+        rows,
     )
 
 

@@ -19,26 +19,21 @@ def colours(algorithms: Sequence[str]) -> dict[str, str]:
     return {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(algorithms)}
 
 
-def _x_of(transform: dict[str, Any]) -> tuple[str, float]:
-    """The edit's own strength (JPEG quality, scale, kept area, angle ...) when it is one step
-    with a numeric first parameter; the modelled intensity otherwise."""
-    from harness.summaries import strength_of
-
-    found = strength_of(transform)
-    if found is not None:
-        return found
+def _x_of(transform: dict[str, Any], strength: list[Any] | None) -> tuple[str, float]:
+    """The edit's own ``strength`` (JPEG quality, scale, kept area, angle ...: the run's
+    ``edit_families``) when it has one; the modelled intensity otherwise."""
+    if strength is not None:
+        return str(strength[0]), float(strength[1])
     return "intensity (0 = untouched, 1 = harshest modelled)", float(transform["intensity"])
 
 
 def edit_families(result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """The run's edits (the identity control aside) by family, in suite order."""
-    from harness.summaries import family_of
-
-    families: dict[str, list[dict[str, Any]]] = {}
-    for t in result["transforms"]:
-        if t["id"] != "identity":
-            families.setdefault(family_of(t), []).append(t)
-    return families
+    """The run's edits (the identity control aside) by family, in suite order, as the run
+    grouped them (each edit its own family in results that predate ``edit_families``)."""
+    by_id = {t["id"]: t for t in result["transforms"]}
+    if "edit_families" in result:
+        return {f["family"]: [by_id[t] for t in f["transforms"]] for f in result["edit_families"]}
+    return {t["id"]: [t] for t in result["transforms"] if t["id"] != "identity"}
 
 
 def severity_panels(result: dict[str, Any], colour: dict[str, str]) -> list[str]:
@@ -49,11 +44,16 @@ def severity_panels(result: dict[str, Any], colour: dict[str, str]) -> list[str]
 
     algos = {a["id"]: a for a in result["algorithms"]}
     by = {(c["algorithm"], c["transform"]): c for c in result["cells"]}
+    strength = {
+        t: s
+        for f in result.get("edit_families", [])
+        for t, s in zip(f["transforms"], f["strength"], strict=True)
+    }
     out = []
     for fam, members in edit_families(result).items():
         if len(members) < 2:
             continue
-        xs = [_x_of(t) for t in members]
+        xs = [_x_of(t, strength.get(t["id"])) for t in members]
         if len({label for label, _ in xs}) != 1:  # mixed parameters: fall back to intensity
             xs = [("intensity", float(t["intensity"])) for t in members]
         values = [x for _, x in xs]
@@ -94,21 +94,18 @@ def severity_panels(result: dict[str, Any], colour: dict[str, str]) -> list[str]
 def distance_histograms(result: dict[str, Any], colour: dict[str, str]) -> list[str]:
     """Per algorithm: distances of edited copies to their original, one outline per family of
     edits, over the filled distribution of distances between different originals."""
-    from harness.summaries import family_of
-
-    family = {t["id"]: family_of(t) for t in result["transforms"]}
+    pooled = {f["family"]: f["positives"] for f in result.get("edit_families", [])}
+    if "edit_families" not in result:  # older results: each edit on its own
+        for c in result["cells"]:
+            if c["transform"] != "identity":
+                pooled.setdefault(c["transform"], {})[c["algorithm"]] = c["positives"]["hist"]
     orig = {
         c["algorithm"]: c for c in result["collisions"] if c["protocol"] == "originals_all_pairs"
     }
     out = []
     for meta in result["algorithms"]:
         a = meta["id"]
-        by_family: dict[str, Any] = {}
-        for c in result["cells"]:
-            if c["algorithm"] == a and c["transform"] != "identity":
-                fam = family.get(c["transform"], c["transform"])
-                hist = np.asarray(c["positives"]["hist"], float)
-                by_family[fam] = by_family.get(fam, 0) + hist
+        by_family = {fam: np.asarray(h[a], float) for fam, h in pooled.items() if a in h}
         neg = np.asarray(orig[a]["hist"], float) if a in orig else np.zeros(1)
         shares = [h / h.sum() for h in by_family.values() if h.sum()]
         top = max(

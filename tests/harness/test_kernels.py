@@ -235,7 +235,7 @@ def test_hamming_histograms_refuse_too_few_bins():
 def test_collisions_by_category_use_the_algorithms_distance():
     """Per-category collision counts of a non-Hamming hash are computed with its metric."""
     from datasets_benign import open_dataset
-    from harness.evaluate import run_suite
+    from harness.pipeline import run_suite
     from harness.suite import parse_suite
 
     suite = parse_suite(

@@ -7,7 +7,8 @@ import pytest
 from datasets_benign import Dataset, ImageRecord
 from harness.algorithms import make_algorithm
 from harness.algorithms.base import HashAlgorithm
-from harness.runner import hash_corpus, hash_image
+from harness.hashing import hash_image
+from harness.runner import hash_corpus
 from tests.conftest import synthetic_image
 from transforms import parse_chain
 from transforms.base import Transform
