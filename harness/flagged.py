@@ -36,9 +36,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, polygamma
-from scipy.stats import binom
 
 from harness import kernels
 from harness.metrics import Rate, rate
@@ -386,6 +384,8 @@ def fit_beta_binomial(
         p = max(float(w @ m) / float(w @ n), 1e-12)
         start = (0.5, 0.5 * (1 - p) / p)
     x0 = np.clip(np.log(start), [lo for lo, _ in _LOG_BOUNDS], [hi for _, hi in _LOG_BOUNDS])
+    from scipy.optimize import minimize  # about 0.4 s to import: only when a fit is needed
+
     res = minimize(
         _negative_log_likelihood,
         x0,
@@ -696,6 +696,8 @@ def operational(
             "ci95": [low * per_day, high * per_day],
         }
     if account_uploads is not None and account_matches is not None:
+
+        from scipy.stats import binom  # about 0.7 s to import: only for this question
 
         def account(p: float) -> float:
             return float(binom.sf(account_matches - 1, account_uploads, p))

@@ -19,6 +19,7 @@ of uploads flagged, per day, per account) is :mod:`harness.flagged`'s.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
@@ -208,13 +209,34 @@ class AlgorithmHashes:
         )
 
 
-def _weights(rng: np.random.Generator, n: int, resamples: int) -> Iterator[npt.NDArray[Any]]:
-    """Batches of ``(b, n)`` multiplicities of a bootstrap over ``n`` images; every batch holds
-    about ``_BATCH_CELLS`` numbers, so memory does not grow with ``resamples x n``."""
+def _weights(seed: int, n: int, resamples: int) -> Iterator[npt.NDArray[np.float64]]:
+    """Batches of ``(b, n)`` multiplicities of a bootstrap over ``n`` images, drawn from
+    ``default_rng(seed)``; every batch holds about ``_BATCH_CELLS`` numbers, so memory does not
+    grow with ``resamples x n``.
+
+    Every interval of a run resamples the same few image sets with the same seed (one algorithm's
+    calibration, held-out and all images; the next algorithm's are usually the same), so a
+    set small enough to fit one batch is drawn once and reused (read-only) by every later call.
+    """
+    if n * resamples <= _BATCH_CELLS:
+        yield _one_batch(seed, n, resamples)
+        return
+    rng = np.random.default_rng(seed)
+    yield from _draw(rng, n, resamples)
+
+
+def _draw(rng: np.random.Generator, n: int, resamples: int) -> Iterator[npt.NDArray[np.float64]]:
     batch = max(1, min(resamples, _BATCH_CELLS // max(n, 1)))
     p = np.full(n, 1.0 / n)
     for start in range(0, resamples, batch):
         yield rng.multinomial(n, p, size=min(batch, resamples - start)).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=4)
+def _one_batch(seed: int, n: int, resamples: int) -> npt.NDArray[np.float64]:
+    (weights,) = _draw(np.random.default_rng(seed), n, resamples)
+    weights.setflags(write=False)
+    return weights
 
 
 def _percentiles(values: npt.NDArray[np.float64]) -> list[float | None]:
@@ -254,9 +276,8 @@ def bootstrap_ratio(
         value = float(total_num / total_den)
         return [value, value]
     theta = total_num / total_den
-    rng = np.random.default_rng(seed)
     with np.errstate(invalid="ignore", divide="ignore"):
-        boot = np.concatenate([(w @ num) / (w @ den) for w in _weights(rng, n, resamples)])
+        boot = np.concatenate([(w @ num) / (w @ den) for w in _weights(seed, n, resamples)])
         boot = boot[np.isfinite(boot)]
         loo = (total_num - num) / (total_den - den)
     loo = loo[np.isfinite(loo)]
@@ -368,12 +389,11 @@ def recommend(
         )
 
     # The threshold is a step function of the data: a percentile interval of its resamples.
-    rng = np.random.default_rng(seed)
     boot_t = (
         np.concatenate(
             [
                 _thresholds_of(w @ cal_neg, target_fpr)
-                for w in _weights(rng, len(cal_idx), resamples)
+                for w in _weights(seed, len(cal_idx), resamples)
             ]
         )
         if len(cal_idx) and resamples

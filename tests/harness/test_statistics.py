@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import det_curve, roc_auc_score, roc_curve
 
 from harness import metrics, quality, thresholds
 from harness.metrics import rate
@@ -35,6 +35,36 @@ def test_roc_from_histograms_equals_roc_on_raw_distances(pos, neg):
         np.array(det["fnr"]),
         1 - np.array([metrics.rate_at(pos, t).value for t in det["threshold"]]),
     )
+
+
+big_hists = st.lists(st.integers(0, 10**9), min_size=2, max_size=70)
+
+
+@given(big_hists, st.data())
+def test_roc_is_scikit_learn_to_the_last_bit(neg, data):
+    """The histogram arithmetic gives scikit-learn's numbers exactly (bins as weighted
+    samples), including collinear corners, empty bins and counts far beyond one sample each."""
+    pos = data.draw(st.lists(st.integers(0, 10**6), min_size=len(neg), max_size=len(neg)))
+    got = metrics.roc(pos, neg)
+    if sum(pos) == 0 or sum(neg) == 0:
+        assert got["status"] == "undefined"
+        return
+    d = np.arange(len(pos))
+    y = np.r_[np.ones(len(d)), np.zeros(len(d))]
+    score, weight = -np.r_[d, d], np.r_[pos, neg]
+    fpr, tpr, thr = roc_curve(y, score, sample_weight=weight, drop_intermediate=False)
+    det_fpr, det_fnr, det_thr = det_curve(y, score, sample_weight=weight)
+    assert got["roc"] == {
+        "threshold": [None if np.isinf(t) else int(-t) for t in thr],
+        "fpr": fpr.tolist(),
+        "tpr": tpr.tolist(),
+    }
+    assert got["det"] == {
+        "threshold": [None if np.isinf(t) else int(-t) for t in det_thr],
+        "fpr": det_fpr.tolist(),
+        "fnr": det_fnr.tolist(),
+    }
+    assert got["auc"] == float(roc_auc_score(y, score, sample_weight=weight))
 
 
 def test_auc_is_the_mann_whitney_probability():
@@ -248,6 +278,23 @@ def test_bootstrap_by_image_covers_the_true_pooled_tpr():
     assert covered / sims >= 0.94
 
 
+def test_bootstrap_weights_drawn_once_are_the_batched_draws(monkeypatch):
+    """A resample set small enough to be drawn once and reused gives the same intervals, to the
+    bit, as drawing it afresh in small batches."""
+    data = _synthetic()
+    cal = thresholds.split_images([f"i{k}" for k in range(60)], 0.5, seed=0)
+    ev = data.evidence(cal)
+    reused = [thresholds.recommend(ev, 0.05, resamples=300, seed=s) for s in (1, 1, 2)]
+    assert reused[0] == reused[1]
+    (batch,) = thresholds._weights(1, 30, 300)
+    assert not batch.flags.writeable  # shared by every later call
+    monkeypatch.setattr(thresholds, "_BATCH_CELLS", 7 * 60)  # batches of a few resamples
+    assert [thresholds.recommend(ev, 0.05, resamples=300, seed=s) for s in (1, 2)] == [
+        reused[0],
+        reused[2],
+    ]
+
+
 def test_bootstrap_ratio_degenerate_and_tiny_samples():
     assert thresholds.bootstrap_ratio([0, 0, 0], [5, 5, 5], 100, 0) == [0.0, 0.0]
     assert thresholds.bootstrap_ratio([1], [2], 100, 0) == [None, None]
@@ -274,6 +321,14 @@ def test_random_hashes_look_ideal_and_degenerate_ones_do_not():
     q = quality.hash_quality(packed, 64, ids, np.arange(400))
     assert [d["image"] for d in q["degenerate"]] == ["0", "1", "2"]
     assert q["identical_hash_groups"]["groups"] == [["0", "1", "2"]]
+
+
+@pytest.mark.parametrize("n_bits", [0, 1, 7, 64, 144, 256, 1024])
+def test_fair_binomial_cdf_is_scipy_stats_bit_for_bit(n_bits):
+    from scipy.stats import binom
+
+    expected = binom.cdf(np.arange(n_bits + 1), n_bits, 0.5)
+    assert np.array_equal(quality.fair_binomial_cdf(n_bits), expected)
 
 
 def test_constant_bits_are_reported():
