@@ -696,7 +696,6 @@ def operational(
             "ci95": [low * per_day, high * per_day],
         }
     if account_uploads is not None and account_matches is not None:
-
         from scipy.stats import binom  # about 0.7 s to import: only for this question
 
         def account(p: float) -> float:
