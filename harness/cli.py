@@ -1032,6 +1032,10 @@ def console_main() -> None:
     The exit handlers still run (external hashers' processes are stopped, as on a normal exit)
     and the output streams are flushed; only that teardown is skipped.
     """
+    # Work is spread over processes, one per core: BLAS threads on top of them only wait and
+    # spin (the statistics of a 330-tile run: 0.9 s of CPU with OpenBLAS's threads, 0.3 s
+    # without). Set before numpy loads; the worker processes inherit it. A user's value stands.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = main()
     atexit._run_exitfuncs()
     with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing to lose

@@ -13,7 +13,8 @@ Every function that visits many pairs has two backends with identical results:
     the plain reference the tests check the compiled kernels against, in row blocks.
 ``"auto"`` (default)
     numpy up to :data:`SMALL_PAIRS` pairs, numba beyond: importing numba and loading its cached
-    kernels costs about 0.4 s once per process, more than numpy needs for a small corpus.
+    kernels costs about 0.4 s once per process, more than numpy needs for a small corpus. Once
+    a process has loaded them, numba at any size.
 
 Neither materialises an ``N x N`` matrix: memory is ``O(N)`` plus, for numpy, one block of rows.
 Group labels skip pairs: two rows with the same label are never compared (the same source image,
@@ -22,6 +23,7 @@ tiles of one photograph, known near-duplicates).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Literal
 
@@ -41,6 +43,9 @@ DEFAULT_BLOCK = 64
 #: Largest pair count the "auto" backend leaves to numpy (a few ms per call at 2.5e7-5e7
 #: pairs/s), so small runs never pay for numba's start-up.
 SMALL_PAIRS = 1 << 16
+#: Largest pair count a compiled kernel runs on one thread (about 2 ms for 64-bit hashes):
+#: below it, starting the thread team costs more than it saves (see ``_compiled._serial``).
+PARALLEL_PAIRS = 1 << 22
 
 
 def _as_packed(x: npt.ArrayLike) -> UInt8Array:
@@ -84,10 +89,16 @@ def _cross_labels(
     return both[:nq], both[nq:], True
 
 
-def _threads() -> int:
+def _compiled_kernel(name: str, n_pairs: int) -> tuple[Callable[..., object], int]:
+    """The compiled kernel ``name`` for ``n_pairs`` pairs and the thread count to give it:
+    the serial copy on one thread for small inputs, else the parallel one on numba's threads."""
     import numba
 
-    return int(numba.get_num_threads())
+    from harness import _compiled
+
+    if n_pairs <= PARALLEL_PAIRS:
+        return getattr(_compiled, f"{name}_serial"), 1
+    return getattr(_compiled, name), int(numba.get_num_threads())
 
 
 def _check_bins(n_bits: int, n_bytes: int, metric: Metric | None) -> None:
@@ -107,7 +118,9 @@ def _compiled_for(backend: str, metric: Metric | None, n_pairs: int) -> bool:
         raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
     if metric is not None or backend == "numpy":
         return False
-    return backend == "numba" or n_pairs > SMALL_PAIRS
+    # Once this process has loaded the compiled kernels (a larger call did), they are the
+    # cheaper choice at any size.
+    return backend == "numba" or n_pairs > SMALL_PAIRS or "harness._compiled" in sys.modules
 
 
 def hamming(a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric | None = None) -> IntArray:
@@ -186,11 +199,11 @@ def all_pairs_histogram(
     x = _as_packed(x)
     _check_bins(n_bits, x.shape[1], metric)
     g = _labels(groups, len(x), "groups")
-    if _compiled_for(backend, metric, len(x) * (len(x) - 1) // 2):
-        from harness import _compiled
-
+    n_pairs = len(x) * (len(x) - 1) // 2
+    if _compiled_for(backend, metric, n_pairs):
+        kernel, threads = _compiled_kernel("histogram", n_pairs)
         w = _words(x)
-        return _compiled.histogram(w, w, g, g, groups is not None, True, n_bits + 1, _threads())
+        return kernel(w, w, g, g, groups is not None, True, n_bits + 1, threads)
     hist = np.zeros(n_bits + 1, dtype=np.int64)
     for _, d, keep in _blocks(x, x, g, g, groups is not None, True, block, metric):
         hist += np.bincount(d[keep], minlength=n_bits + 1)
@@ -220,12 +233,12 @@ def cross_histogram(
     _check_bins(n_bits, q.shape[1], metric)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
     if _compiled_for(backend, metric, len(q) * len(r)):
-        from harness import _compiled
-
         qw, rw = _words(q), _words(r)
         if per_query:
-            return _compiled.row_histograms(qw, rw, qg, rg, use_groups, n_bits + 1)
-        return _compiled.histogram(qw, rw, qg, rg, use_groups, False, n_bits + 1, _threads())
+            rows, _ = _compiled_kernel("row_histograms", len(q) * len(r))
+            return rows(qw, rw, qg, rg, use_groups, n_bits + 1)
+        kernel, threads = _compiled_kernel("histogram", len(q) * len(r))
+        return kernel(qw, rw, qg, rg, use_groups, False, n_bits + 1, threads)
     bins = n_bits + 1
     out = np.zeros((len(q), bins) if per_query else bins, dtype=np.int64)
     for start, d, keep in _blocks(q, r, qg, rg, use_groups, False, block, metric):
@@ -258,9 +271,8 @@ def nearest_impostor(
     q, r = _as_packed(queries), _as_packed(references)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
     if _compiled_for(backend, metric, len(q) * len(r)):
-        from harness import _compiled
-
-        return _compiled.nearest(_words(q), _words(r), qg, rg, use_groups)
+        kernel, _ = _compiled_kernel("nearest", len(q) * len(r))
+        return kernel(_words(q), _words(r), qg, rg, use_groups)
     dist = np.full(len(q), -1, dtype=np.int64)
     index = np.full(len(q), -1, dtype=np.int64)
     for start, d, keep in _blocks(q, r, qg, rg, use_groups, False, block, metric):
@@ -299,11 +311,10 @@ def _within(
                 found = sorted(found)[:limit]
         return [(i, j, dist) for dist, i, j in sorted(found)[:limit]]
 
-    from harness import _compiled
-
     qw, rw = _words(q), _words(r)
     n_bits = 64 * qw.shape[1]
-    hist = _compiled.histogram(qw, rw, qg, rg, use_groups, triangle, n_bits + 1, _threads())
+    histogram, threads = _compiled_kernel("histogram", n_pairs)
+    hist = histogram(qw, rw, qg, rg, use_groups, triangle, n_bits + 1, threads)
     cumulative = np.cumsum(hist[: threshold + 1])
     if cumulative[-1] <= limit:  # everything within the threshold fits
         below, tie, need = threshold + 1, -1, 0
@@ -312,9 +323,8 @@ def _within(
         below = tie
         need = limit - (int(cumulative[tie - 1]) if tie else 0)
     capacity = min(int(cumulative[-1]), limit)
-    rows = _compiled.collect(
-        qw, rw, qg, rg, use_groups, triangle, below, tie, need, capacity, _threads()
-    )
+    collect, threads = _compiled_kernel("collect", n_pairs)
+    rows = collect(qw, rw, qg, rg, use_groups, triangle, below, tie, need, capacity, threads)
     rows = rows.reshape(-1, 3)
     rows = rows[rows[:, 0] >= 0]
     ordered = sorted(map(tuple, rows.tolist()))[:limit]

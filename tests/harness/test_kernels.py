@@ -254,3 +254,31 @@ def test_collisions_by_category_use_the_algorithms_distance():
         for m in stratum["metrics"]:
             t = m["params"]["threshold"]
             assert m["value"] == pytest.approx(expected[: t + 1].sum() / expected.sum())
+
+
+@pytest.mark.parametrize("n_bits", [64, 256])
+def test_threaded_and_single_thread_kernels_agree(monkeypatch, n_bits):
+    """Small inputs run the compiled kernels' serial copies, large ones the threaded
+    originals: forced either way, every kernel gives the numpy reference's answer."""
+    rng = np.random.default_rng(n_bits)
+    packed = np.packbits(rng.random((203, n_bits)) < rng.random(n_bits), axis=1)
+    groups = rng.integers(0, 40, len(packed))
+    queries, query_groups = packed[:77], groups[:77]
+
+    def everything(backend):
+        return (
+            kernels.all_pairs_histogram(packed, n_bits, groups, backend=backend),
+            kernels.cross_histogram(queries, packed, n_bits, query_groups, groups, backend=backend),
+            kernels.cross_histogram(
+                queries, packed, n_bits, query_groups, groups, per_query=True, backend=backend
+            ),
+            kernels.nearest_impostor(queries, packed, query_groups, groups, backend=backend),
+            kernels.pairs_within(packed, n_bits // 3, 50, groups=groups, backend=backend),
+        )
+
+    want = everything("numpy")
+    for parallel_pairs in (0, 1 << 40):  # every call threaded; every call on one thread
+        monkeypatch.setattr(kernels, "PARALLEL_PAIRS", parallel_pairs)
+        got = everything("numba")
+        for g, w in zip(got, want, strict=True):
+            assert np.array_equal(np.asarray(g), np.asarray(w))
