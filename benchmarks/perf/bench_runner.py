@@ -107,6 +107,7 @@ def whole_command(repeat: int) -> None:
     suite = Path(__file__).resolve().parent.parent / "suites" / "default.toml"
     run = [sys.executable, "-m", "harness", "run", "--suite", str(suite), "--quiet"]
     times: dict[str, list[float]] = {}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bare.py"
         script.write_text(BARE)
@@ -129,7 +130,10 @@ def whole_command(repeat: int) -> None:
         return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
 
     med = {name: statistics.median(t) for name, t in times.items()}
-    print(f"whole command, default suite, cpus {os.cpu_count()}, medians of {repeat}:")
+    print(
+        f"whole command, default suite, cpus {os.cpu_count()}, medians of {repeat}; load "
+        f"average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after:"
+    )
     for dataset, n, target in (("skimage", 17, 1.3), ("skimage_tiles", 330, 1.15)):
         h, b = f"harness {dataset}", f"bare {dataset}"
         r = ratio(h, b)
