@@ -12,9 +12,9 @@ Every function that visits many pairs has two backends with identical results:
 ``"numpy"``
     the plain reference the tests check the compiled kernels against, in row blocks.
 ``"auto"`` (default)
-    numpy up to :data:`SMALL_PAIRS` pairs, numba beyond: importing numba and loading its cached
-    kernels costs about 0.4 s once per process, more than numpy needs for a small corpus. Once
-    a process has loaded them, numba at any size.
+    numpy up to :data:`SMALL_PAIRS` (pairs of 64-bit words), numba beyond: importing numba and
+    loading its cached kernels costs about 0.5 s once per process, more than numpy needs for a
+    corpus of a few hundred images. Once a process has loaded them, numba at any size.
 
 Neither materialises an ``N x N`` matrix: memory is ``O(N)`` plus, for numpy, one block of rows.
 Group labels skip pairs: two rows with the same label are never compared (the same source image,
@@ -38,11 +38,15 @@ Backend = Literal["auto", "numba", "numpy"]
 #: blockwise numpy path with it.
 Metric = Callable[[npt.NDArray[np.uint8], npt.NDArray[np.uint8]], npt.NDArray[np.int64]]
 
-#: Rows per block of the numpy reference; block x N x n_bytes bytes of scratch.
+#: Rows per block of the numpy reference; block x N x n_bytes (rounded up to words) bytes of
+#: scratch.
 DEFAULT_BLOCK = 64
-#: Largest pair count the "auto" backend leaves to numpy (a few ms per call at 2.5e7-5e7
-#: pairs/s), so small runs never pay for numba's start-up.
-SMALL_PAIRS = 1 << 16
+#: Largest call the "auto" backend leaves to numpy, in pairs of 64-bit words (a pair of
+#: 256-bit hashes counts 4): numpy's popcounts of words run at about 2e8 pairs/s for 64-bit
+#: hashes and 3e7 for 256-bit, so at most 40-70 ms per call, and runs on a few hundred images
+#: never pay for numba's start-up (330 tiles: 0.6 s of statistics with numpy, 0.9 s with
+#: numba's import and kernels).
+SMALL_PAIRS = 1 << 23
 #: Largest pair count a compiled kernel runs on one thread (about 2 ms for 64-bit hashes):
 #: below it, starting the thread team costs more than it saves (see ``_compiled._serial``).
 PARALLEL_PAIRS = 1 << 22
@@ -112,15 +116,17 @@ def _check_bins(n_bits: int, n_bytes: int, metric: Metric | None) -> None:
         )
 
 
-def _compiled_for(backend: str, metric: Metric | None, n_pairs: int) -> bool:
-    """Whether to run the compiled kernel: never for a custom metric or ``"numpy"``."""
+def _compiled_for(backend: str, metric: Metric | None, n_pairs: int, n_bytes: int) -> bool:
+    """Whether to run the compiled kernel on ``n_pairs`` pairs of ``n_bytes``-byte rows: never
+    for a custom metric or ``"numpy"``."""
     if backend not in ("auto", "numba", "numpy"):
         raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
     if metric is not None or backend == "numpy":
         return False
     # Once this process has loaded the compiled kernels (a larger call did), they are the
     # cheaper choice at any size.
-    return backend == "numba" or n_pairs > SMALL_PAIRS or "harness._compiled" in sys.modules
+    large = n_pairs * -(-n_bytes // 8) > SMALL_PAIRS
+    return backend == "numba" or large or "harness._compiled" in sys.modules
 
 
 def hamming(a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric | None = None) -> IntArray:
@@ -155,12 +161,15 @@ def _blocks(
     metric: Metric | None = None,
 ):  # type: ignore[no-untyped-def]
     """numpy reference: yield ``(start, distances, keep)`` per block of query rows."""
+    if metric is None:  # popcount of 64-bit words: one per word instead of one per byte
+        q, r = _words(q), _words(r)
     for start in range(0, len(q), block):
         stop = min(start + block, len(q))
         if metric is not None:
             d = np.asarray(metric(q[start:stop], r), dtype=np.int64)
         else:
-            d = np.bitwise_count(q[start:stop, None, :] ^ r[None, :, :]).sum(axis=2, dtype=np.int64)
+            d = np.bitwise_count(q[start:stop, None, :] ^ r[None, :, :])
+            d = d[:, :, 0].astype(np.int64) if d.shape[2] == 1 else d.sum(axis=2, dtype=np.int64)
         keep = np.ones(d.shape, dtype=bool)
         if triangle:
             keep &= np.arange(len(r))[None, :] > np.arange(start, stop)[:, None]
@@ -200,7 +209,7 @@ def all_pairs_histogram(
     _check_bins(n_bits, x.shape[1], metric)
     g = _labels(groups, len(x), "groups")
     n_pairs = len(x) * (len(x) - 1) // 2
-    if _compiled_for(backend, metric, n_pairs):
+    if _compiled_for(backend, metric, n_pairs, x.shape[1]):
         kernel, threads = _compiled_kernel("histogram", n_pairs)
         w = _words(x)
         return kernel(w, w, g, g, groups is not None, True, n_bits + 1, threads)
@@ -232,7 +241,7 @@ def cross_histogram(
     q, r = _as_packed(queries), _as_packed(references)
     _check_bins(n_bits, q.shape[1], metric)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
-    if _compiled_for(backend, metric, len(q) * len(r)):
+    if _compiled_for(backend, metric, len(q) * len(r), q.shape[1]):
         qw, rw = _words(q), _words(r)
         if per_query:
             rows, _ = _compiled_kernel("row_histograms", len(q) * len(r))
@@ -270,7 +279,7 @@ def nearest_impostor(
     """
     q, r = _as_packed(queries), _as_packed(references)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
-    if _compiled_for(backend, metric, len(q) * len(r)):
+    if _compiled_for(backend, metric, len(q) * len(r), q.shape[1]):
         kernel, _ = _compiled_kernel("nearest", len(q) * len(r))
         return kernel(_words(q), _words(r), qg, rg, use_groups)
     dist = np.full(len(q), -1, dtype=np.int64)
@@ -299,7 +308,7 @@ def _within(
     metric: Metric | None = None,
 ) -> list[tuple[int, int, int]]:
     n_pairs = len(q) * (len(q) - 1) // 2 if triangle else len(q) * len(r)
-    compiled = _compiled_for(backend, metric, n_pairs)
+    compiled = _compiled_for(backend, metric, n_pairs, q.shape[1])
     if limit <= 0 or threshold < 0:
         return []
     if not compiled:

@@ -212,14 +212,16 @@ def test_auto_backend_leaves_small_inputs_to_numpy_and_large_ones_to_numba():
         "kernels.cross_histogram(x, x, 64, per_query=True)\n"
         "kernels.nearest_impostor(x, x, np.arange(200), np.arange(200))\n"
         "print('numba' in sys.modules)\n"
-        "big = np.zeros((kernels.SMALL_PAIRS, 8), dtype=np.uint8)\n"
-        "kernels.cross_histogram(big[:2], big, 64)\n"
+        "wide = np.zeros((kernels.SMALL_PAIRS // 8, 32), dtype=np.uint8)\n"
+        "kernels.cross_histogram(wide[:2], wide[:-1], 256)\n"  # 256-bit pairs count 4 words
+        "print('numba' in sys.modules)\n"
+        "kernels.cross_histogram(wide[:3], wide, 256)\n"
         "print('numba' in sys.modules)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out == ["False", "True"]
+    assert out == ["False", "False", "True"]
 
 
 def test_hamming_histograms_refuse_too_few_bins():
