@@ -73,6 +73,8 @@ GATED = 1
 
 #: Bootstrap resamples are drawn in batches of about this many weights (memory stays O(n)).
 _BATCH_CELLS = 1 << 22
+#: Resample sets up to this many weights (8 MB) are drawn once and kept for reuse.
+_REUSED_CELLS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -216,9 +218,10 @@ def _weights(seed: int, n: int, resamples: int) -> Iterator[npt.NDArray[np.float
 
     Every interval of a run resamples the same few image sets with the same seed (one algorithm's
     calibration, held-out and all images; the next algorithm's are usually the same), so a
-    set small enough to fit one batch is drawn once and reused (read-only) by every later call.
+    set of at most :data:`_REUSED_CELLS` weights is drawn once and reused (read-only) by every
+    later call.
     """
-    if n * resamples <= _BATCH_CELLS:
+    if n * resamples <= _REUSED_CELLS:
         yield _one_batch(seed, n, resamples)
         return
     rng = np.random.default_rng(seed)
@@ -232,7 +235,7 @@ def _draw(rng: np.random.Generator, n: int, resamples: int) -> Iterator[npt.NDAr
         yield rng.multinomial(n, p, size=min(batch, resamples - start)).astype(np.float64)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _one_batch(seed: int, n: int, resamples: int) -> npt.NDArray[np.float64]:
     (weights,) = _draw(np.random.default_rng(seed), n, resamples)
     weights.setflags(write=False)

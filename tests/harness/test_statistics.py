@@ -288,6 +288,7 @@ def test_bootstrap_weights_drawn_once_are_the_batched_draws(monkeypatch):
     assert reused[0] == reused[1]
     (batch,) = thresholds._weights(1, 30, 300)
     assert not batch.flags.writeable  # shared by every later call
+    monkeypatch.setattr(thresholds, "_REUSED_CELLS", 0)  # nothing kept:
     monkeypatch.setattr(thresholds, "_BATCH_CELLS", 7 * 60)  # batches of a few resamples
     assert [thresholds.recommend(ev, 0.05, resamples=300, seed=s) for s in (1, 2)] == [
         reused[0],
