@@ -59,3 +59,15 @@ def test_quick_commands_import_only_what_they_use(argv):
     loaded = _modules(argv)
     heavy = [m for m in loaded if any(m == p or m.startswith(p + ".") for p in NEVER + CASES[argv])]
     assert heavy == [], f"`hash-harness {' '.join(argv)}` imported {heavy}"
+
+
+def test_a_small_run_imports_no_heavy_statistics_stack(tmp_path):
+    """A run's statistics need scipy.special only: ROC from the histograms (not scikit-learn),
+    the binomial CDF through scipy.special (not scipy.stats), no beta-binomial fit (no
+    scipy.optimize) and no compiled kernels for a few images (no numba)."""
+    loaded = _modules(
+        ("run", "--dataset", "skimage[4]", "--no-cache", "--quiet", "--out", str(tmp_path))
+    )
+    assert (tmp_path / "results.json").exists()  # the run went through to its outputs
+    heavy = ("sklearn", "scipy.stats", "scipy.optimize", "numba", "matplotlib")
+    assert [m for m in loaded if any(m == p or m.startswith(p + ".") for p in heavy)] == []
