@@ -16,8 +16,8 @@ from datasets_benign.base import Dataset, ImageRecord, Variant, display_path, fo
 from datasets_benign.extra import openclipart_dataset, tiles_dataset
 from datasets_benign.manifest import manifest_dataset
 from datasets_benign.skimage_corpus import skimage_dataset
-from harness.errors import DatasetError
-from harness.registry import Registry
+from harness.core.errors import DatasetError
+from harness.core.registry import Registry
 
 DATASETS: Registry[Callable[[], Dataset]] = Registry("dataset", "hash_harness.datasets")
 DATASETS.register("skimage", "embedded")(skimage_dataset)

@@ -20,7 +20,7 @@ from datasets_benign.decode import (
     load_rgb,
     pixel_sha256,
 )
-from harness.errors import DatasetError, ImageLoadError
+from harness.core.errors import DatasetError, ImageLoadError
 
 #: The last source photograph decoded for a tile, per process. Tiles of one photograph are
 #: consecutive in a dataset and each worker receives its tasks in dataset order, so every worker

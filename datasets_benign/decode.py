@@ -13,7 +13,7 @@ Two decode policies (see :data:`POLICIES`):
 The policy changes answers a lot on images with transparency, so it is recorded in results and
 is part of the cache key. Multi-frame files (animations, multi-page TIFFs) are read at their
 first frame, and say so. Anything that cannot be decoded raises
-:class:`~harness.errors.ImageLoadError` with a reason that ends up in the run's failure list.
+:class:`~harness.core.errors.ImageLoadError` with a reason that ends up in the run's failure list.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from harness.errors import ImageLoadError, ImageTooLargeError
+from harness.core.errors import ImageLoadError, ImageTooLargeError
 
 #: Background used when flattening transparency.
 ALPHA_BACKGROUND = (255, 255, 255)
@@ -41,7 +41,7 @@ DEFAULT_POLICY = "viewer"
 def check_policy(policy: object) -> str:
     """``policy`` if it names a decode policy, else a one-line error naming the choices."""
     if policy not in POLICIES:
-        from harness.errors import InvalidParameterError
+        from harness.core.errors import InvalidParameterError
 
         raise InvalidParameterError(
             f"The decode policy must be one of {', '.join(map(repr, POLICIES))}. "

@@ -3,7 +3,8 @@
 The cache folder is ``$HASH_HARNESS_CACHE/downloads`` (default ``~/.cache/hash-harness``); files
 are stored under their expected sha256, so a verified file is never fetched twice and a wrong
 one never enters the cache. Every problem (HTTP error, truncated body, wrong checksum, too large)
-is an :class:`~harness.errors.ImageLoadError`: that image fails with the reason, the run goes on.
+is an :class:`~harness.core.errors.ImageLoadError`: that image fails with the reason, the run
+goes on.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from datasets_benign.decode import file_sha256
-from harness.errors import ImageLoadError
+from harness.core.errors import ImageLoadError
 
 #: Largest download accepted (a 100-megapixel PNG is well under this).
 MAX_BYTES = 512 * 1024 * 1024

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from datasets_benign.base import Dataset, ImageRecord, sha256_json
-from harness.errors import DatasetError
+from harness.core.errors import DatasetError
 
 TILE = 128
 MIN_SIDE = 256

@@ -40,7 +40,7 @@ from urllib.parse import urlparse
 
 from PIL import Image, UnidentifiedImageError
 
-from harness.errors import DatasetError
+from harness.core.errors import DatasetError
 
 #: Column names tried in order; the first present is used (PD12M's current and older cards).
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {

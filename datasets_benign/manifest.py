@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from datasets_benign.base import Dataset, ImageRecord, Variant, sha256_json
-from harness.errors import DatasetError
+from harness.core.errors import DatasetError
 
 FIELDS = (
     "id",

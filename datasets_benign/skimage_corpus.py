@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets_benign.base import Dataset, ImageRecord
-from harness.errors import DatasetError
+from harness.core.errors import DatasetError
 
 MANIFEST = Path(__file__).with_name("manifests") / "skimage.json"
 

@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 if TYPE_CHECKING:
     import pandas
@@ -375,8 +375,8 @@ def threshold(
     """
     import dataclasses
 
-    from harness._validation import check_real
     from harness.algorithms import make_algorithm
+    from harness.core.params import check_real
     from harness.evaluate import answer_threshold
 
     if (target_fpr is None) == (at is None):
@@ -472,7 +472,7 @@ def _algorithm_id(spec: str, document: Mapping[str, Any]) -> str:
 
 
 def _check_at(at: int | None, levels: int | None) -> None:
-    from harness.errors import InvalidParameterError
+    from harness.core.errors import InvalidParameterError
 
     if at is not None and levels is not None and not 0 <= at <= levels:
         raise InvalidParameterError(f"at (--at) must be a distance in [0, {levels}], got {at}.")

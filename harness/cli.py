@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.escaping import visible
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2, 3
@@ -296,7 +296,7 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
     import json
 
     from harness import api, flagged
-    from harness.errors import InvalidParameterError
+    from harness.core.errors import InvalidParameterError
     from harness.report.markdown import render_threshold
     from harness.suite import DEFAULT_SUITE
 
@@ -370,7 +370,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     import json
 
     from harness import guard, results
-    from harness.errors import SchemaVersionError
+    from harness.core.errors import SchemaVersionError
 
     try:
         baseline = guard.load_baseline(args.baseline)

@@ -29,8 +29,8 @@ import numpy as np
 from scipy.stats import binomtest, fisher_exact
 
 from harness import variants
+from harness.core.errors import HarnessError
 from harness.env import environment_differences
-from harness.errors import HarnessError
 from harness.escaping import html_text as escape
 from harness.report.markdown import code, esc
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from harness.errors import InvalidParameterError
+from harness.core.errors import InvalidParameterError
 
 
 def client_for(scheduler: str, workers: int) -> Any:

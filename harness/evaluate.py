@@ -21,7 +21,6 @@ from datasets_benign.base import sha256_json
 from harness import __version__, flagged, kernels, pairs
 from harness.columns import Columns
 from harness.env import environment
-from harness.errors import HarnessError
 from harness.metrics import (
     fpr_at_tpr,
     histogram,

@@ -23,8 +23,8 @@ from datasets_benign import open_dataset
 from datasets_benign.decode import pixel_sha256
 from harness import data
 from harness.algorithms import ALGORITHMS, make_algorithm
+from harness.core.errors import HashExcluded
 from harness.env import environment, environment_differences
-from harness.errors import HashExcluded
 
 GOLDEN_KIND = "hash-harness golden"
 GOLDEN_SCHEMA = 1

@@ -40,8 +40,8 @@ from typing import Any
 from scipy.stats import binom
 
 from harness import variants
+from harness.core.errors import HarnessError
 from harness.env import environment_differences
-from harness.errors import HarnessError
 from harness.escaping import xml_attr as quoteattr
 from harness.escaping import xml_text as escape
 from harness.metrics import rate

@@ -20,7 +20,7 @@ from datasets_benign import ImageRecord
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms import HashAlgorithm
 from harness.columns import Columns
-from harness.errors import HarnessError, HashExcluded, ImageTooLargeError
+from harness.core.errors import HarnessError, HashExcluded, ImageTooLargeError
 from transforms import Chain
 
 #: Longer side of the galleries' thumbnails, in pixels.

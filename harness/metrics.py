@@ -3,7 +3,7 @@
 All functions are pure functions of integer histograms (``hist[d]`` = number of pairs at Hamming
 distance ``d``). A pair "matches" at threshold ``t`` when its distance is ``<= t``. Rates are
 fractions in [0, 1]. A rate over zero pairs is NaN with status ``"undefined"`` and an
-:class:`~harness.errors.UndefinedMetricWarning`, never an exception.
+:class:`~harness.core.errors.UndefinedMetricWarning`, never an exception.
 
 The intervals treat pairs as independent trials. That is right for positives (one pair per source
 image and edit) and optimistic for negatives, where every image takes part in many pairs.
@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import betaincinv
 
-from harness.errors import UndefinedMetricWarning
+from harness.core.errors import UndefinedMetricWarning
 
 CONFIDENCE = 0.95
 

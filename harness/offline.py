@@ -51,7 +51,7 @@ from PIL import Image
 from datasets_benign import Dataset, ImageRecord, Variant, open_dataset
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms.precomputed import Precomputed
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.progress import Progress
 from harness.results import atomic_write_text, read_json_object
 from harness.runner import HashedCorpus

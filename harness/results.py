@@ -49,7 +49,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from harness.errors import HarnessError, SchemaVersionError
+from harness.core.errors import HarnessError, SchemaVersionError
 
 SCHEMA_VERSION = 3
 

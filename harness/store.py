@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.algorithms import HashAlgorithm
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from transforms import Chain
 
 #: ``PRAGMA application_id`` of a hash-harness cache ("hhc1"); ``user_version`` is the schema.

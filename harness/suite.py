@@ -28,9 +28,9 @@ from typing import Any
 
 from datasets_benign.decode import DEFAULT_POLICY, check_policy
 from harness import data
-from harness._validation import check_int, check_real
 from harness.algorithms import HashAlgorithm, make_algorithm
-from harness.errors import HarnessError, SuiteError
+from harness.core.errors import HarnessError, SuiteError
+from harness.core.params import check_int, check_real
 from transforms import Chain
 from transforms.catalogue import expand
 

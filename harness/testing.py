@@ -29,7 +29,7 @@ from PIL import Image
 
 from harness.algorithms.base import HashAlgorithm, make_algorithm
 from harness.algorithms.policies import part_distances
-from harness.errors import HarnessError, HashExcluded
+from harness.core.errors import HarnessError, HashExcluded
 
 
 class ConformanceError(AssertionError):

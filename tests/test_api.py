@@ -11,7 +11,7 @@ import pytest
 import harness
 from harness import guard, results
 from harness.cli import main
-from harness.errors import HarnessError, InvalidParameterError, SuiteError
+from harness.core.errors import HarnessError, InvalidParameterError, SuiteError
 
 
 @pytest.fixture(scope="module")

@@ -178,7 +178,7 @@ def test_results_loader_refuses_bad_files(tmp_path):
     newer.write_text(json.dumps({"schema_version": 99}))
     wrong = tmp_path / "w.json"
     wrong.write_text("[1, 2]")
-    from harness.errors import HarnessError, SchemaVersionError
+    from harness.core.errors import HarnessError, SchemaVersionError
 
     with pytest.raises(HarnessError, match="not valid JSON"):
         results.load(truncated)

@@ -19,7 +19,7 @@ from PIL import Image, ImageCms
 from datasets_benign.decode import load_rgb
 from harness import results
 from harness.cli import main
-from harness.errors import DatasetError, ImageLoadError, SuiteError
+from harness.core.errors import DatasetError, ImageLoadError, SuiteError
 from harness.suite import parse_suite
 from tests.conftest import run_cli, synthetic_image
 

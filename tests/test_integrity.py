@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from harness import results
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.escaping import visible, xml_attr, xml_text
 from harness.pipeline import hash_suite, run_suite
 from harness.store import HashStore
@@ -511,7 +511,7 @@ def test_bad_suites_are_refused_in_one_line(tmp_path, content, message, folder, 
 
 
 def test_over_deep_json_documents_are_refused(tmp_path):
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     for depth in (100, 200_000):
         path = tmp_path / f"deep{depth}.json"
@@ -543,7 +543,7 @@ def test_escaped_text_is_always_valid_xml_and_visible(text):
 )
 @given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
 def test_suite_texts_are_a_suite_or_one_suite_error(tmp_path, raw):
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     path = tmp_path / "fuzz.toml"
     path.write_bytes(raw)

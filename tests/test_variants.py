@@ -13,7 +13,7 @@ from PIL import Image
 from datasets_benign import open_dataset
 from harness import results
 from harness.cli import main
-from harness.errors import DatasetError
+from harness.core.errors import DatasetError
 from tests.conftest import REPO, run_cli, synthetic_image
 
 SUITE = """

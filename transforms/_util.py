@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFilter
 
-from harness._validation import check_choice, check_real
+from harness.core.params import check_choice, check_real
 
 Size = tuple[int, int]
 

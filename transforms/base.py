@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from harness.errors import InvalidParameterError
-from harness.registry import Registry
-from harness.spec import Spec, make_spec, parse_call, spec_from_dict
+from harness.core.errors import InvalidParameterError
+from harness.core.registry import Registry
+from harness.core.spec import Spec, make_spec, parse_call, spec_from_dict
 
 TRANSFORMS: Registry[type[Transform]] = Registry("transform", "hash_harness.transforms")
 

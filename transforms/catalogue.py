@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import InvalidParameterError, UnknownNameError
+from harness.core.errors import InvalidParameterError, UnknownNameError
 from transforms.base import TRANSFORMS, Chain, Transform, make_transform, parse_chain, split_steps
 from transforms.presets import PRESETS, preset
 

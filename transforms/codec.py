@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, features
 
-from harness._validation import check_choice, check_int
-from harness.errors import InvalidParameterError
+from harness.core.errors import InvalidParameterError
+from harness.core.params import check_choice, check_int
 from transforms._util import Size
 from transforms.base import TRANSFORMS, Transform
 

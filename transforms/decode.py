@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image, ImageDraw
 
-from harness._validation import check_choice, check_real
+from harness.core.params import check_choice, check_real
 from transforms._util import COLORS, from_array, px
 from transforms.base import TRANSFORMS, Transform
 

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from harness._validation import check_choice, check_int, check_real
-from harness.errors import InvalidParameterError
+from harness.core.errors import InvalidParameterError
+from harness.core.params import check_choice, check_int, check_real
 from transforms._util import COLORS, FILLS, canvas, from_array, mean_color
 from transforms.base import TRANSFORMS, Transform
 

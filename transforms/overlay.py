@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from harness._validation import check_choice, check_int, check_real
-from harness.errors import InvalidParameterError
+from harness.core.errors import InvalidParameterError
+from harness.core.params import check_choice, check_int, check_real
 from transforms._util import COLORS, fit_within, from_array, px, to_array
 from transforms.base import TRANSFORMS, Transform
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
-from harness._validation import check_choice, check_int, check_real
+from harness.core.params import check_choice, check_int, check_real
 from transforms._util import COLORS, from_array, px, to_array
 from transforms.base import TRANSFORMS, Transform
 

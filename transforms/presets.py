@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass
 
-from harness.errors import UnknownNameError
+from harness.core.errors import UnknownNameError
 from transforms.base import Chain, parse_chain
 
 

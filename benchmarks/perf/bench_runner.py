@@ -60,7 +60,7 @@ from multiprocessing import Pool
 
 from datasets_benign import open_dataset
 from datasets_benign.decode import load_rgb
-from harness.errors import HashExcluded
+from harness.core.errors import HashExcluded
 from harness.suite import load_suite
 
 SUITE = load_suite(sys.argv[1])

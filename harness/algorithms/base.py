@@ -1,8 +1,8 @@
 """HashAlgorithm: the adapter interface every hash family implements.
 
-An adapter is a frozen dataclass of its parameters (a :class:`~harness.spec.Spec`) that turns an
-RGB ``PIL.Image`` into ``n_bits`` bits, returned packed with :func:`numpy.packbits` (MSB first,
-zero-padded to whole bytes so XOR + popcount of two rows is the Hamming distance).
+An adapter is a frozen dataclass of its parameters (a :class:`~harness.core.spec.Spec`) that
+turns an RGB ``PIL.Image`` into ``n_bits`` bits, returned packed with :func:`numpy.packbits` (MSB
+first, zero-padded to whole bytes so XOR + popcount of two rows is the Hamming distance).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from harness.core.registry import Registry
+from harness.core.spec import Spec
 from harness.kernels import Metric
-from harness.registry import Registry
-from harness.spec import Spec
 
 ALGORITHMS: Registry[type[HashAlgorithm]] = Registry("algorithm", "hash_harness.algorithms")
 

@@ -38,10 +38,10 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from harness._validation import check_choice, check_int, check_real
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm
 from harness.algorithms.vectors import DISTANCES, VECTOR_DISTANCES, VectorMetric, vector_row
-from harness.errors import HarnessError, HashExcluded, InvalidParameterError
+from harness.core.errors import HarnessError, HashExcluded, InvalidParameterError
+from harness.core.params import check_choice, check_int, check_real
 from harness.kernels import Metric
 
 PROTOCOL = "hash-harness-external/1"

@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from harness._validation import check_choice, check_int
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm, OperatingThreshold
-from harness.errors import InvalidParameterError
+from harness.core.errors import InvalidParameterError
+from harness.core.params import check_choice, check_int
 from harness.kernels import Metric
 
 _COMMON_64 = (

@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from harness._validation import check_choice
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm
-from harness.errors import InvalidParameterError
+from harness.core.errors import InvalidParameterError
+from harness.core.params import check_choice
 from harness.kernels import Metric
 
 

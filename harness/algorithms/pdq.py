@@ -16,9 +16,9 @@ import numpy.typing as npt
 import pdqhash
 from PIL import Image
 
-from harness._validation import check_int
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm, OperatingThreshold
-from harness.errors import HashExcluded
+from harness.core.errors import HashExcluded
+from harness.core.params import check_int
 from harness.kernels import Metric
 
 

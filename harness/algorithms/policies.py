@@ -34,15 +34,15 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from harness._validation import check_choice, check_int
 from harness.algorithms.base import (
     ALGORITHMS,
     HashAlgorithm,
     OperatingThreshold,
 )
-from harness.errors import HashExcluded, InvalidParameterError
-from harness.registry import Registry
-from harness.spec import make_spec, parse_call
+from harness.core.errors import HashExcluded, InvalidParameterError
+from harness.core.params import check_choice, check_int
+from harness.core.registry import Registry
+from harness.core.spec import make_spec, parse_call
 
 #: Policies by name; plugins register theirs under the entry-point group below.
 POLICIES: Registry[type[Policy]] = Registry("policy", "hash_harness.policies")

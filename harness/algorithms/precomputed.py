@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from harness._validation import check_int
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm
-from harness.errors import HarnessError, InvalidParameterError
+from harness.core.errors import HarnessError, InvalidParameterError
+from harness.core.params import check_int
 
 
 @ALGORITHMS.register("precomputed")

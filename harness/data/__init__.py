@@ -12,7 +12,7 @@ import difflib
 import tomllib
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 _HERE = Path(__file__).resolve().parent
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from harness import variants
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 COLUMNS = (
     "algorithm",

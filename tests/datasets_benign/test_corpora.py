@@ -14,7 +14,7 @@ from datasets_benign import open_dataset
 from datasets_benign.extra import OPENCLIPART_DIRS
 from harness import results
 from harness.cli import main
-from harness.errors import DatasetError
+from harness.core.errors import DatasetError
 from tests.conftest import run_cli, synthetic_image
 
 SUITE = """

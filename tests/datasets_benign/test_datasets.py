@@ -8,7 +8,7 @@ from PIL import Image
 from datasets_benign import DATASETS, ImageRecord, folder_dataset, open_dataset
 from datasets_benign.decode import load_rgb, pixel_sha256, to_rgb
 from datasets_benign.skimage_corpus import MANIFEST, build_manifest
-from harness.errors import DatasetError, ImageLoadError, UnknownNameError
+from harness.core.errors import DatasetError, ImageLoadError, UnknownNameError
 from tests.conftest import reference_dir
 
 

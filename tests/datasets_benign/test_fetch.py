@@ -25,7 +25,7 @@ import pytest
 from datasets_benign import open_dataset
 from datasets_benign.fetch import fetch_dataset, read_shard
 from harness.cli import main
-from harness.errors import DatasetError
+from harness.core.errors import DatasetError
 from tests.conftest import REPO, synthetic_image
 
 pa = pytest.importorskip("pyarrow")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from harness.algorithms import ALGORITHMS, HashAlgorithm, make_algorithm
 from harness.algorithms.policies import POLICIES
-from harness.errors import HarnessError, InvalidParameterError, UnknownNameError
+from harness.core.errors import HarnessError, InvalidParameterError, UnknownNameError
 from harness.kernels import hamming
 from harness.testing import check_algorithm
 from tests.conftest import reference_dir, synthetic_image
@@ -213,7 +213,7 @@ def test_blockhash_matches_the_c_reference_exactly():
 
 
 def test_pdq_quality_gate_excludes_flat_images():
-    from harness.errors import HashExcluded
+    from harness.core.errors import HashExcluded
 
     flat = Image.new("RGB", (64, 64), (120, 120, 120))
     with pytest.raises(HashExcluded, match="PDQ quality 0 is below the gate 50"):

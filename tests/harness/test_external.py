@@ -8,7 +8,7 @@ import pytest
 
 from harness.algorithms import make_algorithm
 from harness.algorithms.external import External
-from harness.errors import HarnessError, HashExcluded, InvalidParameterError
+from harness.core.errors import HarnessError, HashExcluded, InvalidParameterError
 from harness.pipeline import run_suite
 from harness.suite import parse_suite
 from tests.conftest import synthetic_image

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.errors import UndefinedMetricWarning
+from harness.core.errors import UndefinedMetricWarning
 from harness.metrics import histogram, matches_at, rate, rate_at, summary, sweep
 
 

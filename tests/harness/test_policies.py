@@ -12,7 +12,7 @@ from harness import results
 from harness.algorithms import make_algorithm
 from harness.algorithms.policies import ORIENTATIONS, Fusion, unletterbox_box
 from harness.cli import main
-from harness.errors import HarnessError, HashExcluded, SuiteError
+from harness.core.errors import HarnessError, HashExcluded, SuiteError
 from harness.kernels import all_pairs_histogram, pairwise
 from harness.suite import load_suite, parse_suite
 from tests.conftest import synthetic_image

@@ -2,9 +2,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import registry as registry_module
-from harness.errors import HarnessError, UnknownNameError
-from harness.registry import Registry
+from harness.core import registry as registry_module
+from harness.core.errors import HarnessError, UnknownNameError
+from harness.core.registry import Registry
 
 
 def test_register_lookup_aliases_and_suggestions():

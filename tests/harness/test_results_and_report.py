@@ -3,8 +3,8 @@ import json
 import pytest
 
 from harness import results
+from harness.core.errors import SchemaVersionError
 from harness.env import environment, environment_differences
-from harness.errors import SchemaVersionError
 from harness.report.markdown import code, esc
 
 

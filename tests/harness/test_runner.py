@@ -88,7 +88,7 @@ class _Counting(HashAlgorithm):
         return 64
 
     def hash_bits(self, image):
-        from harness.errors import HashExcluded
+        from harness.core.errors import HashExcluded
 
         self.calls.append(image.width)
         if image.width < 40:

@@ -1,6 +1,6 @@
 import pytest
 
-from harness.errors import SuiteError
+from harness.core.errors import SuiteError
 from harness.suite import DEFAULT_SUITE, load_suite, parse_suite
 
 MINIMAL = {"algorithms": ["phash"], "transforms": ["identity"]}

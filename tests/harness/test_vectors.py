@@ -14,7 +14,7 @@ from harness.algorithms import make_algorithm
 from harness.algorithms.external import External, ExternalHasherError
 from harness.algorithms.vectors import VectorMetric, vector_row
 from harness.cli import main
-from harness.errors import InvalidParameterError
+from harness.core.errors import InvalidParameterError
 from harness.kernels import all_pairs_histogram, cross_histogram
 from harness.testing import check_algorithm
 from tests.conftest import synthetic_image

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.errors import InvalidParameterError, UnknownNameError
+from harness.core.errors import InvalidParameterError, UnknownNameError
 from harness.testing import check_transform
 from tests.conftest import synthetic_image
 from transforms import TRANSFORMS, Chain, Transform, cell_seed, parse_chain

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from harness.errors import InvalidParameterError, UnknownNameError
+from harness.core.errors import InvalidParameterError, UnknownNameError
 from tests.conftest import synthetic_image
 from tests.transforms.test_base import EXAMPLES
 from transforms import TRANSFORMS, catalogue, parse_chain

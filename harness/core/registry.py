@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
-from harness.errors import HarnessError, UnknownNameError
+from harness.core.errors import HarnessError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -36,12 +36,23 @@ class Registry(Generic[T]):
         self._plugins_loaded = entry_point_group is None
 
     def register(self, name: str, *aliases: str) -> Callable[[T], T]:
-        """Decorator registering an object under ``name`` and optional ``aliases``."""
+        """Decorator registering an object under ``name`` and optional ``aliases``.
+
+        A registered class with a ``name`` attribute (a :class:`~harness.core.spec.Spec`) gets
+        ``name`` set from here, so the name is written once.
+        """
 
         def decorator(obj: T) -> T:
             for key in (name, *aliases):
                 if key in self._items or key in self._aliases:
                     raise HarnessError(f"{self.kind} {key!r} is registered twice")
+            if isinstance(obj, type) and hasattr(obj, "name"):
+                # The registered name is given here once; a class that also spells it out
+                # (as plugins written before may) must agree.
+                spelled = vars(obj).get("name")
+                if spelled not in (None, "", name):
+                    raise HarnessError(f"{self.kind} {name!r} is declared as {spelled!r}")
+                setattr(obj, "name", name)  # noqa: B010 - a ClassVar, not a field
             self._items[name] = obj
             for alias in aliases:
                 self._aliases[alias] = name

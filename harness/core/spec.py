@@ -1,6 +1,7 @@
 """Parameterised, registered objects with canonical ids: shared by transforms and algorithms.
 
-A spec is a frozen dataclass of parameters, validated on construction. Its canonical id is
+A spec is a frozen dataclass of parameters declared with :func:`~harness.core.params.param`,
+validated on construction from those declarations. Its canonical id is
 ``name(key=value,...)`` with keys sorted, values as ``repr`` and secondary parameters at their
 default left out, e.g.
 ``jpeg(quality=50)`` or ``jpeg(quality=50,subsampling='4:4:4')``. The same text form is what
@@ -15,8 +16,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
-from harness.errors import InvalidParameterError
-from harness.registry import Registry
+from harness.core.errors import InvalidParameterError
+from harness.core.params import declared
+from harness.core.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,22 @@ class Spec:
     #: Parameters never written in the id: how a result is obtained rather than what it is (an
     #: external hasher's argv), so that moving a binary does not rename every metric.
     id_excludes: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        # Declared parameters are checked (and stored as their declared type: an int given for
+        # a float parameter becomes a float, so ids do not depend on how a number was written).
+        for f in dataclasses.fields(self):
+            declaration = declared(f)
+            if declaration is None:
+                continue
+            value = getattr(self, f.name)
+            checked = declaration.check(f.name, value, self.name)
+            if checked is not value:
+                object.__setattr__(self, f.name, checked)
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks that involve more than one parameter (each parameter is checked already)."""
 
     def params(self) -> dict[str, Any]:
         """Parameters as a plain dict, omitting those left unset (None)."""

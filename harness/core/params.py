@@ -1,0 +1,246 @@
+"""Parameters declared once, as data on each dataclass field, and checked with one message.
+
+A transform or adapter declares each parameter with :func:`param`::
+
+    quality: int = param(int, 75, min=1, max=100, doc="JPEG quality")
+
+The declaration (type, range or choices, default, whether ``None`` is allowed) is what
+:class:`~harness.core.spec.Spec` validates on construction, what the catalogue and the README table
+print (:meth:`Param.domain`), and what the property tests draw from
+(:func:`harness.core.strategies.spec_strategy`), so the four can never disagree.
+
+Every check raises :class:`~harness.core.errors.InvalidParameterError` with the message
+``The 'quality' parameter of jpeg must be an int in [1, 100]. Got 0 instead.`` so that users see the
+same shape of error whichever transform, algorithm or suite field they got wrong. The ``check_*``
+functions are the same checks for values that are not dataclass fields (suite keys, API arguments).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Collection
+from numbers import Integral, Real
+from typing import Any
+
+from harness.core.errors import InvalidParameterError
+
+#: Key of a field's ``metadata`` that holds its :class:`Param`.
+METADATA_KEY = "hash_harness.param"
+
+
+def _fail(name: str, owner: str, expected: str, value: Any) -> InvalidParameterError:
+    return InvalidParameterError(
+        f"The {name!r} parameter of {owner} must be {expected}. Got {value!r} instead."
+    )
+
+
+def _interval(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+    left = "(" if lo_open else "["
+    right = ")" if hi_open else "]"
+    lo_s = "-inf" if lo is None else f"{lo:g}"
+    hi_s = "inf" if hi is None else f"{hi:g}"
+    return f"{left}{lo_s}, {hi_s}{right}"
+
+
+def _int_expected(min_value: int | None, max_value: int | None) -> str:
+    bounded = min_value is not None or max_value is not None
+    return "an int" + (f" in {_interval(min_value, max_value, False, False)}" if bounded else "")
+
+
+def _real_expected(
+    min_value: float | None, max_value: float | None, min_open: bool, max_open: bool
+) -> str:
+    bounded = min_value is not None or max_value is not None
+    interval = _interval(min_value, max_value, min_open, max_open)
+    return "a finite number" + (f" in {interval}" if bounded else "")
+
+
+def _choice_expected(choices: Collection[Any]) -> str:
+    listed = ", ".join(repr(c) for c in sorted(choices, key=str))
+    return f"one of {{{listed}}}"
+
+
+def check_int(
+    name: str,
+    value: Any,
+    *,
+    owner: str,
+    min_value: int | None = None,
+    max_value: int | None = None,
+) -> int:
+    """Return ``value`` if it is an int (not a bool) within ``[min_value, max_value]``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise _fail(name, owner, _int_expected(min_value, max_value), value)
+    v = int(value)
+    if (min_value is not None and v < min_value) or (max_value is not None and v > max_value):
+        raise _fail(name, owner, _int_expected(min_value, max_value), value)
+    return v
+
+
+def check_real(
+    name: str,
+    value: Any,
+    *,
+    owner: str,
+    min_value: float | None = None,
+    max_value: float | None = None,
+    min_open: bool = False,
+    max_open: bool = False,
+) -> float:
+    """Return ``value`` as a float if it is a finite real number within the given interval."""
+
+    def fail() -> InvalidParameterError:
+        return _fail(name, owner, _real_expected(min_value, max_value, min_open, max_open), value)
+
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise fail()
+    v = float(value)
+    if min_value is not None and (v < min_value or (min_open and v == min_value)):
+        raise fail()
+    if max_value is not None and (v > max_value or (max_open and v == max_value)):
+        raise fail()
+    return v
+
+
+def check_choice(name: str, value: Any, *, owner: str, choices: Collection[Any]) -> Any:
+    """Return ``value`` if it is one of ``choices``."""
+    if value not in choices:
+        raise _fail(name, owner, _choice_expected(choices), value)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """What one parameter accepts.
+
+    Attributes
+    ----------
+    kind : {int, float, str, bool, object}
+        ``float`` accepts any finite real and stores it as a float (so ``crop(keep_area=1)`` is
+        ``crop(keep_area=1.0)``); ``object`` is checked only against ``choices``, if any, or by
+        the owner's own ``validate``.
+    min, max, min_open, max_open
+        The interval of ``int`` and ``float`` parameters (``None`` = unbounded on that side).
+    choices : collection or None
+        The allowed values. A live mapping may be given (its keys), e.g. the resampling filters
+        this Pillow provides.
+    optional : bool
+        ``None`` is allowed (and means "not given"; it is left out of ids and parameter dicts).
+    doc : str
+        One line for the catalogue.
+    """
+
+    kind: type
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    max_open: bool = False
+    choices: Collection[Any] | None = None
+    optional: bool = False
+    doc: str = ""
+
+    def expected(self) -> str:
+        """What a valid value is, as error messages word it (``an int in [1, 100]``)."""
+        if self.choices is not None:
+            return _choice_expected(self.choices)
+        if self.kind is int:
+            return _int_expected(
+                None if self.min is None else int(self.min),
+                None if self.max is None else int(self.max),
+            )
+        if self.kind is float:
+            return _real_expected(self.min, self.max, self.min_open, self.max_open)
+        return f"a {self.kind.__name__}" if self.kind is not object else "any value"
+
+    def domain(self) -> str:
+        """The allowed values for tables: :meth:`expected`, plus ``None`` when optional."""
+        return self.expected() + (", or None" if self.optional else "")
+
+    def check(self, name: str, value: Any, owner: str) -> Any:
+        """Return ``value`` (as the declared type) or raise the one-line error."""
+        if value is None and self.optional:
+            return None
+        if self.choices is not None:
+            return check_choice(name, value, owner=owner, choices=self.choices)
+        if self.kind is int:
+            lo = None if self.min is None else int(self.min)
+            hi = None if self.max is None else int(self.max)
+            return check_int(name, value, owner=owner, min_value=lo, max_value=hi)
+        if self.kind is float:
+            return check_real(
+                name,
+                value,
+                owner=owner,
+                min_value=self.min,
+                max_value=self.max,
+                min_open=self.min_open,
+                max_open=self.max_open,
+            )
+        if self.kind is not object and not isinstance(value, self.kind):
+            raise _fail(name, owner, self.expected(), value)
+        return value
+
+
+def param(
+    kind: type,
+    default: Any = dataclasses.MISSING,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    min_open: bool = False,
+    max_open: bool = False,
+    choices: Collection[Any] | None = None,
+    optional: bool = False,
+    doc: str = "",
+    default_factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A dataclass field carrying its :class:`Param` declaration.
+
+    ``bool`` parameters accept exactly ``False`` and ``True``. ``default=None`` makes the
+    parameter optional. Returns :func:`dataclasses.field` (typed ``Any`` so that it can be the
+    default of a field of any annotated type, as with ``field()`` itself).
+    """
+    if kind is bool and choices is None:
+        choices = (False, True)
+    declared = Param(
+        kind=kind,
+        min=min,
+        max=max,
+        min_open=min_open,
+        max_open=max_open,
+        choices=choices,
+        optional=optional or default is None,
+        doc=doc,
+    )
+    metadata = {METADATA_KEY: declared}
+    if default_factory is not None:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def declared(field: dataclasses.Field[Any]) -> Param | None:
+    """The :class:`Param` declared on ``field``, or None for an undeclared field."""
+    return field.metadata.get(METADATA_KEY)
+
+
+def declared_params(cls: Any) -> dict[str, Param]:
+    """Every declared parameter of the dataclass ``cls`` (or instance), in field order."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        p = declared(f)
+        if p is not None:
+            out[f.name] = p
+    return out
+
+
+__all__ = [
+    "METADATA_KEY",
+    "Param",
+    "check_choice",
+    "check_int",
+    "check_real",
+    "declared",
+    "declared_params",
+    "param",
+]
