@@ -8,8 +8,6 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFilter
 
-from harness.core.params import check_choice, check_real
-
 Size = tuple[int, int]
 
 #: Named fill colours; "mean" and "blur" are computed from the image.
@@ -28,17 +26,6 @@ def short_side(size: Size) -> int:
 def px(fraction: float, length: int, minimum: int = 1) -> int:
     """``fraction`` of ``length`` in whole pixels, at least ``minimum``."""
     return max(minimum, round(fraction * length))
-
-
-def fraction(
-    name: str, value: Any, owner: str, lo: float = 0.0, hi: float = 1.0, **kw: Any
-) -> float:
-    """Validated float in ``[lo, hi]`` (open ends via ``min_open`` / ``max_open``)."""
-    return check_real(name, value, owner=owner, min_value=lo, max_value=hi, **kw)
-
-
-def choice(name: str, value: Any, owner: str, choices: Any) -> Any:
-    return check_choice(name, value, owner=owner, choices=choices)
 
 
 def to_array(image: Image.Image) -> npt.NDArray[np.float64]:

@@ -40,8 +40,10 @@ def cell_seed(suite_seed: int, image_id: str, chain_id: str, step: int) -> int:
 class Transform(Spec):
     """Base class of every registered edit.
 
-    Subclasses are frozen dataclasses whose fields are the parameters; they validate in
-    ``__post_init__`` and implement :meth:`_apply` and :meth:`output_size`.
+    Subclasses are frozen dataclasses registered with ``@TRANSFORMS.register("name")`` (which
+    sets ``name``), whose fields are the parameters declared with
+    :func:`~harness.core.params.param` (validated on construction; checks across parameters go
+    in ``validate``); they implement :meth:`_apply` and :meth:`output_size`.
     """
 
     #: Whether :meth:`apply` draws from its generator (deterministic transforms ignore it).

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, features
 
 from harness.core.errors import InvalidParameterError
-from harness.core.params import check_choice, check_int
+from harness.core.params import param
 from transforms._util import Size
 from transforms.base import TRANSFORMS, Transform
 
@@ -73,8 +73,8 @@ def _jpeg(image: Image.Image, quality: int, subsampling: str = "4:2:0") -> Image
     return encode_decode(image, "JPEG", quality=quality, subsampling=SUBSAMPLING[subsampling])
 
 
-def _quality(owner: str, value: Any, lo: int = 1) -> None:
-    check_int("quality", value, owner=owner, min_value=lo, max_value=100)
+def _quality(default: int, lo: int = 1) -> Any:
+    return param(int, default, min=lo, max=100, doc="encoder quality")
 
 
 @TRANSFORMS.register("jpeg", "jpg")
@@ -94,17 +94,11 @@ class Jpeg(Transform):
     Output size: unchanged.
     """
 
-    name: ClassVar[str] = "jpeg"
     models: ClassVar[str] = "recompression by a platform, messenger or camera app"
     intensity_meaning: ClassVar[str] = "(100 - quality) / 99"
-    quality: int = 75
-    subsampling: str = "4:2:0"
-    progressive: bool = False
-
-    def __post_init__(self) -> None:
-        _quality("jpeg", self.quality)
-        check_choice("subsampling", self.subsampling, owner="jpeg", choices=SUBSAMPLING)
-        check_choice("progressive", self.progressive, owner="jpeg", choices=(False, True))
+    quality: int = _quality(75)
+    subsampling: str = param(str, "4:2:0", choices=SUBSAMPLING, doc="chroma subsampling")
+    progressive: bool = param(bool, False, doc="progressive scan order")
 
     @property
     def intensity(self) -> float:
@@ -139,18 +133,12 @@ class JpegGenerations(Transform):
     ``jitter``: ``W' = W - jitter`` if ``W > jitter`` else ``W`` (likewise ``H``), ``n`` times.
     """
 
-    name: ClassVar[str] = "jpeg_generations"
     models: ClassVar[str] = "memes and forwards re-encoded on every download and re-upload"
     intensity_meaning: ClassVar[str] = "n / 50 scaled by (100 - quality) / 99, plus jitter"
     uses_rng: ClassVar[bool] = True
-    n: int = 5
-    quality: int = 75
-    jitter: int = 0
-
-    def __post_init__(self) -> None:
-        check_int("n", self.n, owner="jpeg_generations", min_value=1, max_value=50)
-        _quality("jpeg_generations", self.quality)
-        check_int("jitter", self.jitter, owner="jpeg_generations", min_value=0, max_value=2)
+    n: int = param(int, 5, min=1, max=50, doc="generations")
+    quality: int = _quality(75)
+    jitter: int = param(int, 0, min=0, max=2, doc="pixels trimmed before each re-encode")
 
     def output_size(self, size: Size) -> Size:
         w, h = size
@@ -198,13 +186,9 @@ class JpegKeep(Transform):
     Output size: unchanged.
     """
 
-    name: ClassVar[str] = "jpeg_keep"
     models: ClassVar[str] = "an app editing and re-saving a JPEG at its original quality"
     intensity_meaning: ClassVar[str] = "(100 - source_quality) / 99"
-    source_quality: int = 85
-
-    def __post_init__(self) -> None:
-        _quality("jpeg_keep", self.source_quality)
+    source_quality: int = param(int, 85, min=1, max=100, doc="quality of the uploaded file")
 
     @property
     def intensity(self) -> float:
@@ -226,15 +210,10 @@ class Webp(Transform):
     Output size: unchanged.
     """
 
-    name: ClassVar[str] = "webp"
     models: ClassVar[str] = "CDN delivery or a WebP upload re-encoded by the platform"
     intensity_meaning: ClassVar[str] = "(100 - quality) / 100; 0 when lossless"
-    quality: int = 80
-    lossless: bool = False
-
-    def __post_init__(self) -> None:
-        _quality("webp", self.quality, lo=0)
-        check_choice("lossless", self.lossless, owner="webp", choices=(False, True))
+    quality: int = _quality(80, lo=0)
+    lossless: bool = param(bool, False)
 
     @property
     def intensity(self) -> float:
@@ -255,21 +234,18 @@ class Avif(Transform):
     Output size: unchanged.
     """
 
-    name: ClassVar[str] = "avif"
     models: ClassVar[str] = "modern CDN delivery (AVIF)"
     intensity_meaning: ClassVar[str] = "(100 - quality) / 100"
     stable_pixels: ClassVar[bool] = False
-    quality: int = 60
-    speed: int = 6
+    quality: int = _quality(60, lo=0)
+    speed: int = param(int, 6, min=0, max=10, doc="encoder speed (10 fastest)")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         if not features.check("avif"):
             raise InvalidParameterError(
                 "avif needs a Pillow built with AVIF support (Pillow >= 11.3 wheels have it); "
                 "this Pillow has none. Use webp or jpeg instead."
             )
-        _quality("avif", self.quality, lo=0)
-        check_int("speed", self.speed, owner="avif", min_value=0, max_value=10)
 
     @property
     def intensity(self) -> float:
@@ -287,7 +263,6 @@ class Png(Transform):
     Output size: unchanged.
     """
 
-    name: ClassVar[str] = "png"
     models: ClassVar[str] = "a lossless re-save (screenshot tools, PNG uploads)"
     intensity_meaning: ClassVar[str] = "always 0 (lossless)"
 
@@ -303,15 +278,10 @@ class Palette(Transform):
     Output size: unchanged.
     """
 
-    name: ClassVar[str] = "palette"
     models: ClassVar[str] = "PNG8 and GIF conversions (Twitter keeps PNG8 as is)"
     intensity_meaning: ClassVar[str] = "(8 - log2(colors)) / 7"
-    colors: int = 256
-    dither: str = "none"
-
-    def __post_init__(self) -> None:
-        check_int("colors", self.colors, owner="palette", min_value=2, max_value=256)
-        check_choice("dither", self.dither, owner="palette", choices=DITHER)
+    colors: int = param(int, 256, min=2, max=256, doc="palette size")
+    dither: str = param(str, "none", choices=DITHER)
 
     @property
     def intensity(self) -> float:
@@ -333,7 +303,6 @@ class StripMetadata(Transform):
     Output size: unchanged.
     """
 
-    name: ClassVar[str] = "strip_metadata"
     models: ClassVar[str] = "platforms removing EXIF, XMP and ICC data on upload"
     intensity_meaning: ClassVar[str] = "always 0 (no pixel change)"
 
@@ -354,15 +323,10 @@ class DraftDecode(Transform):
     decodes below one pixel, so tiny images are reduced less.
     """
 
-    name: ClassVar[str] = "draft_decode"
     models: ClassVar[str] = "a thumbnailer or hasher reading a JPEG with DCT scaling"
     intensity_meaning: ClassVar[str] = "log2(reduce) / 3"
-    reduce: int = 2
-    quality: int = 95
-
-    def __post_init__(self) -> None:
-        check_choice("reduce", self.reduce, owner="draft_decode", choices=(1, 2, 4, 8))
-        _quality("draft_decode", self.quality)
+    reduce: int = param(int, 2, choices=(1, 2, 4, 8), doc="DCT scaling denominator")
+    quality: int = _quality(95)
 
     def _request(self, size: Size) -> Size:
         return max(1, size[0] // self.reduce), max(1, size[1] // self.reduce)

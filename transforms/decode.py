@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image, ImageDraw
 
-from harness.core.params import check_choice, check_real
+from harness.core.params import param
 from transforms._util import COLORS, from_array, px
 from transforms.base import TRANSFORMS, Transform
 
@@ -48,13 +48,9 @@ class ExifIgnored(Transform):
     Output size: ``(H, W)`` for tags 5 to 8 (a quarter turn or transpose), else ``(W, H)``.
     """
 
-    name: ClassVar[str] = "exif_ignored"
     models: ClassVar[str] = "a phone photo whose orientation tag the hasher does not apply"
     intensity_meaning: ClassVar[str] = "1 (a flip or quarter turn)"
-    tag: int = 6
-
-    def __post_init__(self) -> None:
-        check_choice("tag", self.tag, owner="exif_ignored", choices=tuple(EXIF_STORED))
+    tag: int = param(int, 6, choices=tuple(EXIF_STORED), doc="EXIF orientation")
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         return (size[1], size[0]) if self.tag >= 5 else size
@@ -76,18 +72,10 @@ class AlphaBackground(Transform):
     Output size: unchanged.
     """
 
-    name: ClassVar[str] = "alpha_background"
     models: ClassVar[str] = "PNG/WebP with transparency flattened differently (white vs black)"
     intensity_meaning: ClassVar[str] = "corner / 0.25"
-    background: str = "black"
-    corner: float = 0.1
-
-    def __post_init__(self) -> None:
-        check_choice("background", self.background, owner="alpha_background", choices=COLORS)
-        v = check_real(
-            "corner", self.corner, owner="alpha_background", min_value=0.0, max_value=0.5
-        )
-        object.__setattr__(self, "corner", v)
+    background: str = param(str, "black", choices=COLORS)
+    corner: float = param(float, 0.1, min=0.0, max=0.5, doc="fraction of the short side")
 
     @property
     def intensity(self) -> float:
@@ -119,13 +107,9 @@ class ModePath(Transform):
     Output size: unchanged.
     """
 
-    name: ClassVar[str] = "mode_path"
     models: ClassVar[str] = "16-bit, palette and grey-alpha files decoded through different paths"
     intensity_meaning: ClassVar[str] = "1 for i16_clip, 0.5 for the rest"
-    path: str = "palette_web"
-
-    def __post_init__(self) -> None:
-        check_choice("path", self.path, owner="mode_path", choices=MODE_PATHS)
+    path: str = param(str, "palette_web", choices=MODE_PATHS)
 
     @property
     def intensity(self) -> float:

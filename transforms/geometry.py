@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from harness.core.errors import InvalidParameterError
-from harness.core.params import check_choice, check_int, check_real
+from harness.core.params import param
 from transforms._util import COLORS, FILLS, canvas, from_array, mean_color
 from transforms.base import TRANSFORMS, Transform
 
@@ -42,7 +42,6 @@ ANCHORS = ("center", "top_left", "top_right", "bottom_left", "bottom_right")
 class Identity(Transform):
     """Leave the image unchanged: the control cell (every hash must match itself at distance 0)."""
 
-    name: ClassVar[str] = "identity"
     models: ClassVar[str] = "the same file uploaded again"
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -65,17 +64,9 @@ class Crop(Transform):
     Output size: ``(max(1, round(W * s)), max(1, round(H * s)))`` with ``s = sqrt(keep_area)``.
     """
 
-    name: ClassVar[str] = "crop"
     models: ClassVar[str] = "a user trimming the borders or cutting out part of a photo"
-    keep_area: float = 0.81
-    anchor: str = "center"
-
-    def __post_init__(self) -> None:
-        v = check_real(
-            "keep_area", self.keep_area, owner="crop", min_value=0.0, max_value=1.0, min_open=True
-        )
-        object.__setattr__(self, "keep_area", v)
-        check_choice("anchor", self.anchor, owner="crop", choices=ANCHORS)
+    keep_area: float = param(float, 0.81, min=0.0, max=1.0, min_open=True, doc="area kept")
+    anchor: str = param(str, "center", choices=ANCHORS, doc="where the kept window sits")
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         s = math.sqrt(self.keep_area)
@@ -120,30 +111,20 @@ class Resize(Transform):
     the input is replaced by the input size.
     """
 
-    name: ClassVar[str] = "resize"
     models: ClassVar[str] = "a platform or client scaling an upload (thumbnails, size caps)"
-    scale: float | None = None
-    long_side: int | None = None
-    filter: str = "bicubic"
-    upscale: bool = True
+    scale: float | None = param(float, None, min=0.0, max=8.0, min_open=True, doc="factor")
+    # A square output must stay within the pixel limit every decoder enforces.
+    long_side: int | None = param(int, None, min=1, max=MAX_SIDE, doc="pixels")
+    filter: str = param(str, "bicubic", choices=FILTERS, doc="Pillow resampling filter")
+    upscale: bool = param(bool, True, doc="False: never enlarge")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         if (self.scale is None) == (self.long_side is None):
             raise InvalidParameterError(
                 "resize needs exactly one of 'scale' (a factor, e.g. scale=0.5) or 'long_side' "
                 f"(pixels, e.g. long_side=1080). Got scale={self.scale!r}, "
                 f"long_side={self.long_side!r} instead."
             )
-        if self.scale is not None:
-            v = check_real(
-                "scale", self.scale, owner="resize", min_value=0.0, max_value=8.0, min_open=True
-            )
-            object.__setattr__(self, "scale", v)
-        if self.long_side is not None:
-            # A square output must stay within the pixel limit every decoder enforces.
-            check_int("long_side", self.long_side, owner="resize", min_value=1, max_value=MAX_SIDE)
-        check_choice("filter", self.filter, owner="resize", choices=FILTERS)
-        check_choice("upscale", self.upscale, owner="resize", choices=(False, True))
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         out = self._scaled(size)
@@ -155,7 +136,7 @@ class Resize(Transform):
         w, h = size
         if self.scale is not None:
             return max(1, round(w * self.scale)), max(1, round(h * self.scale))
-        assert self.long_side is not None  # noqa: S101 - guaranteed by __post_init__
+        assert self.long_side is not None  # noqa: S101 - guaranteed by validate
         if w >= h:
             return self.long_side, max(1, round(h * self.long_side / w))
         return max(1, round(w * self.long_side / h)), self.long_side
@@ -184,8 +165,8 @@ if hasattr(Image.Resampling, "MKS2021"):  # Magic Kernel Sharp, Pillow >= 13
     FILTERS["mks2021"] = Image.Resampling.MKS2021
 
 
-def _aspect(owner: str, value: object) -> float:
-    return check_real("aspect", value, owner=owner, min_value=0.05, max_value=20.0)
+def _aspect() -> Any:
+    return param(float, 1.0, min=0.05, max=20.0, doc="width / height")
 
 
 @TRANSFORMS.register("crop_to_aspect")
@@ -201,16 +182,10 @@ class CropToAspect(Transform):
     ``(W, max(1, round(W / aspect)))``; otherwise unchanged.
     """
 
-    name: ClassVar[str] = "crop_to_aspect"
     models: ClassVar[str] = "platform aspect limits (Instagram 4:5..1.91:1) and square avatars"
     intensity_meaning: ClassVar[str] = "0 (depends on the input's aspect; see output_size)"
-    aspect: float = 1.0
-    mode: str = "exact"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "aspect", _aspect("crop_to_aspect", self.aspect))
-        modes = ("exact", "at_most", "at_least")
-        check_choice("mode", self.mode, owner="crop_to_aspect", choices=modes)
+    aspect: float = _aspect()
+    mode: str = param(str, "exact", choices=("exact", "at_most", "at_least"))
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         w, h = size
@@ -246,18 +221,11 @@ class Pad(Transform):
     unpadded direction's term left out.
     """
 
-    name: ClassVar[str] = "pad"
     models: ClassVar[str] = "borders and frames added by editors or reposting apps"
     intensity_meaning: ClassVar[str] = "fraction / 0.4 (a 40% border per side is the harshest)"
-    fraction: float = 0.05
-    fill: str = "black"
-    sides: str = "all"
-
-    def __post_init__(self) -> None:
-        v = check_real("fraction", self.fraction, owner="pad", min_value=0.0, max_value=1.0)
-        object.__setattr__(self, "fraction", v)
-        check_choice("fill", self.fill, owner="pad", choices=FILLS)
-        check_choice("sides", self.sides, owner="pad", choices=("all", "horizontal", "vertical"))
+    fraction: float = param(float, 0.05, min=0.0, max=1.0, doc="border per side / side")
+    fill: str = param(str, "black", choices=FILLS)
+    sides: str = param(str, "all", choices=("all", "horizontal", "vertical"))
 
     def _margins(self, size: tuple[int, int]) -> tuple[int, int]:
         dx = round(self.fraction * size[0]) if self.sides != "vertical" else 0
@@ -287,15 +255,10 @@ class PadToAspect(Transform):
     ``(W, max(H, round(W / aspect)))``.
     """
 
-    name: ClassVar[str] = "pad_to_aspect"
     models: ClassVar[str] = "letterboxing and story backgrounds (blurred copy behind the photo)"
     intensity_meaning: ClassVar[str] = "0 (depends on the input's aspect; see output_size)"
-    aspect: float = 1.0
-    fill: str = "black"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "aspect", _aspect("pad_to_aspect", self.aspect))
-        check_choice("fill", self.fill, owner="pad_to_aspect", choices=FILLS)
+    aspect: float = _aspect()
+    fill: str = param(str, "black", choices=FILLS)
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         w, h = size
@@ -344,18 +307,11 @@ class Rotate(Transform):
     ``k = min(W / (W c + H s), H / (W s + H c))``; "same" ``(W, H)``.
     """
 
-    name: ClassVar[str] = "rotate"
     models: ClassVar[str] = "straightening or a tilted re-photograph"
     intensity_meaning: ClassVar[str] = "|degrees| / 45"
-    degrees: float = 5.0
-    mode: str = "expand"
-    fill: str = "black"
-
-    def __post_init__(self) -> None:
-        v = check_real("degrees", self.degrees, owner="rotate", min_value=-180, max_value=180)
-        object.__setattr__(self, "degrees", v)
-        check_choice("mode", self.mode, owner="rotate", choices=("expand", "crop", "same"))
-        check_choice("fill", self.fill, owner="rotate", choices=(*COLORS, "mean"))
+    degrees: float = param(float, 5.0, min=-180, max=180, doc="counter-clockwise")
+    mode: str = param(str, "expand", choices=("expand", "crop", "same"))
+    fill: str = param(str, "black", choices=(*COLORS, "mean"))
 
     def _cs(self) -> tuple[float, float]:
         t = math.radians(self.degrees)
@@ -391,13 +347,9 @@ class Rotate90(Transform):
     Output size: ``(H, W)`` for odd ``k``, else ``(W, H)``.
     """
 
-    name: ClassVar[str] = "rotate90"
     models: ClassVar[str] = "sideways uploads and EXIF orientation mishandled"
     intensity_meaning: ClassVar[str] = "1 (a quarter turn scrambles global hashes)"
-    k: int = 1
-
-    def __post_init__(self) -> None:
-        check_choice("k", self.k, owner="rotate90", choices=(1, 2, 3))
+    k: int = param(int, 1, choices=(1, 2, 3), doc="quarter turns counter-clockwise")
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         return (size[1], size[0]) if self.k % 2 else size
@@ -416,7 +368,6 @@ class Rotate90(Transform):
 class HFlip(Transform):
     """Mirror left-right. Output size: unchanged."""
 
-    name: ClassVar[str] = "hflip"
     models: ClassVar[str] = "mirrored selfies and reposts"
     intensity_meaning: ClassVar[str] = "1 (mirroring sends DCT hashes to chance)"
 
@@ -433,7 +384,6 @@ class HFlip(Transform):
 class VFlip(Transform):
     """Mirror top-bottom. Output size: unchanged."""
 
-    name: ClassVar[str] = "vflip"
     models: ClassVar[str] = "upside-down reposts"
     intensity_meaning: ClassVar[str] = "1"
 
@@ -454,15 +404,10 @@ class Perspective(Transform):
     generator and recorded. Output size: unchanged (uncovered areas black).
     """
 
-    name: ClassVar[str] = "perspective"
     models: ClassVar[str] = "a photo of a screen or a print"
     intensity_meaning: ClassVar[str] = "max_shift / 0.15"
     uses_rng: ClassVar[bool] = True
-    max_shift: float = 0.05
-
-    def __post_init__(self) -> None:
-        v = check_real("max_shift", self.max_shift, owner="perspective", min_value=0, max_value=0.3)
-        object.__setattr__(self, "max_shift", v)
+    max_shift: float = param(float, 0.05, min=0, max=0.3, doc="of the short side")
 
     @property
     def intensity(self) -> float:
@@ -495,20 +440,11 @@ class Translate(Transform):
     uncovered strip with ``fill``. Output size: unchanged.
     """
 
-    name: ClassVar[str] = "translate"
     models: ClassVar[str] = "a re-framed or slightly offset copy (misaligned screenshot, re-crop)"
     intensity_meaning: ClassVar[str] = "max(|dx|, |dy|) / 0.2"
-    dx: float = 0.02
-    dy: float = 0.0
-    fill: str = "black"
-
-    def __post_init__(self) -> None:
-        for key in ("dx", "dy"):
-            v = check_real(
-                key, getattr(self, key), owner="translate", min_value=-1.0, max_value=1.0
-            )
-            object.__setattr__(self, key, v)
-        check_choice("fill", self.fill, owner="translate", choices=(*COLORS, "mean"))
+    dx: float = param(float, 0.02, min=-1.0, max=1.0, doc="of the width, positive: right")
+    dy: float = param(float, 0.0, min=-1.0, max=1.0, doc="of the height, positive: down")
+    fill: str = param(str, "black", choices=(*COLORS, "mean"))
 
     @property
     def intensity(self) -> float:
@@ -529,16 +465,10 @@ class Shear(Transform):
     Output size: unchanged (uncovered corners black).
     """
 
-    name: ClassVar[str] = "shear"
     models: ClassVar[str] = "a skewed re-photograph or a careless free-transform"
     intensity_meaning: ClassVar[str] = "|factor| / 0.3"
-    factor: float = 0.1
-    axis: str = "x"
-
-    def __post_init__(self) -> None:
-        v = check_real("factor", self.factor, owner="shear", min_value=-1.0, max_value=1.0)
-        object.__setattr__(self, "factor", v)
-        check_choice("axis", self.axis, owner="shear", choices=("x", "y"))
+    factor: float = param(float, 0.1, min=-1.0, max=1.0)
+    axis: str = param(str, "x", choices=("x", "y"))
 
     @property
     def intensity(self) -> float:
@@ -562,20 +492,11 @@ class DownUp(Transform):
     Output size: unchanged (the intermediate is ``max(1, round(W * factor))`` wide).
     """
 
-    name: ClassVar[str] = "down_up"
     models: ClassVar[str] = "a low-resolution copy (thumbnail, old repost) scaled back up"
     intensity_meaning: ClassVar[str] = "log2(1 / factor) / log2(10)"
-    factor: float = 0.5
-    down_filter: str = "bicubic"
-    up_filter: str = "bicubic"
-
-    def __post_init__(self) -> None:
-        v = check_real(
-            "factor", self.factor, owner="down_up", min_value=0.0, max_value=1.0, min_open=True
-        )
-        object.__setattr__(self, "factor", v)
-        check_choice("down_filter", self.down_filter, owner="down_up", choices=FILTERS)
-        check_choice("up_filter", self.up_filter, owner="down_up", choices=FILTERS)
+    factor: float = param(float, 0.5, min=0.0, max=1.0, min_open=True, doc="of each side")
+    down_filter: str = param(str, "bicubic", choices=FILTERS)
+    up_filter: str = param(str, "bicubic", choices=FILTERS)
 
     @property
     def intensity(self) -> float:
@@ -610,18 +531,10 @@ class Resample(Transform):
     Output size: ``(max(1, round(W * scale)), max(1, round(H * scale)))``.
     """
 
-    name: ClassVar[str] = "resample"
     models: ClassVar[str] = "a different server stack's downscaler (OpenCV, libvips, gamma-aware)"
     intensity_meaning: ClassVar[str] = "log2(1 / scale) / 3"
-    scale: float = 0.5
-    method: str = "nonaa_bilinear"
-
-    def __post_init__(self) -> None:
-        v = check_real(
-            "scale", self.scale, owner="resample", min_value=0.0, max_value=1.0, min_open=True
-        )
-        object.__setattr__(self, "scale", v)
-        check_choice("method", self.method, owner="resample", choices=RESAMPLE_METHODS)
+    scale: float = param(float, 0.5, min=0.0, max=1.0, min_open=True, doc="of each side")
+    method: str = param(str, "nonaa_bilinear", choices=RESAMPLE_METHODS)
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         return max(1, round(size[0] * self.scale)), max(1, round(size[1] * self.scale))
@@ -663,23 +576,10 @@ class Thumbnail(Transform):
     proportional length, whichever keeps the aspect closer (at least 1).
     """
 
-    name: ClassVar[str] = "thumbnail"
     models: ClassVar[str] = "link previews and grid thumbnails"
     intensity_meaning: ClassVar[str] = "0 (depends on the input size; see output_size)"
-    long_side: int = 320
-    reducing_gap: float = 2.0
-
-    def __post_init__(self) -> None:
-        check_int("long_side", self.long_side, owner="thumbnail", min_value=1, max_value=65535)
-        v = check_real(
-            "reducing_gap",
-            self.reducing_gap,
-            owner="thumbnail",
-            min_value=1.0,
-            max_value=8.0,
-            min_open=True,
-        )
-        object.__setattr__(self, "reducing_gap", v)
+    long_side: int = param(int, 320, min=1, max=65535, doc="box side in pixels")
+    reducing_gap: float = param(float, 2.0, min=1.0, max=8.0, min_open=True)
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         w, h = size
@@ -711,14 +611,9 @@ class AspectStretch(Transform):
     Output size: ``(max(1, round(W * sqrt(ratio))), max(1, round(H / sqrt(ratio))))``.
     """
 
-    name: ClassVar[str] = "aspect_stretch"
     models: ClassVar[str] = "careless apps stretching an image to fit a frame"
     intensity_meaning: ClassVar[str] = "|log2(ratio)|"
-    ratio: float = 1.25
-
-    def __post_init__(self) -> None:
-        v = check_real("ratio", self.ratio, owner="aspect_stretch", min_value=0.25, max_value=4.0)
-        object.__setattr__(self, "ratio", v)
+    ratio: float = param(float, 1.25, min=0.25, max=4.0, doc="new aspect / old aspect")
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         r = math.sqrt(self.ratio)

@@ -18,8 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from harness.core.errors import InvalidParameterError
-from harness.core.params import check_choice, check_int, check_real
+from harness.core.params import check_int, param
 from transforms._util import COLORS, fit_within, from_array, px, to_array
 from transforms.base import TRANSFORMS, Transform
 
@@ -61,12 +60,8 @@ def _blend(
     return from_array(to_array(image) * (1 - a) + to_array(layer) * a)
 
 
-def _check_text(owner: str, text: Any) -> None:
-    if not isinstance(text, str) or not text or len(text) > 200 or "\n" in text:
-        raise InvalidParameterError(
-            f"The 'text' parameter of {owner} must be a single line of 1 to 200 characters. "
-            f"Got {text!r} instead."
-        )
+def _text(default: str) -> Any:
+    return param(str, default, max_length=200, doc="the words drawn")
 
 
 @TRANSFORMS.register("text")
@@ -87,27 +82,15 @@ class Text(Transform):
     Output size: unchanged.
     """
 
-    name: ClassVar[str] = "text"
     models: ClassVar[str] = "captions, usernames and handles typed over a photo"
     intensity_meaning: ClassVar[str] = "height / 0.25 x opacity"
     uses_rng: ClassVar[bool] = True
     stable_pixels: ClassVar[bool] = False
-    height: float = 0.07
-    text: str = "hash-harness"
-    position: str = "random"
-    opacity: float = 1.0
-    color: str = "white"
-
-    def __post_init__(self) -> None:
-        _check_text("text", self.text)
-        h = check_real(
-            "height", self.height, owner="text", min_value=0.0, max_value=1.0, min_open=True
-        )
-        object.__setattr__(self, "height", h)
-        check_choice("position", self.position, owner="text", choices=POSITIONS)
-        o = check_real("opacity", self.opacity, owner="text", min_value=0.0, max_value=1.0)
-        object.__setattr__(self, "opacity", o)
-        check_choice("color", self.color, owner="text", choices=COLORS)
+    height: float = param(float, 0.07, min=0.0, max=1.0, min_open=True, doc="of the short side")
+    text: str = _text("hash-harness")
+    position: str = param(str, "random", choices=POSITIONS)
+    opacity: float = param(float, 1.0, min=0.0, max=1.0)
+    color: str = param(str, "white", choices=COLORS)
 
     @property
     def intensity(self) -> float:
@@ -143,23 +126,12 @@ class CaptionBar(Transform):
     Output size: ``(W, H + k * max(1, round(height * H)))``, ``k`` = 2 for "both", else 1.
     """
 
-    name: ClassVar[str] = "caption_bar"
     models: ClassVar[str] = "meme reposts with top / bottom text"
     intensity_meaning: ClassVar[str] = "k * height / 0.5"
     stable_pixels: ClassVar[bool] = False
-    height: float = 0.2
-    position: str = "top"
-    text: str = "WHEN THE HASH STILL MATCHES"
-
-    def __post_init__(self) -> None:
-        h = check_real(
-            "height", self.height, owner="caption_bar", min_value=0.0, max_value=2.0, min_open=True
-        )
-        object.__setattr__(self, "height", h)
-        check_choice(
-            "position", self.position, owner="caption_bar", choices=("top", "bottom", "both")
-        )
-        _check_text("caption_bar", self.text)
+    height: float = param(float, 0.2, min=0.0, max=2.0, min_open=True, doc="of the image height")
+    position: str = param(str, "top", choices=("top", "bottom", "both"))
+    text: str = _text("WHEN THE HASH STILL MATCHES")
 
     def _bands(self) -> int:
         return 2 if self.position == "both" else 1
@@ -205,26 +177,13 @@ class Watermark(Transform):
     ``scale`` is the mark's height as a fraction of the short side. Output size: unchanged.
     """
 
-    name: ClassVar[str] = "watermark"
     models: ClassVar[str] = "stock-photo and creator watermarks"
     intensity_meaning: ClassVar[str] = "opacity x (1 if tiled else scale / 0.4)"
     stable_pixels: ClassVar[bool] = False
-    opacity: float = 0.4
-    scale: float = 0.15
-    layout: str = "corner"
-    kind: str = "text"
-
-    def __post_init__(self) -> None:
-        o = check_real("opacity", self.opacity, owner="watermark", min_value=0.0, max_value=1.0)
-        object.__setattr__(self, "opacity", o)
-        s = check_real(
-            "scale", self.scale, owner="watermark", min_value=0.0, max_value=1.0, min_open=True
-        )
-        object.__setattr__(self, "scale", s)
-        check_choice(
-            "layout", self.layout, owner="watermark", choices=("corner", "center", "tiled")
-        )
-        check_choice("kind", self.kind, owner="watermark", choices=("text", "logo"))
+    opacity: float = param(float, 0.4, min=0.0, max=1.0)
+    scale: float = param(float, 0.15, min=0.0, max=1.0, min_open=True, doc="of the short side")
+    layout: str = param(str, "corner", choices=("corner", "center", "tiled"))
+    kind: str = param(str, "text", choices=("text", "logo"))
 
     @property
     def intensity(self) -> float:
@@ -267,21 +226,12 @@ class Stickers(Transform):
     ``size`` is each sticker's width as a fraction of the short side. Output size: unchanged.
     """
 
-    name: ClassVar[str] = "stickers"
     models: ClassVar[str] = "emoji and sticker overlays"
     intensity_meaning: ClassVar[str] = "count x size^2 / 0.16 (covered area)"
     uses_rng: ClassVar[bool] = True
-    size: float = 0.15
-    count: int = 1
-    shape: str = "circle"
-
-    def __post_init__(self) -> None:
-        s = check_real(
-            "size", self.size, owner="stickers", min_value=0.0, max_value=1.0, min_open=True
-        )
-        object.__setattr__(self, "size", s)
-        check_int("count", self.count, owner="stickers", min_value=1, max_value=20)
-        check_choice("shape", self.shape, owner="stickers", choices=SHAPES)
+    size: float = param(float, 0.15, min=0.0, max=1.0, min_open=True, doc="of the short side")
+    count: int = param(int, 1, min=1, max=20)
+    shape: str = param(str, "circle", choices=SHAPES)
 
     @property
     def intensity(self) -> float:
@@ -327,27 +277,13 @@ class Stripes(Transform):
     unchanged.
     """
 
-    name: ClassVar[str] = "stripes"
     models: ClassVar[str] = "overlaid line patterns and censor bars"
     intensity_meaning: ClassVar[str] = "density x opacity / 0.7"
-    density: float = 0.2
-    angle: float = 0.0
-    width: float = 0.02
-    opacity: float = 1.0
-    color: str = "white"
-
-    def __post_init__(self) -> None:
-        d = check_real("density", self.density, owner="stripes", min_value=0.0, max_value=1.0)
-        object.__setattr__(self, "density", d)
-        a = check_real("angle", self.angle, owner="stripes", min_value=-180, max_value=180)
-        object.__setattr__(self, "angle", a)
-        wd = check_real(
-            "width", self.width, owner="stripes", min_value=0.0, max_value=1.0, min_open=True
-        )
-        object.__setattr__(self, "width", wd)
-        o = check_real("opacity", self.opacity, owner="stripes", min_value=0.0, max_value=1.0)
-        object.__setattr__(self, "opacity", o)
-        check_choice("color", self.color, owner="stripes", choices=COLORS)
+    density: float = param(float, 0.2, min=0.0, max=1.0, doc="fraction of the area covered")
+    angle: float = param(float, 0.0, min=-180, max=180, doc="degrees")
+    width: float = param(float, 0.02, min=0.0, max=1.0, min_open=True, doc="of the short side")
+    opacity: float = param(float, 1.0, min=0.0, max=1.0)
+    color: str = param(str, "white", choices=COLORS)
 
     @property
     def intensity(self) -> float:
@@ -383,16 +319,10 @@ class ScreenshotFrame(Transform):
     Output size: the device size (phone ``(390, 844)``, desktop ``(1280, 720)``).
     """
 
-    name: ClassVar[str] = "screenshot_frame"
     models: ClassVar[str] = "a screenshot of a post reshared as a new image"
     intensity_meaning: ClassVar[str] = "1 - area"
-    area: float = 0.6
-    device: str = "phone"
-
-    def __post_init__(self) -> None:
-        check_choice("device", self.device, owner="screenshot_frame", choices=DEVICES)
-        a = check_real("area", self.area, owner="screenshot_frame", min_value=0.05, max_value=1.0)
-        object.__setattr__(self, "area", a)
+    area: float = param(float, 0.6, min=0.05, max=1.0, doc="fraction of the screen filled")
+    device: str = param(str, "phone", choices=DEVICES)
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         return DEVICES[self.device]
@@ -463,24 +393,11 @@ class PictureInPicture(Transform):
     Output size: unchanged; the inset is ``max(1, round(W * scale)) x max(1, round(H * scale))``.
     """
 
-    name: ClassVar[str] = "picture_in_picture"
     models: ClassVar[str] = "an image embedded in another image or a video frame"
     intensity_meaning: ClassVar[str] = "(1 - scale) / 0.7"
     uses_rng: ClassVar[bool] = True
-    scale: float = 0.6
-    background: str = "noise"
-
-    def __post_init__(self) -> None:
-        s = check_real(
-            "scale",
-            self.scale,
-            owner="picture_in_picture",
-            min_value=0.0,
-            max_value=1.0,
-            min_open=True,
-        )
-        object.__setattr__(self, "scale", s)
-        check_choice("background", self.background, owner="picture_in_picture", choices=BACKGROUNDS)
+    scale: float = param(float, 0.6, min=0.0, max=1.0, min_open=True, doc="inset side / side")
+    background: str = param(str, "noise", choices=BACKGROUNDS)
 
     @property
     def intensity(self) -> float:
@@ -516,17 +433,15 @@ class Collage(Transform):
     ``(W // columns, H // rows)`` (at least 1 x 1).
     """
 
-    name: ClassVar[str] = "collage"
     models: ClassVar[str] = "side-by-side and grid posts"
     intensity_meaning: ClassVar[str] = "1 - 1 / cells"
     uses_rng: ClassVar[bool] = True
-    grid: str = "2x2"
-    slot: int = 0
+    grid: str = param(str, "2x2", choices=GRIDS, doc="columns x rows")
+    slot: int = param(int, 0, min=0, max=8, doc="cell of the image, row-major")
 
-    def __post_init__(self) -> None:
-        check_choice("grid", self.grid, owner="collage", choices=GRIDS)
+    def validate(self) -> None:
         cols, rows = GRIDS[self.grid]
-        check_int("slot", self.slot, owner="collage", min_value=0, max_value=cols * rows - 1)
+        check_int("slot", self.slot, owner=self.name, min_value=0, max_value=cols * rows - 1)
 
     @property
     def intensity(self) -> float:

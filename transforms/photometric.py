@@ -15,13 +15,13 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
-from harness.core.params import check_choice, check_int, check_real
+from harness.core.params import param
 from transforms._util import COLORS, from_array, px, to_array
 from transforms.base import TRANSFORMS, Transform
 
 
-def _factor(owner: str, value: Any, hi: float = 4.0) -> float:
-    return check_real("factor", value, owner=owner, min_value=0.0, max_value=hi)
+def _factor(default: float) -> Any:
+    return param(float, default, min=0.0, max=4.0, doc="1 leaves the image unchanged")
 
 
 class _Enhance(Transform):
@@ -30,9 +30,6 @@ class _Enhance(Transform):
     enhancer: ClassVar[Any] = None
     intensity_meaning: ClassVar[str] = "|factor - 1| / 0.6"
     factor: float
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "factor", _factor(self.name, self.factor))
 
     @property
     def intensity(self) -> float:
@@ -47,10 +44,9 @@ class _Enhance(Transform):
 class Brightness(_Enhance):
     """Scale brightness by ``factor`` (Pillow ImageEnhance; 1 = unchanged). Size unchanged."""
 
-    name: ClassVar[str] = "brightness"
     models: ClassVar[str] = "exposure edits"
     enhancer: ClassVar[Any] = ImageEnhance.Brightness
-    factor: float = 1.2
+    factor: float = _factor(1.2)
 
 
 @TRANSFORMS.register("contrast")
@@ -58,10 +54,9 @@ class Brightness(_Enhance):
 class Contrast(_Enhance):
     """Scale contrast about the mean grey by ``factor`` (1 = unchanged). Size unchanged."""
 
-    name: ClassVar[str] = "contrast"
     models: ClassVar[str] = "contrast edits and auto-enhance"
     enhancer: ClassVar[Any] = ImageEnhance.Contrast
-    factor: float = 1.2
+    factor: float = _factor(1.2)
 
 
 @TRANSFORMS.register("saturation")
@@ -69,11 +64,10 @@ class Contrast(_Enhance):
 class Saturation(_Enhance):
     """Scale colour saturation by ``factor`` (0 = grey, 1 = unchanged). Size unchanged."""
 
-    name: ClassVar[str] = "saturation"
     models: ClassVar[str] = "vivid or muted filters"
     intensity_meaning: ClassVar[str] = "|factor - 1| (capped at 1)"
     enhancer: ClassVar[Any] = ImageEnhance.Color
-    factor: float = 1.5
+    factor: float = _factor(1.5)
 
     @property
     def intensity(self) -> float:
@@ -85,14 +79,9 @@ class Saturation(_Enhance):
 class Gamma(Transform):
     """Tone curve ``out = 255 * (in / 255) ** gamma``. Size unchanged."""
 
-    name: ClassVar[str] = "gamma"
     models: ClassVar[str] = "tone curves, HDR to SDR conversion"
     intensity_meaning: ClassVar[str] = "|log2(gamma)| / log2(2.5)"
-    gamma: float = 1.25
-
-    def __post_init__(self) -> None:
-        v = check_real("gamma", self.gamma, owner="gamma", min_value=0.1, max_value=10.0)
-        object.__setattr__(self, "gamma", v)
+    gamma: float = param(float, 1.25, min=0.1, max=10.0, doc="exponent of the tone curve")
 
     @property
     def intensity(self) -> float:
@@ -108,14 +97,9 @@ class Gamma(Transform):
 class HueShift(Transform):
     """Rotate hue by ``degrees`` in HSV (Pillow's 8-bit HSV). Size unchanged."""
 
-    name: ClassVar[str] = "hue_shift"
     models: ClassVar[str] = "colour filters"
     intensity_meaning: ClassVar[str] = "|degrees| / 180"
-    degrees: float = 30.0
-
-    def __post_init__(self) -> None:
-        v = check_real("degrees", self.degrees, owner="hue_shift", min_value=-180, max_value=180)
-        object.__setattr__(self, "degrees", v)
+    degrees: float = param(float, 30.0, min=-180, max=180, doc="rotation of the hue circle")
 
     @property
     def intensity(self) -> float:
@@ -133,13 +117,9 @@ class HueShift(Transform):
 class Grayscale(Transform):
     """Black and white: Rec. 601 luma (Pillow "L") or the plain channel average. Size unchanged."""
 
-    name: ClassVar[str] = "grayscale"
     models: ClassVar[str] = "black-and-white filters"
     intensity_meaning: ClassVar[str] = "0.5 (colour removed, structure kept)"
-    method: str = "luma"
-
-    def __post_init__(self) -> None:
-        check_choice("method", self.method, owner="grayscale", choices=("luma", "average"))
+    method: str = param(str, "luma", choices=("luma", "average"))
 
     @property
     def intensity(self) -> float:
@@ -166,13 +146,9 @@ class FilterPreset(Transform):
     Size unchanged.
     """
 
-    name: ClassVar[str] = "filter_preset"
     models: ClassVar[str] = "one-tap photo filters in social apps"
     intensity_meaning: ClassVar[str] = "0.5 (categorical)"
-    preset: str = "sepia"
-
-    def __post_init__(self) -> None:
-        check_choice("preset", self.preset, owner="filter_preset", choices=PRESETS)
+    preset: str = param(str, "sepia", choices=PRESETS)
 
     @property
     def intensity(self) -> float:
@@ -199,23 +175,14 @@ class FilterPreset(Transform):
         return from_array(a * (1 - 0.55 * r[..., None] ** 2))
 
 
-def _fraction_of_side(name: str, value: Any, owner: str, hi: float) -> float:
-    return check_real(name, value, owner=owner, min_value=0.0, max_value=hi)
-
-
 @TRANSFORMS.register("gaussian_blur")
 @dataclass(frozen=True)
 class GaussianBlur(Transform):
     """Gaussian blur with radius ``radius`` x short side (Pillow). Size unchanged."""
 
-    name: ClassVar[str] = "gaussian_blur"
     models: ClassVar[str] = "defocus, privacy blur, smoothing filters"
     intensity_meaning: ClassVar[str] = "radius / 0.01"
-    radius: float = 0.002
-
-    def __post_init__(self) -> None:
-        v = _fraction_of_side("radius", self.radius, "gaussian_blur", 0.1)
-        object.__setattr__(self, "radius", v)
+    radius: float = param(float, 0.002, min=0.0, max=0.1, doc="fraction of the short side")
 
     @property
     def intensity(self) -> float:
@@ -231,17 +198,10 @@ class MotionBlur(Transform):
     """Linear motion blur of ``length`` x short side (rounded up to an odd number of pixels) at
     ``angle`` degrees (line kernel, edges reflected). Size unchanged."""
 
-    name: ClassVar[str] = "motion_blur"
     models: ClassVar[str] = "camera shake when re-photographing a screen or print"
     intensity_meaning: ClassVar[str] = "length / 0.05"
-    length: float = 0.01
-    angle: float = 0.0
-
-    def __post_init__(self) -> None:
-        v = _fraction_of_side("length", self.length, "motion_blur", 0.2)
-        object.__setattr__(self, "length", v)
-        a = check_real("angle", self.angle, owner="motion_blur", min_value=-180, max_value=180)
-        object.__setattr__(self, "angle", a)
+    length: float = param(float, 0.01, min=0.0, max=0.2, doc="fraction of the short side")
+    angle: float = param(float, 0.0, min=-180, max=180, doc="degrees")
 
     @property
     def intensity(self) -> float:
@@ -271,18 +231,11 @@ class Sharpen(Transform):
     """Unsharp mask (Pillow): ``percent`` strength, ``radius`` in pixels, ``threshold`` levels.
     Size unchanged."""
 
-    name: ClassVar[str] = "sharpen"
     models: ClassVar[str] = "platform and app sharpening after downscaling"
     intensity_meaning: ClassVar[str] = "percent / 400"
-    percent: int = 100
-    radius: float = 1.5
-    threshold: int = 3
-
-    def __post_init__(self) -> None:
-        check_int("percent", self.percent, owner="sharpen", min_value=0, max_value=1000)
-        r = check_real("radius", self.radius, owner="sharpen", min_value=0.0, max_value=10.0)
-        object.__setattr__(self, "radius", r)
-        check_int("threshold", self.threshold, owner="sharpen", min_value=0, max_value=255)
+    percent: int = param(int, 100, min=0, max=1000, doc="unsharp-mask strength")
+    radius: float = param(float, 1.5, min=0.0, max=10.0, doc="pixels")
+    threshold: int = param(int, 3, min=0, max=255, doc="least level difference sharpened")
 
     @property
     def intensity(self) -> float:
@@ -297,13 +250,9 @@ class Sharpen(Transform):
 class Median(Transform):
     """Median filter over a ``size`` x ``size`` window (Pillow). Size unchanged."""
 
-    name: ClassVar[str] = "median"
     models: ClassVar[str] = "beauty and denoise filters"
     intensity_meaning: ClassVar[str] = "(size - 1) / 6"
-    size: int = 3
-
-    def __post_init__(self) -> None:
-        check_choice("size", self.size, owner="median", choices=(3, 5, 7))
+    size: int = param(int, 3, choices=(3, 5, 7), doc="window side in pixels")
 
     @property
     def intensity(self) -> float:
@@ -324,15 +273,10 @@ class GaussianNoise(Transform):
     """Additive Gaussian noise of standard deviation ``sigma`` (8-bit levels), seeded.
     Size unchanged."""
 
-    name: ClassVar[str] = "gaussian_noise"
     models: ClassVar[str] = "sensor noise, screen re-capture"
     intensity_meaning: ClassVar[str] = "sigma / 25"
     uses_rng: ClassVar[bool] = True
-    sigma: float = 5.0
-
-    def __post_init__(self) -> None:
-        v = check_real("sigma", self.sigma, owner="gaussian_noise", min_value=0.0, max_value=128.0)
-        object.__setattr__(self, "sigma", v)
+    sigma: float = param(float, 5.0, min=0.0, max=128.0, doc="standard deviation in levels")
 
     @property
     def intensity(self) -> float:
@@ -357,10 +301,6 @@ class _SeededPixels(Transform):
     full_amount: ClassVar[float] = 0.05
     amount: float
 
-    def __post_init__(self) -> None:
-        v = check_real("amount", self.amount, owner=self.name, min_value=0.0, max_value=1.0)
-        object.__setattr__(self, "amount", v)
-
     @property
     def intensity(self) -> float:
         return min(1.0, self.amount / self.full_amount)
@@ -374,10 +314,9 @@ class _SeededPixels(Transform):
 class SaltPepper(_SeededPixels):
     """Set a fraction ``amount`` of pixels to black or white at random, seeded. Size unchanged."""
 
-    name: ClassVar[str] = "salt_pepper"
     models: ClassVar[str] = "transmission artefacts, dust on a scanned print"
     intensity_meaning: ClassVar[str] = "amount / 0.05"
-    amount: float = 0.01
+    amount: float = param(float, 0.01, min=0.0, max=1.0, doc="fraction of the pixels")
 
     def render(self, image: Image.Image, drawn: Mapping[str, Any]) -> Image.Image:
         g = np.random.default_rng(drawn["noise_seed"])
@@ -392,11 +331,10 @@ class SaltPepper(_SeededPixels):
 class ShufflePixels(_SeededPixels):
     """Permute a fraction ``amount`` of pixel positions among themselves, seeded. Size unchanged."""
 
-    name: ClassVar[str] = "shuffle_pixels"
     models: ClassVar[str] = "light adversarial pixel noise (an evasion probe, not a benign edit)"
     intensity_meaning: ClassVar[str] = "amount / 0.1"
     full_amount: ClassVar[float] = 0.1
-    amount: float = 0.01
+    amount: float = param(float, 0.01, min=0.0, max=1.0, doc="fraction of the pixels")
 
     def render(self, image: Image.Image, drawn: Mapping[str, Any]) -> Image.Image:
         g = np.random.default_rng(drawn["noise_seed"])
@@ -415,16 +353,9 @@ class Pixelize(Transform):
     Output size: unchanged; blocks are ``max(1, round(block * short side))`` pixels.
     """
 
-    name: ClassVar[str] = "pixelize"
     models: ClassVar[str] = "censor pixelation, low-resolution sources"
     intensity_meaning: ClassVar[str] = "block / (1 / 16)"
-    block: float = 1 / 64
-
-    def __post_init__(self) -> None:
-        v = check_real(
-            "block", self.block, owner="pixelize", min_value=0.0, max_value=0.5, min_open=True
-        )
-        object.__setattr__(self, "block", v)
+    block: float = param(float, 1 / 64, min=0.0, max=0.5, min_open=True, doc="of the short side")
 
     @property
     def intensity(self) -> float:
@@ -443,13 +374,9 @@ class Pixelize(Transform):
 class Posterize(Transform):
     """Keep the ``bits`` most significant bits of each channel (Pillow). Size unchanged."""
 
-    name: ClassVar[str] = "posterize"
     models: ClassVar[str] = "heavy palette reduction, poster effects"
     intensity_meaning: ClassVar[str] = "(8 - bits) / 6"
-    bits: int = 4
-
-    def __post_init__(self) -> None:
-        check_int("bits", self.bits, owner="posterize", min_value=1, max_value=8)
+    bits: int = param(int, 4, min=1, max=8, doc="bits kept per channel")
 
     @property
     def intensity(self) -> float:
@@ -465,16 +392,10 @@ class Opacity(Transform):
     """Blend the image over a plain ``background`` at opacity ``alpha`` (1 = unchanged).
     Size unchanged."""
 
-    name: ClassVar[str] = "opacity"
     models: ClassVar[str] = "faded reposts and semi-transparent layers"
     intensity_meaning: ClassVar[str] = "(1 - alpha) / 0.65"
-    alpha: float = 0.8
-    background: str = "white"
-
-    def __post_init__(self) -> None:
-        v = check_real("alpha", self.alpha, owner="opacity", min_value=0.0, max_value=1.0)
-        object.__setattr__(self, "alpha", v)
-        check_choice("background", self.background, owner="opacity", choices=COLORS)
+    alpha: float = param(float, 0.8, min=0.0, max=1.0, doc="opacity of the image")
+    background: str = param(str, "white", choices=COLORS)
 
     @property
     def intensity(self) -> float:

@@ -125,6 +125,8 @@ class Param:
     choices : collection or None
         The allowed values. A live mapping may be given (its keys), e.g. the resampling filters
         this Pillow provides.
+    max_length : int or None
+        For ``str`` parameters: a single line of 1 to ``max_length`` characters.
     optional : bool
         ``None`` is allowed (and means "not given"; it is left out of ids and parameter dicts).
     doc : str
@@ -137,6 +139,7 @@ class Param:
     min_open: bool = False
     max_open: bool = False
     choices: Collection[Any] | None = None
+    max_length: int | None = None
     optional: bool = False
     doc: str = ""
 
@@ -151,6 +154,8 @@ class Param:
             )
         if self.kind is float:
             return _real_expected(self.min, self.max, self.min_open, self.max_open)
+        if self.max_length is not None:
+            return f"a single line of 1 to {self.max_length} characters"
         return f"a {self.kind.__name__}" if self.kind is not object else "any value"
 
     def domain(self) -> str:
@@ -177,6 +182,10 @@ class Param:
                 min_open=self.min_open,
                 max_open=self.max_open,
             )
+        if self.max_length is not None and not (
+            isinstance(value, str) and 0 < len(value) <= self.max_length and "\n" not in value
+        ):
+            raise _fail(name, owner, self.expected(), value)
         if self.kind is not object and not isinstance(value, self.kind):
             raise _fail(name, owner, self.expected(), value)
         return value
@@ -191,6 +200,7 @@ def param(
     min_open: bool = False,
     max_open: bool = False,
     choices: Collection[Any] | None = None,
+    max_length: int | None = None,
     optional: bool = False,
     doc: str = "",
     default_factory: Callable[[], Any] | None = None,
@@ -210,6 +220,7 @@ def param(
         min_open=min_open,
         max_open=max_open,
         choices=choices,
+        max_length=max_length,
         optional=optional or default is None,
         doc=doc,
     )
