@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.core.errors import InvalidParameterError, UnknownNameError
+from harness.core.params import declared
 from transforms.base import TRANSFORMS, Chain, Transform, make_transform, parse_chain, split_steps
 from transforms.presets import PRESETS, preset
 
@@ -309,29 +310,22 @@ def expand(text: str) -> list[Chain]:
 
 # --- The catalogue table ----------------------------------------------------------------------
 
-_SENTINEL = object()
-
 
 def parameter_domains(cls: type[Transform]) -> dict[str, str]:
-    """Each parameter's allowed values, read from the validation message (one template
-    everywhere: "... must be an int in [1, 100]. Got ...")."""
-    domains = {}
-    for f in dataclasses.fields(cls):
-        try:
-            cls(**{f.name: _SENTINEL})
-            domains[f.name] = "any"
-        except InvalidParameterError as exc:
-            m = re.search(r"must be (.*?)\. Got", str(exc))
-            domains[f.name] = m.group(1) if m else str(f.type)
-        except Exception:  # an unvalidated field; describe it by its type
-            domains[f.name] = str(f.type)
-    return domains
+    """Each parameter's allowed values, from its declaration (an undeclared parameter, as a
+    plugin may have, is described by its annotated type)."""
+    return {
+        f.name: p.domain() if (p := declared(f)) is not None else str(f.type)
+        for f in dataclasses.fields(cls)
+    }
 
 
 def catalogue() -> list[dict[str, Any]]:
     """One row per registered transform: parameters with defaults and domains, intensity, model."""
     rows = []
-    family_of = {ladder.transform: name for name, ladder in LADDERS.items()}
+    ladders_of: dict[str, list[str]] = {}
+    for family, ladder in LADDERS.items():
+        ladders_of.setdefault(ladder.transform, []).append(family)
     for name in TRANSFORMS.names():
         cls = TRANSFORMS.get(name)
         domains = parameter_domains(cls)
@@ -340,6 +334,7 @@ def catalogue() -> list[dict[str, Any]]:
                 "name": f.name,
                 "default": None if f.default is dataclasses.MISSING else f.default,
                 "domain": domains[f.name],
+                "doc": p.doc if (p := declared(f)) is not None else "",
             }
             for f in dataclasses.fields(cls)
         ]
@@ -350,7 +345,7 @@ def catalogue() -> list[dict[str, Any]]:
                 "params": params,
                 "intensity": cls.intensity_meaning,
                 "models": cls.models,
-                "ladder": family_of.get(name),
+                "ladders": ladders_of.get(name, []),
                 "stable_pixels": cls.stable_pixels,
                 "random": cls.uses_rng,
             }
@@ -368,7 +363,8 @@ def render_catalogue(markdown: bool = True) -> str:
             out.append(f"{r['name']}({params})" if params else r["name"])
             out.append(f"    {r['models']}")
             for p in r["params"]:
-                out.append(f"    - {p['name']}: {p['domain']}")
+                doc = f" ({p['doc']})" if p["doc"] else ""
+                out.append(f"    - {p['name']}: {p['domain']}{doc}")
             out.append(f"    intensity: {r['intensity']}")
         return "\n".join(out) + "\n"
     lines = [
@@ -377,13 +373,13 @@ def render_catalogue(markdown: bool = True) -> str:
     ]
     for r in rows:
         params = "<br>".join(
-            f"`{p['name']}={p['default']!r}`; {p['domain']}" for p in r["params"]
-        ).replace("|", "\\|")
-        flags = " (seeded)" * r["random"] + " (not in exact goldens)" * (not r["stable_pixels"])
-        ladder = f" ladder `{r['ladder']}@S1-S5`" if r["ladder"] else ""
-        lines.append(
-            f"| `{r['name']}`{flags}{ladder} | {params or '-'} | {r['intensity']} | {r['models']} |"
+            f"`{p['name']}={p['default']!r}`; {p['domain']}" + (f" ({p['doc']})" * bool(p["doc"]))
+            for p in r["params"]
         )
+        flags = " (seeded)" * r["random"] + " (not in exact goldens)" * (not r["stable_pixels"])
+        ladders = "".join(f" ladder `{family}@S1-S5`" for family in r["ladders"])
+        cells = [f"`{r['name']}`{flags}{ladders}", params or "-", r["intensity"], r["models"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

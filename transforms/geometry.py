@@ -43,6 +43,7 @@ class Identity(Transform):
     """Leave the image unchanged: the control cell (every hash must match itself at distance 0)."""
 
     models: ClassVar[str] = "the same file uploaded again"
+    intensity_meaning: ClassVar[str] = "always 0 (no change)"
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         return image.copy()
@@ -65,6 +66,7 @@ class Crop(Transform):
     """
 
     models: ClassVar[str] = "a user trimming the borders or cutting out part of a photo"
+    intensity_meaning: ClassVar[str] = "1 - keep_area"
     keep_area: float = param(float, 0.81, min=0.0, max=1.0, min_open=True, doc="area kept")
     anchor: str = param(str, "center", choices=ANCHORS, doc="where the kept window sits")
 
@@ -112,6 +114,7 @@ class Resize(Transform):
     """
 
     models: ClassVar[str] = "a platform or client scaling an upload (thumbnails, size caps)"
+    intensity_meaning: ClassVar[str] = "|log2(scale)| / 3; 0 with long_side (depends on the input)"
     scale: float | None = param(float, None, min=0.0, max=8.0, min_open=True, doc="factor")
     # A square output must stay within the pixel limit every decoder enforces.
     long_side: int | None = param(int, None, min=1, max=MAX_SIDE, doc="pixels")

@@ -105,7 +105,11 @@ def check_real(
 
 def check_choice(name: str, value: Any, *, owner: str, choices: Collection[Any]) -> Any:
     """Return ``value`` if it is one of ``choices``."""
-    if value not in choices:
+    try:
+        known = value in choices
+    except TypeError:  # an unhashable value (a list) looked up in a mapping is not a choice
+        known = False
+    if not known:
         raise _fail(name, owner, _choice_expected(choices), value)
     return value
 
@@ -161,6 +165,14 @@ class Param:
     def domain(self) -> str:
         """The allowed values for tables: :meth:`expected`, plus ``None`` when optional."""
         return self.expected() + (", or None" if self.optional else "")
+
+    def accepts(self, value: Any) -> bool:
+        """Whether :meth:`check` passes ``value``."""
+        try:
+            self.check("value", value, "it")
+        except InvalidParameterError:
+            return False
+        return True
 
     def check(self, name: str, value: Any, owner: str) -> Any:
         """Return ``value`` (as the declared type) or raise the one-line error."""
