@@ -146,6 +146,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             sys.stdout.write(catalogue.render_catalogue(markdown=args.markdown))
     elif args.what == "algorithms":
         from harness.algorithms import ALGORITHMS
+        from harness.core.params import describe
 
         for name in ALGORITHMS.names():
             cls = ALGORITHMS.get(name)
@@ -167,6 +168,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
             size = f"{algo.n_bits} bits" if algo.metric() is None else f"{algo.n_levels} levels"
             print(f"{algo.id}{alias}: {size}, {algo.distance}; default <= {th.bits}")
             print(f"    {doc}")
+            for line in describe(cls):
+                print(f"    - {line}")
         from harness.algorithms.policies import POLICIES
 
         print("\nMatching policies over any of the above (docs/policies.md):")

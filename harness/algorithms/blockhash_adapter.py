@@ -19,7 +19,7 @@ from PIL import Image
 
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm
 from harness.core.errors import InvalidParameterError
-from harness.core.params import check_choice, check_int
+from harness.core.params import param
 
 
 def _core():  # type: ignore[no-untyped-def]
@@ -44,7 +44,6 @@ def _core():  # type: ignore[no-untyped-def]
 class Blockhash(HashAlgorithm):
     """blockhash.io: grey block means of a bits x bits grid vs the median of each quarter."""
 
-    name: ClassVar[str] = "blockhash"
     examples: ClassVar[tuple[str, ...]] = (
         "blockhash",
         "blockhash(method='quick')",
@@ -52,17 +51,15 @@ class Blockhash(HashAlgorithm):
     )
     libraries: ClassVar[tuple[str, ...]] = ("phash-blockhashio", "pillow")
     extra: ClassVar[str | None] = "blockhash"
-    bits: int = 16
-    method: str = "precise"
+    bits: int = param(int, 16, min=4, max=64, doc="side of the block grid, a multiple of 4")
+    method: str = param(str, "precise", choices=("precise", "quick"))
 
-    def __post_init__(self) -> None:
-        check_int("bits", self.bits, owner="blockhash", min_value=4, max_value=64)
+    def validate(self) -> None:
         if self.bits % 4:
             raise InvalidParameterError(
                 "The 'bits' parameter of blockhash must be a multiple of 4 in [4, 64]. "
                 f"Got {self.bits!r} instead."
             )
-        check_choice("method", self.method, owner="blockhash", choices=("precise", "quick"))
         _core()  # refuse at construction, before any image, when the package is missing
 
     @property

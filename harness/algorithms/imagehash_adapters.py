@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import imagehash
 import numpy as np
@@ -18,7 +18,7 @@ from PIL import Image
 
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm, OperatingThreshold
 from harness.core.errors import InvalidParameterError
-from harness.core.params import check_choice, check_int
+from harness.core.params import param
 from harness.kernels import Metric
 
 _COMMON_64 = (
@@ -30,14 +30,16 @@ _COMMON_64 = (
 _LIBS = ("ImageHash", "pillow", "numpy")
 
 
+def _highfreq() -> Any:
+    """The DCT thumbnail is hash_size * highfreq_factor pixels wide."""
+    return param(int, 4, min=1, max=16, doc="thumbnail side / hash_size")
+
+
 @dataclass(frozen=True)
 class _SquareHash(HashAlgorithm):
     """A hash of ``hash_size**2`` bits."""
 
-    hash_size: int = 8
-
-    def __post_init__(self) -> None:
-        check_int("hash_size", self.hash_size, owner=self.name, min_value=2, max_value=64)
+    hash_size: int = param(int, 8, min=2, max=64, doc="side of the bit grid")
 
     @property
     def n_bits(self) -> int:
@@ -58,7 +60,6 @@ class _SquareHash(HashAlgorithm):
 class AverageHash(_SquareHash):
     """imagehash ``average_hash``: greyscale, resize to hash_size², bit = pixel > mean."""
 
-    name: ClassVar[str] = "average_hash"
     libraries: ClassVar[tuple[str, ...]] = _LIBS
 
     def _imagehash(self, image: Image.Image) -> imagehash.ImageHash:
@@ -70,18 +71,13 @@ class AverageHash(_SquareHash):
 class PHash(_SquareHash):
     """imagehash ``phash``: 2-D DCT of a (hash_size·highfreq_factor)² thumbnail vs its median."""
 
-    name: ClassVar[str] = "phash"
     examples: ClassVar[tuple[str, ...]] = (
         "phash",
         "phash(hash_size=16)",
         "phash(highfreq_factor=2)",
     )
     libraries: ClassVar[tuple[str, ...]] = (*_LIBS, "scipy")
-    highfreq_factor: int = 4
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_int("highfreq_factor", self.highfreq_factor, owner="phash", min_value=1, max_value=16)
+    highfreq_factor: int = _highfreq()
 
     def _imagehash(self, image: Image.Image) -> imagehash.ImageHash:
         return imagehash.phash(
@@ -94,7 +90,6 @@ class PHash(_SquareHash):
 class DHash(_SquareHash):
     """imagehash ``dhash``: horizontal gradient signs of a (hash_size+1)×hash_size thumbnail."""
 
-    name: ClassVar[str] = "dhash"
     libraries: ClassVar[tuple[str, ...]] = _LIBS
 
     def _imagehash(self, image: Image.Image) -> imagehash.ImageHash:
@@ -107,15 +102,8 @@ class PHashSimple(_SquareHash):
     """imagehash ``phash_simple``: 1-D DCT along rows of the thumbnail, bit = coefficient > mean
     (the older pHash variant; mean instead of median changes its collision behaviour)."""
 
-    name: ClassVar[str] = "phash_simple"
     libraries: ClassVar[tuple[str, ...]] = (*_LIBS, "scipy")
-    highfreq_factor: int = 4
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_int(
-            "highfreq_factor", self.highfreq_factor, owner="phash_simple", min_value=1, max_value=16
-        )
+    highfreq_factor: int = _highfreq()
 
     def _imagehash(self, image: Image.Image) -> imagehash.ImageHash:
         return imagehash.phash_simple(
@@ -129,7 +117,6 @@ class DHashVertical(_SquareHash):
     """imagehash ``dhash_vertical``: vertical gradient signs of a hash_size×(hash_size+1)
     thumbnail (dhash turned 90 degrees)."""
 
-    name: ClassVar[str] = "dhash_vertical"
     libraries: ClassVar[tuple[str, ...]] = _LIBS
 
     def _imagehash(self, image: Image.Image) -> imagehash.ImageHash:
@@ -148,19 +135,16 @@ class WHash(_SquareHash):
     uses ``image_scale = max(default, 16 * hash_size)``; ``n_bits`` is measured once.
     """
 
-    name: ClassVar[str] = "whash"
     examples: ClassVar[tuple[str, ...]] = ("whash", "whash(hash_size=16)", "whash(mode='db4')")
     libraries: ClassVar[tuple[str, ...]] = (*_LIBS, "PyWavelets")
-    mode: str = "haar"
+    mode: str = param(str, "haar", choices=("haar", "db4"), doc="wavelet")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def validate(self) -> None:
         if self.hash_size & (self.hash_size - 1):
             raise InvalidParameterError(
                 "The 'hash_size' parameter of whash must be a power of two in [2, 64]. "
                 f"Got {self.hash_size!r} instead."
             )
-        check_choice("mode", self.mode, owner="whash", choices=("haar", "db4"))
 
     @property
     def n_bits(self) -> int:
@@ -208,12 +192,8 @@ class ColorHash(HashAlgorithm):
     groups of unrelated images share a hash; McKeown and Buchanan advise against it at scale).
     """
 
-    name: ClassVar[str] = "colorhash"
     libraries: ClassVar[tuple[str, ...]] = _LIBS
-    binbits: int = 3
-
-    def __post_init__(self) -> None:
-        check_int("binbits", self.binbits, owner="colorhash", min_value=1, max_value=16)
+    binbits: int = param(int, 3, min=1, max=16, doc="bits per histogram bin")
 
     @property
     def n_bits(self) -> int:
@@ -241,7 +221,6 @@ class CropResistantHash(HashAlgorithm):
     32 x 8 bytes); imagehash finds about 10 on a photo, more on textures. About 200 ms per image.
     """
 
-    name: ClassVar[str] = "crop_resistant_hash"
     distance: ClassVar[str] = "segments of the upload without a match within 25% of bits, as %"
     symmetric: ClassVar[bool] = False  # a share of the upload's segments, not the reference's
     libraries: ClassVar[tuple[str, ...]] = (*_LIBS, "scipy")

@@ -23,7 +23,7 @@ from PIL import Image
 
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm
 from harness.core.errors import InvalidParameterError
-from harness.core.params import check_choice
+from harness.core.params import param
 from harness.kernels import Metric
 
 
@@ -49,7 +49,7 @@ class _OpenCVBitHash(HashAlgorithm):
     extra: ClassVar[str | None] = "opencv"
     bits: ClassVar[int] = 64
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _img_hash()  # refuse at construction when OpenCV is missing
 
     @property
@@ -70,8 +70,6 @@ class _OpenCVBitHash(HashAlgorithm):
 class CvAverageHash(_OpenCVBitHash):
     """OpenCV AverageHash: 8x8 non-antialiased thumbnail, bit = pixel > round(mean) (64 bits)."""
 
-    name: ClassVar[str] = "cv_average_hash"
-
     def _hasher(self) -> Any:
         return _img_hash().AverageHash_create()
 
@@ -80,8 +78,6 @@ class CvAverageHash(_OpenCVBitHash):
 @dataclass(frozen=True)
 class CvPHash(_OpenCVBitHash):
     """OpenCV PHash: 32x32 DCT, top-left 8x8 with DC zeroed, bit = coefficient > mean (64 bits)."""
-
-    name: ClassVar[str] = "cv_phash"
 
     def _hasher(self) -> Any:
         return _img_hash().PHash_create()
@@ -93,13 +89,8 @@ class CvBlockMeanHash(_OpenCVBitHash):
     """OpenCV BlockMeanHash: 256x256 grey, block means vs the image mean; mode 0 = 16x16
     disjoint blocks (256 bits), mode 1 = 31x31 half-overlapping blocks (961 bits)."""
 
-    name: ClassVar[str] = "cv_block_mean_hash"
     examples: ClassVar[tuple[str, ...]] = ("cv_block_mean_hash", "cv_block_mean_hash(mode=1)")
-    mode: int = 0
-
-    def __post_init__(self) -> None:
-        check_choice("mode", self.mode, owner="cv_block_mean_hash", choices=(0, 1))
-        super().__post_init__()
+    mode: int = param(int, 0, choices=(0, 1), doc="0: 16x16 disjoint blocks, 1: 31x31 overlapping")
 
     @property
     def n_bits(self) -> int:
@@ -115,7 +106,6 @@ class CvMarrHildrethHash(_OpenCVBitHash):
     """OpenCV MarrHildrethHash: 512x512 equalised grey, Marr-Hildreth (LoG) response signs
     over 31x31 blocks in 3x3 groups (576 bits)."""
 
-    name: ClassVar[str] = "cv_marr_hildreth_hash"
     bits: ClassVar[int] = 576
 
     def _hasher(self) -> Any:
@@ -130,7 +120,7 @@ class _OpenCVScoreHash(HashAlgorithm):
     extra: ClassVar[str | None] = "opencv"
     raw_bytes: ClassVar[int] = 40
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _img_hash()
 
     @property
@@ -161,7 +151,6 @@ class CvRadialVarianceHash(_OpenCVScoreHash):
     correlation of 0.8. The correlation is computed in numpy exactly as OpenCV's ``compare``.
     """
 
-    name: ClassVar[str] = "cv_radial_variance_hash"
     distance: ClassVar[str] = "peak correlation (higher = closer), as levels"
     level_unit: ClassVar[str] = "(1 - peak correlation) x 100"
     raw_bytes: ClassVar[int] = 40
@@ -204,7 +193,6 @@ class CvColorMomentHash(_OpenCVScoreHash):
     Distance levels are that score rounded, capped at 1000 (level 1000 = 1000 or more).
     """
 
-    name: ClassVar[str] = "cv_color_moment_hash"
     distance: ClassVar[str] = "L2 x 10000 (lower = closer), as levels"
     level_unit: ClassVar[str] = "L2 distance x 10000"
     raw_bytes: ClassVar[int] = 42 * 8

@@ -18,7 +18,7 @@ from PIL import Image
 
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm, OperatingThreshold
 from harness.core.errors import HashExcluded
-from harness.core.params import check_int
+from harness.core.params import param
 from harness.kernels import Metric
 
 
@@ -34,14 +34,10 @@ def pdq_hash_and_quality(image: Image.Image) -> tuple[npt.NDArray[np.bool_], int
 class PDQ(HashAlgorithm):
     """Meta's PDQ: 64x64 Jarosz-filtered luma, 16x16 DCT, bit = coefficient > median."""
 
-    name: ClassVar[str] = "pdq"
     libraries: ClassVar[tuple[str, ...]] = ("pdqhash", "numpy")
     examples: ClassVar[tuple[str, ...]] = ("pdq", "pdq(quality_gate=0)")
     #: Hashes of lower quality are excluded (Meta: discard quality <= 49); 0 keeps every hash.
-    quality_gate: int = 50
-
-    def __post_init__(self) -> None:
-        check_int("quality_gate", self.quality_gate, owner="pdq", min_value=0, max_value=100)
+    quality_gate: int = param(int, 50, min=0, max=100, doc="least PDQ quality kept")
 
     @property
     def n_bits(self) -> int:
@@ -76,7 +72,6 @@ class PDQDihedral(PDQ):
     only for 64 x 64 inputs: 14-32 bits off on 256-512 px photos (measured in the tests).
     """
 
-    name: ClassVar[str] = "pdq_dihedral"
     distance: ClassVar[str] = "hamming, minimum over the reference's 8 orientations"
     symmetric: ClassVar[bool] = False
     examples: ClassVar[tuple[str, ...]] = ("pdq_dihedral", "pdq_dihedral(quality_gate=0)")

@@ -10,8 +10,8 @@ import numpy.typing as npt
 from PIL import Image
 
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm
-from harness.core.errors import HarnessError, InvalidParameterError
-from harness.core.params import check_int
+from harness.core.errors import HarnessError
+from harness.core.params import param
 
 
 @ALGORITHMS.register("precomputed")
@@ -19,19 +19,10 @@ from harness.core.params import check_int
 class Precomputed(HashAlgorithm):
     """Hashes computed elsewhere and imported with ``hash-harness score`` (cannot hash itself)."""
 
-    name: ClassVar[str] = "precomputed"
     standalone: ClassVar[bool] = False
     always_shown: ClassVar[tuple[str, ...] | None] = ("label", "bits")
-    label: str = "vendor"
-    bits: int = 64
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.label, str) or not self.label.isidentifier():
-            raise InvalidParameterError(
-                "The 'label' parameter of precomputed must be a short identifier. "
-                f"Got {self.label!r} instead."
-            )
-        check_int("bits", self.bits, owner="precomputed", min_value=1, max_value=65536)
+    label: str = param(str, "vendor", identifier=True, doc="names the imported hashes")
+    bits: int = param(int, 64, min=1, max=65536, doc="hash length")
 
     @property
     def n_bits(self) -> int:

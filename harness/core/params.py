@@ -131,6 +131,8 @@ class Param:
         this Pillow provides.
     max_length : int or None
         For ``str`` parameters: a single line of 1 to ``max_length`` characters.
+    identifier : bool
+        For ``str`` parameters: a Python identifier (labels that become part of metric names).
     optional : bool
         ``None`` is allowed (and means "not given"; it is left out of ids and parameter dicts).
     doc : str
@@ -144,6 +146,7 @@ class Param:
     max_open: bool = False
     choices: Collection[Any] | None = None
     max_length: int | None = None
+    identifier: bool = False
     optional: bool = False
     doc: str = ""
 
@@ -160,6 +163,8 @@ class Param:
             return _real_expected(self.min, self.max, self.min_open, self.max_open)
         if self.max_length is not None:
             return f"a single line of 1 to {self.max_length} characters"
+        if self.identifier:
+            return "a short identifier"
         return f"a {self.kind.__name__}" if self.kind is not object else "any value"
 
     def domain(self) -> str:
@@ -198,6 +203,8 @@ class Param:
             isinstance(value, str) and 0 < len(value) <= self.max_length and "\n" not in value
         ):
             raise _fail(name, owner, self.expected(), value)
+        if self.identifier and not (isinstance(value, str) and value.isidentifier()):
+            raise _fail(name, owner, self.expected(), value)
         if self.kind is not object and not isinstance(value, self.kind):
             raise _fail(name, owner, self.expected(), value)
         return value
@@ -213,6 +220,7 @@ def param(
     max_open: bool = False,
     choices: Collection[Any] | None = None,
     max_length: int | None = None,
+    identifier: bool = False,
     optional: bool = False,
     doc: str = "",
     default_factory: Callable[[], Any] | None = None,
@@ -233,6 +241,7 @@ def param(
         max_open=max_open,
         choices=choices,
         max_length=max_length,
+        identifier=identifier,
         optional=optional or default is None,
         doc=doc,
     )
@@ -257,6 +266,17 @@ def declared_params(cls: Any) -> dict[str, Param]:
     return out
 
 
+def describe(cls: Any) -> list[str]:
+    """One line per declared parameter: ``name=default: domain (doc)``, for listings."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        p = declared(f)
+        if p is not None:
+            doc = f" ({p.doc})" if p.doc else ""
+            lines.append(f"{f.name}={f.default!r}: {p.domain()}{doc}")
+    return lines
+
+
 __all__ = [
     "METADATA_KEY",
     "Param",
@@ -265,5 +285,6 @@ __all__ = [
     "check_real",
     "declared",
     "declared_params",
+    "describe",
     "param",
 ]

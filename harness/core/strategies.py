@@ -41,6 +41,8 @@ def valid(p: Param) -> Any:
         )
     elif p.max_length is not None:
         base = st.text(alphabet=_LINE, min_size=1, max_size=p.max_length)
+    elif p.identifier:
+        base = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True)
     else:
         base = st.from_type(p.kind)
     return st.one_of(st.none(), base) if p.optional else base
@@ -70,6 +72,8 @@ def invalid(p: Param) -> Any:
     elif p.max_length is not None:
         too_long = st.text(alphabet=_LINE, min_size=p.max_length + 1, max_size=p.max_length + 1)
         wrong += [st.just(""), st.just("two\nlines"), too_long]
+    elif p.identifier:
+        wrong += [st.just(""), st.just("two words"), st.just("1st")]
     return st.one_of(wrong)
 
 

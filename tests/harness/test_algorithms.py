@@ -1,6 +1,7 @@
 """Conformance of every registered algorithm, golden hashes, and PDQ reference vectors."""
 
 import csv
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PIL import Image
 from harness.algorithms import ALGORITHMS, HashAlgorithm, make_algorithm
 from harness.algorithms.policies import POLICIES
 from harness.core.errors import HarnessError, InvalidParameterError, UnknownNameError
+from harness.core.params import declared
 from harness.kernels import hamming
 from harness.testing import check_algorithm
 from tests.conftest import reference_dir, synthetic_image
@@ -306,3 +308,13 @@ def test_same_hash_from_an_image_and_from_its_file_and_in_parallel(tmp_path):
     for a in range(len(algos)):
         assert np.array_equal(one.packed[a], two.packed[a]), algos[a].id
         assert np.array_equal(one.ok[a], two.ok[a]), algos[a].id
+
+
+@pytest.mark.parametrize("name", ALGORITHMS.names())
+def test_every_adapter_parameter_is_declared(name):
+    cls = ALGORITHMS.get(name)
+    assert cls.name == name
+    if name == "external":
+        pytest.skip("external checks its parameters by hand: its ranges depend on the measure")
+    undeclared = [f.name for f in dataclasses.fields(cls) if declared(f) is None]
+    assert undeclared == [], f"{name}: declare {undeclared} with param()"

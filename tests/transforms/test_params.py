@@ -88,7 +88,8 @@ def test_a_declaration_is_the_whole_story_for_a_new_spec():
 
     assert Widget.name == "widget"
     w = Widget(size=2, label="ok")
-    assert w.size == 2.0 and isinstance(w.size, float)  # stored as declared
+    assert isinstance(w.size, float)  # stored as declared
+    assert w.size == 2.0
     assert w.id == "widget(label='ok',size=2.0)"
     with pytest.raises(InvalidParameterError, match=r"'size' parameter of widget .* \(0, 4\]"):
         Widget(size=0)
