@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm
+from harness.core.params import param
 from transforms.base import TRANSFORMS, Transform
 
 
@@ -22,9 +23,8 @@ from transforms.base import TRANSFORMS, Transform
 class RowBands(HashAlgorithm):
     """One bit per horizontal band: brighter than the image's mean (``bands`` bits)."""
 
-    name: ClassVar[str] = "example_row_bands"
     libraries: ClassVar[tuple[str, ...]] = ("hash-harness-example-plugin", "pillow")
-    bands: int = 16
+    bands: int = param(int, 16, min=2, max=256, doc="bits")
 
     @property
     def n_bits(self) -> int:
@@ -40,7 +40,6 @@ class RowBands(HashAlgorithm):
 class Invert(Transform):
     """Photographic negative. Output size: unchanged."""
 
-    name: ClassVar[str] = "example_invert"
     models: ClassVar[str] = "a negative image (example plugin)"
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
