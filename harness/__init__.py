@@ -10,8 +10,9 @@ The public Python API (documented in docs/api.md)::
     harness.threshold("pdq", 1e-3, suite="default")
 
 The package is split along the data flow ``datasets_benign -> transforms -> harness.algorithms ->
-harness.pairs/kernels -> harness.metrics -> harness.results -> harness.report``; this module stays
-light (the engine, numpy and pandas are imported only when a function needs them).
+harness.pairs/kernels -> harness.metrics -> harness.results -> harness.report``, all built on
+``harness.core`` (docs/architecture.md); this module stays light (the engine, numpy and pandas are
+imported only when a function needs them).
 """
 
 from importlib.metadata import PackageNotFoundError, version
