@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from harness.core.errors import InvalidParameterError
+from harness.core.params import declared_params
 from harness.core.registry import Registry
 from harness.core.spec import Spec, make_spec, parse_call, spec_from_dict
 
@@ -50,7 +51,8 @@ class Transform(Spec):
     uses_rng: ClassVar[bool] = False
     #: One line on the real-world action this models, shown by ``hash-harness list transforms``.
     models: ClassVar[str] = ""
-    #: What ``intensity`` measures, for the catalogue table.
+    #: What ``intensity`` measures, for the catalogue table, where it is not simply the formula
+    #: of the parameters' declared ``intensity`` mappings (see :meth:`intensity_formula`).
     intensity_meaning: ClassVar[str] = ""
     #: False when output pixels depend on library builds beyond Pillow's version (AVIF encoder,
     #: FreeType text rendering): such transforms are left out of exact golden digests.
@@ -81,8 +83,32 @@ class Transform(Spec):
 
     @property
     def intensity(self) -> float:
-        """Severity in [0, 1]: 0 leaves the image as it is, 1 is the harshest setting offered."""
-        return 0.0
+        """Severity in [0, 1]: 0 leaves the image as it is, 1 is the harshest setting offered.
+
+        The largest over the parameters declared with an ``intensity`` mapping (0 without any);
+        a transform whose severity combines parameters otherwise overrides this.
+        """
+        mapped = [
+            p.intensity(getattr(self, name))
+            for name, p in declared_params(self).items()
+            if p.intensity is not None
+        ]
+        return max(mapped, default=0.0)
+
+    @classmethod
+    def intensity_formula(cls) -> str:
+        """What :attr:`intensity` measures: ``intensity_meaning`` if the class states it, else
+        the formula of its declared mappings (``|degrees| / 45``)."""
+        if cls.intensity_meaning:
+            return cls.intensity_meaning
+        terms = [
+            p.intensity.describe(name, p)
+            for name, p in declared_params(cls).items()
+            if p.intensity is not None
+        ]
+        if len(terms) > 1:
+            return f"max({', '.join(terms)})"
+        return terms[0] if terms else ""
 
     def apply(self, image: Image.Image, rng: np.random.Generator | None = None) -> Image.Image:
         """Return the edited copy of an RGB ``image``; ``image`` itself is not modified."""

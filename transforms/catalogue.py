@@ -343,7 +343,7 @@ def catalogue() -> list[dict[str, Any]]:
                 "name": name,
                 "aliases": TRANSFORMS.aliases_of(name),
                 "params": params,
-                "intensity": cls.intensity_meaning,
+                "intensity": cls.intensity_formula(),
                 "models": cls.models,
                 "ladders": ladders_of.get(name, []),
                 "stable_pixels": cls.stable_pixels,

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, features
 
 from harness.core.errors import InvalidParameterError
-from harness.core.params import param
+from harness.core.params import Intensity, param
 from transforms._util import Size
 from transforms.base import TRANSFORMS, Transform
 
@@ -73,8 +73,8 @@ def _jpeg(image: Image.Image, quality: int, subsampling: str = "4:2:0") -> Image
     return encode_decode(image, "JPEG", quality=quality, subsampling=SUBSAMPLING[subsampling])
 
 
-def _quality(default: int, lo: int = 1) -> Any:
-    return param(int, default, min=lo, max=100, doc="encoder quality")
+def _quality(default: int, lo: int = 1, intensity: Intensity | None = None) -> Any:
+    return param(int, default, min=lo, max=100, doc="encoder quality", intensity=intensity)
 
 
 @TRANSFORMS.register("jpeg", "jpg")
@@ -95,14 +95,9 @@ class Jpeg(Transform):
     """
 
     models: ClassVar[str] = "recompression by a platform, messenger or camera app"
-    intensity_meaning: ClassVar[str] = "(100 - quality) / 99"
-    quality: int = _quality(75)
+    quality: int = _quality(75, intensity=Intensity(99, origin=100))
     subsampling: str = param(str, "4:2:0", choices=SUBSAMPLING, doc="chroma subsampling")
     progressive: bool = param(bool, False, doc="progressive scan order")
-
-    @property
-    def intensity(self) -> float:
-        return (100 - self.quality) / 99
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         return encode_decode(
@@ -187,12 +182,14 @@ class JpegKeep(Transform):
     """
 
     models: ClassVar[str] = "an app editing and re-saving a JPEG at its original quality"
-    intensity_meaning: ClassVar[str] = "(100 - source_quality) / 99"
-    source_quality: int = param(int, 85, min=1, max=100, doc="quality of the uploaded file")
-
-    @property
-    def intensity(self) -> float:
-        return (100 - self.source_quality) / 99
+    source_quality: int = param(
+        int,
+        85,
+        min=1,
+        max=100,
+        doc="quality of the uploaded file",
+        intensity=Intensity(99, origin=100),
+    )
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         buf = _encode(image, "JPEG", quality=self.source_quality)
@@ -235,9 +232,8 @@ class Avif(Transform):
     """
 
     models: ClassVar[str] = "modern CDN delivery (AVIF)"
-    intensity_meaning: ClassVar[str] = "(100 - quality) / 100"
     stable_pixels: ClassVar[bool] = False
-    quality: int = _quality(60, lo=0)
+    quality: int = _quality(60, lo=0, intensity=Intensity(100, origin=100))
     speed: int = param(int, 6, min=0, max=10, doc="encoder speed (10 fastest)")
 
     def validate(self) -> None:
@@ -246,10 +242,6 @@ class Avif(Transform):
                 "avif needs a Pillow built with AVIF support (Pillow >= 11.3 wheels have it); "
                 "this Pillow has none. Use webp or jpeg instead."
             )
-
-    @property
-    def intensity(self) -> float:
-        return (100 - self.quality) / 100
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         return encode_decode(image, "AVIF", quality=self.quality, speed=self.speed)
@@ -324,8 +316,13 @@ class DraftDecode(Transform):
     """
 
     models: ClassVar[str] = "a thumbnailer or hasher reading a JPEG with DCT scaling"
-    intensity_meaning: ClassVar[str] = "log2(reduce) / 3"
-    reduce: int = param(int, 2, choices=(1, 2, 4, 8), doc="DCT scaling denominator")
+    reduce: int = param(
+        int,
+        2,
+        choices=(1, 2, 4, 8),
+        doc="DCT scaling denominator",
+        intensity=Intensity(3, log2=True),
+    )
     quality: int = _quality(95)
 
     def _request(self, size: Size) -> Size:
@@ -336,10 +333,6 @@ class DraftDecode(Transform):
         limit = min(self.reduce, size[0] // req[0], size[1] // req[1])
         s = max(f for f in (1, 2, 4, 8) if f <= limit)
         return -(-size[0] // s), -(-size[1] // s)
-
-    @property
-    def intensity(self) -> float:
-        return float(np.log2(self.reduce)) / 3
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         buf = _encode(image, "JPEG", quality=self.quality)

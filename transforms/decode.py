@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image, ImageDraw
 
-from harness.core.params import param
+from harness.core.params import Intensity, param
 from transforms._util import COLORS, from_array, px
 from transforms.base import TRANSFORMS, Transform
 
@@ -73,13 +73,10 @@ class AlphaBackground(Transform):
     """
 
     models: ClassVar[str] = "PNG/WebP with transparency flattened differently (white vs black)"
-    intensity_meaning: ClassVar[str] = "corner / 0.25"
     background: str = param(str, "black", choices=COLORS)
-    corner: float = param(float, 0.1, min=0.0, max=0.5, doc="fraction of the short side")
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, self.corner / 0.25)
+    corner: float = param(
+        float, 0.1, min=0.0, max=0.5, doc="fraction of the short side", intensity=Intensity(0.25)
+    )
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         w, h = image.size

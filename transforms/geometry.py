@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from harness.core.errors import InvalidParameterError
-from harness.core.params import param
+from harness.core.params import Intensity, param
 from transforms._util import COLORS, FILLS, canvas, from_array, mean_color
 from transforms.base import TRANSFORMS, Transform
 
@@ -66,17 +66,20 @@ class Crop(Transform):
     """
 
     models: ClassVar[str] = "a user trimming the borders or cutting out part of a photo"
-    intensity_meaning: ClassVar[str] = "1 - keep_area"
-    keep_area: float = param(float, 0.81, min=0.0, max=1.0, min_open=True, doc="area kept")
+    keep_area: float = param(
+        float,
+        0.81,
+        min=0.0,
+        max=1.0,
+        min_open=True,
+        doc="area kept",
+        intensity=Intensity(1, origin=1),
+    )
     anchor: str = param(str, "center", choices=ANCHORS, doc="where the kept window sits")
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         s = math.sqrt(self.keep_area)
         return max(1, round(size[0] * s)), max(1, round(size[1] * s))
-
-    @property
-    def intensity(self) -> float:
-        return 1.0 - self.keep_area
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         w, h = image.size
@@ -115,7 +118,15 @@ class Resize(Transform):
 
     models: ClassVar[str] = "a platform or client scaling an upload (thumbnails, size caps)"
     intensity_meaning: ClassVar[str] = "|log2(scale)| / 3; 0 with long_side (depends on the input)"
-    scale: float | None = param(float, None, min=0.0, max=8.0, min_open=True, doc="factor")
+    scale: float | None = param(
+        float,
+        None,
+        min=0.0,
+        max=8.0,
+        min_open=True,
+        doc="factor",
+        intensity=Intensity(3, log2=True),
+    )
     # A square output must stay within the pixel limit every decoder enforces.
     long_side: int | None = param(int, None, min=1, max=MAX_SIDE, doc="pixels")
     filter: str = param(str, "bicubic", choices=FILTERS, doc="Pillow resampling filter")
@@ -143,13 +154,6 @@ class Resize(Transform):
         if w >= h:
             return self.long_side, max(1, round(h * self.long_side / w))
         return max(1, round(w * self.long_side / h)), self.long_side
-
-    @property
-    def intensity(self) -> float:
-        # Halving or doubling three times is taken as the harshest resize worth modelling.
-        if self.scale is None:
-            return 0.0  # depends on the input; see output_size
-        return min(1.0, abs(math.log2(self.scale)) / 3.0)
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         size = self.output_size(image.size)
@@ -226,7 +230,9 @@ class Pad(Transform):
 
     models: ClassVar[str] = "borders and frames added by editors or reposting apps"
     intensity_meaning: ClassVar[str] = "fraction / 0.4 (a 40% border per side is the harshest)"
-    fraction: float = param(float, 0.05, min=0.0, max=1.0, doc="border per side / side")
+    fraction: float = param(
+        float, 0.05, min=0.0, max=1.0, doc="border per side / side", intensity=Intensity(0.4)
+    )
     fill: str = param(str, "black", choices=FILLS)
     sides: str = param(str, "all", choices=("all", "horizontal", "vertical"))
 
@@ -238,10 +244,6 @@ class Pad(Transform):
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         dx, dy = self._margins(size)
         return size[0] + 2 * dx, size[1] + 2 * dy
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, self.fraction / 0.4)
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         out = canvas(image, self.output_size(image.size), self.fill)
@@ -311,8 +313,9 @@ class Rotate(Transform):
     """
 
     models: ClassVar[str] = "straightening or a tilted re-photograph"
-    intensity_meaning: ClassVar[str] = "|degrees| / 45"
-    degrees: float = param(float, 5.0, min=-180, max=180, doc="counter-clockwise")
+    degrees: float = param(
+        float, 5.0, min=-180, max=180, doc="counter-clockwise", intensity=Intensity(45)
+    )
     mode: str = param(str, "expand", choices=("expand", "crop", "same"))
     fill: str = param(str, "black", choices=(*COLORS, "mean"))
 
@@ -329,10 +332,6 @@ class Rotate(Transform):
             return max(1, round(w * c + h * s)), max(1, round(w * s + h * c))
         k = min(w / (w * c + h * s), h / (w * s + h * c))
         return max(1, math.floor(k * w + 1e-9)), max(1, math.floor(k * h + 1e-9))
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, abs(self.degrees) / 45)
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         t = math.radians(self.degrees)
@@ -408,13 +407,10 @@ class Perspective(Transform):
     """
 
     models: ClassVar[str] = "a photo of a screen or a print"
-    intensity_meaning: ClassVar[str] = "max_shift / 0.15"
     uses_rng: ClassVar[bool] = True
-    max_shift: float = param(float, 0.05, min=0, max=0.3, doc="of the short side")
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, self.max_shift / 0.15)
+    max_shift: float = param(
+        float, 0.05, min=0, max=0.3, doc="of the short side", intensity=Intensity(0.15)
+    )
 
     def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
         shift = self.max_shift * min(size)
@@ -444,14 +440,18 @@ class Translate(Transform):
     """
 
     models: ClassVar[str] = "a re-framed or slightly offset copy (misaligned screenshot, re-crop)"
-    intensity_meaning: ClassVar[str] = "max(|dx|, |dy|) / 0.2"
-    dx: float = param(float, 0.02, min=-1.0, max=1.0, doc="of the width, positive: right")
-    dy: float = param(float, 0.0, min=-1.0, max=1.0, doc="of the height, positive: down")
+    dx: float = param(
+        float,
+        0.02,
+        min=-1.0,
+        max=1.0,
+        doc="of the width, positive: right",
+        intensity=Intensity(0.2),
+    )
+    dy: float = param(
+        float, 0.0, min=-1.0, max=1.0, doc="of the height, positive: down", intensity=Intensity(0.2)
+    )
     fill: str = param(str, "black", choices=(*COLORS, "mean"))
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, max(abs(self.dx), abs(self.dy)) / 0.2)
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         fill = mean_color(image) if self.fill == "mean" else COLORS[self.fill]
@@ -469,13 +469,8 @@ class Shear(Transform):
     """
 
     models: ClassVar[str] = "a skewed re-photograph or a careless free-transform"
-    intensity_meaning: ClassVar[str] = "|factor| / 0.3"
-    factor: float = param(float, 0.1, min=-1.0, max=1.0)
+    factor: float = param(float, 0.1, min=-1.0, max=1.0, intensity=Intensity(0.3))
     axis: str = param(str, "x", choices=("x", "y"))
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, abs(self.factor) / 0.3)
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         f = self.factor
@@ -615,16 +610,18 @@ class AspectStretch(Transform):
     """
 
     models: ClassVar[str] = "careless apps stretching an image to fit a frame"
-    intensity_meaning: ClassVar[str] = "|log2(ratio)|"
-    ratio: float = param(float, 1.25, min=0.25, max=4.0, doc="new aspect / old aspect")
+    ratio: float = param(
+        float,
+        1.25,
+        min=0.25,
+        max=4.0,
+        doc="new aspect / old aspect",
+        intensity=Intensity(1, log2=True),
+    )
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         r = math.sqrt(self.ratio)
         return max(1, round(size[0] * r)), max(1, round(size[1] / r))
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, abs(math.log2(self.ratio)))
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         return image.resize(self.output_size(image.size), Image.Resampling.BICUBIC)

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from harness.core.params import check_int, param
+from harness.core.params import Intensity, check_int, param
 from transforms._util import COLORS, fit_within, from_array, px, to_array
 from transforms.base import TRANSFORMS, Transform
 
@@ -320,16 +320,18 @@ class ScreenshotFrame(Transform):
     """
 
     models: ClassVar[str] = "a screenshot of a post reshared as a new image"
-    intensity_meaning: ClassVar[str] = "1 - area"
-    area: float = param(float, 0.6, min=0.05, max=1.0, doc="fraction of the screen filled")
+    area: float = param(
+        float,
+        0.6,
+        min=0.05,
+        max=1.0,
+        doc="fraction of the screen filled",
+        intensity=Intensity(1, origin=1),
+    )
     device: str = param(str, "phone", choices=DEVICES)
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         return DEVICES[self.device]
-
-    @property
-    def intensity(self) -> float:
-        return 1.0 - self.area
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         cw, ch = DEVICES[self.device]
@@ -394,14 +396,17 @@ class PictureInPicture(Transform):
     """
 
     models: ClassVar[str] = "an image embedded in another image or a video frame"
-    intensity_meaning: ClassVar[str] = "(1 - scale) / 0.7"
     uses_rng: ClassVar[bool] = True
-    scale: float = param(float, 0.6, min=0.0, max=1.0, min_open=True, doc="inset side / side")
+    scale: float = param(
+        float,
+        0.6,
+        min=0.0,
+        max=1.0,
+        min_open=True,
+        doc="inset side / side",
+        intensity=Intensity(0.7, origin=1),
+    )
     background: str = param(str, "noise", choices=BACKGROUNDS)
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, (1 - self.scale) / 0.7)
 
     def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
         x, y = rng.random(2)

@@ -15,25 +15,27 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
-from harness.core.params import param
+from harness.core.params import Intensity, param
 from transforms._util import COLORS, from_array, px, to_array
 from transforms.base import TRANSFORMS, Transform
 
 
-def _factor(default: float) -> Any:
-    return param(float, default, min=0.0, max=4.0, doc="1 leaves the image unchanged")
+def _factor(default: float, full: float = 0.6) -> Any:
+    return param(
+        float,
+        default,
+        min=0.0,
+        max=4.0,
+        doc="1 leaves the image unchanged",
+        intensity=Intensity(full, origin=1),
+    )
 
 
 class _Enhance(Transform):
     """Shared shape of Pillow ``ImageEnhance`` edits: ``factor`` 1 leaves the image unchanged."""
 
     enhancer: ClassVar[Any] = None
-    intensity_meaning: ClassVar[str] = "|factor - 1| / 0.6"
     factor: float
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, abs(self.factor - 1.0) / 0.6)
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         return type(self).enhancer(image).enhance(self.factor)
@@ -65,13 +67,8 @@ class Saturation(_Enhance):
     """Scale colour saturation by ``factor`` (0 = grey, 1 = unchanged). Size unchanged."""
 
     models: ClassVar[str] = "vivid or muted filters"
-    intensity_meaning: ClassVar[str] = "|factor - 1| (capped at 1)"
     enhancer: ClassVar[Any] = ImageEnhance.Color
-    factor: float = _factor(1.5)
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, abs(self.factor - 1.0))
+    factor: float = _factor(1.5, full=1)
 
 
 @TRANSFORMS.register("gamma")
@@ -81,11 +78,14 @@ class Gamma(Transform):
 
     models: ClassVar[str] = "tone curves, HDR to SDR conversion"
     intensity_meaning: ClassVar[str] = "|log2(gamma)| / log2(2.5)"
-    gamma: float = param(float, 1.25, min=0.1, max=10.0, doc="exponent of the tone curve")
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, abs(math.log2(self.gamma)) / math.log2(2.5))
+    gamma: float = param(
+        float,
+        1.25,
+        min=0.1,
+        max=10.0,
+        doc="exponent of the tone curve",
+        intensity=Intensity(math.log2(2.5), log2=True),
+    )
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         lut = [round(255 * (i / 255) ** self.gamma) for i in range(256)]
@@ -98,12 +98,9 @@ class HueShift(Transform):
     """Rotate hue by ``degrees`` in HSV (Pillow's 8-bit HSV). Size unchanged."""
 
     models: ClassVar[str] = "colour filters"
-    intensity_meaning: ClassVar[str] = "|degrees| / 180"
-    degrees: float = param(float, 30.0, min=-180, max=180, doc="rotation of the hue circle")
-
-    @property
-    def intensity(self) -> float:
-        return abs(self.degrees) / 180
+    degrees: float = param(
+        float, 30.0, min=-180, max=180, doc="rotation of the hue circle", intensity=Intensity(180)
+    )
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         h, s, v = image.convert("HSV").split()
@@ -181,12 +178,9 @@ class GaussianBlur(Transform):
     """Gaussian blur with radius ``radius`` x short side (Pillow). Size unchanged."""
 
     models: ClassVar[str] = "defocus, privacy blur, smoothing filters"
-    intensity_meaning: ClassVar[str] = "radius / 0.01"
-    radius: float = param(float, 0.002, min=0.0, max=0.1, doc="fraction of the short side")
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, self.radius / 0.01)
+    radius: float = param(
+        float, 0.002, min=0.0, max=0.1, doc="fraction of the short side", intensity=Intensity(0.01)
+    )
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         return image.filter(ImageFilter.GaussianBlur(self.radius * min(image.size)))
@@ -199,13 +193,10 @@ class MotionBlur(Transform):
     ``angle`` degrees (line kernel, edges reflected). Size unchanged."""
 
     models: ClassVar[str] = "camera shake when re-photographing a screen or print"
-    intensity_meaning: ClassVar[str] = "length / 0.05"
-    length: float = param(float, 0.01, min=0.0, max=0.2, doc="fraction of the short side")
+    length: float = param(
+        float, 0.01, min=0.0, max=0.2, doc="fraction of the short side", intensity=Intensity(0.05)
+    )
     angle: float = param(float, 0.0, min=-180, max=180, doc="degrees")
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, self.length / 0.05)
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         # An odd kernel keeps the blur centred (an even one also shifts the image half a pixel).
@@ -232,14 +223,11 @@ class Sharpen(Transform):
     Size unchanged."""
 
     models: ClassVar[str] = "platform and app sharpening after downscaling"
-    intensity_meaning: ClassVar[str] = "percent / 400"
-    percent: int = param(int, 100, min=0, max=1000, doc="unsharp-mask strength")
+    percent: int = param(
+        int, 100, min=0, max=1000, doc="unsharp-mask strength", intensity=Intensity(400)
+    )
     radius: float = param(float, 1.5, min=0.0, max=10.0, doc="pixels")
     threshold: int = param(int, 3, min=0, max=255, doc="least level difference sharpened")
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, self.percent / 400)
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         return image.filter(ImageFilter.UnsharpMask(self.radius, self.percent, self.threshold))
@@ -251,12 +239,9 @@ class Median(Transform):
     """Median filter over a ``size`` x ``size`` window (Pillow). Size unchanged."""
 
     models: ClassVar[str] = "beauty and denoise filters"
-    intensity_meaning: ClassVar[str] = "(size - 1) / 6"
-    size: int = param(int, 3, choices=(3, 5, 7), doc="window side in pixels")
-
-    @property
-    def intensity(self) -> float:
-        return (self.size - 1) / 6
+    size: int = param(
+        int, 3, choices=(3, 5, 7), doc="window side in pixels", intensity=Intensity(6, origin=1)
+    )
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         return image.filter(ImageFilter.MedianFilter(self.size))
@@ -274,13 +259,10 @@ class GaussianNoise(Transform):
     Size unchanged."""
 
     models: ClassVar[str] = "sensor noise, screen re-capture"
-    intensity_meaning: ClassVar[str] = "sigma / 25"
     uses_rng: ClassVar[bool] = True
-    sigma: float = param(float, 5.0, min=0.0, max=128.0, doc="standard deviation in levels")
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, self.sigma / 25)
+    sigma: float = param(
+        float, 5.0, min=0.0, max=128.0, doc="standard deviation in levels", intensity=Intensity(25)
+    )
 
     def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
         return _noise_seed(rng)
@@ -297,13 +279,7 @@ class _SeededPixels(Transform):
     one recorded seed (the pixel field itself is too large to record)."""
 
     uses_rng: ClassVar[bool] = True
-    #: ``amount`` at which intensity reaches 1.
-    full_amount: ClassVar[float] = 0.05
     amount: float
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, self.amount / self.full_amount)
 
     def draw(self, size: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
         return _noise_seed(rng)
@@ -315,8 +291,9 @@ class SaltPepper(_SeededPixels):
     """Set a fraction ``amount`` of pixels to black or white at random, seeded. Size unchanged."""
 
     models: ClassVar[str] = "transmission artefacts, dust on a scanned print"
-    intensity_meaning: ClassVar[str] = "amount / 0.05"
-    amount: float = param(float, 0.01, min=0.0, max=1.0, doc="fraction of the pixels")
+    amount: float = param(
+        float, 0.01, min=0.0, max=1.0, doc="fraction of the pixels", intensity=Intensity(0.05)
+    )
 
     def render(self, image: Image.Image, drawn: Mapping[str, Any]) -> Image.Image:
         g = np.random.default_rng(drawn["noise_seed"])
@@ -332,9 +309,9 @@ class ShufflePixels(_SeededPixels):
     """Permute a fraction ``amount`` of pixel positions among themselves, seeded. Size unchanged."""
 
     models: ClassVar[str] = "light adversarial pixel noise (an evasion probe, not a benign edit)"
-    intensity_meaning: ClassVar[str] = "amount / 0.1"
-    full_amount: ClassVar[float] = 0.1
-    amount: float = param(float, 0.01, min=0.0, max=1.0, doc="fraction of the pixels")
+    amount: float = param(
+        float, 0.01, min=0.0, max=1.0, doc="fraction of the pixels", intensity=Intensity(0.1)
+    )
 
     def render(self, image: Image.Image, drawn: Mapping[str, Any]) -> Image.Image:
         g = np.random.default_rng(drawn["noise_seed"])
@@ -354,12 +331,15 @@ class Pixelize(Transform):
     """
 
     models: ClassVar[str] = "censor pixelation, low-resolution sources"
-    intensity_meaning: ClassVar[str] = "block / (1 / 16)"
-    block: float = param(float, 1 / 64, min=0.0, max=0.5, min_open=True, doc="of the short side")
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, self.block * 16)
+    block: float = param(
+        float,
+        1 / 64,
+        min=0.0,
+        max=0.5,
+        min_open=True,
+        doc="of the short side",
+        intensity=Intensity(1 / 16),
+    )
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         b = px(self.block, min(image.size))
@@ -375,12 +355,9 @@ class Posterize(Transform):
     """Keep the ``bits`` most significant bits of each channel (Pillow). Size unchanged."""
 
     models: ClassVar[str] = "heavy palette reduction, poster effects"
-    intensity_meaning: ClassVar[str] = "(8 - bits) / 6"
-    bits: int = param(int, 4, min=1, max=8, doc="bits kept per channel")
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, (8 - self.bits) / 6)
+    bits: int = param(
+        int, 4, min=1, max=8, doc="bits kept per channel", intensity=Intensity(6, origin=8)
+    )
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         return ImageOps.posterize(image, self.bits)
@@ -393,13 +370,15 @@ class Opacity(Transform):
     Size unchanged."""
 
     models: ClassVar[str] = "faded reposts and semi-transparent layers"
-    intensity_meaning: ClassVar[str] = "(1 - alpha) / 0.65"
-    alpha: float = param(float, 0.8, min=0.0, max=1.0, doc="opacity of the image")
+    alpha: float = param(
+        float,
+        0.8,
+        min=0.0,
+        max=1.0,
+        doc="opacity of the image",
+        intensity=Intensity(0.65, origin=1),
+    )
     background: str = param(str, "white", choices=COLORS)
-
-    @property
-    def intensity(self) -> float:
-        return min(1.0, (1 - self.alpha) / 0.65)
 
     def _apply(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         bg = np.array(COLORS[self.background], dtype=np.float64)

@@ -115,6 +115,46 @@ def check_choice(name: str, value: Any, *, owner: str, choices: Collection[Any])
 
 
 @dataclasses.dataclass(frozen=True)
+class Intensity:
+    """How a parameter's value maps to a severity in [0, 1]: ``|value - origin| / full`` (or
+    ``|log2(value)| / full``), capped at 1; ``None`` (a parameter not given) maps to 0.
+
+    ``Intensity(99, origin=100)`` on a JPEG quality is ``(100 - quality) / 99``;
+    ``Intensity(3, log2=True)`` on a resize factor reaches 1 at an eighth or eight times.
+    """
+
+    full: float
+    origin: float = 0
+    log2: bool = False
+
+    def __call__(self, value: Any) -> float:
+        if value is None:
+            return 0.0
+        distance = abs(math.log2(value)) if self.log2 else abs(value - self.origin)
+        return min(1.0, distance / self.full)
+
+    def describe(self, name: str, declared: Param | None = None) -> str:
+        """The mapping as a formula, e.g. ``(100 - quality) / 99`` or ``|degrees| / 45``."""
+        lo, hi = (None, None) if declared is None else declared.bounds()
+        if self.log2:
+            term = f"|log2({name})|"
+        elif self.origin == 0 and lo is not None and lo >= 0:
+            term = name
+        elif self.origin == 0:
+            term = f"|{name}|"
+        elif hi is not None and hi <= self.origin:
+            term = f"{self.origin:g} - {name}"
+        elif lo is not None and lo >= self.origin:
+            term = f"{name} - {self.origin:g}"
+        else:
+            term = f"|{name} - {self.origin:g}|"
+        if self.full == 1:
+            return term
+        term = f"({term})" if " - " in term and not term.startswith("|") else term
+        return f"{term} / {self.full:g}"
+
+
+@dataclasses.dataclass(frozen=True)
 class Param:
     """What one parameter accepts.
 
@@ -133,6 +173,9 @@ class Param:
         For ``str`` parameters: a single line of 1 to ``max_length`` characters.
     identifier : bool
         For ``str`` parameters: a Python identifier (labels that become part of metric names).
+    intensity : Intensity or None
+        How this parameter sets the owner's intensity (a transform's is the largest over its
+        parameters'), or None when it does not.
     optional : bool
         ``None`` is allowed (and means "not given"; it is left out of ids and parameter dicts).
     doc : str
@@ -147,8 +190,16 @@ class Param:
     choices: Collection[Any] | None = None
     max_length: int | None = None
     identifier: bool = False
+    intensity: Intensity | None = None
     optional: bool = False
     doc: str = ""
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        """Least and largest allowed value (from the range, or numeric choices)."""
+        if self.choices is not None:
+            numbers = [c for c in self.choices if isinstance(c, (int, float))]
+            return (min(numbers), max(numbers)) if numbers else (None, None)
+        return self.min, self.max
 
     def expected(self) -> str:
         """What a valid value is, as error messages word it (``an int in [1, 100]``)."""
@@ -221,6 +272,7 @@ def param(
     choices: Collection[Any] | None = None,
     max_length: int | None = None,
     identifier: bool = False,
+    intensity: Intensity | None = None,
     optional: bool = False,
     doc: str = "",
     default_factory: Callable[[], Any] | None = None,
@@ -242,6 +294,7 @@ def param(
         choices=choices,
         max_length=max_length,
         identifier=identifier,
+        intensity=intensity,
         optional=optional or default is None,
         doc=doc,
     )
@@ -279,6 +332,7 @@ def describe(cls: Any) -> list[str]:
 
 __all__ = [
     "METADATA_KEY",
+    "Intensity",
     "Param",
     "check_choice",
     "check_int",

@@ -28,9 +28,24 @@ TEMPLATE = re.compile(r"^The '(\w+)' parameter of (\w+) must be [^\n]+\. Got .+ 
 def test_every_parameter_is_declared_and_every_transform_states_its_intensity(name):
     cls = TRANSFORMS.get(name)
     assert cls.name == name
-    assert cls.intensity_meaning, f"{name} does not say what its intensity measures"
+    assert cls.intensity_formula(), f"{name} does not say what its intensity measures"
     for f in dataclasses.fields(cls):
         assert declared(f) is not None, f"{name}.{f.name} is not declared with param()"
+    mapped = [k for k, p in declared_params(cls).items() if p.intensity is not None]
+    if mapped:  # a declared mapping is what the intensity is computed from, not dead text
+        assert cls.intensity is Transform.intensity, f"{name} overrides its declared intensity"
+
+
+def test_intensity_mappings_compute_and_describe_the_same_formula():
+    quality = declared_params(TRANSFORMS.get("jpeg"))["quality"]
+    assert quality.intensity(1) == 1.0
+    assert quality.intensity(50) == (100 - 50) / 99
+    assert quality.intensity.describe("quality", quality) == "(100 - quality) / 99"
+    translate = parse_chain("translate(dx=-0.1,dy=0.05)").steps[0]
+    assert translate.intensity == max(0.1 / 0.2, 0.05 / 0.2)
+    assert TRANSFORMS.get("translate").intensity_formula() == "max(|dx| / 0.2, |dy| / 0.2)"
+    assert parse_chain("resize(long_side=64)").steps[0].intensity == 0.0  # scale not given
+    assert parse_chain("resize(scale=8)").steps[0].intensity == 1.0
 
 
 def test_catalogue_shows_each_declared_domain_and_intensity():
