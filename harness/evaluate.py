@@ -20,6 +20,7 @@ from datasets_benign import Dataset
 from datasets_benign.base import sha256_json
 from harness import __version__, flagged, kernels, pairs
 from harness.columns import Columns
+from harness.core.errors import HarnessError
 from harness.env import environment
 from harness.metrics import (
     fpr_at_tpr,
