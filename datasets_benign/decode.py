@@ -113,7 +113,7 @@ def load_rgb(path: str | Path, policy: str = DEFAULT_POLICY) -> Image.Image:
             with Image.open(path) as opened:
                 opened.load()
                 frames = int(getattr(opened, "n_frames", 1) or 1)
-                image = opened
+                image: Image.Image = opened
                 if policy == "viewer":
                     image = ImageOps.exif_transpose(opened) or opened
                 rgb = to_rgb(image, policy)

@@ -344,7 +344,8 @@ class BetaBinomialFit:
         """Share of query images with at least one match in a database of each size:
         ``1 - B(a, b + D) / B(a, b)`` (the beta mixture of ``1 - (1 - p_q)^D``)."""
         d = np.asarray(sizes, np.float64)
-        return -np.expm1(betaln(self.a, self.b + d) - betaln(self.a, self.b))
+        share: FloatArray = -np.expm1(betaln(self.a, self.b + d) - betaln(self.a, self.b))
+        return share
 
 
 def _negative_log_likelihood(
@@ -423,7 +424,8 @@ def _refits(
 
     def loglik(t: FloatArray) -> FloatArray:
         a, b = np.exp(t[:, :1]), np.exp(t[:, 1:])
-        return np.sum(weights * (betaln(m + a, n - m + b) - betaln(a, b)), axis=1)
+        total: FloatArray = np.sum(weights * (betaln(m + a, n - m + b) - betaln(a, b)), axis=1)
+        return total
 
     current = loglik(theta)
     done = np.zeros(r, bool)

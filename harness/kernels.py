@@ -24,8 +24,8 @@ tiles of one photograph, known near-duplicates).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +67,11 @@ def _words(x: UInt8Array) -> npt.NDArray[np.uint64]:
     return np.ascontiguousarray(x).view(np.uint64)
 
 
+def _int64(x: npt.ArrayLike) -> IntArray:
+    """``x`` as an int64 array (no copy when it is one already)."""
+    return np.asarray(x, dtype=np.int64)
+
+
 def _labels(groups: npt.ArrayLike | None, n: int, what: str) -> npt.NDArray[np.int64]:
     if groups is None:
         return np.zeros(n, dtype=np.int64)
@@ -93,7 +98,7 @@ def _cross_labels(
     return both[:nq], both[nq:], True
 
 
-def _compiled_kernel(name: str, n_pairs: int) -> tuple[Callable[..., object], int]:
+def _compiled_kernel(name: str, n_pairs: int) -> tuple[Callable[..., Any], int]:
     """The compiled kernel ``name`` for ``n_pairs`` pairs and the thread count to give it:
     the serial copy on one thread for small inputs, else the parallel one on numba's threads."""
     import numba
@@ -136,30 +141,30 @@ def hamming(a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric | None = None) ->
         return np.array(
             [int(metric(a[i : i + 1], b[i : i + 1])[0, 0]) for i in range(len(a))], np.int64
         )
-    return np.bitwise_count(a ^ b).sum(axis=1, dtype=np.int64)
+    return _int64(np.bitwise_count(a ^ b).sum(axis=1))
 
 
 def pairwise(a: npt.ArrayLike, b: npt.ArrayLike) -> IntArray:
     """Full distance matrix ``(len(a), len(b))``; for small inputs and tests only."""
     a, b = _as_packed(a), _as_packed(b)
-    return np.bitwise_count(a[:, None, :] ^ b[None, :, :]).sum(axis=2, dtype=np.int64)
+    return _int64(np.bitwise_count(a[:, None, :] ^ b[None, :, :]).sum(axis=2))
 
 
 def hamming_unpacked(a: npt.ArrayLike, b: npt.ArrayLike) -> IntArray:
     """Reference implementation on unpacked boolean rows, used by the tests."""
-    return np.count_nonzero(np.asarray(a, bool) != np.asarray(b, bool), axis=-1).astype(np.int64)
+    return _int64(np.count_nonzero(np.asarray(a, bool) != np.asarray(b, bool), axis=-1))
 
 
 def _blocks(
-    q: UInt8Array,
-    r: UInt8Array,
+    q: npt.NDArray[np.unsignedinteger[Any]],
+    r: npt.NDArray[np.unsignedinteger[Any]],
     qg: npt.NDArray[np.int64],
     rg: npt.NDArray[np.int64],
     use_groups: bool,
     triangle: bool,
     block: int,
     metric: Metric | None = None,
-):  # type: ignore[no-untyped-def]
+) -> Iterator[tuple[int, IntArray, npt.NDArray[np.bool_]]]:
     """numpy reference: yield ``(start, distances, keep)`` per block of query rows."""
     if metric is None:  # popcount of 64-bit words: one per word instead of one per byte
         q, r = _words(q), _words(r)
@@ -212,7 +217,7 @@ def all_pairs_histogram(
     if _compiled_for(backend, metric, n_pairs, x.shape[1]):
         kernel, threads = _compiled_kernel("histogram", n_pairs)
         w = _words(x)
-        return kernel(w, w, g, g, groups is not None, True, n_bits + 1, threads)
+        return _int64(kernel(w, w, g, g, groups is not None, True, n_bits + 1, threads))
     hist = np.zeros(n_bits + 1, dtype=np.int64)
     for _, d, keep in _blocks(x, x, g, g, groups is not None, True, block, metric):
         hist += np.bincount(d[keep], minlength=n_bits + 1)
@@ -245,9 +250,9 @@ def cross_histogram(
         qw, rw = _words(q), _words(r)
         if per_query:
             rows, _ = _compiled_kernel("row_histograms", len(q) * len(r))
-            return rows(qw, rw, qg, rg, use_groups, n_bits + 1)
+            return _int64(rows(qw, rw, qg, rg, use_groups, n_bits + 1))
         kernel, threads = _compiled_kernel("histogram", len(q) * len(r))
-        return kernel(qw, rw, qg, rg, use_groups, False, n_bits + 1, threads)
+        return _int64(kernel(qw, rw, qg, rg, use_groups, False, n_bits + 1, threads))
     bins = n_bits + 1
     out = np.zeros((len(q), bins) if per_query else bins, dtype=np.int64)
     for start, d, keep in _blocks(q, r, qg, rg, use_groups, False, block, metric):
@@ -281,7 +286,8 @@ def nearest_impostor(
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
     if _compiled_for(backend, metric, len(q) * len(r), q.shape[1]):
         kernel, _ = _compiled_kernel("nearest", len(q) * len(r))
-        return kernel(_words(q), _words(r), qg, rg, use_groups)
+        dist, index = kernel(_words(q), _words(r), qg, rg, use_groups)
+        return _int64(dist), _int64(index)
     dist = np.full(len(q), -1, dtype=np.int64)
     index = np.full(len(q), -1, dtype=np.int64)
     for start, d, keep in _blocks(q, r, qg, rg, use_groups, False, block, metric):

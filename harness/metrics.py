@@ -167,7 +167,7 @@ def roc(positives: npt.ArrayLike, negatives: npt.ArrayLike) -> dict[str, Any]:
     thresholds: list[int | None] = [None, *corners.tolist()]  # None: match nothing
 
     # AUC over the curve without its collinear intermediate corners (as roc_auc_score has it).
-    keep = slice(None)
+    keep: slice | npt.NDArray[np.intp] = slice(None)
     if len(fps) > 2:
         inner = np.logical_or(np.diff(fps, 2), np.diff(tps, 2))
         keep = np.flatnonzero(np.concatenate([[True], inner, [True]]))

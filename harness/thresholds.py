@@ -120,7 +120,8 @@ class Evidence:
     def usable(self) -> npt.NDArray[np.bool_]:
         """Images that take part in any pair (failed, duplicate or gated originals do not)."""
         negatives = (self.vs_calibration.sum(axis=1) + self.vs_held_out.sum(axis=1)) > 0
-        return negatives | (self.positives >= 0).any(axis=0)
+        usable: npt.NDArray[np.bool_] = negatives | (self.positives >= 0).any(axis=0)
+        return usable
 
     def positive_rows(self) -> npt.NDArray[np.float64]:
         """Per image, the histogram of its positive distances pooled over chains; the last

@@ -247,8 +247,8 @@ def evaluate(
             "variant_of": v.of,
             "kind": v.kind or None,
             "sha256": hashed.sha256[k],
-            "width": hashed.sizes[k][0] if hashed.sizes[k] else None,
-            "height": hashed.sizes[k][1] if hashed.sizes[k] else None,
+            "width": size[0] if (size := hashed.sizes[k]) else None,
+            "height": size[1] if size else None,
         }
         for k, v in enumerate(variants)
     ]

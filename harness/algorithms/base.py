@@ -116,7 +116,8 @@ class HashAlgorithm(Spec):
         of the cache key, so that an edited adapter or plugin never reuses old hashes."""
         from harness.codehash import class_fingerprint
 
-        return class_fingerprint(type(self))
+        cls: type = type(self)  # a class object is hashable whatever its instances are
+        return class_fingerprint(cls)
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything that determines the bits: id, adapter version, library versions."""
