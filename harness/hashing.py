@@ -1,9 +1,13 @@
 """Hashing one source image: decode, apply every chain, hash each column with every algorithm.
 
 Everything computed from pixels is computed here, while they are in memory: the hashes, the
-image's facts (pixel sha256, size, grey-level sd, frames), a small JPEG thumbnail of each column
-for the report's galleries (so no report decodes an image again) and the CPU time of each hash
-call (the run's cost per hash). Runs in a worker process or in-process; never raises for a bad
+image's facts (pixel sha256, size, grey-level sd, frames), small JPEG thumbnails for the report's
+galleries (so no report decodes an image again) and the CPU time of each hash call (the run's cost
+per hash). Thumbnails are made of the original and only of the edited copies that can be a gallery
+pick: those that escaped (for some algorithm, farther from their original than its escape
+threshold, the suite's default); a copy that matched under every algorithm gets none.
+
+Runs in a worker process or in-process; never raises for a bad
 image: decode, transform and hash errors become failure records with the stage and the reason.
 """
 
@@ -43,11 +47,17 @@ except ImportError:  # pragma: no cover - Windows has no resource module
 @dataclass(frozen=True)
 class Task:
     """One image's work: everything (``cells`` None), or only the ``cells`` ``(column,
-    algorithm)`` and ``thumbnails`` (columns) the cache lacks."""
+    algorithm)`` the cache lacks; the original's thumbnail when ``thumbnail``.
+
+    ``escape[a]`` is algorithm ``a``'s escape threshold (empty: no edited copy's thumbnail);
+    ``originals[a]`` the original's cached hash, to measure computed copies against when the
+    original's cell is not computed again."""
 
     record: ImageRecord
     cells: frozenset[tuple[int, int]] | None = None
-    thumbnails: frozenset[int] | None = None
+    thumbnail: bool = True
+    escape: tuple[int, ...] = ()
+    originals: tuple[bytes | None, ...] = ()
 
 
 @dataclass
@@ -56,7 +66,7 @@ class ImageOutcome:
 
     ``hashes[c][a]`` is the packed hash of column ``c`` (see :class:`~harness.columns.Columns`)
     under algorithm ``a``, or None when that step failed or was not asked for;
-    ``thumbnails[c]`` the column's JPEG data URI (None when not made); ``cpu[a]`` the CPU
+    ``thumbnails[c]`` the column's JPEG bytes (None when not made); ``cpu[a]`` the CPU
     seconds of each hash call algorithm ``a`` made (cached and reused hashes cost nothing).
     """
 
@@ -68,7 +78,7 @@ class ImageOutcome:
     #: Frames in the file when it has more than one (the first is the one evaluated).
     frames: int = 1
     hashes: list[list[bytes | None]] = field(default_factory=list)
-    thumbnails: list[str | None] = field(default_factory=list)
+    thumbnails: list[bytes | None] = field(default_factory=list)
     cpu: list[list[float]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     exclusions: list[dict[str, str]] = field(default_factory=list)
@@ -84,15 +94,40 @@ def _is_identity(chain: Chain) -> bool:
     return all(step.name == "identity" for step in chain.steps)
 
 
-def thumbnail(image: Any) -> str | None:
-    """The galleries' JPEG data URI of ``image``; None when it cannot be made (a gallery
-    never fails a run)."""
-    from transforms.codec import thumbnail_data_uri
+def make_thumbnail(image: Any) -> bytes | None:
+    """The galleries' JPEG of ``image``; None when it cannot be made (a gallery never fails a
+    run). Kept as raw bytes (a quarter smaller than base64) until a report embeds it."""
+    from transforms.codec import thumbnail_jpeg
 
     try:
-        return thumbnail_data_uri(image, THUMBNAIL)
+        return thumbnail_jpeg(image, THUMBNAIL)
     except Exception:
         return None
+
+
+def distance(algorithm: HashAlgorithm, original: bytes, edited: bytes) -> int:
+    """Distance of one edited copy (the query) to its original under ``algorithm``'s metric."""
+    from harness.kernels import hamming
+
+    query, reference = (np.frombuffer(h, dtype=np.uint8)[None] for h in (edited, original))
+    return int(hamming(query, reference, algorithm.metric())[0])
+
+
+def escaped(
+    algorithms: Sequence[HashAlgorithm],
+    escape: Sequence[int],
+    originals: Sequence[bytes | None],
+    edited: Sequence[bytes | None],
+) -> list[tuple[int, int]]:
+    """``(algorithm, distance)`` for each algorithm under which the edited copy (hashes
+    ``edited``) is farther than ``escape[a]`` from its original (hashes ``originals``)."""
+    out = []
+    for a, (algo, limit) in enumerate(zip(algorithms, escape, strict=True)):
+        if originals[a] is not None and edited[a] is not None:
+            d = distance(algo, originals[a], edited[a])
+            if d > limit:
+                out.append((a, d))
+    return out
 
 
 def hash_task(
@@ -100,7 +135,14 @@ def hash_task(
 ) -> ImageOutcome:
     """:func:`hash_image` of a :class:`Task` (what the worker pool and Dask run)."""
     return hash_image(
-        task.record, chains, algorithms, suite_seed, task.cells, thumbnails=task.thumbnails
+        task.record,
+        chains,
+        algorithms,
+        suite_seed,
+        task.cells,
+        thumbnail=task.thumbnail,
+        escape=task.escape,
+        originals=task.originals,
     )
 
 
@@ -111,13 +153,17 @@ def hash_image(
     suite_seed: int,
     needed: frozenset[tuple[int, int]] | None = None,
     *,
-    thumbnails: frozenset[int] | None = None,
+    thumbnail: bool = True,
+    escape: Sequence[int] = (),
+    originals: Sequence[bytes | None] = (),
 ) -> ImageOutcome:
     """Decode ``record``, apply every chain, hash the original and each edit with every algorithm.
 
     With ``needed`` (cells ``(column, algorithm)``), only those are computed - the rest come
-    from the cache - and only ``thumbnails`` (columns; by default every column when ``needed``
-    is None, none otherwise) are made; chains with nothing to compute are not applied.
+    from the cache - and chains with nothing to compute are not applied. The original's
+    thumbnail is made when ``thumbnail``; an edited copy's only when it escaped under some
+    algorithm ``a`` (distance above ``escape[a]``; no ``escape``: never), measured against the
+    original's hash computed here or, when the original's cell is not computed, ``originals[a]``.
     An identity chain's pixels are the original's, so its cells repeat the original's outcome
     (hash, exclusion or failure) instead of hashing the same pixels again - except for
     algorithms that are not ``cacheable`` (external hashers), which are asked again so that the
@@ -139,11 +185,10 @@ def hash_image(
         out.failures.append(failure)
         return out
     _describe(out, record, original)
-    if thumbnails is None:
-        thumbnails = frozenset(range(len(layout))) if needed is None else frozenset()
     hasher = _ColumnHasher(out, algorithms, layout, needed)
+    reference = out.hashes[layout.ORIGINAL]
     for c in range(len(layout)):
-        if c not in thumbnails and not hasher.wanted(c):
+        if not hasher.wanted(c) and not (c == layout.ORIGINAL and thumbnail):
             continue
         chain = None if c == layout.ORIGINAL else chains[layout.chain_of(c)]
         identity = chain is not None and _is_identity(chain)
@@ -155,10 +200,15 @@ def hash_image(
                 failure = {"image": record.id, "stage": "transform", "transform": chain.id}
                 out.failures.append({**failure, "error": _reason(exc)})
                 continue
-        if c in thumbnails:
-            reuse = identity and out.thumbnails[layout.ORIGINAL] is not None
-            out.thumbnails[c] = out.thumbnails[layout.ORIGINAL] if reuse else thumbnail(image)
         hasher.hash_column(image, c, identity)
+        if c == layout.ORIGINAL:
+            if thumbnail:
+                out.thumbnails[c] = make_thumbnail(image)
+            if originals:  # cached hashes stand in for the cells not computed here
+                pairs = zip(reference, originals, strict=True)
+                reference = [h if h is not None else o for h, o in pairs]
+        elif escape and escaped(algorithms, escape, reference, out.hashes[c]):
+            out.thumbnails[c] = make_thumbnail(image)
     return out
 
 

@@ -63,6 +63,7 @@ def hash_suite(
             on_image=progress.step,
             store=store,
             executor=executor,
+            escape=tuple(suite.thresholds[a.id][0] for a in suite.algorithms),
         )
     return data, corpus, progress
 

@@ -1,14 +1,16 @@
 """Cache planning: which cells and thumbnails each image still needs, and the merge of cached
 and computed ones.
 
-A fully cached image (every hash and thumbnail) becomes no task at all, so it is never decoded;
+A fully cached image (every hash and its original's thumbnail: edited copies' thumbnails are
+kept only for gallery candidates, so a copy without one is no work to do) becomes no task at
+all, so it is never decoded;
 one missing anything is decoded once and only its missing columns are computed. Each finished
 image is written to the cache in one transaction, so a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from datasets_benign import Dataset, ImageRecord
@@ -29,6 +31,7 @@ class Plan:
         algorithms: tuple[HashAlgorithm, ...],
         seed: int,
         store: Any,
+        escape: Sequence[int] = (),
     ) -> None:
         self.records, self.chains, self.algorithms, self.seed = (
             dataset.records,
@@ -38,6 +41,8 @@ class Plan:
         )
         self.layout = Columns.of(chains)
         self.store = store
+        #: Escape threshold per algorithm (see :class:`~harness.hashing.Task`).
+        self.escape = tuple(escape)
         # Per image only the cached file info is kept; cached cells are read again when the image
         # is merged, so memory does not grow with the number of cached hashes.
         self.cached: list[Any] = []
@@ -45,7 +50,7 @@ class Plan:
         #: Dataset index of each task.
         self.task_index: list[int] = []
         if store is None:
-            self.tasks = [Task(r) for r in self.records]
+            self.tasks = [Task(r, escape=self.escape) for r in self.records]
             self.task_index = list(range(len(self.records)))
             self.cached = [None] * len(self.records)
             return
@@ -66,15 +71,26 @@ class Plan:
     def _task(self, record: ImageRecord, info: Any) -> Task | None:
         """What ``record`` still needs (None: nothing, it is served whole from the cache)."""
         if info is None:
-            return Task(record)
+            return Task(record, escape=self.escape)
         columns = range(len(self.layout))
         every = {(c, a) for c in columns for a in range(len(self.algorithms))}
-        cells = frozenset(every - set(self._cells(record, info)))
-        keys = self._columns(record)
-        thumbnails = frozenset(set(columns) - set(self.store.thumbnails(info.sha256, keys)))
-        if not cells and not thumbnails:
+        cached = self._cells(record, info)
+        cells = frozenset(every - set(cached))
+        original = self.layout.ORIGINAL
+        faults = len(self.store.faults)
+        thumbnails = self.store.thumbnails(info.sha256, self._columns(record))
+        if len(self.store.faults) > faults:  # a damaged thumbnail: make the image's again
+            return Task(record, escape=self.escape)
+        thumbnail = original not in thumbnails
+        if not cells and not thumbnail:
             return None
-        return Task(record, cells, thumbnails)
+        originals = tuple(
+            value if status == "ok" else None
+            for status, value, _ in (
+                cached.get((original, a), (None, None, None)) for a in range(len(self.algorithms))
+            )
+        )
+        return Task(record, cells, thumbnail, self.escape, originals)
 
     def _cells(self, record: ImageRecord, info: Any) -> dict[tuple[int, int], Any]:
         return self.store.hashes(info.sha256, self._columns(record), self.algo_keys)
@@ -95,8 +111,9 @@ class Plan:
         self, computed: Iterator[tuple[int, ImageOutcome]]
     ) -> Iterator[tuple[int, ImageOutcome, bool]]:
         """``(dataset index, outcome, came whole from the cache)``: first the fully cached
-        images, then the computed ones as they finish."""
-        fresh = set(self.task_index)
+        images, then the computed ones as they finish, merged with their cached cells (the
+        caller then :meth:`save` s each)."""
+        self._fresh = fresh = set(self.task_index)
         for i, record in enumerate(self.records):
             if i not in fresh:
                 out = ImageOutcome(record.id)
@@ -107,8 +124,6 @@ class Plan:
             record, info = self.records[i], self.cached[i]
             if info is not None:
                 self._merge(out, record, info, self._cells(record, info))
-            if self.store is not None and out.sha256 is not None:
-                self._save(out, i)  # one transaction per finished image: resumable
             yield i, out, False
 
     def _merge(
@@ -138,7 +153,11 @@ class Plan:
             key=lambda e: (order.get(e["transform"], 0), algo_order.get(e["algorithm"], 0))
         )
 
-    def _save(self, out: ImageOutcome, i: int) -> None:
+    def save(self, i: int, out: ImageOutcome) -> None:
+        """Write image ``i``'s computed cells and thumbnails to the cache in one transaction
+        (resumable); nothing for an image that came whole from the cache or was not decoded."""
+        if self.store is None or out.sha256 is None or i not in self._fresh:
+            return
         from harness import store as store_mod
 
         record = self.records[i]

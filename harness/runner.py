@@ -8,7 +8,8 @@ workers give identical output.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from base64 import b64encode
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy.typing as npt
 from datasets_benign import Dataset
 from harness.algorithms import HashAlgorithm
 from harness.columns import Columns
-from harness.hashing import ImageOutcome
+from harness.hashing import ImageOutcome, escaped
 from harness.plan import Plan
 from harness.pool import iter_outcomes
 from transforms import Chain
@@ -57,32 +58,106 @@ class HashedCorpus:
 
 
 class Thumbnails:
-    """Each image's column thumbnails (JPEG data URIs made in the hashing pass): those the
-    cache holds are read from it on demand, the rest are held in memory."""
+    """The galleries' thumbnails made in the hashing pass (JPEG bytes), bounded in memory.
 
-    def __init__(self, plan: Plan) -> None:
-        self._plan = plan
-        self._held: dict[tuple[int, int], str] = {}
+    Every original's is kept: read from the cache on demand when there is one, else held.
+    Of the edited copies, only those that can be a gallery pick are held: per (algorithm,
+    transform), the :data:`~harness.evaluate.REVIEW_LIMIT` worst escapes so far, ranked as the
+    cell's ``misses`` list ranks them (distance, then image id, both descending), so whatever
+    the gallery picks from those lists - after setting apart the images corpus hygiene flags -
+    is held, and the count never grows with the corpus. An exact duplicate of an earlier image
+    (left out of the evaluation) takes no place.
+    """
+
+    def __init__(self, plan: Plan, escape: Sequence[int]) -> None:
+        from harness.evaluate import REVIEW_LIMIT
+
+        self._plan, self._escape, self._limit = plan, tuple(escape), REVIEW_LIMIT
+        self._originals: dict[int, bytes] = {}
         #: Decoded pixels' sha256 of each image whose thumbnails are in the cache.
         self._stored: dict[int, str] = {}
+        self._edited: dict[tuple[int, int], bytes] = {}
+        #: Per (algorithm, edited column): ``(distance, image id, image)`` of the worst escapes.
+        self._worst: dict[tuple[int, int], list[tuple[int, str, int]]] = {}
+        #: First image (dataset index) with each pixel sha256.
+        self._first: dict[str, int] = {}
+
+    @property
+    def held(self) -> int:
+        """Edited copies' thumbnails held in memory."""
+        return len(self._edited)
+
+    def held_bytes(self) -> int:
+        """Bytes of every thumbnail held in memory."""
+        return sum(map(len, self._edited.values())) + sum(map(len, self._originals.values()))
 
     def keep(self, i: int, outcome: ImageOutcome) -> None:
-        """Hold the thumbnails just made for image ``i`` unless the cache now has them."""
-        store = self._plan.store
-        if store is not None and store.db is not None and outcome.sha256 is not None:
+        """Take image ``i``'s thumbnails (its hashes merged: computed and cached); an edited
+        copy's that is not held is dropped from ``outcome``, so the cache does not store it."""
+        plan, layout = self._plan, self._plan.layout
+        made = outcome.thumbnails or [None] * len(layout)
+        stored = plan.store is not None and plan.store.db is not None
+        if stored and outcome.sha256 is not None:
             self._stored[i] = outcome.sha256
+        elif made[layout.ORIGINAL] is not None:
+            self._originals[i] = made[layout.ORIGINAL]
+        if outcome.sha256 is None or not self._escape:
             return
-        for c, uri in enumerate(outcome.thumbnails):
-            if uri is not None:
-                self._held[(i, c)] = uri
+        if plan.cached[i] is not None:  # escapes kept by an earlier run of the same suite
+            cached = plan.cached_thumbnails(i, outcome.sha256)
+            made = [m if m is not None else cached.get(c) for c, m in enumerate(made)]
+        if not self._first_of(i, outcome.sha256):
+            return
+        for c in range(1, len(layout)):
+            if made[c] is None or not outcome.hashes:
+                continue
+            hashes = outcome.hashes[c]
+            for a, d in escaped(plan.algorithms, self._escape, outcome.hashes[0], hashes):
+                self._push((a, c), (d, outcome.image_id, i))
+            if self._is_held(i, c):
+                self._edited[(i, c)] = made[c]
+        if outcome.thumbnails:
+            for c in range(1, len(layout)):
+                if (i, c) not in self._edited:
+                    outcome.thumbnails[c] = None
+
+    def _first_of(self, i: int, sha256: str) -> bool:
+        """Whether image ``i`` is the first with its pixels so far; a later-arriving earlier
+        image takes over (the copies it replaces leave the ranking)."""
+        first = self._first.setdefault(sha256, i)
+        if first <= i:
+            return first == i
+        self._first[sha256] = i
+        for worst in self._worst.values():
+            worst[:] = [w for w in worst if w[2] != first]
+        self._release(first, range(1, len(self._plan.layout)))
+        return True
+
+    def _push(self, key: tuple[int, int], entry: tuple[int, str, int]) -> None:
+        worst = self._worst.setdefault(key, [])
+        worst.append(entry)
+        worst.sort(reverse=True)
+        if len(worst) > self._limit:
+            _, _, image = worst.pop()
+            self._release(image, [key[1]])
+
+    def _is_held(self, i: int, c: int) -> bool:
+        return any(w[2] == i for a in range(len(self._escape)) for w in self._worst.get((a, c), []))
+
+    def _release(self, i: int, columns: Iterable[int]) -> None:
+        for c in columns:
+            if (i, c) in self._edited and not self._is_held(i, c):
+                del self._edited[(i, c)]
 
     def get(self, i: int, column: int) -> str | None:
-        """Data URI of image ``i``'s ``column``; None when it could not be made or read."""
-        if (i, column) in self._held:
-            return self._held[(i, column)]
-        if i not in self._stored:
-            return None
-        return self._plan.cached_thumbnails(i, self._stored[i]).get(column)
+        """Data URI of image ``i``'s ``column``; None when it was not made, kept or read."""
+        if column == self._plan.layout.ORIGINAL:
+            found = self._originals.get(i)
+            if found is None and i in self._stored:
+                found = self._plan.cached_thumbnails(i, self._stored[i]).get(column)
+        else:
+            found = self._edited.get((i, column))
+        return None if found is None else "data:image/jpeg;base64," + b64encode(found).decode()
 
 
 def hash_corpus(
@@ -95,6 +170,7 @@ def hash_corpus(
     on_image: Callable[[bool], None] | None = None,
     store: Any = None,
     executor: Any = None,
+    escape: Sequence[int] = (),
 ) -> HashedCorpus:
     """Hash every image of ``dataset`` and every edit of it with every algorithm.
 
@@ -102,14 +178,18 @@ def hash_corpus(
     read, not computed (a fully cached image is not even decoded), and every finished image is
     written to the cache at once, so a killed run resumes where it stopped. ``on_image(cached)``
     is called after each image as it finishes; ``cached`` is True when nothing was computed.
+    Thumbnails are made of every original and of the edited copies that escaped: farther than
+    ``escape[a]`` from their original under algorithm ``a`` (the suite's default thresholds;
+    empty: of no edited copy); only the gallery's candidates among them are kept
+    (:class:`Thumbnails`).
     """
     n, columns = len(dataset.records), len(Columns.of(chains))
     packed = [np.zeros((columns, n, a.n_bytes), dtype=np.uint8) for a in algorithms]
     ok = [np.zeros((columns, n), dtype=bool) for _ in algorithms]
     cpu: list[list[npt.NDArray[np.float64]]] = [[] for _ in algorithms]
     outcomes: list[ImageOutcome | None] = [None] * n
-    plan = Plan(dataset, chains, algorithms, seed, store)
-    thumbnails = Thumbnails(plan)
+    plan = Plan(dataset, chains, algorithms, seed, store, escape)
+    thumbnails = Thumbnails(plan, escape)
     work = iter_outcomes(plan.tasks, chains, algorithms, seed, workers, executor)
     # Outcomes arrive in completion order; each is written at its dataset index, so the result
     # is the same for any worker count.
@@ -122,6 +202,7 @@ def hash_corpus(
         for a, seconds in enumerate(outcome.cpu):
             cpu[a].append(np.asarray(seconds, dtype=np.float64))
         thumbnails.keep(i, outcome)
+        plan.save(i, outcome)
         outcome.hashes, outcome.thumbnails = [], []  # now in the arrays, the cache or memory
         outcomes[i] = outcome
         if on_image is not None:

@@ -12,8 +12,10 @@ Keys
     the cell (:mod:`harness.codehash`: module source for built-ins, package files for plugins),
     so an edited transform, adapter or plugin recomputes its cells even when nobody bumped its
     version. Change any of these and the old rows simply stop matching. ``thumbnails``: one
-    row per (pixel sha256, column), the galleries' small JPEG of that column, made in the
-    hashing pass so that a report never decodes an image again (a few kB each).
+    row per (pixel sha256, column), the galleries' small JPEG of that column (raw bytes), made in
+    the hashing pass so that a report never decodes an image again (a few kB each): every
+    original's, and only the edited copies' that were gallery candidates when the image was
+    written (:class:`harness.runner.Thumbnails`).
 
 Integrity
     Every row carries a checksum of its key and value, verified on every read: a row that fails
@@ -93,6 +95,13 @@ def checksum(*fields: Any) -> str:
         h.update(f.hex().encode() if isinstance(f, bytes) else repr(f).encode())
         h.update(b"\x1f")
     return h.hexdigest()
+
+
+def _jpeg(data_uri: str) -> bytes:
+    """The JPEG bytes of a base64 data URI."""
+    import base64
+
+    return base64.b64decode(data_uri.partition(",")[2])
 
 
 def _digest(data: Any) -> str:
@@ -327,26 +336,29 @@ class HashStore:
                 out[(col_index[col], algo_index[algo])] = (status, value, reason)
         return out
 
-    def thumbnails(self, sha256: str, columns: list[str]) -> dict[int, str]:
-        """Cached thumbnails of one image: column index -> JPEG data URI. A row that fails its
+    def thumbnails(self, sha256: str, columns: list[str]) -> dict[int, bytes]:
+        """Cached thumbnails of one image: column index -> JPEG bytes. A row that fails its
         checksum is left out (made again by the next run that needs it) and recorded."""
         if self.db is None:
             return {}
         col_index = {k: i for i, k in enumerate(columns)}
         try:
             rows = self.db.execute(
-                "SELECT column_key, value, checksum FROM thumbnails WHERE sha256 = ?", (sha256,)
+                "SELECT column_key, CAST(value AS BLOB), checksum FROM thumbnails WHERE sha256 = ?",
+                (sha256,),
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             self._damaged(exc)
             return {}
         out = {}
         for col, value, check in rows:
+            if value.startswith(b"data:"):  # rows of earlier releases hold a base64 data URI
+                value = value.decode()
             if col in col_index:
                 if check != checksum(sha256, col, value):
                     self._fault((sha256, col), f"thumbnail of {sha256[:12]} ({col.split('|')[0]})")
                     continue
-                out[col_index[col]] = value
+                out[col_index[col]] = value if isinstance(value, bytes) else _jpeg(value)
         return out
 
     def put(
@@ -354,10 +366,10 @@ class HashStore:
         key: str | None,
         info: FileInfo,
         cells: list[tuple[str, str, str, bytes | None, str | None]],
-        thumbnails: Sequence[tuple[str, str]] = (),
+        thumbnails: Sequence[tuple[str, bytes]] = (),
     ) -> None:
         """Record one image in one transaction: its file info, cells (column, algorithm,
-        status, value, reason) and thumbnails (column, data URI)."""
+        status, value, reason) and thumbnails (column, JPEG bytes)."""
         if self.db is None:
             return
         file_row = (info.sha256, info.size[0], info.size[1], info.grey_std, info.frames)

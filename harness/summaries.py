@@ -166,15 +166,29 @@ def gallery(result: dict[str, Any], thumbnail: Callable[[str, str], str | None])
     """Per algorithm, the edited copies that escaped worst and the closest real collisions
     (images flagged by corpus hygiene set apart and listed), with the JPEG thumbnails the
     hashing pass made: ``thumbnail(image id, "original" or chain id)`` returns one, or None
-    when there is none (an image that failed, hashes scored from elsewhere)."""
+    when there is none (an image that failed, hashes scored from elsewhere).
+
+    The hashing pass keeps edited copies' thumbnails only for escapes (a false match is known
+    only once every image is hashed): a false-matching copy without one is shown by its
+    original's, and the note says how many."""
     licence = {i["id"]: i.get("licence", "") for i in result["dataset"]["images"]}
     missing: set[str] = set()
+    by_original: set[tuple[str, str]] = set()
 
     def thumb(image_id: str, transform: str = "original") -> str:
         found = thumbnail(image_id, transform)
         if found is None:
             missing.add(image_id)
         return found or ""
+
+    def copy_thumb(image_id: str, transform: str) -> str:
+        """A false-matching copy's thumbnail, or its original's when it was not kept."""
+        found = thumbnail(image_id, transform) if transform else None
+        if found is not None:
+            return found
+        if transform:
+            by_original.add((image_id, transform))
+        return thumb(image_id)
 
     set_apart = _set_apart(result.get("hygiene") or {})
     escapes = [
@@ -196,11 +210,17 @@ def gallery(result: dict[str, Any], thumbnail: Callable[[str, str], str | None])
             "b": b,
             "distance": dist,
             "licences": [licence.get(a, ""), licence.get(b, "")],
-            "thumbnails": {"a": thumb(a, transform or "original"), "b": thumb(b)},
+            "thumbnails": {"a": copy_thumb(a, transform), "b": thumb(b)},
         }
         for dist, algo, a, transform, b in _collisions(result, set_apart)
     ]
-    note = f"thumbnails unavailable for {len(missing)} images" if missing else ""
+    notes = [f"thumbnails unavailable for {len(missing)} images"] if missing else []
+    if by_original:
+        notes.append(
+            f"{len(by_original)} false-matching edited copies shown by their original's thumbnail"
+            " (edited copies' thumbnails are kept only for escapes)"
+        )
+    note = "; ".join(notes)
     return {
         "escapes": escapes,
         "collisions": collisions,

@@ -56,12 +56,16 @@ def png_bytes(image: Image.Image) -> bytes:
     return _encode(bare, "PNG").getvalue()
 
 
-def thumbnail_data_uri(image: Image.Image, side: int = 160) -> str:
-    """A small JPEG (q85) data URI for reports: display only, never hashed."""
+def thumbnail_jpeg(image: Image.Image, side: int = 160) -> bytes:
+    """A small JPEG (q85) for reports: display only, never hashed."""
     small = image.copy()
     small.thumbnail((side, side))
-    data = _encode(small.convert("RGB"), "JPEG", quality=85).getvalue()
-    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
+    return _encode(small.convert("RGB"), "JPEG", quality=85).getvalue()
+
+
+def thumbnail_data_uri(image: Image.Image, side: int = 160) -> str:
+    """:func:`thumbnail_jpeg` as a data URI."""
+    return "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(image, side)).decode()
 
 
 def encode_decode(image: Image.Image, fmt: str, **options: object) -> Image.Image:
