@@ -58,6 +58,7 @@ def test_a_fully_cached_run_decodes_nothing_and_keeps_gallery_and_results(
     with HashStore(tmp_path / "c.sqlite") as store:
         cached = run_suite(suite, dataset=str(folder), store=store)
     assert results.comparable(cached) == results.comparable(first)
+    assert all(e["thumbnails"]["edited"] for e in cached["gallery"]["escapes"])
     assert {r["status"] for r in cached["run"]["cost"]["algorithms"]} == {NOT_MEASURED}
     md = render_markdown(cached)
     assert "CPU ms/image" in md

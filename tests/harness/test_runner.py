@@ -122,3 +122,48 @@ def test_identity_repeats_the_original_without_hashing_it_again(tmp_path, width)
     else:
         assert outcome.hashes[0][0] is not None
         assert outcome.exclusions == []
+
+
+def test_thumbnails_are_made_of_the_original_and_of_escaped_copies_only(records):
+    """A copy that matched its original under every algorithm gets no thumbnail."""
+    from harness.hashing import escaped
+
+    chains = tuple(parse_chain(c) for c in ("identity", "jpeg(quality=90)", "rotate(degrees=90)"))
+    algos = (make_algorithm("phash"), make_algorithm("pdq"))
+    escape = tuple(a.default_threshold().bits for a in algos)
+    out = hash_image(records[0], chains, algos, suite_seed=0, escape=escape)
+    assert out.thumbnails[0] is not None and out.thumbnails[0].startswith(b"\xff\xd8")
+    made = [c for c in (1, 2, 3) if out.thumbnails[c] is not None]
+    expected = [c for c in (1, 2, 3) if escaped(algos, escape, out.hashes[0], out.hashes[c])]
+    assert made == expected
+    assert 1 not in made and 2 not in made  # identity and a mild jpeg matched everywhere
+    assert made == [3]  # a quarter turn escapes
+    none = hash_image(records[0], chains, algos, suite_seed=0)  # no escape thresholds
+    assert none.thumbnails[1:] == [None, None, None]
+
+
+def test_held_thumbnails_stay_bounded_as_the_corpus_grows(tmp_path, monkeypatch):
+    """Every copy escapes, yet only each cell's review-list candidates are held."""
+    import harness.evaluate
+
+    monkeypatch.setattr(harness.evaluate, "REVIEW_LIMIT", 2)
+    chains = (parse_chain("rotate(degrees=90)"), parse_chain("hflip"))
+    algos = (make_algorithm("phash"),)
+    held = []
+    for n in (4, 12):
+        recs = []
+        for i in range(n):
+            path = tmp_path / f"n{n}_{i:02d}.png"
+            synthetic_image(60 + i, 48, seed=100 + i).save(path)
+            recs.append(ImageRecord(id=path.name, path=str(path)))
+        corpus = hash_corpus(Dataset("s", tuple(recs), "x"), chains, algos, seed=0, escape=(-1,))
+        held.append(corpus.thumbnails.held)
+        # The held ones are each cell's worst (distance, then image id descending).
+        for t, _ in enumerate(chains):
+            d = [corpus.packed[0][1 + t, i] ^ corpus.packed[0][0, i] for i in range(n)]
+            dist = [int(np.unpackbits(x).sum()) for x in d]
+            worst = sorted(zip(dist, corpus.image_ids, strict=True), reverse=True)[:2]
+            index = {k: i for i, k in enumerate(corpus.image_ids)}
+            for _, image in worst:
+                assert corpus.thumbnails.get(index[image], 1 + t) is not None
+    assert held == [4, 4]  # 2 per (algorithm, transform), whatever the corpus size
