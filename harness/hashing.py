@@ -186,7 +186,8 @@ def hash_image(
         return out
     _describe(out, record, original)
     hasher = _ColumnHasher(out, algorithms, layout, needed)
-    reference = out.hashes[layout.ORIGINAL]
+    reference: list[bytes | None] | None = None
+    no_cache = [None] * len(algorithms)
     for c in range(len(layout)):
         if not hasher.wanted(c) and not (c == layout.ORIGINAL and thumbnail):
             continue
@@ -204,10 +205,11 @@ def hash_image(
         if c == layout.ORIGINAL:
             if thumbnail:
                 out.thumbnails[c] = make_thumbnail(image)
-            if originals:  # cached hashes stand in for the cells not computed here
-                pairs = zip(reference, originals, strict=True)
-                reference = [h if h is not None else o for h, o in pairs]
-        elif escape and escaped(algorithms, escape, reference, out.hashes[c]):
+            continue
+        if reference is None:  # cached hashes stand in for the original's cells not computed
+            pairs = zip(out.hashes[layout.ORIGINAL], originals or no_cache, strict=True)
+            reference = [h if h is not None else o for h, o in pairs]
+        if escape and escaped(algorithms, escape, reference, out.hashes[c]):
             out.thumbnails[c] = make_thumbnail(image)
     return out
 

@@ -106,10 +106,9 @@ class Thumbnails:
         if plan.cached[i] is not None:  # escapes kept by an earlier run of the same suite
             cached = plan.cached_thumbnails(i, outcome.sha256)
             made = [m if m is not None else cached.get(c) for c, m in enumerate(made)]
-        if not self._first_of(i, outcome.sha256):
-            return
+        first = self._first_of(i, outcome.sha256)
         for c in range(1, len(layout)):
-            if made[c] is None or not outcome.hashes:
+            if not first or made[c] is None:
                 continue
             hashes = outcome.hashes[c]
             for a, d in escaped(plan.algorithms, self._escape, outcome.hashes[0], hashes):

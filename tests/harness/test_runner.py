@@ -167,3 +167,19 @@ def test_held_thumbnails_stay_bounded_as_the_corpus_grows(tmp_path, monkeypatch)
             for _, image in worst:
                 assert corpus.thumbnails.get(index[image], 1 + t) is not None
     assert held == [4, 4]  # 2 per (algorithm, transform), whatever the corpus size
+
+
+def test_a_new_edit_of_a_cached_image_is_measured_against_the_cached_original(records, tmp_path):
+    """Adding a transform hashes only its column; whether it escaped is decided against the
+    original's cached hash, so its thumbnail is made without hashing the original again."""
+    from harness.store import HashStore
+
+    data = Dataset("t", tuple(records[:2]), "x")
+    algos = (make_algorithm("phash"),)
+    mild, turn = parse_chain("jpeg(quality=90)"), parse_chain("rotate(degrees=90)")
+    with HashStore(tmp_path / "c.sqlite") as store:
+        hash_corpus(data, (mild,), algos, seed=0, store=store, escape=(10,))
+        corpus = hash_corpus(data, (mild, turn), algos, seed=0, store=store, escape=(10,))
+    assert corpus.hashes_computed == 2  # the new column of each image, nothing else
+    assert corpus.thumbnails.get(0, 2) is not None  # the quarter turn escaped
+    assert corpus.thumbnails.get(0, 1) is None  # the mild jpeg matched
