@@ -7,8 +7,8 @@ per hash). Thumbnails are made of the original and only of the edited copies tha
 pick: those that escaped (for some algorithm, farther from their original than its escape
 threshold, the suite's default); a copy that matched under every algorithm gets none.
 
-Runs in a worker process or in-process; never raises for a bad
-image: decode, transform and hash errors become failure records with the stage and the reason.
+Runs in a worker process or in-process; never raises for a bad image: decode, transform and hash
+errors become failure records with the stage and the reason.
 """
 
 from __future__ import annotations
