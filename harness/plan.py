@@ -79,7 +79,7 @@ class Plan:
         original = self.layout.ORIGINAL
         faults = len(self.store.faults)
         thumbnails = self.store.thumbnails(info.sha256, self._columns(record))
-        if len(self.store.faults) > faults:  # a damaged thumbnail: make the image's again
+        if len(self.store.faults) > faults:  # a damaged thumbnail (now dropped): make it again
             return Task(record, escape=self.escape)
         thumbnail = original not in thumbnails
         if not cells and not thumbnail:

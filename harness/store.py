@@ -357,9 +357,21 @@ class HashStore:
             if col in col_index:
                 if check != checksum(sha256, col, value):
                     self._fault((sha256, col), f"thumbnail of {sha256[:12]} ({col.split('|')[0]})")
+                    # An edited copy's is not always made again (only gallery candidates are):
+                    # the damaged row goes, so it is not met again on every run.
+                    self._drop_thumbnail(sha256, col)
                     continue
                 out[col_index[col]] = value if isinstance(value, bytes) else _jpeg(value)
         return out
+
+    def _drop_thumbnail(self, sha256: str, column: str) -> None:
+        try:
+            with self.db:
+                self.db.execute(
+                    "DELETE FROM thumbnails WHERE sha256 = ? AND column_key = ?", (sha256, column)
+                )
+        except sqlite3.DatabaseError as exc:
+            self._damaged(exc)
 
     def put(
         self,
