@@ -217,8 +217,10 @@ def gallery(result: dict[str, Any], thumbnail: Callable[[str, str], str | None])
     notes = [f"thumbnails unavailable for {len(missing)} images"] if missing else []
     if by_original:
         notes.append(
-            f"{len(by_original)} false-matching edited copies shown by their original's thumbnail"
-            " (edited copies' thumbnails are kept only for escapes)"
+            f"{len(by_original)} false-matching edited "
+            + ("copy" if len(by_original) == 1 else "copies")
+            + " shown by the original's thumbnail (edited copies' thumbnails are kept only for"
+            " escapes)"
         )
     note = "; ".join(notes)
     return {
