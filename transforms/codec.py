@@ -10,7 +10,6 @@ result's environment.
 
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,11 +60,6 @@ def thumbnail_jpeg(image: Image.Image, side: int = 160) -> bytes:
     small = image.copy()
     small.thumbnail((side, side))
     return _encode(small.convert("RGB"), "JPEG", quality=85).getvalue()
-
-
-def thumbnail_data_uri(image: Image.Image, side: int = 160) -> str:
-    """:func:`thumbnail_jpeg` as a data URI."""
-    return "data:image/jpeg;base64," + base64.b64encode(thumbnail_jpeg(image, side)).decode()
 
 
 def encode_decode(image: Image.Image, fmt: str, **options: object) -> Image.Image:
