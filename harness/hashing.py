@@ -123,8 +123,9 @@ def escaped(
     ``edited``) is farther than ``escape[a]`` from its original (hashes ``originals``)."""
     out = []
     for a, (algo, limit) in enumerate(zip(algorithms, escape, strict=True)):
-        if originals[a] is not None and edited[a] is not None:
-            d = distance(algo, originals[a], edited[a])
+        original, copy = originals[a], edited[a]
+        if original is not None and copy is not None:
+            d = distance(algo, original, copy)
             if d > limit:
                 out.append((a, d))
     return out

@@ -100,7 +100,7 @@ class Plan:
 
         return store_mod.column_keys(self.chains, self.seed, record.id, self.env)
 
-    def cached_thumbnails(self, i: int, sha256: str) -> dict[int, str]:
+    def cached_thumbnails(self, i: int, sha256: str) -> dict[int, bytes]:
         """Thumbnails of image ``i`` (decoded pixels ``sha256``) in the cache, read on demand
         (never all held in memory)."""
         if self.store is None:

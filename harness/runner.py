@@ -99,8 +99,8 @@ class Thumbnails:
         stored = plan.store is not None and plan.store.db is not None
         if stored and outcome.sha256 is not None:
             self._stored[i] = outcome.sha256
-        elif made[layout.ORIGINAL] is not None:
-            self._originals[i] = made[layout.ORIGINAL]
+        elif (original := made[layout.ORIGINAL]) is not None:
+            self._originals[i] = original
         if outcome.sha256 is None or not self._escape:
             return
         if plan.cached[i] is not None:  # escapes kept by an earlier run of the same suite
@@ -108,13 +108,14 @@ class Thumbnails:
             made = [m if m is not None else cached.get(c) for c, m in enumerate(made)]
         first = self._first_of(i, outcome.sha256)
         for c in range(1, len(layout)):
-            if not first or made[c] is None:
+            thumbnail = made[c]
+            if not first or thumbnail is None:
                 continue
             hashes = outcome.hashes[c]
             for a, d in escaped(plan.algorithms, self._escape, outcome.hashes[0], hashes):
                 self._push((a, c), (d, outcome.image_id, i))
             if self._is_held(i, c):
-                self._edited[(i, c)] = made[c]
+                self._edited[(i, c)] = thumbnail
         if outcome.thumbnails:
             for c in range(1, len(layout)):
                 if (i, c) not in self._edited:

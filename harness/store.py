@@ -365,6 +365,8 @@ class HashStore:
         return out
 
     def _drop_thumbnail(self, sha256: str, column: str) -> None:
+        if self.db is None:
+            return
         try:
             with self.db:
                 self.db.execute(
