@@ -339,8 +339,7 @@ def _export_blind(
         "items": dict(sorted(items.items())),
     }
     key.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(key, json.dumps(doc, indent=1) + "\n")
-    key.chmod(0o600)
+    atomic_write_text(key, json.dumps(doc, indent=1) + "\n", mode=0o600)  # never readable by others
     return doc
 
 

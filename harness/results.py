@@ -179,14 +179,14 @@ def _shown(path: Path) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _write_temp(path: Path, text: str | bytes) -> str:
+def _write_temp(path: Path, text: str | bytes, mode: int | None = None) -> str:
     """``text`` (UTF-8; bytes as they are) in a new temporary file beside ``path``, flushed to
-    disk; returns its name."""
+    disk, with permissions ``mode`` from the start (default: the usual); returns its name."""
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer killed mid-write
         stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
+        os.fchmod(fd, 0o666 & ~_umask() if mode is None else mode)  # mkstemp creates 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
@@ -197,14 +197,15 @@ def _write_temp(path: Path, text: str | bytes) -> str:
     return tmp
 
 
-def atomic_write_text(path: str | Path, text: str | bytes) -> Path:
+def atomic_write_text(path: str | Path, text: str | bytes, mode: int | None = None) -> Path:
     """Write ``text`` (UTF-8; bytes as they are) to a temporary file beside ``path`` and rename
     it into place.
 
     A crash leaves either the old file or the new one, never half of one. A path that is a
     folder, or a folder that cannot be written, raises :class:`OutputError` (one line).
+    ``mode`` (e.g. ``0o600`` for a secret) applies before any byte is written.
     """
-    return write_set({Path(path): text})[0]
+    return write_set({Path(path): text}, mode)[0]
 
 
 def output_set(result: dict[str, Any], path: str | Path) -> dict[Path, str | bytes]:
@@ -313,7 +314,7 @@ def load_impostors(
     return arrays
 
 
-def write_set(texts: dict[Path, str | bytes]) -> list[Path]:
+def write_set(texts: dict[Path, str | bytes], mode: int | None = None) -> list[Path]:
     """Write several files as one set: every file goes to a temporary file first, and only when
     all are on disk are they renamed into place, in the given order (put ``results.json`` last,
     so that a set is complete once it is there). If any write fails (no space, read-only), the
@@ -326,7 +327,7 @@ def write_set(texts: dict[Path, str | bytes]) -> list[Path]:
                 raise OutputError(f"{_shown(path)} is a folder; give a file name to write to.")
             path.parent.mkdir(parents=True, exist_ok=True)
         for path, text in texts.items():
-            temps[path] = _write_temp(path, text)
+            temps[path] = _write_temp(path, text, mode)
         for path, tmp in temps.items():
             os.replace(tmp, path)
     except OSError as exc:

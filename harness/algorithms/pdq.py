@@ -17,9 +17,9 @@ import pdqhash
 from PIL import Image
 
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm, OperatingThreshold
+from harness.algorithms.policies import Dihedral
 from harness.core.errors import HashExcluded
-from harness.core.params import param
-from harness.kernels import Metric
+from harness.core.params import check_choice, param
 
 
 def pdq_hash_and_quality(image: Image.Image) -> tuple[npt.NDArray[np.bool_], int]:
@@ -38,6 +38,8 @@ class PDQ(HashAlgorithm):
     examples: ClassVar[tuple[str, ...]] = ("pdq", "pdq(quality_gate=0)")
     #: Hashes of lower quality are excluded (Meta: discard quality <= 49); 0 keeps every hash.
     quality_gate: int = param(int, 50, min=0, max=100, doc="least PDQ quality kept")
+    #: The dihedral policy over PDQ with :meth:`dihedral_hashes` is known by this name.
+    native_dihedral: ClassVar[str] = "pdq_dihedral"
 
     @property
     def n_bits(self) -> int:
@@ -48,54 +50,44 @@ class PDQ(HashAlgorithm):
 
     def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
         bits, quality = pdq_hash_and_quality(image)
+        self._gate(quality)
+        return bits
+
+    def dihedral_hashes(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        """The 8 orientations' packed hashes, upright first, derived by pdqhash from the
+        upright image's DCT (``dihedral(pdq,orientations='native')``)."""
+        pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+        vectors, quality = pdqhash.compute_dihedral(pixels)
+        self._gate(quality)
+        return np.packbits(np.concatenate([np.asarray(v, dtype=bool) for v in vectors]))
+
+    def _gate(self, quality: int) -> None:
         if quality < self.quality_gate:
             raise HashExcluded(
                 f"PDQ quality {quality} is below the gate {self.quality_gate} (Meta discards such "
                 "hashes: the image is too flat for its bits to mean anything)"
             )
-        return bits
 
 
 @ALGORITHMS.register("pdq_dihedral")
 @dataclass(frozen=True)
-class PDQDihedral(PDQ):
-    """PDQ with dihedral matching: the upload's hash against the 8 orientations of the reference.
+class PDQDihedral(Dihedral):
+    """PDQ's own dihedral matching: the upload against the 8 orientations pdqhash derives.
 
-    The dihedral policy over pdq (``dihedral(pdq)``, see :mod:`harness.algorithms.policies`)
-    with the orientations taken from PDQ's own DCT instead of transposed pixels; same layout
-    and metric, kept under its own id so that results recorded with it stay comparable.
-
-    ``pdqhash.compute_dihedral`` derives the 7 other orientations (rotations by 90/180/270,
-    flips, transposes) from the original's DCT rather than from rotated pixels; the distance is
-    the minimum over the 8 (query in its own orientation vs each variant of the reference). Each
-    row stores all 8 hashes (2048 bits); distances run 0..256 as for PDQ. The derivation is exact
-    only for 64 x 64 inputs: 14-32 bits off on 256-512 px photos (measured in the tests).
+    The same unit as ``dihedral(pdq,orientations='native')`` (one id, one record: the old
+    algorithm's, so results recorded with it stay comparable), written with PDQ's parameters:
+    ``pdq_dihedral(quality_gate=0)`` is ``dihedral(pdq(quality_gate=0),orientations='native')``.
+    ``pdqhash.compute_dihedral`` derives the 7 other orientations from the upright image's DCT
+    rather than from turned pixels: exact for 64 x 64 inputs, 14-32 bits off on 256-512 px
+    photos (measured in the tests), where ``dihedral(pdq)`` hashes turned pixels instead.
     """
 
-    distance: ClassVar[str] = "hamming, minimum over the reference's 8 orientations"
-    symmetric: ClassVar[bool] = False
+    standalone: ClassVar[bool] = True
     examples: ClassVar[tuple[str, ...]] = ("pdq_dihedral", "pdq_dihedral(quality_gate=0)")
+    orientations: str = param(str, "native", choices=("native",), doc="PDQ's own orientations")
+    quality_gate: int = param(int, 50, min=0, max=100, doc="least PDQ quality kept")
 
-    @property
-    def n_bits(self) -> int:
-        return 8 * 256
-
-    @property
-    def n_levels(self) -> int:
-        return 256
-
-    def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
-        pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
-        vectors, quality = pdqhash.compute_dihedral(pixels)
-        if quality < self.quality_gate:
-            raise HashExcluded(
-                f"PDQ quality {quality} is below the gate {self.quality_gate} (Meta discards such "
-                "hashes: the image is too flat for its bits to mean anything)"
-            )
-        return np.concatenate([np.asarray(v, dtype=bool) for v in vectors])
-
-    def metric(self) -> Metric:
-        # The dihedral policy's metric over plain PDQ rows: rows are laid out the same way.
-        from harness.algorithms.policies import DihedralMetric
-
-        return DihedralMetric(PDQ(quality_gate=self.quality_gate))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", (PDQ(quality_gate=self.quality_gate),))
+        super().__post_init__()
+        check_choice("orientations", self.orientations, owner="pdq_dihedral", choices=("native",))

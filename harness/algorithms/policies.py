@@ -27,6 +27,7 @@ import ast
 import dataclasses
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -157,46 +158,96 @@ class Policy(HashAlgorithm):
 
 @dataclass(frozen=True)
 class Fusion(Policy):
-    """Two or more hashes on one grid of distance levels, combined by :meth:`combine`."""
+    """Two or more hashes on one grid of distance levels, combined by :meth:`combine`.
+
+    ``limits`` (one per part, optional) are per-part thresholds: each part's distance is then
+    divided by its own limit on an exact integer grid (scaled by ``lcm(limits) / limit``), so
+    the fusion at its default threshold is exactly the per-part rule (``pdq<=31 & phash<=10``:
+    PDQ <= 31 and pHash <= 10) and its other thresholds sweep every part's scale together."""
 
     symbol: ClassVar[str] = ""
     rule: ClassVar[str] = ""
     #: Whether the rule can decide with some parts discarded (OR: the others may still match).
     #: Such rows end with one byte per part, 1 = usable; a discarded part is at the top level.
     partial: ClassVar[bool] = False
+    limits: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if len(self.parts) < 2:
             raise InvalidParameterError(f"{self.name} fuses two or more hashes, got {self.id}")
+        limits = tuple(self.limits) if isinstance(self.limits, tuple | list) else None
+        if limits is None or (limits and len(limits) != len(self.parts)):
+            raise InvalidParameterError(
+                f"{self.name} takes one threshold per part ({len(self.parts)}), got {self.limits!r}"
+            )
+        for p, t in zip(self.parts, limits, strict=False):
+            check_int("threshold", t, owner=p.id, min_value=1, max_value=p.n_levels)
         # Canonical order: "phash & pdq" and "pdq & phash" are one policy with one id.
-        object.__setattr__(self, "parts", tuple(sorted(self.parts, key=lambda p: p.id)))
+        pairs = sorted(
+            zip(self.parts, limits or (0,) * len(self.parts), strict=True),
+            key=lambda pt: (pt[0].id, pt[1]),
+        )
+        object.__setattr__(self, "parts", tuple(p for p, _ in pairs))
+        object.__setattr__(self, "limits", tuple(t for _, t in pairs) if limits else ())
+
+    @property
+    def shown(self) -> list[str]:
+        """The parts' ids as written in the fusion's (a nested fusion in parentheses)."""
+        return [f"({p.id})" if isinstance(p, Fusion) else p.id for p in self.parts]
 
     @property
     def id(self) -> str:
-        shown = [f"({p.id})" if isinstance(p, Fusion) else p.id for p in self.parts]
+        shown = self.shown
+        if self.limits:
+            shown = [f"{s}<={t}" for s, t in zip(shown, self.limits, strict=True)]
         return f" {self.symbol} ".join(shown)
+
+    @property
+    def _scales(self) -> tuple[list[tuple[int, int]], int]:
+        """``(fractions, grid)``: part ``k``'s distance ``d`` is on the grid at
+        ``ceil(d * num / den)`` with ``fractions[k] == (num, den)``; the grid runs ``0..grid``."""
+        levels = [p.n_levels for p in self.parts]
+        if not self.limits:
+            lcm = math.lcm(*levels)
+            grid = lcm if lcm <= MAX_GRID else max(levels)  # else rounded up onto the largest
+            return [(grid, n) for n in levels], grid
+        common = math.lcm(*self.limits)  # every part at its own limit sits at `common`
+        multipliers = [common // t for t in self.limits]
+        top = max(n * m for n, m in zip(levels, multipliers, strict=True))
+        # bins of a width dividing `common`, so that "<= common / width" stays the exact rule
+        width = next(w for w in range(1, common + 1) if common % w == 0 and top <= MAX_GRID * w)
+        return [(m, width) for m in multipliers], -(-top // width)
 
     @property
     def grid(self) -> int:
         """Levels of the common grid every part's distance is put on."""
-        levels = [p.n_levels for p in self.parts]
-        lcm = math.lcm(*levels)
-        return lcm if lcm <= MAX_GRID else max(levels)
+        return self._scales[1]
 
     @property
     def level_unit(self) -> str:  # type: ignore[override]
         # Bits stay bits only when no part is rescaled onto the grid.
-        same = all(p.n_levels == self.grid for p in self.parts)
+        same = not self.limits and all(p.n_levels == self.grid for p in self.parts)
         return super().level_unit if same else f"levels of {self.grid}"
 
     @property
     def exact(self) -> bool:
-        return all(self.grid % p.n_levels == 0 for p in self.parts)
+        """Whether every level of every part has its own level on the grid."""
+        return all(num % den == 0 for num, den in self._scales[0])
 
     @property
     def distance(self) -> str:  # type: ignore[override]
-        g = self.grid
+        fractions, g = self._scales
+        if self.limits:
+            width = fractions[0][1]
+            scale = ", ".join(f"{p} x{m}" for p, (m, _) in zip(self.shown, fractions, strict=True))
+            if width > 1:
+                scale += f", divided by {width} and rounded up"
+            rule = ", ".join(f"{p} <= {t}" for p, t in zip(self.shown, self.limits, strict=True))
+            return (
+                f"{self.rule} of the parts' distances per their own thresholds on a 0..{g} grid "
+                f"({scale}; {math.lcm(*self.limits) // width} on it is {rule})"
+            )
         if self.exact:
             scale = ", ".join(f"{p.id} x{g // p.n_levels}" for p in self.parts)
         else:
@@ -225,13 +276,19 @@ class Fusion(Policy):
             raise HashExcluded("; ".join(reasons))
         return np.concatenate([*slots, np.array(usable, np.uint8)])
 
+    def on_grid(self, k: int, d: Levels) -> Levels:
+        """Part ``k``'s distance levels ``d`` on the common grid (exact or rounded up)."""
+        num, den = self._scales[0][k]
+        return -(-d * num // den)
+
     def normalised(self, queries: Rows, references: Rows) -> Levels:
         """Every part's distances on the grid, shape ``(n_parts, nq, nr)``."""
         out, start = [], 0
         for k, p in enumerate(self.parts):
             stop = start + p.n_bytes
-            d = part_distances(p, queries[:, start:stop], references[:, start:stop])
-            d = -(-d * self.grid // p.n_levels)  # exact on the lcm grid, else rounded up
+            d = self.on_grid(
+                k, part_distances(p, queries[:, start:stop], references[:, start:stop])
+            )
             if self.partial:
                 flag = -len(self.parts) + k
                 both = (queries[:, flag, None] == 1) & (references[None, :, flag] == 1)
@@ -247,12 +304,12 @@ class Fusion(Policy):
         return _Metric(self)
 
     def default_threshold(self) -> OperatingThreshold:
-        grid = [
-            -(-p.default_threshold().bits * self.grid // p.n_levels) for p in self.parts
-        ]  # each part's own default on the grid
-        bits = int(self.combine(np.array(grid, dtype=np.int64).reshape(-1, 1, 1))[0, 0])
-        listed = ", ".join(f"{p.id} <= {p.default_threshold().bits}" for p in self.parts)
-        return OperatingThreshold(bits, f"{self.rule} of the parts' defaults ({listed})")
+        own = self.limits or tuple(p.default_threshold().bits for p in self.parts)
+        on_grid = [self.on_grid(k, np.array(t, dtype=np.int64)) for k, t in enumerate(own)]
+        bits = int(self.combine(np.array(on_grid, dtype=np.int64).reshape(-1, 1, 1))[0, 0])
+        listed = ", ".join(f"{p} <= {t}" for p, t in zip(self.shown, own, strict=True))
+        which = "thresholds" if self.limits else "defaults"
+        return OperatingThreshold(bits, f"{self.rule} of the parts' {which} ({listed})")
 
     def operating_thresholds(self) -> tuple[OperatingThreshold, ...]:
         return (self.default_threshold(),)
@@ -389,16 +446,66 @@ class DihedralMetric:
         return dihedral_min(self.part, queries, references)
 
 
+#: Where a dihedral policy's 8 orientations come from.
+ORIENTATION_SOURCES = ("pixels", "native")
+
+
 @POLICIES.register("dihedral")
 @dataclass(frozen=True)
 class Dihedral(Wrapper):
-    """Minimum distance from the upload to the reference's 8 orientations (pixel transposes).
+    """Minimum distance from the upload to the reference's 8 orientations.
 
     The orientations are the rotations by 90, 180 and 270 degrees, the two flips and the two
-    transposes, each hashed from transposed pixels; an all-pairs false-match rate computed with
-    the minimum includes the 8 chances to collide."""
+    transposes; an all-pairs false-match rate computed with the minimum includes the 8 chances
+    to collide. ``orientations='pixels'`` hashes transposed pixels (any hash);
+    ``orientations='native'`` takes the part's own derivation of the 8 hashes, for parts that
+    offer one (a ``dihedral_hashes(image)`` method and the ``native_dihedral`` name the policy
+    is known by: PDQ's DCT-derived orientations, ``pdq_dihedral``)."""
 
     name: ClassVar[str] = "dihedral"
+    orientations: str = "pixels"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice(
+            "orientations", self.orientations, owner="dihedral", choices=ORIENTATION_SOURCES
+        )
+        if self.orientations == "native" and self.native is None:
+            raise InvalidParameterError(
+                f"{self.part.id} derives no orientations of its own: write "
+                f"dihedral({self.part.id}) to hash turned pixels (orientations='native' is "
+                "for parts such as pdq)."
+            )
+
+    @property
+    def native(self) -> str | None:
+        """The name the part gives its own dihedral derivation (``pdq_dihedral``), if any."""
+        return getattr(self.part, "native_dihedral", None)
+
+    # The native policy keeps the id and record of the algorithm it replaced (pdq_dihedral),
+    # so results and baselines made with that id stay comparable byte for byte.
+    @property
+    def _legacy(self) -> bool:
+        return self.orientations == "native"
+
+    @property
+    def id(self) -> str:
+        if self._legacy:
+            return f"{self.native}{self.part.id[len(self.part.name) :]}"
+        return super().id
+
+    def params(self) -> dict[str, Any]:
+        return self.part.params() if self._legacy else super().params()
+
+    def to_dict(self) -> dict[str, Any]:
+        if self._legacy:
+            return {"name": self.native, "version": self.part.version, "params": self.params()}
+        return super().to_dict()
+
+    def fingerprint(self) -> dict[str, Any]:
+        if self._legacy:
+            return {**self.part.fingerprint(), "id": self.id}
+        return super().fingerprint()
 
     @property  # type: ignore[misc]
     def symmetric(self) -> bool:  # type: ignore[override]
@@ -417,6 +524,8 @@ class Dihedral(Wrapper):
         return f"{self.part.distance}, minimum over the reference's 8 orientations"
 
     def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+        if self._legacy:
+            return self.part.dihedral_hashes(image)  # type: ignore[attr-defined]
         return np.concatenate(
             [self.part.hash(image if t is None else image.transpose(t)) for t in ORIENTATIONS]
         )
@@ -515,18 +624,48 @@ _OPERATORS: dict[type[ast.operator], type[Fusion]] = {
     ast.BitOr: Or,
     ast.Add: Sum,
 }
-EXAMPLE = "'pdq & phash', 'pdq | phash', 'pdq + phash', 'dihedral(phash)'"
+EXAMPLE = "'pdq & phash', 'pdq<=31 | phash<=10', 'pdq + phash', 'dihedral(phash)'"
+
+
+#: ``part<=N`` (a part's own threshold in a fusion) is read as ``part@N``: ``@`` binds tighter
+#: than ``&``, ``|`` and ``+``, as the threshold does, where ``<=`` would bind looser.
+_LIMIT = re.compile(r"<=\s*(\d+)")
+
+
+def _limited(node: ast.expr, text: str) -> tuple[HashAlgorithm, int | None]:
+    """A fusion's side: a part and its own threshold (``pdq<=31``), or a part alone."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        if not (isinstance(node.right, ast.Constant) and type(node.right.value) is int):
+            raise InvalidParameterError(
+                f"Cannot parse {text!r}: write a part's threshold 'pdq<=31'."
+            )
+        return _build(node.left, text), node.right.value
+    return _build(node, text), None
 
 
 def _build(node: ast.expr, text: str) -> HashAlgorithm:
     if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
         cls = _OPERATORS[type(node.op)]
-        parts: list[HashAlgorithm] = []
+        sides: list[tuple[HashAlgorithm, int | None]] = []
         for side in (node.left, node.right):
-            built = _build(side, text)
-            # "a & b & c" is one AND of three (the rules are associative)
-            parts += list(built.parts) if type(built) is cls else [built]
-        return cls(parts=tuple(parts))
+            built, limit = _limited(side, text)
+            if isinstance(built, cls) and limit is None:  # "a & b & c" is one AND of three
+                own = built.limits or (None,) * len(built.parts)
+                sides += list(zip(built.parts, own, strict=True))
+            else:
+                sides.append((built, limit))
+        limits = [t for _, t in sides if t is not None]
+        if limits and len(limits) != len(sides):
+            raise InvalidParameterError(
+                f"Cannot parse {text!r}: give every part of a fusion its threshold "
+                "('pdq<=31 & phash<=10') or none ('pdq & phash')."
+            )
+        return cls(parts=tuple(p for p, _ in sides), limits=tuple(limits))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        raise InvalidParameterError(
+            f"Cannot parse {text!r}: a threshold '<=N' is written on the parts of a fusion "
+            "('pdq<=31 | phash<=10'); a single hash's thresholds go in [thresholds]."
+        )
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
         cls = POLICIES.get(node.func.id)
         params: dict[str, Any] = {}
@@ -553,7 +692,7 @@ def make_policy_or_algorithm(text: str) -> HashAlgorithm:
     """``"phash"``, ``"phash(hash_size=16)"`` or a policy expression -> a constructed unit."""
     stripped = text.strip()
     try:
-        node = ast.parse(stripped, mode="eval").body
+        node = ast.parse(_LIMIT.sub(r"@\1", stripped), mode="eval").body
     except SyntaxError:
         node = None
     if node is None or isinstance(node, ast.Name) or _plain_call(node):
@@ -570,6 +709,7 @@ __all__ = [
     "EXAMPLE",
     "MAX_GRID",
     "ORIENTATIONS",
+    "ORIENTATION_SOURCES",
     "POLICIES",
     "And",
     "Dihedral",
