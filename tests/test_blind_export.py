@@ -200,3 +200,25 @@ def test_vendor_exclusions_are_escapes(corpus):
     assert _score(key, tmp_path / "acme.csv", tmp_path / "q", "--min-quality", "0") == 0
     gated = results.load(tmp_path / "q" / "results.json")["exclusions"]
     assert len(gated) == len(NAMES)  # quality 0 drops nothing more than the declined files
+
+
+def test_a_private_file_is_never_readable_by_others_even_before_its_rename(tmp_path, monkeypatch):
+    """The key is written 0600 from its first byte: no window with the usual permissions."""
+    import os
+
+    seen = []
+    replace = os.replace
+
+    def checking_replace(src, dst):
+        seen.append(stat.S_IMODE(os.stat(src).st_mode))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", checking_replace)
+    mask = os.umask(0o022)
+    try:
+        results.atomic_write_text(tmp_path / "secret.json", "{}\n", mode=0o600)
+        results.atomic_write_text(tmp_path / "public.json", "{}\n")
+    finally:
+        os.umask(mask)
+    assert seen == [0o600, 0o644]  # the usual permissions otherwise
+    assert stat.S_IMODE((tmp_path / "secret.json").stat().st_mode) == 0o600

@@ -679,7 +679,10 @@ def _build(node: ast.expr, text: str) -> HashAlgorithm:
                     f"The value of {kw.arg!r} in {text!r} must be a literal."
                 ) from exc
         parts = [_build(a, text) for a in node.args]
-        return make_spec(POLICIES, cls.name, {**params, "parts": tuple(parts)})
+        built = make_spec(POLICIES, cls.name, {**params, "parts": tuple(parts)})
+        if isinstance(built, Dihedral) and built.orientations == "native":
+            return make_policy_or_algorithm(built.id)  # the one unit under its own name
+        return built
     if isinstance(node, ast.Name | ast.Call):
         return make_spec(ALGORITHMS, *parse_call(ast.unparse(node), example="phash(hash_size=16)"))
     raise InvalidParameterError(

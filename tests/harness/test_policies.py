@@ -34,6 +34,14 @@ from tests.conftest import synthetic_image
         ("unletterbox(pdq, threshold=15)", "unletterbox(pdq)"),
         ("unletterbox(pdq, color='uniform')", "unletterbox(pdq,color='uniform')"),
         ("dihedral(pdq) | phash", "dihedral(pdq) | phash"),
+        ("dihedral(pdq, orientations='pixels')", "dihedral(pdq)"),
+        ("dihedral(pdq, orientations='native')", "pdq_dihedral"),
+        ("dihedral(pdq(quality_gate=0),orientations='native')", "pdq_dihedral(quality_gate=0)"),
+        ("phash<=10 | pdq <= 31", "pdq<=31 | phash<=10"),
+        ("pdq<=31 & phash<=10 & dhash<=9", "dhash<=9 & pdq<=31 & phash<=10"),
+        ("sum(phash, pdq, limits=(10, 31))", "pdq<=31 + phash<=10"),
+        ("(pdq<=31 | dhash<=8)<=40 & phash<=10", "(dhash<=8 | pdq<=31)<=40 & phash<=10"),
+        ("phash(hash_size=16)<=40 + pdq<=31", "pdq<=31 + phash(hash_size=16)<=40"),
     ],
 )
 def test_policy_ids_are_canonical_and_round_trip(text, canonical):
@@ -54,6 +62,13 @@ def test_policy_ids_are_canonical_and_round_trip(text, canonical):
         ("unletterbox(pdq, color='red')", "color"),
         ("dihedral(nohash)", "Unknown algorithm 'nohash'"),
         ("spin(pdq)", "Unknown policy 'spin'"),
+        ("dihedral(phash, orientations='native')", "phash derives no orientations of its own"),
+        ("dihedral(pdq, orientations='dct')", "orientations"),
+        ("phash<=10", "on the parts of a fusion"),
+        ("pdq<=31 & phash", "every part of a fusion its threshold"),
+        ("pdq<=0 | phash<=10", r"threshold.*\[1, 256\]"),
+        ("pdq<=31 | phash<=65", r"threshold.*\[1, 64\]"),
+        ("sum(pdq, phash, limits=(31,))", "one threshold per part"),
     ],
 )
 def test_bad_policies_are_refused_with_a_reason(text, message):
@@ -92,6 +107,77 @@ def test_fusion_levels_are_max_min_and_sum_of_the_parts_on_the_grid(seed, n, m):
         t = algo.default_threshold().bits
         if text == "pdq & phash":
             assert np.array_equal(got <= t, (d_pdq <= t) & (d_phash <= t))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    t_pdq=st.integers(1, 256),
+    t_other=st.integers(1, 256),
+    other=st.sampled_from(["phash", "phash(hash_size=16)", "dhash"]),
+)
+def test_per_part_thresholds_decide_exactly_the_per_part_rule(seed, t_pdq, t_other, other):
+    """``pdq<=a & h<=b`` at its default threshold is PDQ <= a and h <= b, exactly, also when
+    the grid is binned; OR is "either"; every threshold is monotone in every part."""
+    t_other = min(t_other, make_algorithm(other).n_levels)
+    layout = make_algorithm(f"pdq<=31 & {other}<=1")  # parts in canonical (sorted) order
+    q, r = _rows(layout, 5, seed), _rows(layout, 6, seed + 1)
+    d, start = {}, 0
+    for p in layout.parts:
+        d[p.id] = pairwise(q[:, start : start + p.n_bytes], r[:, start : start + p.n_bytes])
+        start += p.n_bytes
+    within = (d["pdq"] <= t_pdq, d[other] <= t_other)
+    flags = (np.ones((5, 2), np.uint8), np.ones((6, 2), np.uint8))
+    for op, rule in [("&", within[0] & within[1]), ("|", within[0] | within[1])]:
+        algo = make_algorithm(f"pdq<={t_pdq} {op} {other}<={t_other}")
+        assert algo.grid <= 4096
+        rows = (q, r) if not algo.partial else (np.hstack([q, flags[0]]), np.hstack([r, flags[1]]))
+        got = algo.metric()(*rows)
+        assert got.min() >= 0
+        assert got.max() <= algo.n_levels
+        assert np.array_equal(got <= algo.default_threshold().bits, rule)
+        # every threshold moves every part's limit together, by its own scale
+        on_grid = [algo.on_grid(k, d[p.id]) for k, p in enumerate(algo.parts)]
+        want = np.maximum(*on_grid) if op == "&" else np.minimum(*on_grid)
+        assert np.array_equal(got, want)
+
+
+def test_per_part_thresholds_record_the_grid_and_the_binning():
+    exact = make_algorithm("pdq<=31 & phash<=10")
+    assert (exact.grid, exact.exact, exact.default_threshold().bits) == (2560, True, 310)
+    assert "pdq x10, phash x31; 310 on it is pdq <= 31, phash <= 10" in exact.distance
+    assert exact.level_unit == "levels of 2560"
+    binned = make_algorithm("pdq<=31 & phash(hash_size=16)<=41")  # 256 x 41 > 4096
+    assert (binned.exact, binned.default_threshold().bits) == (False, 41)
+    assert "divided by 31 and rounded up" in binned.distance
+    assert make_algorithm("pdq<=31 + phash<=10").default_threshold().bits == 620
+
+
+def test_the_native_dihedral_policy_is_pdq_dihedral_byte_for_byte():
+    """``pdq_dihedral`` is ``dihedral(pdq,orientations='native')``: pdqhash's own 8 hashes,
+    one id and the record the algorithm had before it became a policy."""
+    import pdqhash
+
+    native = make_algorithm("dihedral(pdq(quality_gate=0),orientations='native')")
+    assert native == make_algorithm("pdq_dihedral(quality_gate=0)")
+    assert native.to_dict() == {
+        "name": "pdq_dihedral",
+        "version": 1,
+        "params": {"quality_gate": 0},
+    }
+    assert native.fingerprint()["id"] == "pdq_dihedral(quality_gate=0)"
+    assert set(native.fingerprint()) == {"id", "version", "libraries"}
+    image = synthetic_image(120, 90, seed=5)
+    vectors, _ = pdqhash.compute_dihedral(np.asarray(image.convert("RGB")))
+    want = np.packbits(np.concatenate([np.asarray(v, bool) for v in vectors]))
+    assert np.array_equal(native.hash(image), want)
+    pixels = make_algorithm("dihedral(pdq(quality_gate=0))")
+    assert pixels.id == "dihedral(pdq(quality_gate=0))"
+    assert np.array_equal(pixels.hash(image)[:32], want[:32])  # the upright hash is PDQ's
+    with pytest.raises(SuiteError, match="derives no orientations"):
+        parse_suite(
+            {"algorithms": ["dihedral(dhash,orientations='native')"], "transforms": ["identity"]}
+        )
 
 
 def test_fusion_grid_is_the_lcm_when_small_and_binned_otherwise():
