@@ -680,8 +680,12 @@ def _build(node: ast.expr, text: str) -> HashAlgorithm:
                 ) from exc
         parts = [_build(a, text) for a in node.args]
         built = make_spec(POLICIES, cls.name, {**params, "parts": tuple(parts)})
-        if isinstance(built, Dihedral) and built.orientations == "native":
-            return make_policy_or_algorithm(built.id)  # the one unit under its own name
+        if (
+            isinstance(built, Dihedral)
+            and built.orientations == "native"
+            and built.native in ALGORITHMS
+        ):
+            return make_policy_or_algorithm(built.id)  # one unit, registered under its own name
         return built
     if isinstance(node, ast.Name | ast.Call):
         return make_spec(ALGORITHMS, *parse_call(ast.unparse(node), example="phash(hash_size=16)"))
