@@ -300,9 +300,9 @@ version = 1
 dataset = "skimage"
 algorithms = [
   "pdq", "phash", "pdq & phash", "pdq | phash", "pdq + phash", "dihedral(phash)",
-  "unletterbox(pdq)", "gate(phash,quality=50)",
+  "unletterbox(pdq)", "gate(phash,quality=50)", "phash<=10 | pdq<=31",
 ]
-transforms = ["identity", "rotate90(k=1)", "pad(fraction=0.1)"]
+transforms = ["identity", "rotate90(k=1)", "pad(fraction=0.1)", "crop(keep_area=0.9)"]
 target_fprs = [1e-2]
 bootstrap_resamples = 50
 """
@@ -325,15 +325,27 @@ def test_policies_run_threshold_and_check_through_the_cli(tmp_path, capsys):
         "dihedral(phash)",
         "unletterbox(pdq)",
         "gate(phash,quality=50)",
+        "pdq<=31 | phash<=10",
     ]
 
-    def tpr(algorithm, transform):
-        cell = next(
+    def cell(algorithm, transform):
+        return next(
             c
             for c in result["cells"]
             if c["algorithm"] == algorithm and c["transform"] == transform
         )
-        return next(m for m in cell["metrics"] if m["name"] == "tpr")
+
+    def tpr(algorithm, transform):
+        return next(m for m in cell(algorithm, transform)["metrics"] if m["name"] == "tpr")
+
+    # Per-part thresholds: the OR finds every cropped copy either part finds alone (the shared
+    # threshold of "pdq | phash" holds pHash to 7 bits and finds fewer than pHash alone).
+    crop = "crop(keep_area=0.9)"
+    missed = {a: {m["image"] for m in cell(a, crop)["misses"]} for a in ("pdq", "phash")}
+    either = {m["image"] for m in cell("pdq<=31 | phash<=10", crop)["misses"]}
+    assert either <= missed["pdq"] & missed["phash"]
+    assert tpr("pdq<=31 | phash<=10", crop)["k"] >= max(tpr(a, crop)["k"] for a in missed)
+    assert tpr("pdq | phash", crop)["k"] < tpr("phash", crop)["k"]
 
     turned_plain, turned_dihedral = (
         tpr("phash", "rotate90(k=1)"),
