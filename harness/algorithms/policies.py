@@ -8,7 +8,10 @@ suite's ``algorithms`` list (canonical ids shown, parts in any order on input)::
     "pdq & phash"              both hashes within the threshold (AND)
     "pdq | phash"              either hash within the threshold (OR)
     "pdq + phash"              sum of the normalised distances within the threshold
-    "dihedral(phash)"          minimum over the 8 orientations of the reference
+    "pdq<=31 | phash<=10"      per-part thresholds: PDQ <= 31 or pHash <= 10 at the default
+    "dihedral(phash)"          minimum over the 8 orientations of the reference (turned pixels)
+    "pdq_dihedral"             the same with PDQ's own orientations (dihedral(pdq,orientations=
+                               'native'))
     "unletterbox(pdq)"         uniform borders removed before hashing
     "gate(phash,quality=50)"   hashes of images of PDQ quality below 50 discarded
 
@@ -18,7 +21,9 @@ largest part's levels with each distance rounded up (the binning is written in `
 which results record). AND is the maximum of the normalised distances (every part within ``t``
 of the grid), OR the minimum, sum their sum. A part that discards an image (PDQ's quality gate)
 discards the AND's and the sum's hash of it (a gated copy is a miss, as for a single hash); an
-OR decides on the parts that remain and discards the image only when every part does.
+OR decides on the parts that remain and discards the image only when every part does. With
+per-part thresholds each part's distance is multiplied by ``lcm(thresholds) / its threshold``, so
+``lcm`` on the grid is exactly the stated rule (binned by a divisor of ``lcm`` past the cap).
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ POLICIES: Registry[type[Policy]] = Registry("policy", "hash_harness.policies")
 
 #: Largest exact common grid of a fusion; beyond it distances are binned to the largest part.
 MAX_GRID = 4096
+#: Largest common multiple of a fusion's per-part thresholds (distances x it stay in int64).
+MAX_LCM = 1 << 32
 
 Levels = npt.NDArray[np.int64]
 Rows = npt.NDArray[np.uint8]
@@ -183,6 +190,11 @@ class Fusion(Policy):
             )
         for p, t in zip(self.parts, limits, strict=False):
             check_int("threshold", t, owner=p.id, min_value=1, max_value=p.n_levels)
+        if limits and math.lcm(*limits) > MAX_LCM:
+            raise InvalidParameterError(
+                f"{self.name}: the thresholds {limits} have no common multiple up to {MAX_LCM}; "
+                "round some of them (their grid would overflow)."
+            )
         # Canonical order: "phash & pdq" and "pdq & phash" are one policy with one id.
         pairs = sorted(
             zip(self.parts, limits or (0,) * len(self.parts), strict=True),
@@ -216,7 +228,8 @@ class Fusion(Policy):
         multipliers = [common // t for t in self.limits]
         top = max(n * m for n, m in zip(levels, multipliers, strict=True))
         # bins of a width dividing `common`, so that "<= common / width" stays the exact rule
-        width = next(w for w in range(1, common + 1) if common % w == 0 and top <= MAX_GRID * w)
+        small = [w for w in range(1, math.isqrt(common) + 1) if common % w == 0]
+        width = min(w for w in small + [common // w for w in small] if top <= MAX_GRID * w)
         return [(m, width) for m in multipliers], -(-top // width)
 
     @property
@@ -482,28 +495,28 @@ class Dihedral(Wrapper):
         """The name the part gives its own dihedral derivation (``pdq_dihedral``), if any."""
         return getattr(self.part, "native_dihedral", None)
 
-    # The native policy keeps the id and record of the algorithm it replaced (pdq_dihedral),
-    # so results and baselines made with that id stay comparable byte for byte.
+    # With the part's own orientations the policy keeps the id and record of the algorithm it
+    # replaced (pdq_dihedral), so results and baselines made with that id stay comparable.
     @property
-    def _legacy(self) -> bool:
+    def _own_orientations(self) -> bool:
         return self.orientations == "native"
 
     @property
     def id(self) -> str:
-        if self._legacy:
+        if self._own_orientations:
             return f"{self.native}{self.part.id[len(self.part.name) :]}"
         return super().id
 
     def params(self) -> dict[str, Any]:
-        return self.part.params() if self._legacy else super().params()
+        return self.part.params() if self._own_orientations else super().params()
 
     def to_dict(self) -> dict[str, Any]:
-        if self._legacy:
+        if self._own_orientations:
             return {"name": self.native, "version": self.part.version, "params": self.params()}
         return super().to_dict()
 
     def fingerprint(self) -> dict[str, Any]:
-        if self._legacy:
+        if self._own_orientations:
             return {**self.part.fingerprint(), "id": self.id}
         return super().fingerprint()
 
@@ -524,7 +537,7 @@ class Dihedral(Wrapper):
         return f"{self.part.distance}, minimum over the reference's 8 orientations"
 
     def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
-        if self._legacy:
+        if self._own_orientations:
             return self.part.dihedral_hashes(image)  # type: ignore[attr-defined]
         return np.concatenate(
             [self.part.hash(image if t is None else image.transpose(t)) for t in ORIENTATIONS]
@@ -715,6 +728,7 @@ def _plain_call(node: ast.expr) -> bool:
 __all__ = [
     "EXAMPLE",
     "MAX_GRID",
+    "MAX_LCM",
     "ORIENTATIONS",
     "ORIENTATION_SOURCES",
     "POLICIES",
