@@ -40,7 +40,8 @@ import os
 import secrets
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,23 +147,24 @@ def _made(suite: Suite, data: Dataset, columns: list[str], quiet: bool) -> Itera
     for k, variant in enumerate(data.variants):
         v_id = variant.record.id
         try:
-            pixels, failure = variant.record.load(), None
+            pixels: Image.Image | None = variant.record.load()
+            problem: dict[str, str] | None = None
         except Exception as exc:
             pixels = None
-            failure = {
+            problem = {
                 "image": v_id,
                 "stage": "decode",
                 "error": str(exc),
                 "variant_of": variant.of,
             }
-        yield _Item((k, VARIANT), v_id, variant_row(variant.kind), pixels, failure)
+        yield _Item((k, VARIANT), v_id, variant_row(variant.kind), pixels, problem)
         progress.step()
 
 
 def _records(
-    data: Dataset, items: Iterator[_Item], write: Any
+    data: Dataset, items: Iterator[_Item], write: Callable[[_Item, Image.Image], None]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Write every made file with ``write(item)``; the images' and variants' entries (pixel
+    """Write every made file with ``write(item, pixels)``; the images' and variants' entries (pixel
     sha256 and size from the original or variant itself) and the failures."""
     images: list[dict[str, Any]] = [
         {**r.to_dict(), "sha256": None, "size": None} for r in data.records
@@ -181,13 +183,14 @@ def _records(
     for item in items:
         if item.failure is not None:
             failures.append(item.failure)
-        if item.pixels is None:
+        pixels = item.pixels
+        if pixels is None:
             continue
         k, c = item.index
         if c in (0, VARIANT):
             entry = variants[k] if c == VARIANT else images[k]
-            entry.update(sha256=pixel_sha256(item.pixels), size=list(item.pixels.size))
-        write(item)
+            entry.update(sha256=pixel_sha256(pixels), size=list(pixels.size))
+        write(item, pixels)
     return images, variants, failures
 
 
@@ -214,14 +217,14 @@ def export(
     columns = ["original", *[c.id for c in suite.transforms]]
     rows = []
 
-    def write(item: _Item) -> None:
+    def write(item: _Item, pixels: Image.Image) -> None:
         k, c = item.index
         if c == VARIANT:
             rel, item_id = Path("images") / "variants" / f"v{k:06d}.png", f"v{k:06d}"
         else:
             rel, item_id = Path("images") / f"i{k:06d}" / f"c{c:03d}.png", _item_id(k, c)
         (out / rel.parent).mkdir(parents=True, exist_ok=True)
-        (out / rel).write_bytes(png_bytes(item.pixels))
+        (out / rel).write_bytes(png_bytes(pixels))
         rows.append(
             {"item_id": item_id, "image_id": item.image_id, "column": item.column, "file": str(rel)}
         )
@@ -301,12 +304,12 @@ def _export_blind(
     staging = out / ".staging"
     staging.mkdir(parents=True)
 
-    def write(item: _Item) -> None:
+    def write(item: _Item, pixels: Image.Image) -> None:
         name = blind_name(secret, item.image_id, item.column)
         if name in items:  # 80 bits: never in practice, but never silently either
             raise VendorHashesError(f"two items share the blind name {name}; export again.")
         items[name] = list(item.index)
-        (staging / f"{name}.png").write_bytes(png_bytes(item.pixels))
+        (staging / f"{name}.png").write_bytes(png_bytes(pixels))
 
     images, variants, failures = _records(data, _made(suite, data, columns, quiet), write)
     (out / "images").mkdir()
@@ -458,10 +461,8 @@ def read_vendor_hashes(
         raise VendorHashesError(f"Cannot read {path}: {exc}.") from exc
     if not rows:
         raise VendorHashesError(f"{path} has no hashes.")
-    seen: set[str] = set()
-    duplicates = sorted(
-        {r["item_id"] for r in rows if r["item_id"] in seen or seen.add(r["item_id"])}
-    )  # type: ignore[func-returns-value]
+    counts = Counter(r["item_id"] for r in rows)
+    duplicates = sorted(item for item, n in counts.items() if n > 1)
     if duplicates:
         raise VendorHashesError(
             f"{path} has several hashes for {len(duplicates)} ids, e.g. {duplicates[:5]}."

@@ -50,7 +50,8 @@ def sample_images(n: int = 3, size: tuple[int, int] = (80, 60)) -> list[Image.Im
         rng = np.random.default_rng(seed)
         img = np.zeros((height, width, 3))
         for c in range(3):
-            fx, fy, phase = (*rng.uniform(0.5, 4.0, 2).tolist(), rng.uniform(0, 6.28))
+            fx, fy = rng.uniform(0.5, 4.0, 2).tolist()
+            phase = float(rng.uniform(0, 6.28))
             img[..., c] = 127.5 + 127.5 * np.sin(
                 2 * np.pi * (fx * x / width + fy * y / height) + phase
             )

@@ -389,6 +389,7 @@ class External(HashAlgorithm):
         if "error" in reply:
             # The hasher answered properly that it cannot hash this image: keep the process.
             raise HarnessError(f"{self.label} could not hash the image: {reply['error']}")
+        bits: npt.NDArray[Any]
         if self.vector:
             bits = _parse_vector(reply.get("vector"), self.dims)
         elif reply.get("n_bits", self.n_bits) != self.n_bits:

@@ -67,6 +67,8 @@ def part_distances(algo: HashAlgorithm, queries: Rows, references: Rows) -> Leve
     metric = algo.metric()
     if metric is not None:
         return np.asarray(metric(queries, references), dtype=np.int64)
+    q: npt.NDArray[np.unsignedinteger[Any]]
+    r: npt.NDArray[np.unsignedinteger[Any]]
     if queries.shape[1] % 8 == 0:  # whole 64-bit words: 8x fewer XORs and popcounts
         q = np.ascontiguousarray(queries).view(np.uint64)
         r = np.ascontiguousarray(references).view(np.uint64)
@@ -124,7 +126,8 @@ class Policy(HashAlgorithm):
     def code_fingerprint(self) -> str:
         from harness.codehash import class_fingerprint
 
-        own = class_fingerprint(type(self))
+        cls: type = type(self)  # a class object is hashable whatever its instances are
+        own = class_fingerprint(cls)
         text = "|".join([own, *(p.code_fingerprint() for p in self.parts)])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -567,7 +570,7 @@ def unletterbox_box(
         else:
             ref = np.median(view[0], axis=0)
             border = (np.abs(view - ref) <= threshold).all(axis=(1, 2))
-        return int(np.argmin(border)) if not border.all() else len(border)
+        return int(np.argmin(border)) if not border.all() else int(border.shape[0])
 
     top = lines(px)
     if top == h:
@@ -680,7 +683,7 @@ def _build(node: ast.expr, text: str) -> HashAlgorithm:
             "('pdq<=31 | phash<=10'); a single hash's thresholds go in [thresholds]."
         )
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
-        cls = POLICIES.get(node.func.id)
+        policy = POLICIES.get(node.func.id)
         params: dict[str, Any] = {}
         for kw in node.keywords:
             if kw.arg is None or kw.arg == "parts":
@@ -692,7 +695,7 @@ def _build(node: ast.expr, text: str) -> HashAlgorithm:
                     f"The value of {kw.arg!r} in {text!r} must be a literal."
                 ) from exc
         parts = [_build(a, text) for a in node.args]
-        built = make_spec(POLICIES, cls.name, {**params, "parts": tuple(parts)})
+        built = make_spec(POLICIES, policy.name, {**params, "parts": tuple(parts)})
         if (
             isinstance(built, Dihedral)
             and built.orientations == "native"
