@@ -5,15 +5,16 @@ command line is a thin layer over the same functions. The engine is imported onl
 is called, so ``import harness`` stays cheap, and pandas is needed only by
 :meth:`Table.to_pandas` (``pip install 'hash-harness[pandas]'``).
 
-:class:`Results` wraps the results document (the object ``results.json`` holds) and derives every
-table from it, so the document stays the single source of truth.
+:class:`Results` wraps the typed results document (:class:`harness.result_model.Results`, what
+``results.json`` holds) and derives every table from it, so the document stays the single source
+of truth.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +25,7 @@ from harness.core.errors import HarnessError
 if TYPE_CHECKING:
     import pandas
 
+    from harness import result_model
     from harness.suite import Suite
 
 
@@ -79,12 +81,12 @@ _FAILURE = ("image", "stage", "transform", "algorithm", "error")
 _CELL = ("tpr", "fpr")
 
 
-def _rates(document: Mapping[str, Any], keep: Callable[[dict[str, Any]], bool]) -> Table:
+def _rates(document: result_model.Results, keep: Callable[[dict[str, Any]], bool]) -> Table:
     """The rows of the tidy export (results.csv: one row per algorithm x edit x metric, with
     ``k``, ``n``, ``value`` and the 95% interval ``lo``/``hi``) that ``keep`` selects."""
     from harness.report.tidy import COLUMNS, rows
 
-    kept = (tuple(r[c] for c in COLUMNS) for r in rows(dict(document)) if keep(r))
+    kept = (tuple(r[c] for c in COLUMNS) for r in rows(document) if keep(r))
     return Table(COLUMNS, tuple(kept))
 
 
@@ -94,17 +96,17 @@ class Results:
 
     Attributes
     ----------
-    document : dict
-        The results document exactly as ``results.json`` holds it (see :mod:`harness.results`);
-        every table below is derived from it.
+    document : harness.result_model.Results
+        The typed results document, what ``results.json`` holds (see
+        :mod:`harness.result_model`); every table below is derived from it.
     """
 
-    document: Mapping[str, Any]
+    document: result_model.Results
 
     @property
     def suite(self) -> str:
         """Suite name and version, e.g. ``"ci v1"``."""
-        return f"{self.document['suite']['name']} v{self.document['suite']['version']}"
+        return f"{self.document.suite.name} v{self.document.suite.version}"
 
     @cached_property
     def cells(self) -> Table:
@@ -130,7 +132,10 @@ class Results:
     @property
     def failures(self) -> Table:
         """Images or edits that could not be decoded, edited or hashed, with the reason."""
-        rows = [tuple(f.get(c) for c in _FAILURE) for f in self.document.get("failures", [])]
+        import msgspec
+
+        failures = msgspec.to_builtins(self.document.failures or [])
+        rows = [tuple(f.get(c) for c in _FAILURE) for f in failures]
         return Table(_FAILURE, tuple(rows))
 
     def report(self, format: str = "md") -> str:
@@ -142,21 +147,21 @@ class Results:
         renderers = {"md": render_markdown, "html": render_html, "junit": render_junit}
         if format not in renderers:
             raise HarnessError(f"format must be one of {', '.join(renderers)}; got {format!r}.")
-        return renderers[format](dict(self.document))
+        return renderers[format](self.document)
 
     def save(self, path: str | Path) -> Path:
         """Write the document to ``path`` (e.g. ``results/results.json``) with its impostor
         sidecar beside it, as one set (``path`` last)."""
         from harness import results
 
-        return results.dump(dict(self.document), path)
+        return results.dump(self.document, path)
 
     def __repr__(self) -> str:
         doc = self.document
         return (
-            f"Results(suite {self.suite!r}, dataset {doc['dataset']['name']!r}: "
-            f"{doc['dataset']['n_evaluated']} images, {len(doc['algorithms'])} algorithms x "
-            f"{len(doc['transforms'])} transforms)"
+            f"Results(suite {self.suite!r}, dataset {doc.dataset.name!r}: "
+            f"{doc.dataset.n_evaluated} images, {len(doc.algorithms)} algorithms x "
+            f"{len(doc.transforms)} transforms)"
         )
 
 
@@ -402,12 +407,12 @@ def threshold(
             raise HarnessError("results answers from that run's own images; drop dataset.")
         document = results_mod.load(results)
         algo_id = _algorithm_id(algorithm, document)
-        levels = next((a["n_bits"] for a in document["algorithms"] if a["id"] == algo_id), None)
+        levels = next((a.levels for a in document.algorithms if a.id == algo_id), None)
         _check_at(at, levels)
-        config = document["suite"]["config"]
+        config = document.suite.config or {}
         fraction = float(config.get("calibration_fraction", 0.5))
         resamples = int(config.get("bootstrap_resamples", 1000))
-        seed = int(document.get("seed", 0))
+        seed = int(document.seed or 0)
         evidence, context = evidence_from_results(
             str(results),
             document,
@@ -461,9 +466,9 @@ def threshold(
     return doc
 
 
-def _algorithm_id(spec: str, document: Mapping[str, Any]) -> str:
+def _algorithm_id(spec: str, document: result_model.Results) -> str:
     """The id under which a results ``document`` stores the algorithm ``spec`` names."""
-    ids = [a["id"] for a in document["algorithms"]]
+    ids = [a.id for a in document.algorithms]
     if spec in ids:
         return spec
     from harness.algorithms import make_algorithm

@@ -16,10 +16,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import __version__
 from harness.core.errors import HarnessError
 from harness.escaping import visible
+
+if TYPE_CHECKING:
+    from harness.result_model import Results
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2, 3
 
@@ -46,24 +50,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
             ),
             file=sys.stderr,
         )
-    result = dict(
-        api.run(
-            suite,
-            dataset=args.dataset,
-            decode=args.decode,
-            workers=workers,
-            cache=False if args.no_cache else (args.cache or True),
-            executor=args.executor,
-            scheduler=args.scheduler,
-            progress=not args.quiet,
-        ).document
-    )
+    result = api.run(
+        suite,
+        dataset=args.dataset,
+        decode=args.decode,
+        workers=workers,
+        cache=False if args.no_cache else (args.cache or True),
+        executor=args.executor,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+    ).document
     # A damaged or unusable file was reported when found; here: values failing a checksum.
-    faults = [
-        f["detail"]
-        for f in result["run"].get("cache", {}).get("faults", [])
-        if f["kind"] == "checksum mismatch"
-    ]
+    cache = (result.run.cache if result.run else None) or {}
+    faults = [f["detail"] for f in cache.get("faults", []) if f["kind"] == "checksum mismatch"]
     if faults:
         print(
             f"hash-harness: {len(faults)} cache fault(s): cached values failed their checksum "
@@ -73,20 +72,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     md_path = _write_outputs(result, out, quiet=args.quiet)
-    status = result["status"]
-    excluded = result["dataset"]["excluded"]
+    excluded = result.dataset.excluded
     if excluded and not args.quiet:
         print(
             f"{len(excluded)} image(s) excluded with a reason (dataset policy, links, exact "
             f"duplicates): see dataset.excluded in {out / 'results.json'}",
             file=sys.stderr,
         )
-    if not status["ok"]:
+    status = result.status
+    if status and not status.ok:
         print(
             visible(
-                f"hash-harness: {status['images_failed']} of {result['dataset']['n_images']} "
-                f"images failed (rate {status['failure_rate']:.3f} > max_failure_rate "
-                f"{status['max_failure_rate']}); see the Failures section of {md_path}."
+                f"hash-harness: {status.images_failed} of {result.dataset.n_images} "
+                f"images failed (rate {status.failure_rate:.3f} > max_failure_rate "
+                f"{status.max_failure_rate}); see the Failures section of {md_path}."
             ),
             file=sys.stderr,
         )
@@ -226,7 +225,7 @@ MARKED = ("report.md", "report.junit.xml", "report.html")
 NOT_FOR_TERMINALS = {"html", "parquet"}
 
 
-def _write_outputs(result: dict, out: Path, quiet: bool = False) -> Path:  # type: ignore[type-arg]
+def _write_outputs(result: Results, out: Path, quiet: bool = False) -> Path:
     """results.json, its impostor sidecar and its reports as one set: every file is rendered
     and written to a temporary file first, then all are renamed into place, results.json last;
     the reports carry the run's id, so a set mixed by a crash between renames is detected by
@@ -373,18 +372,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     import json
 
     from harness import guard, results
-    from harness.core.errors import SchemaVersionError
+    from harness.report import regression
 
-    try:
-        baseline = guard.load_baseline(args.baseline)
-        result = results.load(args.results)
-        report = guard.check(result, baseline, tolerance=args.tolerance, alpha=args.alpha)
-    except (guard.UnusableInputError, SchemaVersionError) as exc:
-        print(f"hash-harness: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    sys.stdout.write(guard.render_markdown(report))
+    baseline = guard.load_baseline(args.baseline)
+    result = results.load(args.results)
+    report = guard.check(result, baseline, tolerance=args.tolerance, alpha=args.alpha)
+    sys.stdout.write(regression.render_markdown(report))
     if args.junit:
-        results.atomic_write_text(args.junit, guard.render_junit(report))
+        results.atomic_write_text(args.junit, regression.render_junit(report))
     if args.json:
         results.atomic_write_text(args.json, json.dumps(report, indent=1) + "\n")
     return 1 if report["regression"] else EXIT_OK
@@ -392,6 +387,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_golden(args: argparse.Namespace) -> int:
     from harness import golden, results
+    from harness.report import drift
 
     args.golden = args.golden or str(golden.DEFAULT_PATH)
     if args.action == "create":
@@ -403,7 +399,7 @@ def _cmd_golden(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     report = golden.check(golden.load(args.golden))
-    sys.stdout.write(golden.render(report))
+    sys.stdout.write(drift.render(report))
     return 1 if report["drift"] else EXIT_OK
 
 
@@ -446,7 +442,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         min_quality=args.min_quality,
     )
     result["run"] = run_block(scored_from=str(args.hashes))
-    _write_outputs(result, out)
+    _write_outputs(results.from_builtins(result), out)
     return EXIT_OK
 
 
@@ -454,22 +450,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     import json
 
     from harness import compare, results
+    from harness.report import comparison
 
     _refuse_terminal(args.format, args.out)
     runs = [
         (Path(p).stem if Path(p).name != "results.json" else Path(p).parent.name, results.load(p))
         for p in args.results
     ]
-    try:
-        report = compare.compare(runs, alpha=args.alpha, algorithms=args.algorithms)
-    except compare.IncomparableError as exc:
-        print(f"hash-harness: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    report = compare.compare(runs, alpha=args.alpha, algorithms=args.algorithms)
     for warning in report["warnings"]:
         print(f"hash-harness: warning: {warning}", file=sys.stderr)
     text = {
-        "md": compare.render_markdown,
-        "html": compare.render_html,
+        "md": comparison.render_markdown,
+        "html": comparison.render_html,
         "json": lambda r: json.dumps(r, indent=1) + "\n",
     }[args.format](report)
     _emit(text, args.out)
@@ -817,7 +810,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=0, help="worker processes (default: all cores)"
     )
     base.add_argument("--quiet", action="store_true", help="no progress output")
-    base.set_defaults(reads_documents=True, func=_cmd_baseline)
+    base.set_defaults(func=_cmd_baseline)
 
     chk = _command(
         sub,
@@ -848,7 +841,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("--junit", help="also write JUnit XML here")
     chk.add_argument("--json", help="also write the comparison as JSON here")
-    chk.set_defaults(reads_documents=True, func=_cmd_check)
+    chk.set_defaults(func=_cmd_check)
 
     gold = _command(
         sub,
@@ -938,7 +931,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--algorithms", nargs="+", metavar="ID", help="compare only these algorithms (ids)"
     )
     cmp.add_argument("--out", help="write to this file instead of standard output")
-    cmp.set_defaults(reads_documents=True, func=_cmd_compare)
+    cmp.set_defaults(func=_cmd_compare)
 
     dsets = _command(
         sub,
@@ -987,7 +980,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results")
     rep.add_argument("--format", choices=["md", "html", "junit", "csv", "parquet"], default="md")
     rep.add_argument("--out", help="write to this file instead of standard output")
-    rep.set_defaults(reads_documents=True, func=_cmd_report)
+    rep.set_defaults(func=_cmd_report)
     return parser
 
 
@@ -1008,16 +1001,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except HarnessError as exc:
         print(f"hash-harness: {visible(exc, keep_newlines=True)}", file=sys.stderr)
-        return EXIT_USAGE
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        if not getattr(args, "reads_documents", False):
-            raise
-        # A results/baseline document that passed the shape check but is broken deeper down.
-        print(
-            f"hash-harness: an input document is malformed ({type(exc).__name__}: {exc}); "
-            "regenerate it with `hash-harness run` / `hash-harness baseline create`.",
-            file=sys.stderr,
-        )
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("hash-harness: interrupted", file=sys.stderr)

@@ -33,6 +33,7 @@ from harness.metrics import (
     tpr_at_fpr,
 )
 from harness.quality import hash_quality, near_duplicate_groups
+from harness.result_model import Results
 from harness.results import SCHEMA_VERSION, impostor_summary
 from harness.runner import HashedCorpus
 from harness.suite import NearDuplicates, Suite
@@ -866,7 +867,7 @@ def _metric(name: str, params: dict[str, Any], value: Any) -> dict[str, Any]:
 
 def evidence_from_results(
     path: str,
-    result: dict[str, Any],
+    result: Results,
     algorithm: str,
     *,
     protocol: str = "originals_all_pairs",
@@ -877,27 +878,27 @@ def evidence_from_results(
     from harness import results as results_mod
 
     ids, calibration = _answerable(path, result, algorithm, protocol, calibration_fraction)
-    images = result["dataset"]["images"]
+    images = result.dataset.images
     arrays = results_mod.load_impostors(path, result)
     vs_cal, vs_ho = arrays[algorithm]
-    meta = next(a for a in result["algorithms"] if a["id"] == algorithm)
-    n_bits = int(meta["n_bits"])
-    chains = [t["id"] for t in result["transforms"] if t["id"] != "identity"]
-    cells = {c["transform"]: c for c in result["cells"] if c["algorithm"] == algorithm}
+    meta = next(a for a in result.algorithms if a.id == algorithm)
+    n_bits = meta.levels
+    chains = [t.id for t in result.transforms if t.id != "identity"]
+    cells = {c.transform: c for c in result.cells if c.algorithm == algorithm}
     index = {image_id: k for k, image_id in enumerate(ids)}
     positives = np.full((len(chains), len(ids)), -1, dtype=np.int64)
     for c, chain in enumerate(chains):
-        pos = cells[chain]["positives"]
-        for k, d in enumerate(pos["distances"]):
+        pos = cells[chain].positives
+        for k, d in enumerate(pos.distances or []):
             if d is not None:
                 positives[c, k] = d
-        for image_id in pos.get("gated", []):
+        for image_id in pos.gated:
             positives[c, index[image_id]] = n_bits + GATED
-    uploads = np.array([i.get("status") == "ok" for i in images])
+    uploads = np.array([i.status == "ok" for i in images])
     gated = {
-        e["image"]
-        for e in result.get("exclusions", [])
-        if e.get("algorithm") == algorithm and e.get("transform") == "original"
+        e.image
+        for e in result.exclusions or []
+        if e.algorithm == algorithm and e.transform == "original"
     }
     evidence = Evidence(
         n_bits=n_bits,
@@ -912,15 +913,16 @@ def evidence_from_results(
     context = {
         "algorithm": {
             "id": algorithm,
-            **{k: meta[k] for k in ("n_bits", "level_unit") if k in meta},
+            "n_bits": n_bits,
+            **({"level_unit": meta.level_unit} if meta.level_unit else {}),
         },
-        "suite": {"name": result["suite"]["name"], "version": result["suite"]["version"]},
+        "suite": {"name": result.suite.name, "version": result.suite.version},
         "dataset": {
-            "name": result["dataset"]["name"],
+            "name": result.dataset.name,
             # Results written before decode policies were recorded were decoded as a viewer.
-            "decode": result["dataset"].get("decode", "viewer"),
-            "n_images": result["dataset"]["n_images"],
-            "n_evaluated": result["dataset"]["n_evaluated"],
+            "decode": result.dataset.decode or "viewer",
+            "n_images": result.dataset.n_images,
+            "n_evaluated": result.dataset.n_evaluated,
         },
         "source": f"results {path}",
         "hashes_computed": 0,
@@ -930,13 +932,13 @@ def evidence_from_results(
 
 def _answerable(
     path: str,
-    result: dict[str, Any],
+    result: Results,
     algorithm: str,
     protocol: str,
     calibration_fraction: float | None,
 ) -> tuple[list[str], npt.NDArray[np.bool_]]:
     """The run's image ids and calibration split, after refusing what it cannot answer."""
-    run_fraction = float(result["suite"]["config"].get("calibration_fraction", 0.5))
+    run_fraction = float((result.suite.config or {}).get("calibration_fraction", 0.5))
     if protocol != "originals_all_pairs":
         raise HarnessError(
             f"{path} keeps per-image impostors for originals_all_pairs only; run `threshold` "
@@ -947,15 +949,15 @@ def _answerable(
             f"{path} was split with calibration fraction {run_fraction:g}, not "
             f"{calibration_fraction:g}: run `threshold` without --results to change the split."
         )
-    images = result["dataset"]["images"]
-    ids = [i["id"] for i in images]
-    calibration = np.array([i["split"] == "calibration" for i in images])
-    expected = split_images(ids, run_fraction, int(result.get("seed", 0)))
+    images = result.dataset.images
+    ids = [i.id for i in images]
+    calibration = np.array([i.split == "calibration" for i in images])
+    expected = split_images(ids, run_fraction, int(result.seed or 0))
     if not np.array_equal(calibration, expected):
         raise HarnessError(
             f"{path}: its images' split differs from the suite's seeded split; regenerate it."
         )
-    algos = [a["id"] for a in result["algorithms"]]
+    algos = [a.id for a in result.algorithms]
     if algorithm not in algos:
         raise HarnessError(f"{path} has no algorithm {algorithm!r}; it has: {', '.join(algos)}.")
     return ids, calibration

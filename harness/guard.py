@@ -37,15 +37,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from scipy.stats import binom
 
 from harness import variants
 from harness.core.errors import HarnessError
 from harness.env import environment_differences
-from harness.escaping import xml_attr as quoteattr
-from harness.escaping import xml_text as escape
 from harness.metrics import rate
-from harness.report.markdown import code, esc
+from harness.result_model import Metric, Results
+from harness.results import IncomparableError, check_comparable
 
 BASELINE_KIND = "hash-harness baseline"
 BASELINE_SCHEMA = 2
@@ -60,8 +60,9 @@ HIGHER_IS_BETTER = {"tpr", "tpr_hashed"}
 _NOT_DRIFT = {"name", "version", "description", "thresholds"}
 
 
-class UnusableInputError(HarnessError):
-    """The two documents cannot be compared (different suite version, images, schema)."""
+#: The two documents cannot be compared (different suite version, images, schema); the
+#: exception ``compare`` raises too, from the one check both use.
+UnusableInputError = IncomparableError
 
 
 def _outcomes(
@@ -75,68 +76,59 @@ def _outcomes(
     )
 
 
-def _metrics(result: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _metrics(result: Results) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every rate of a results document under a stable, readable key, with its family
     (algorithm) and, for true-match rates, the per-image outcomes."""
-    images = result["dataset"]["images"]
-    categories = [i.get("category") or "uncategorised" for i in images]
-    for cell in result["cells"]:
-        distances = cell["positives"].get("distances")
-        gated_ids = set(cell["positives"].get("gated", []))
-        for m in cell["metrics"]:
-            extra = ",".join(f"{k}={v}" for k, v in sorted(m["params"].items()))
-            key = f"{m['name']} | {cell['algorithm']} | {cell['transform']} | {extra}"
-            entry = _entry(m, cell["algorithm"])
-            if m["name"] in HIGHER_IS_BETTER and distances is not None:
-                category = m["params"].get("category")
+    images = result.dataset.images
+    categories = [i.category or "uncategorised" for i in images]
+    for cell in result.cells:
+        distances = cell.positives.distances or None
+        gated_ids = set(cell.positives.gated)
+        for m in cell.metrics:
+            extra = ",".join(f"{k}={v}" for k, v in sorted(m.params.items()))
+            key = f"{m.name} | {cell.algorithm} | {cell.transform} | {extra}"
+            entry = _entry(m, cell.algorithm)
+            if m.name in HIGHER_IS_BETTER and distances is not None:
+                category = m.params.get("category")
                 keep = [category is None or c == category for c in categories]
                 # tpr counts gated copies as misses; tpr_hashed leaves them out.
-                gated = [m["name"] == "tpr" and i["id"] in gated_ids for i in images]
-                th = m["params"]["threshold"]
-                entry["per_image"] = _outcomes(distances, th, keep, gated)
+                gated = [m.name == "tpr" and i.id in gated_ids for i in images]
+                entry["per_image"] = _outcomes(distances, m.threshold, keep, gated)
             yield key, entry
     for row in variants.rows(result):  # real variant pairs: per variant, not per image
-        for m in row["metrics"]:
-            extra = ",".join(f"{k}={v}" for k, v in sorted(m["params"].items()))
+        for m in row.metrics:
+            extra = ",".join(f"{k}={v}" for k, v in sorted(m.params.items()))
             yield (
-                f"{m['name']} | {row['algorithm']} | {row['transform']} | {extra}",
-                _entry(m, row["algorithm"]),
+                f"{m.name} | {row.algorithm} | {row.transform} | {extra}",
+                _entry(m, row.algorithm),
             )
-    for coll in result["collisions"]:
-        for m in coll["metrics"]:
-            threshold = m["params"]["threshold"]
-            key = f"fpr | {coll['algorithm']} | {coll['protocol']} | threshold={threshold}"
-            yield key, _entry(m, coll["algorithm"])
+    for coll in result.collisions:
+        for m in coll.metrics:
+            key = f"fpr | {coll.algorithm} | {coll.protocol} | threshold={m.threshold}"
+            yield key, _entry(m, coll.algorithm)
 
 
-def _entry(m: dict[str, Any], family: str) -> dict[str, Any]:
-    return {
-        "name": m["name"],
-        "family": family,
-        "k": m["k"],
-        "n": m["n"],
-        "value": m["value"],
-        "ci95": m["ci95"],
-    }
+def _entry(m: Metric, family: str) -> dict[str, Any]:
+    return {"name": m.name, "family": family, "k": m.k, "n": m.n, "value": m.value, "ci95": m.ci95}
 
 
-def create_baseline(result: dict[str, Any]) -> dict[str, Any]:
+def create_baseline(result: Results) -> dict[str, Any]:
     """The baseline document of a results document."""
     return {
         "kind": BASELINE_KIND,
         "baseline_schema": BASELINE_SCHEMA,
-        "harness_version": result["harness_version"],
+        "harness_version": result.harness_version,
         "suite": {
-            **result["suite"],
-            "thresholds": {a["id"]: a["thresholds"] for a in result["algorithms"]},
+            **msgspec.to_builtins(result.suite),
+            "thresholds": {a.id: a.thresholds for a in result.algorithms},
         },
         "dataset": {
-            "name": result["dataset"]["name"],
-            "content_sha256": result["dataset"]["content_sha256"],
-            "n_evaluated": result["dataset"]["n_evaluated"],
-            "images": [i["id"] for i in result["dataset"]["images"]],
+            "name": result.dataset.name,
+            "content_sha256": result.dataset.content_sha256,
+            "n_evaluated": result.dataset.n_evaluated,
+            "images": [i.id for i in result.dataset.images],
         },
-        "environment": result["environment"],
+        "environment": result.environment,
         "metrics": dict(_metrics(result)),
     }
 
@@ -172,10 +164,13 @@ def _show(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
-def config_diff(baseline_suite: dict[str, Any], result: dict[str, Any]) -> list[str]:
-    """Readable differences between the baseline's suite and the run's ("phash threshold
-    10 -> 6", "transforms: added 'crop@S3'"); empty when nothing that changes a number moved."""
-    old, new = baseline_suite["config"], result["suite"]["config"]
+def config_diff(
+    baseline_suite: dict[str, Any], config: dict[str, Any], thresholds: dict[str, list[int]]
+) -> list[str]:
+    """Readable differences between the baseline's suite and a run's suite ``config`` and
+    effective ``thresholds`` per algorithm ("phash threshold 10 -> 6", "transforms: added
+    'crop@S3'"); empty when nothing that changes a number moved."""
+    old, new = baseline_suite["config"], config
     lines = []
     for key in sorted((set(old) | set(new)) - _NOT_DRIFT):
         a, b = old.get(key), new.get(key)
@@ -191,42 +186,12 @@ def config_diff(baseline_suite: dict[str, Any], result: dict[str, Any]) -> list[
                 f"{key}: {unset if a is None else _show(a)} -> {unset if b is None else _show(b)}"
             )
     before = baseline_suite.get("thresholds", {})
-    after = {a["id"]: a["thresholds"] for a in result["algorithms"]}
+    after = thresholds
     for algo in sorted(set(before) & set(after)):
         if before[algo] != after[algo]:
             word = "threshold" if len(before[algo]) == len(after[algo]) == 1 else "thresholds"
             lines.append(f"{algo} {word} {_show(before[algo])} -> {_show(after[algo])}")
     return lines
-
-
-def _comparable(result: dict[str, Any], baseline: dict[str, Any]) -> None:
-    bs, rs = baseline["suite"], result["suite"]
-    if bs["name"] != rs["name"]:
-        raise UnusableInputError(
-            f"The baseline is for suite {bs['name']!r} but the results are of suite "
-            f"{rs['name']!r}: run suite {bs['name']!r} (`hash-harness run --suite "
-            f"{bs['name']}`) or use a baseline made from suite {rs['name']!r}."
-        )
-    if bs["version"] != rs["version"]:
-        raise UnusableInputError(
-            f"The baseline is for suite {bs['name']!r} v{bs['version']} but the results are for "
-            f"v{rs['version']}: recreate the baseline for the new suite version."
-        )
-    diff = config_diff(bs, result)
-    if diff:
-        raise UnusableInputError(
-            f"Suite {rs['name']!r} v{rs['version']} changed without a version bump:\n"
-            + "".join(f"  {line}\n" for line in diff)
-            + "Bump `version` in the suite and recreate the baseline (an intended change), or "
-            "restore the suite the baseline was made with."
-        )
-    if baseline["dataset"]["content_sha256"] != result["dataset"]["content_sha256"]:
-        raise UnusableInputError(
-            f"The baseline was measured on different images (dataset content sha256 differs; "
-            f"baseline dataset {baseline['dataset']['name']!r}, run "
-            f"{result['dataset']['name']!r}): run on the baseline's dataset or recreate the "
-            "baseline."
-        )
 
 
 # --- tests ---------------------------------------------------------------------------------
@@ -343,7 +308,7 @@ def _value(k: int, n: int) -> dict[str, Any]:
 
 
 def check(
-    result: dict[str, Any],
+    result: Results,
     baseline: dict[str, Any],
     tolerance: float = DEFAULT_TOLERANCE,
     alpha: float = DEFAULT_ALPHA,
@@ -354,7 +319,16 @@ def check(
         raise HarnessError(f"tolerance must be in [0, 1), got {tolerance}.")
     if not 0.0 < alpha < 1.0:
         raise HarnessError(f"alpha must be in (0, 1), got {alpha}.")
-    _comparable(result, baseline)
+    check_comparable(
+        baseline,
+        result,
+        labels=("the baseline", "the results"),
+        drift=config_diff(
+            baseline["suite"],
+            result.suite.config or {},
+            {a.id: a.thresholds for a in result.algorithms},
+        ),
+    )
     current = dict(_metrics(result))
     rows: list[dict[str, Any]] = []
     for key, base in baseline["metrics"].items():
@@ -400,7 +374,7 @@ def check(
     order = ("worse", "missing", "better", "changed", "unchanged", "new")
     counts = {s: sum(r["status"] == s for r in rows) for s in order}
     return {
-        "suite": result["suite"],
+        "suite": msgspec.to_builtins(result.suite),
         "tolerance": tolerance,
         "alpha": alpha,
         "min_n": MIN_N,
@@ -410,7 +384,7 @@ def check(
             "pooled_rows": sum(r.get("pooled", 0) for r in rows),
         },
         "environment_differences": environment_differences(
-            baseline["environment"], result["environment"]
+            baseline["environment"], result.environment
         ),
         "counts": counts,
         "regression": counts["worse"] + counts["missing"] > 0,
@@ -434,103 +408,3 @@ def _classify(row: dict[str, Any], tolerance: float) -> tuple[str, float | None]
     if side is not None and abs(delta) > tolerance and (good > 0) == (side == "better"):
         return side, delta
     return "changed", delta
-
-
-def _fmt(m: dict[str, Any] | None) -> str:
-    if m is None:
-        return "-"
-    if m["value"] is None:
-        return f"n/a ({m['k']}/{m['n']})"
-    lo, hi = m["ci95"]
-    return f"{m['value']:.3g} [{lo:.3g}, {hi:.3g}] ({m['k']}/{m['n']})"
-
-
-def _change(r: dict[str, Any]) -> str:
-    """The change and the evidence for it: '-0.118 (3 images lost, 0 gained; p=0.12)'."""
-    if r["delta"] is None:
-        return ""
-    text = f"{r['delta']:+.3g}"
-    test = r.get("test")
-    if test is not None:
-        worse = r["delta"] < 0 if r["baseline"]["name"] in HIGHER_IS_BETTER else r["delta"] > 0
-        p = f"p={test['p_worse' if worse else 'p_better']:.2g}"
-        if "losses" in test:
-            p = f"{test['losses']} images lost, {test['gains']} gained; {p}"
-        text += f" ({p})"
-    elif r.get("small"):
-        text += f" (n < {MIN_N}: pooled)"
-    return text
-
-
-def rule(report: dict[str, Any]) -> str:
-    """One paragraph: how many rows were tested and at what familywise level."""
-    t = report["tests"]
-    return (
-        f"{t['rows_tested']} rows with n >= {report['min_n']} and {t['pooled_tests']} pooled "
-        f"tests were tested in {t['families']} families (one per algorithm), each at familywise "
-        f"level {report['alpha']:g} (exact paired tests by image, Holm step-down with Tarone's "
-        f"refinement); {t['small_rows']} rows with n < {report['min_n']} cannot fail alone "
-        f"({t['pooled_rows']} true-match rows of them enter their algorithm's pooled test). "
-        f"A change must be significant *and* exceed the tolerance {report['tolerance']:g}."
-    )
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    c = report["counts"]
-    verdict = "REGRESSION" if report["regression"] else "OK"
-    out = [
-        f"# hash-harness check: **{verdict}**",
-        "",
-        f"Suite {esc(report['suite']['name'])} v{report['suite']['version']}: "
-        f"{c['worse']} worse, {c['missing']} missing, {c['better']} better, {c['changed']} changed "
-        f"within noise, {c['unchanged']} unchanged, {c['new']} new.",
-        "",
-        rule(report),
-    ]
-    diffs = report["environment_differences"]
-    out += [
-        "",
-        "Environment differs from the baseline: " + ", ".join(esc(d) for d in diffs) + "."
-        if diffs
-        else "Environment identical to the baseline.",
-    ]
-    shown = [r for r in report["rows"] if r["status"] in ("worse", "missing", "better", "changed")]
-    order = {"worse": 0, "missing": 1, "better": 2, "changed": 3}
-    shown.sort(key=lambda r: (order[r["status"]], -abs(r["delta"] or 0)))
-    if shown:
-        out += ["", "| status | metric | baseline | current | change |", "|---|---|---|---|---|"]
-        for r in shown[:100]:
-            out.append(
-                f"| **{r['status']}** | {code(r['key'])} | {_fmt(r['baseline'])} | "
-                f"{_fmt(r['current'])} | {esc(_change(r))} |"
-            )
-        if len(shown) > 100:
-            out.append(f"\n… and {len(shown) - 100} more in the JSON report.")
-    return "\n".join(out) + "\n"
-
-
-def render_junit(report: dict[str, Any]) -> str:
-    """JUnit XML: one test case per metric, grouped by algorithm (one classname each); worse and
-    missing metrics are failures whose message gives the baseline, the current value and the
-    change."""
-    rows = report["rows"]
-    failures = [r for r in rows if r["status"] in ("worse", "missing")]
-    name = f"hash-harness check {report['suite']['name']} v{report['suite']['version']}"
-    lines = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<testsuite name={quoteattr(name)} tests="{len(rows)}" failures="{len(failures)}">',
-    ]
-    for r in rows:
-        classname = f"hash-harness.{r['family']}"
-        lines.append(f"  <testcase classname={quoteattr(classname)} name={quoteattr(r['key'])}>")
-        message = (
-            f"{r['status']}: baseline {_fmt(r['baseline'])}, current {_fmt(r['current'])}, "
-            f"change {_change(r) or 'n/a'}"
-        )
-        if r["status"] in ("worse", "missing"):
-            lines.append(f"    <failure message={quoteattr(message)}>{escape(message)}</failure>")
-        elif r["status"] != "unchanged":
-            lines.append(f"    <system-out>{escape(message)}</system-out>")
-        lines.append("  </testcase>")
-    lines.append("</testsuite>")
-    return "\n".join(lines) + "\n"

@@ -26,7 +26,8 @@ from harness.evaluate import (
     included_images,
 )
 from harness.progress import Progress
-from harness.results import new_run_id
+from harness.result_model import Results
+from harness.results import from_builtins, new_run_id
 from harness.runner import HashedCorpus, hash_corpus
 from harness.suite import Suite
 from harness.summaries import gallery
@@ -76,9 +77,9 @@ def run_suite(
     quiet: bool = False,
     store: Any = None,
     executor: Any = None,
-) -> dict[str, Any]:
+) -> Results:
     """Open the dataset, hash everything (through the cache ``store`` when given, on the Dask
-    ``executor`` when given), evaluate; the returned dict is ready for JSON."""
+    ``executor`` when given), evaluate; returns the typed document (validated)."""
     started = time.monotonic()
     data, corpus, progress = hash_suite(suite, dataset, workers, quiet, store, executor)
     result = evaluate(suite, data, corpus, on_algorithm=progress.note)
@@ -87,7 +88,7 @@ def run_suite(
     result["run"] = run_block(
         started=started, workers=workers, store=store, cost=cost(suite, corpus)
     )
-    return result
+    return from_builtins(result)
 
 
 def run_block(

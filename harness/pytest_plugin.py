@@ -16,9 +16,12 @@ worse (significant after the multiplicity correction, and beyond tolerance).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from harness.result_model import Results
 
 
 class HashHarnessGuard:
@@ -47,7 +50,7 @@ class HashHarnessGuard:
         baseline: dict[str, Any],
         where: Path | None = None,
         dataset: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Results:
         from harness.pipeline import run_suite
         from harness.suite import parse_suite
 
@@ -84,11 +87,11 @@ class HashHarnessGuard:
         dataset: str | None = None,
     ) -> dict[str, Any]:
         """Fail the test, with the comparison table, when any rate regressed."""
-        from harness import guard
+        from harness.report import regression
 
         report = self.compare(baseline, results, tolerance, dataset)
         if report["regression"]:
-            pytest.fail(guard.render_markdown(report), pytrace=False)
+            pytest.fail(regression.render_markdown(report), pytrace=False)
         return report
 
 

@@ -46,10 +46,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from harness.core.errors import HarnessError, SchemaVersionError
+from harness.result_model import Results
 
 SCHEMA_VERSION = 3
 
@@ -159,9 +161,54 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v
 REQUIRED = ("suite", "dataset", "environment", "algorithms", "transforms", "cells", "collisions")
 
 
-def to_json(result: dict[str, Any]) -> str:
-    """Serialise deterministically (stable key order as built, no NaN, trailing newline)."""
-    return json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+def to_builtins(result: Results | Mapping[str, Any]) -> dict[str, Any]:
+    """The document as plain JSON values (dicts, lists, str, numbers), keys in schema order."""
+    if isinstance(result, Results):
+        return cast(dict[str, Any], msgspec.to_builtins(result))
+    return dict(result)
+
+
+def to_json(result: Results | Mapping[str, Any]) -> str:
+    """Serialise deterministically (stable key order as built, no NaN, trailing newline).
+
+    ``to_json(from_json(text)) == text`` for every document this version writes.
+    """
+    return json.dumps(to_builtins(result), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def from_builtins(data: dict[str, Any], *, source: str = "the document") -> Results:
+    """The typed document of a parsed JSON object: older schema versions migrated first, then
+    every section checked against :mod:`harness.result_model` (one-line :class:`HarnessError`
+    naming the first bad field and where it is).
+
+    An :class:`ImpostorTable` (a fresh run's, arrays not yet written) is kept as it is, so the
+    arrays reach :func:`output_set`.
+    """
+    data = migrate(data)
+    missing = [key for key in REQUIRED if key not in data]
+    if missing:
+        raise HarnessError(f"{source} is not a results file: missing {', '.join(missing)}.")
+    try:
+        doc = msgspec.convert(data, Results)
+    except msgspec.ValidationError as exc:
+        raise HarnessError(
+            f"{source} is malformed: {exc}; regenerate it with `hash-harness run`."
+        ) from exc
+    table = data.get("impostors")
+    if isinstance(table, ImpostorTable):
+        doc = msgspec.structs.replace(doc, impostors=table)
+    return doc
+
+
+def from_json(text: str | bytes, *, source: str = "the document") -> Results:
+    """The typed document of results.json text (see :func:`from_builtins`)."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{source} is not valid JSON: {exc}.") from exc
+    if not isinstance(data, dict):
+        raise HarnessError(f"{source} is not a results file: expected a JSON object.")
+    return from_builtins(data, source=source)
 
 
 def _umask() -> int:
@@ -208,21 +255,21 @@ def atomic_write_text(path: str | Path, text: str | bytes, mode: int | None = No
     return write_set({Path(path): text}, mode)[0]
 
 
-def output_set(result: dict[str, Any], path: str | Path) -> dict[Path, str | bytes]:
+def output_set(result: Results, path: str | Path) -> dict[Path, str | bytes]:
     """The files of a result at ``path``: its impostor arrays beside it (if it has any), then
     the JSON itself, in the order :func:`write_set` puts them in place (``path`` last)."""
     path = Path(path)
     files: dict[Path, str | bytes] = {}
-    table = result.get("impostors")
+    table = result.impostors
     if isinstance(table, ImpostorTable):
-        ids = [i["id"] for i in result["dataset"]["images"]]
-        split = [i["split"] for i in result["dataset"]["images"]]
+        ids = [i.id for i in result.dataset.images]
+        split = [str(i.split) for i in result.dataset.images]
         files[impostors_path(path)] = _npz(ids, split, table.arrays)
     files[path] = to_json(result)
     return files
 
 
-def dump(result: dict[str, Any], path: str | Path) -> Path:
+def dump(result: Results, path: str | Path) -> Path:
     """Write a result to ``path`` and its impostor arrays (if any) beside it, as one set."""
     return write_set(output_set(result, path))[-1]
 
@@ -283,10 +330,10 @@ def _npz(ids: list[str], split: list[str], arrays: ImpostorArrays) -> bytes:
 
 
 def load_impostors(
-    results_path: str | Path, result: dict[str, Any]
+    results_path: str | Path, result: Results
 ) -> dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]]:
     """The per-image impostor arrays of a loaded result, checked against its digest."""
-    summary = result.get("impostors")
+    summary = result.impostors or None
     if not summary:
         raise HarnessError(
             f"{results_path} keeps no per-image impostor histograms (written before schema 3): "
@@ -398,12 +445,10 @@ def run_id_of_file(path: Path) -> str | None:
     return m[1] if m else None
 
 
-def mixed_set(
-    results_path: str | Path, result: dict[str, Any], names: tuple[str, ...]
-) -> list[str]:
+def mixed_set(results_path: str | Path, result: Results, names: tuple[str, ...]) -> list[str]:
     """Report files beside ``results_path`` that belong to another run than ``result``: a set
     left mixed by an interrupted write or a copy by hand."""
-    run_id = result.get("run", {}).get("id")
+    run_id = result.run.id if result.run and result.run.id else None
     folder = Path(results_path).parent
     problems = []
     for name in names:
@@ -477,53 +522,11 @@ def nesting_depth(data: Any) -> int:
     return deepest
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Read a results file, refusing unreadable, truncated, newer or malformed documents."""
+def load(path: str | Path) -> Results:
+    """Read a results file as its typed document, refusing unreadable, truncated, newer or
+    malformed documents with a one-line :class:`HarnessError`."""
     path = Path(path)
-    data = read_json_object(path, what="results")
-    data = migrate(data)
-    missing = [key for key in REQUIRED if key not in data]
-    if missing:
-        raise HarnessError(f"{path} is not a results file: missing {', '.join(missing)}.")
-    problem = _shape_problem(data)
-    if problem:
-        raise HarnessError(
-            f"{path} is malformed: {problem}; regenerate it with `hash-harness run`."
-        )
-    return data
-
-
-#: Expected shape of the parts every reader relies on: section -> (type, {item key: type}).
-_SHAPE: dict[str, tuple[type, dict[str, type | tuple[type, ...]]]] = {
-    "suite": (dict, {}),
-    "dataset": (dict, {}),
-    "environment": (dict, {}),
-    "algorithms": (list, {"id": str, "thresholds": list, "n_bits": int}),
-    "transforms": (list, {"id": str, "steps": list}),
-    "cells": (list, {"algorithm": str, "transform": str, "metrics": list, "positives": dict}),
-    "collisions": (list, {"algorithm": str, "protocol": str, "hist": list, "metrics": list}),
-}
-
-
-def _shape_problem(data: dict[str, Any]) -> str | None:
-    """The first place where ``data`` does not have the shape readers rely on, or None."""
-    for section, (kind, items) in _SHAPE.items():
-        value = data.get(section)
-        if not isinstance(value, kind):
-            return f"{section!r} must be a {kind.__name__}, not {type(value).__name__}"
-        if kind is list:
-            for i, item in enumerate(cast(list[Any], value)):
-                if not isinstance(item, dict):
-                    return f"{section}[{i}] must be an object"
-                for key, want in items.items():
-                    if not isinstance(item.get(key), want):
-                        return f"{section}[{i}].{key} is missing or of the wrong type"
-    suite, dataset = data["suite"], data["dataset"]
-    if not isinstance(suite.get("name"), str) or not isinstance(suite.get("version"), int):
-        return "suite.name and suite.version must be a string and an int"
-    if not isinstance(dataset.get("images"), list):
-        return "dataset.images must be a list"
-    return None
+    return from_builtins(read_json_object(path, what="results"), source=_shown(path))
 
 
 def load_document(
@@ -550,6 +553,55 @@ def load_document(
     return data
 
 
-def comparable(result: dict[str, Any]) -> dict[str, Any]:
-    """The result without ``run`` (timestamps, elapsed time, worker count)."""
-    return {k: v for k, v in result.items() if k != "run"}
+def comparable(result: Results | Mapping[str, Any]) -> dict[str, Any]:
+    """The result without ``run`` (timestamps, elapsed time, worker count), as JSON values."""
+    return {k: v for k, v in to_builtins(result).items() if k != "run"}
+
+
+class IncomparableError(HarnessError):
+    """Two documents cannot be compared: different suite or suite version, a suite changed
+    without a version bump, different images (exit 2)."""
+
+
+def _identity(doc: Results | Mapping[str, Any]) -> tuple[str, int, str, str | None]:
+    """Suite name and version, dataset name and content digest of a result or a baseline."""
+    if isinstance(doc, Results):
+        content = doc.dataset.content_sha256 or None
+        return doc.suite.name, doc.suite.version, doc.dataset.name, content
+    suite, dataset = doc["suite"], doc["dataset"]
+    return suite["name"], suite["version"], dataset["name"], dataset.get("content_sha256")
+
+
+def check_comparable(
+    reference: Results | Mapping[str, Any],
+    other: Results | Mapping[str, Any],
+    *,
+    labels: tuple[str, str],
+    drift: list[str] | None = None,
+) -> None:
+    """Refuse to compare ``other`` with ``reference`` (a run or a baseline) when the numbers
+    would not mean the same thing: another suite or suite version, a suite configuration that
+    changed without a version bump (``drift``, readable lines), or other images. ``labels``
+    name the two in the message. Raises :class:`IncomparableError`."""
+    ref_label, label = labels
+    name, version, dataset, content = _identity(other)
+    ref_name, ref_version, ref_dataset, ref_content = _identity(reference)
+    if (name, version) != (ref_name, ref_version):
+        raise IncomparableError(
+            f"{label} is suite {name!r} v{version} but {ref_label} is suite {ref_name!r} "
+            f"v{ref_version}: compare runs of the same suite version only (run suite "
+            f"{ref_name!r} v{ref_version}, or recreate {ref_label} from this suite)."
+        )
+    if drift:
+        raise IncomparableError(
+            f"Suite {name!r} v{version} changed without a version bump:\n"
+            + "".join(f"  {line}\n" for line in drift)
+            + f"Bump `version` in the suite and recreate {ref_label} (an intended change), or "
+            f"restore the suite {ref_label} was made with."
+        )
+    if content != ref_content:
+        raise IncomparableError(
+            f"{label} was measured on different images than {ref_label} (dataset content "
+            f"sha256 differs; dataset {dataset!r} against {ref_dataset!r}): run on the same "
+            f"images or recreate {ref_label}."
+        )

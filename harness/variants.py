@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:  # readers of the section (reports, compare, guard) import nothing heavy
     from datasets_benign import Dataset
+    from harness.result_model import Results, VariantRow
     from harness.runner import HashedCorpus
     from harness.suite import Suite
 
@@ -255,9 +256,9 @@ def evaluate(
     return {"note": NOTE, "images": images, "rows": rows}
 
 
-def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+def rows(result: Results) -> list[VariantRow]:
     """The variant rows of a results document (none for a dataset without variants)."""
-    return list((result.get("variants") or {}).get("rows", []))
+    return list(result.variants.rows) if result.variants else []
 
 
 def compare_rows(a: Any, b: Any, alpha: float, mcnemar: Any) -> list[dict[str, Any]]:
@@ -267,11 +268,11 @@ def compare_rows(a: Any, b: Any, alpha: float, mcnemar: Any) -> list[dict[str, A
     def matched(c: Any) -> dict[str, dict[str, bool]]:
         out: dict[str, dict[str, bool]] = {}
         for r in rows(c.result):
-            if r["algorithm"] != c.algorithm:
+            if r.algorithm != c.algorithm:
                 continue
-            hits = {m["variant"]: m["distance"] <= c.threshold for m in r["positives"]["pairs"]}
-            hits.update(dict.fromkeys(r["positives"]["gated"], False))
-            out[r["transform"]] = hits
+            hits = {m.variant: m.distance <= c.threshold for m in r.positives.pairs}
+            hits.update(dict.fromkeys(r.positives.gated, False))
+            out[r.transform] = hits
         return out
 
     mine, theirs = matched(a), matched(b)

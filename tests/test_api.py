@@ -53,7 +53,7 @@ def test_every_public_name_is_documented():
 
 
 def test_cells_are_one_row_per_algorithm_edit_and_metric(ci):
-    doc = ci.document
+    doc = results.to_builtins(ci.document)
     table = ci.cells
     assert len(table) == sum(len(c["metrics"]) for c in doc["cells"])
     assert table.columns[:3] == ("algorithm", "transform", "metric")
@@ -83,11 +83,11 @@ def test_tables_as_dataframes(ci):
     pooled = frame[(frame.metric == "tpr") & (frame.category == "")]
     assert ((pooled.k <= pooled.n) & (pooled.lo <= pooled.value)).all()
     coll = ci.collisions.to_pandas()
-    assert set(coll.protocol) == {c["protocol"] for c in ci.document["collisions"]}
-    assert len(coll) == sum(len(c["metrics"]) for c in ci.document["collisions"])
+    assert set(coll.protocol) == {c.protocol for c in ci.document.collisions}
+    assert len(coll) == sum(len(c.metrics) for c in ci.document.collisions)
     assert (coll.metric == "fpr").all()
     held_out = ci.thresholds.to_pandas()
-    targets = sum(len(r["targets"]) for r in ci.document["recommendations"])
+    targets = sum(len(r.targets) for r in ci.document.recommendations)
     assert (held_out.metric == "held_out_fpr").sum() == targets
     assert len(ci.failures) == 0
 
@@ -98,7 +98,7 @@ def test_tables_are_the_rows_of_results_csv(ci):
 
     tables = (ci.cells, ci.collisions, ci.thresholds)
     assert sorted(r for t in tables for r in t.rows) == sorted(
-        tuple(r.values()) for r in rows(dict(ci.document))
+        tuple(r.values()) for r in rows(ci.document)
     )
 
 
@@ -122,7 +122,7 @@ def test_results_round_trip_and_match_the_cli(ci, tmp_path):
         main(["run", "--suite", "ci", "--out", str(tmp_path / "cli"), "--quiet", "--no-cache"]) == 0
     )
     cli = results.load(tmp_path / "cli" / "results.json")
-    assert results.comparable(cli) == results.comparable(dict(ci.document))
+    assert results.comparable(cli) == results.comparable(ci.document)
     assert not guard.check(cli, guard.load_baseline("ci"))["regression"]
 
 

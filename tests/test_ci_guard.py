@@ -208,11 +208,8 @@ def test_threshold_changed_without_version_bump_is_not_comparable(ci_guard):
 
 def test_config_diff_names_transform_and_setting_changes():
     base = {"config": {"seed": 0, "transforms": ["identity", "jpeg@S3"], "description": "a"}}
-    result = {
-        "suite": {"config": {"seed": 1, "transforms": ["identity", "crop@S2"], "description": "b"}},
-        "algorithms": [],
-    }
-    assert guard.config_diff(base, result) == [
+    config = {"seed": 1, "transforms": ["identity", "crop@S2"], "description": "b"}
+    assert guard.config_diff(base, config, {}) == [
         "seed: 0 -> 1",
         "transforms: added 'crop@S2', removed 'jpeg@S3'",
     ]

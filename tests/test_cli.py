@@ -46,7 +46,7 @@ def test_default_run_writes_results_and_report(tmp_path):
     """The README's main command on the embedded corpus, with 2 workers."""
     out = tmp_path / "out"
     assert main(["run", "--out", str(out), "--workers", "2", "--quiet"]) == 0
-    result = results.load(out / "results.json")
+    result = results.to_builtins(results.load(out / "results.json"))
     report = (out / "report.md").read_text()
     assert result["dataset"]["n_images"] == 17
     assert result["status"]["ok"]
@@ -124,7 +124,7 @@ def test_bad_files_become_failures_and_the_rest_is_evaluated(tmp_path, bad_folde
     out = tmp_path / "out"
     code = run_cli(str(suite), str(bad_folder), str(out))
     assert code == 3  # finished, results written, but images failed
-    result = results.load(out / "results.json")
+    result = results.to_builtins(results.load(out / "results.json"))
     failed = {f["image"]: f for f in result["failures"]}
     assert set(failed) == {"empty.jpg", "truncated.png", "readme.txt", "<script>alert(1).png"}
     assert all(f["stage"] == "decode" and f["error"] for f in failed.values())
@@ -215,7 +215,7 @@ def test_near_duplicates_are_grouped_listed_and_never_counted(tmp_path):
     out = tmp_path / "out"
     args = ["run", "--suite", str(suite), "--dataset", str(folder), "--out", str(out), "--quiet"]
     assert main(args) == 0
-    result = results.load(out / "results.json")
+    result = results.to_builtins(results.load(out / "results.json"))
     near_dupes = result["hygiene"]["near_duplicates"]
     assert near_dupes["groups"] == [["img0.png", "img0_brighter.png"]]
     assert [(p["a"], p["b"]) for p in near_dupes["pairs"]] == [("img0.png", "img0_brighter.png")]

@@ -1,16 +1,17 @@
 """CI guard: baselines, direction-aware checks, golden-hash drift and the pytest plugin."""
 
-import copy
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 from PIL import Image
 
 from harness import golden, guard, results
 from harness.cli import main
 from harness.pipeline import run_suite
+from harness.report import drift
 from harness.suite import load_suite
 from transforms import geometry
 
@@ -51,17 +52,16 @@ def test_unchanged_rerun_passes_and_other_suites_are_refused(ci_run, tmp_path, c
     classnames = {case.get("classname") for case in suite.iter("testcase")}
     assert classnames == {"hash-harness.phash", "hash-harness.dhash", "hash-harness.pdq"}
 
-    other = copy.deepcopy(ci_run)
-    other["suite"]["version"] = 2
+    other = replace(ci_run, suite=replace(ci_run.suite, version=2))
     results.dump(other, tmp_path / "v2.json")
     assert main(["check", str(tmp_path / "v2.json"), "--baseline", str(CI_BASELINE)]) == 2
     assert "recreate the baseline" in capsys.readouterr().err
-    other["suite"]["name"] = "default"
+    other = replace(other, suite=replace(other.suite, name="default"))
     results.dump(other, tmp_path / "default.json")
     assert main(["check", str(tmp_path / "default.json"), "--baseline", str(CI_BASELINE)]) == 2
     assert "run suite 'ci'" in capsys.readouterr().err
 
-    newer = {**copy.deepcopy(ci_run), "schema_version": results.SCHEMA_VERSION + 1}
+    newer = {**results.to_builtins(ci_run), "schema_version": results.SCHEMA_VERSION + 1}
     (tmp_path / "newer.json").write_text(json.dumps(newer))
     assert main(["check", str(tmp_path / "newer.json"), "--baseline", str(CI_BASELINE)]) == 2
     assert "upgrade hash-harness" in capsys.readouterr().err
@@ -140,8 +140,7 @@ def test_classification_is_direction_aware_and_multiplicity_aware(
 
 def test_missing_metrics_are_a_regression(ci_run):
     baseline = guard.create_baseline(ci_run)
-    trimmed = copy.deepcopy(ci_run)
-    trimmed["cells"] = [c for c in trimmed["cells"] if c["algorithm"] != "pdq"]
+    trimmed = replace(ci_run, cells=[c for c in ci_run.cells if c.algorithm != "pdq"])
     report = guard.check(trimmed, baseline)
     assert report["regression"]
     assert report["counts"]["missing"] > 0
@@ -197,7 +196,7 @@ def test_committed_golden_hashes_hold(update_golden):
             "golden hashes were recorded with other library versions (use -c constraints.txt)"
         )
     report = golden.check(recorded)
-    assert not report["drift"], golden.render(report)
+    assert not report["drift"], drift.render(report)
 
 
 def _workflow_steps() -> dict[str, dict]:
@@ -238,8 +237,7 @@ def test_documented_workflow_reports_to_log_and_summary(ci_run, tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert "**OK**" in ok.stdout
     assert "**OK**" in (tmp_path / "ok.md").read_text()
-    broken = copy.deepcopy(ci_run)
-    broken["cells"] = [c for c in broken["cells"] if c["algorithm"] != "pdq"]
+    broken = replace(ci_run, cells=[c for c in ci_run.cells if c.algorithm != "pdq"])
     results.dump(broken, tmp_path / "results" / "results.json")
     bad = step("Check rates against the baseline", tmp_path / "bad.md")
     assert bad.returncode == 1  # pipefail: tee does not hide the failure

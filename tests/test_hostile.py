@@ -122,7 +122,7 @@ def test_every_hostile_file_is_evaluated_or_a_recorded_failure(tmp_path):
     out = tmp_path / "out"
     code = run_cli(str(suite), str(folder), str(out), "--no-cache")
     assert code == 3  # finished, wrote everything, but images failed (max_failure_rate 0)
-    result = results.load(out / "results.json")
+    result = results.to_builtins(results.load(out / "results.json"))
     failed = {}
     for f in result["failures"]:
         if f["stage"] == "decode":

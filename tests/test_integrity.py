@@ -80,8 +80,8 @@ def test_flipped_cache_bits_and_a_swapped_file_give_the_uncached_answer(folder, 
     assert victim.stat().st_mtime_ns == stat.st_mtime_ns
 
     with HashStore(cache, say=lambda line: None) as store:
-        cached = run_suite(suite, dataset=str(folder), store=store)
-    plain = run_suite(suite, dataset=str(folder))
+        cached = results.to_builtins(run_suite(suite, dataset=str(folder), store=store))
+    plain = results.to_builtins(run_suite(suite, dataset=str(folder)))
     assert _comparable(cached) == _comparable(plain)
     swapped = next(i for i in cached["dataset"]["images"] if i["id"] == "img03.png")
     assert swapped["status"] == "ok"
@@ -111,8 +111,8 @@ def test_cli_reports_cache_faults_on_stderr(folder, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cache fault(s)" in err
     assert "computed again" in err
-    a = results.load(tmp_path / "a" / "results.json")
-    b = results.load(tmp_path / "b" / "results.json")
+    a = results.to_builtins(results.load(tmp_path / "a" / "results.json"))
+    b = results.to_builtins(results.load(tmp_path / "b" / "results.json"))
     assert _comparable(a) == _comparable(b)
 
 
@@ -203,7 +203,9 @@ def test_decode_policy_is_recorded_and_part_of_the_cache_key(tmp_path):
     for policy in ("viewer", "reference", "viewer"):
         suite = parse_suite({**SUITE, "algorithms": ["phash"], "decode": policy})
         with HashStore(cache) as store:
-            out.setdefault(policy, []).append(run_suite(suite, dataset=str(img), store=store))
+            out.setdefault(policy, []).append(
+                results.to_builtins(run_suite(suite, dataset=str(img), store=store))
+            )
     for policy in ("viewer", "reference"):
         assert out[policy][0]["dataset"]["decode"] == policy
         assert out[policy][0]["suite"]["config"]["decode"] == policy
@@ -221,10 +223,10 @@ def test_the_api_run_takes_a_decode_policy(tmp_path):
     synthetic_image(80, 60, seed=1).save(img / "photo.png")
     suite = parse_suite({**SUITE, "algorithms": ["phash"]})
     run = harness.run(suite, dataset=str(img), decode="reference", workers=1, cache=False)
-    assert run.document["dataset"]["decode"] == "reference"
-    assert run.document["suite"]["config"]["decode"] == "reference"
+    assert run.document.dataset.decode == "reference"
+    assert run.document.suite.config["decode"] == "reference"
     default = harness.run(suite, dataset=str(img), workers=1, cache=False)
-    assert default.document["dataset"]["decode"] == "viewer"
+    assert default.document.dataset.decode == "viewer"
     with pytest.raises(HarnessError, match="decode"):
         harness.run(suite, dataset=str(img), decode="raw", workers=1, cache=False)
     saved = run.save(tmp_path / "out" / "results.json")
@@ -242,7 +244,9 @@ def test_multi_frame_files_say_which_frame(tmp_path):
     frames = [synthetic_image(64, 48, seed=s) for s in range(3)]
     frames[0].save(img / "anim.gif", save_all=True, append_images=frames[1:])
     synthetic_image(64, 48, seed=9).save(img / "still.png")
-    result = run_suite(parse_suite({**SUITE, "algorithms": ["phash"]}), dataset=str(img))
+    result = results.to_builtins(
+        run_suite(parse_suite({**SUITE, "algorithms": ["phash"]}), dataset=str(img))
+    )
     entry = {i["id"]: i for i in result["dataset"]["images"]}
     assert entry["anim.gif"]["frame"] == "1 of 3"
     assert "frame" not in entry["still.png"]
@@ -306,7 +310,7 @@ def test_a_folder_and_files_with_non_utf8_names(tmp_path, small_suite):
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    result = results.load(out / "results.json")
+    result = results.to_builtins(results.load(out / "results.json"))
     ids = {i["id"] for i in result["dataset"]["images"]}
     assert ids == {"ok.png", "na\\xefve-\\xff.png", "bad-\x1b[31m.png", "broken-\\xfe.png"}
     assert result["dataset"]["name"].endswith("caf\\xe9-imgs")
@@ -459,7 +463,7 @@ def test_control_characters_in_a_suite_name_and_file_names(tmp_path, folder):
         assert "\x01" not in text
         assert "\x1b" not in text
         assert "<x>" not in text
-    first = results.load(out / "results.json")
+    first = results.to_builtins(results.load(out / "results.json"))
     runs = [str(out / "results.json"), str(out / "results.json")]
     proc = _cli("compare", *runs, "--format", "md")
     assert "\x1b" not in proc.stdout
@@ -472,7 +476,7 @@ def test_report_detects_a_mixed_output_set(tmp_path, small_suite, folder):
     a, b = tmp_path / "a", tmp_path / "b"
     assert _cli(*base, "--out", str(a)).returncode == 0
     assert _cli(*base, "--out", str(b)).returncode == 0
-    run_a = results.load(a / "results.json")["run"]["id"]
+    run_a = results.to_builtins(results.load(a / "results.json"))["run"]["id"]
     for name in ("report.md", "report.html", "report.junit.xml"):
         assert results.run_id_of_file(a / name) == run_a
     proc = _cli("report", str(a / "results.json"))

@@ -79,7 +79,7 @@ def test_same_picture_at_two_sizes_is_grouped_by_the_looser_confirmed_check(wall
     strict = tmp_path / "strict"
     suite = _suite(tmp_path, '[near_duplicates]\nalgorithm = "pdq"\nmax_distance = 10\n')
     assert run_cli(suite, wallpapers, strict) == 0
-    result = results.load(strict / "results.json")
+    result = results.to_builtins(results.load(strict / "results.json"))
     assert result["hygiene"]["near_duplicates"]["pairs"] == []
     assert _originals(result, "pdq")["metrics"][0]["k"] >= 1
 
@@ -91,7 +91,7 @@ def test_same_picture_at_two_sizes_is_grouped_by_the_looser_confirmed_check(wall
         'confirm_algorithm = "phash"\nconfirm_max_distance = 8\n',
     )
     assert run_cli(suite, wallpapers, loose) == 0
-    result = results.load(loose / "results.json")
+    result = results.to_builtins(results.load(loose / "results.json"))
     near = result["hygiene"]["near_duplicates"]
     assert near["groups"] == [["coffee.png", "coffee_preview.png"]]
     (pair,) = near["pairs"]
@@ -112,7 +112,7 @@ def test_a_second_check_that_fails_keeps_images_apart(wallpapers, tmp_path):
         'confirm_algorithm = "pdq"\nconfirm_max_distance = 10\n',
     )
     assert run_cli(suite, wallpapers, tmp_path / "o") == 0
-    result = results.load(tmp_path / "o" / "results.json")
+    result = results.to_builtins(results.load(tmp_path / "o" / "results.json"))
     assert result["hygiene"]["near_duplicates"]["groups"] == []
 
 
@@ -123,7 +123,7 @@ def test_group_by_stem_and_folder(wallpapers, tmp_path):
     assert group_key("a/b/coffee.png", "folder") == "a/b"
     suite = _suite(tmp_path, 'group_by = "stem"\n')
     assert run_cli(suite, wallpapers, tmp_path / "o") == 0
-    result = results.load(tmp_path / "o" / "results.json")
+    result = results.to_builtins(results.load(tmp_path / "o" / "results.json"))
     n = len(PHOTOS) + 2
     assert _originals(result, "pdq")["n_pairs"] == n * (n - 1) // 2 - 1
     groups = {i["id"]: i.get("group") for i in result["dataset"]["images"]}
@@ -152,7 +152,7 @@ def test_max_side_shrinks_records_and_is_recorded_and_keyed(tmp_path):
     synthetic_image(120, 90, seed=2).save(folder / "small.png")
     suite = _suite(tmp_path, "max_side = 300\n")
     assert run_cli(suite, folder, tmp_path / "o") == 0
-    result = results.load(tmp_path / "o" / "results.json")
+    result = results.to_builtins(results.load(tmp_path / "o" / "results.json"))
     sizes = {i["id"]: (i["width"], i["height"]) for i in result["dataset"]["images"]}
     assert sizes == {"wide.png": (300, 100), "small.png": (120, 90)}
     assert result["dataset"]["max_side"] == 300

@@ -87,8 +87,8 @@ def test_scoring_vendor_hashes_equals_the_built_in_run(exported):
         == 0
     )
     assert run_cli(str(suite), str(folder), str(tmp_path / "run"), "--max-failure-rate", "0.5") == 0
-    scored = results.load(tmp_path / "scored" / "results.json")
-    built_in = results.load(tmp_path / "run" / "results.json")
+    scored = results.to_builtins(results.load(tmp_path / "scored" / "results.json"))
+    built_in = results.to_builtins(results.load(tmp_path / "run" / "results.json"))
     assert scored["algorithms"][0]["id"] == "precomputed(bits=64,label='acme')"
     strip = lambda cells: [{k: v for k, v in c.items() if k != "algorithm"} for c in cells]  # noqa: E731
     assert strip(scored["cells"]) == strip(built_in["cells"])
@@ -113,7 +113,7 @@ def test_missing_vendor_hashes_become_failures(exported):
         )
         == 0
     )
-    failures = results.load(tmp_path / "s" / "results.json")["failures"]
+    failures = results.to_builtins(results.load(tmp_path / "s" / "results.json"))["failures"]
     assert any(f["error"] == "no hash for this item in the vendor file" for f in failures)
 
 

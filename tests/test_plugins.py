@@ -18,7 +18,7 @@ from harness.algorithms import ALGORITHMS
 from transforms import TRANSFORMS
 suite = sys.argv[1]
 code = main(["run", "--suite", suite, "--out", sys.argv[2], "--quiet", "--workers", "2"])
-r = results.load(sys.argv[2] + "/results.json")
+r = results.to_builtins(results.load(sys.argv[2] + "/results.json"))
 print(json.dumps({"code": code, "algos": [a["id"] for a in r["algorithms"]],
                   "cells": len(r["cells"]), "failures": r["failures"],
                   "registered": "example_row_bands" in ALGORITHMS.names()

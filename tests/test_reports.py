@@ -7,10 +7,12 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from msgspec.structs import replace
 from PIL import Image
 
 from harness import compare, results
 from harness.cli import main
+from harness.report import comparison
 from harness.report.html import render_html
 from tests.conftest import run_cli, synthetic_image
 
@@ -65,7 +67,7 @@ def test_results_csv_is_tidy_and_loads_with_pandas(run_dir, tmp_path):
     pd = pytest.importorskip("pandas")
     frame = pd.read_csv(run_dir / "results.csv")
     assert list(frame.columns[-6:]) == ["k", "n", "value", "lo", "hi", "status"]
-    result = results.load(run_dir / "results.json")
+    result = results.to_builtins(results.load(run_dir / "results.json"))
     n_cell = sum(len(c["metrics"]) for c in result["cells"])
     n_coll = sum(len(c["metrics"]) for c in result["collisions"])
     cells = frame[frame["transform"].notna() & ~frame["metric"].str.startswith("held_out")]
@@ -164,7 +166,7 @@ def test_html_is_self_contained_escaped_and_complete(run_dir):
 
 def test_html_renders_from_the_results_file_alone(run_dir, tmp_path):
     """Reports read only results.json: thumbnails and leaderboard were stored by the run."""
-    result = results.load(run_dir / "results.json")
+    result = results.to_builtins(results.load(run_dir / "results.json"))
     result["dataset"]["name"] = "/nonexistent/folder"
     html = render_html(result)
     assert "data:image/jpeg;base64," in html
@@ -176,7 +178,7 @@ def test_gallery_without_thumbnails_says_so(run_dir):
     """Picks whose thumbnails the hashing pass could not make are listed without pictures."""
     from harness.summaries import gallery
 
-    result = results.load(run_dir / "results.json")
+    result = results.to_builtins(results.load(run_dir / "results.json"))
     pics = gallery(result, lambda image_id, column: None)
     assert "thumbnails unavailable" in pics["note"]
     assert all(e["thumbnails"]["original"] == "" for e in pics["escapes"])
@@ -384,7 +386,7 @@ def test_gallery_shows_the_real_collision_on_the_embedded_corpus(tmp_path):
     thresholds = page.split('<section id="thresholds">')[1].split("</table>")[0]
     assert thresholds.count("<code>pdq</code>") == 1
     assert "0.001, 1e-06" in thresholds
-    result = results.load(tmp_path / "out" / "results.json")
+    result = results.to_builtins(results.load(tmp_path / "out" / "results.json"))
     found = [
         (p["algorithm"], p["a"], p["b"], p["distance"]) for p in result["gallery"]["collisions"]
     ]
@@ -414,7 +416,7 @@ def test_gallery_sets_degenerate_tiles_apart(tmp_path):
         'transforms = ["identity", "crop@S3", "resize(scale=0.25)"]\n'
     )
     assert run_cli(suite, "skimage_tiles", tmp_path / "out") == 0
-    result = results.load(tmp_path / "out" / "results.json")
+    result = results.to_builtins(results.load(tmp_path / "out" / "results.json"))
     degenerate = {d["image"] for d in result["hygiene"]["degenerate"]}
     pics = result["gallery"]
     assert degenerate
@@ -437,25 +439,41 @@ def _fake(distances_by_algo, n_pairs=100, collisions=None):
     """A minimal results document with one edit and per-image distances per algorithm."""
     n = len(next(iter(distances_by_algo.values())))
     collisions = collisions or {}
-    return {
-        "suite": {"name": "fake", "version": 1, "config": {"target_fprs": [0.05]}},
-        "dataset": {"content_sha256": "x", "images": [{"id": f"i{k}"} for k in range(n)]},
-        "environment": {"packages": {}, "codecs": {}},
-        "transforms": [{"id": "identity"}, {"id": "crop"}],
-        "algorithms": [{"id": a, "thresholds": [10]} for a in distances_by_algo],
-        "cells": [
-            {"algorithm": a, "transform": "crop", "positives": {"distances": d}}
-            for a, d in distances_by_algo.items()
-        ],
-        "collisions": [
-            {
-                "algorithm": a,
-                "protocol": "originals_all_pairs",
-                "hist": [collisions.get(a, 0)] + [0] * 19 + [n_pairs - collisions.get(a, 0)],
-            }
-            for a in distances_by_algo
-        ],
-    }
+    images = [{"id": f"i{k}"} for k in range(n)]
+    return results.from_builtins(
+        {
+            "schema_version": results.SCHEMA_VERSION,
+            "suite": {"name": "fake", "version": 1, "config": {"target_fprs": [0.05]}},
+            "dataset": {
+                "name": "fake",
+                "content_sha256": "x",
+                "n_images": n,
+                "n_evaluated": n,
+                "images": images,
+            },
+            "environment": {"packages": {}, "codecs": {}},
+            "algorithms": [{"id": a, "n_bits": 20, "thresholds": [10]} for a in distances_by_algo],
+            "transforms": [{"id": "identity", "steps": []}, {"id": "crop", "steps": []}],
+            "cells": [
+                {
+                    "algorithm": a,
+                    "transform": "crop",
+                    "positives": {"n": n, "hist": [], "distances": d},
+                    "metrics": [],
+                }
+                for a, d in distances_by_algo.items()
+            ],
+            "collisions": [
+                {
+                    "algorithm": a,
+                    "protocol": "originals_all_pairs",
+                    "hist": [collisions.get(a, 0)] + [0] * 19 + [n_pairs - collisions.get(a, 0)],
+                    "metrics": [],
+                }
+                for a in distances_by_algo
+            ],
+        }
+    )
 
 
 def test_compare_flags_a_real_difference_and_not_noise():
@@ -482,10 +500,10 @@ def test_compare_false_match_rates_and_refusals():
     report = compare.compare([("old", a), ("new", b)])
     assert report["pairs"][0]["fpr_at_threshold"]["significant"]
     other = _fake({"x": [0] * 30})
-    other["suite"]["version"] = 2
+    other = replace(other, suite=replace(other.suite, version=2))
     with pytest.raises(compare.IncomparableError, match="same suite version"):
         compare.compare([("a", a), ("b", other)])
-    b["environment"]["packages"]["pillow"] = "12.3.0"
+    b.environment["packages"]["pillow"] = "12.3.0"
     assert compare.compare([("a", a), ("b", b)])["warnings"]
 
 
@@ -502,10 +520,10 @@ def test_compare_pairs_each_algorithm_with_itself_across_runs():
     assert [p["a"] for p in only["pairs"]] == ["old:y"]
     with pytest.raises(compare.IncomparableError, match="not in these results"):
         compare.compare([("old", old), ("new", new)], algorithms=["z"])
-    text = compare.render_markdown(report)
+    text = comparison.render_markdown(report)
     assert text.index("## Summary") < text.index("## `old:x`")
     assert "Fisher" in text
-    html = compare.render_html(report)
+    html = comparison.render_html(report)
     assert "font: 14px/1.45 system-ui" in html  # the run report's stylesheet
     assert "not resolved by these corpora" in html  # the same caveats as the Markdown
     assert "not resolved by these corpora" in text

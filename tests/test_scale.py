@@ -39,14 +39,14 @@ def _comparable(result):
 
 def test_cache_gives_identical_results_and_computes_only_new_cells(folder, tmp_path):
     suite = parse_suite(SUITE)
-    plain = run_suite(suite, dataset=str(folder))
+    plain = results.to_builtins(run_suite(suite, dataset=str(folder)))
     with HashStore(tmp_path / "c.sqlite") as store:
-        first = run_suite(suite, dataset=str(folder), store=store)
+        first = results.to_builtins(run_suite(suite, dataset=str(folder), store=store))
         assert store.info()["hashes"] == 12 * 5 * 2 - len(first["exclusions"])
-        again = run_suite(suite, dataset=str(folder), store=store)
+        again = results.to_builtins(run_suite(suite, dataset=str(folder), store=store))
         bigger = parse_suite({**SUITE, "algorithms": ["phash", "pdq", "dhash"]})
         before = store.info()["hashes"]
-        extended = run_suite(bigger, dataset=str(folder), store=store)
+        extended = results.to_builtins(run_suite(bigger, dataset=str(folder), store=store))
         assert store.info()["hashes"] - before == 12 * 5  # only the new algorithm was hashed
     assert _comparable(plain) == _comparable(first) == _comparable(again)
     assert [c for c in extended["cells"] if c["algorithm"] != "dhash"] == first["cells"]
@@ -57,7 +57,7 @@ def test_changed_files_are_not_served_from_the_cache(folder, tmp_path):
     with HashStore(tmp_path / "c.sqlite") as store:
         run_suite(suite, dataset=str(folder), store=store)
         synthetic_image(90, 70, seed=99).save(folder / "img00.png")  # same name, new pixels
-        cached = run_suite(suite, dataset=str(folder), store=store)
+        cached = results.to_builtins(run_suite(suite, dataset=str(folder), store=store))
     assert _comparable(cached) == _comparable(run_suite(suite, dataset=str(folder)))
 
 
@@ -104,8 +104,8 @@ def test_a_killed_run_resumes_to_identical_results(folder, tmp_path):
     assert 3 <= done < 12, done  # killed mid-way
     subprocess.run([*cmd, "--out", str(tmp_path / "resumed")], env=env, check=True)
     subprocess.run([*cmd, "--out", str(tmp_path / "clean"), "--no-cache"], env=env, check=True)
-    resumed = results.load(tmp_path / "resumed" / "results.json")
-    clean = results.load(tmp_path / "clean" / "results.json")
+    resumed = results.to_builtins(results.load(tmp_path / "resumed" / "results.json"))
+    clean = results.to_builtins(results.load(tmp_path / "clean" / "results.json"))
     assert _comparable(resumed) == _comparable(clean)
     edited = [e["thumbnails"]["edited"] for e in resumed["gallery"]["escapes"]]
     assert edited, "the run picked escapes"
@@ -232,8 +232,8 @@ def test_dask_local_cluster_gives_identical_results(folder, tmp_path):
         )
         == 0
     )
-    local = results.load(tmp_path / "local" / "results.json")
-    dask = results.load(tmp_path / "dask" / "results.json")
+    local = results.to_builtins(results.load(tmp_path / "local" / "results.json"))
+    dask = results.to_builtins(results.load(tmp_path / "dask" / "results.json"))
     assert _comparable(local) == _comparable(dask)
 
 
@@ -281,8 +281,8 @@ def test_a_fully_cached_run_starts_no_worker_process(folder, tmp_path, monkeypat
     monkeypatch.setattr(pool, "prestart_workers", lambda: started.append("fork server"))
     assert main([*common, "--out", str(tmp_path / "warm"), "--workers", "2", "--quiet"]) == 0
     assert started == []
-    cold = results.load(tmp_path / "cold" / "results.json")
-    warm = results.load(tmp_path / "warm" / "results.json")
+    cold = results.to_builtins(results.load(tmp_path / "cold" / "results.json"))
+    warm = results.to_builtins(results.load(tmp_path / "warm" / "results.json"))
     assert _comparable(cold) == _comparable(warm)
     # One new edit: the same run must now start workers for the missing cells.
     with pytest.raises(PoolStarted):

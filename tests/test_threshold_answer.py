@@ -39,7 +39,7 @@ def _placeholders(value, path=""):
 
 
 def test_one_threshold_rule_everywhere(default_run, capsys):
-    result = results.load(default_run / "results.json")
+    result = results.to_builtins(results.load(default_run / "results.json"))
     report = (default_run / "report.md").read_text()
     assert not list(_placeholders(result))
     chosen = {
@@ -63,7 +63,7 @@ def test_one_threshold_rule_everywhere(default_run, capsys):
 
 def test_given_threshold_is_scored_like_the_suites_thresholds_entry(default_run, capsys):
     """`threshold --at 31` = the run's numbers for its `[thresholds] pdq = [31]` entry."""
-    result = results.load(default_run / "results.json")
+    result = results.to_builtins(results.load(default_run / "results.json"))
     doc = _threshold_json(capsys, "--algorithm", "pdq", "--at", "31")
     assert doc["mode"] == "fixed"
     assert doc["threshold"] == 31
@@ -144,7 +144,7 @@ def test_results_refuse_a_missing_or_foreign_sidecar(default_run, tmp_path, caps
 
 
 def test_impostor_histograms_are_per_image_and_add_up(default_run):
-    result = results.load(default_run / "results.json")
+    result = results.to_builtins(results.load(default_run / "results.json"))
     sidecar = np.load(results.impostors_path(default_run / "results.json"))
     ids = [i["id"] for i in result["dataset"]["images"]]
     assert sidecar["image_ids"].tolist() == ids

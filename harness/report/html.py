@@ -11,6 +11,7 @@ run, :mod:`harness.summaries`): a report can be rebuilt anywhere from results.js
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
@@ -21,7 +22,8 @@ from harness.escaping import visible
 from harness.report import model, plots
 from harness.report import variants as report_variants
 from harness.report.markdown import LEADERBOARD_NOTE, QUALITY_NOTE, STATUS_LEGEND
-from harness.results import RUN_ID_MARK
+from harness.result_model import Results
+from harness.results import RUN_ID_MARK, to_builtins
 
 #: Section ids and headings, in page order (the table of contents).
 SECTIONS = [
@@ -73,8 +75,11 @@ def _css() -> str:
     return resources.files("harness.report").joinpath("templates/report.css").read_text("utf-8")
 
 
-def render_html(result: dict[str, Any]) -> str:
+def render_html(document: Results | Mapping[str, Any]) -> str:
     """The whole report as one HTML document."""
+    # The section builders below still read the document as JSON values (a typed rewrite of
+    # the report sections is the next step); the typed document converts losslessly.
+    result = to_builtins(document)
     suite, dataset = result["suite"], result["dataset"]
     algos = [a["id"] for a in result["algorithms"]]
     colour = plots.colours(algos)

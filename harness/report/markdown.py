@@ -8,14 +8,15 @@ markup.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from harness.escaping import visible
 from harness.report import model
 from harness.report import variants as report_variants
 from harness.report.model import Cell, Table
-from harness.results import RUN_ID_MARK
+from harness.result_model import Results
+from harness.results import RUN_ID_MARK, to_builtins
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
@@ -76,90 +77,130 @@ def fmt_small_rate(metric: dict[str, Any]) -> str:
     return f"{metric['value']:.2g} [{lo:.2g}, {hi:.2g}] ({metric['k']}/{metric['n']})"
 
 
-def render_markdown(result: dict[str, Any]) -> str:
-    """The whole report as one Markdown string."""
-    suite, dataset, env = result["suite"], result["dataset"], result["environment"]
-    names = model.labels(result)
-    status = result.get("status", {})
+def render_markdown(document: Results | Mapping[str, Any]) -> str:
+    """The whole report as one Markdown string: its sections in order."""
+    # The section builders read the document as JSON values, as the table model does; the
+    # typed document converts to them losslessly.
+    result = to_builtins(document)
     # Rates depend on how pixels were decoded (transparency!), so every rate section says it.
-    decode = f" (decode: {esc(dataset.get('decode', 'viewer'))})"
-    out: list[str] = []
-    out.append(
-        f"# hash-harness report: suite {esc(suite['name'])} v{suite['version']} "
-        f"on {esc(dataset['name'])}{decode}"
-    )
-    out.append("")
+    decode = f" (decode: {esc(result['dataset'].get('decode', 'viewer'))})"
+    out = [
+        *_md_header(result, decode),
+        *_md_answers(result),
+        *_md_robustness(result, decode),
+        *_md_variants(result, decode),
+        *_md_leaderboard(result, decode),
+        *_md_collisions(result, decode),
+        *_render_hygiene(result.get("hygiene")),
+        *_md_quality(result),
+        *_render_recommendations(result, decode),
+        *_md_sweeps(result, decode),
+        *_md_escapes(result),
+        *_md_failures(result),
+    ]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _md_header(result: dict[str, Any], decode: str) -> list[str]:
+    """Title, verdict, exclusions, environment and the matching rule."""
+    suite, dataset, env = result["suite"], result["dataset"], result["environment"]
+    status = result.get("status", {})
     verdict = "OK" if status.get("ok", True) else "FAILED (too many image failures)"
-    out.append(
+    out = [
+        f"# hash-harness report: suite {esc(suite['name'])} v{suite['version']} "
+        f"on {esc(dataset['name'])}{decode}",
+        "",
         f"**{verdict}** - {dataset['n_evaluated']} of {dataset['n_images']} images evaluated, "
         f"{len(result['transforms'])} transforms, {len(result['algorithms'])} algorithms, "
         f"{len(result['failures'])} failure records "
         f"(failure rate {status.get('failure_rate', 0):.3f}, allowed "
-        f"{status.get('max_failure_rate', 0):.3f})."
-    )
+        f"{status.get('max_failure_rate', 0):.3f}).",
+    ]
     excluded = model.exclusions(result)
     if excluded:
         out += ["", "Excluded (not failures):", ""]
         out += [f"- {esc(line)}" for line in excluded]
     pkgs = env["packages"]
-    out.append("")
-    out.append(
+    out += [
+        "",
         f"Environment: Python {env['python']} on {env['platform']} {env['machine']}; "
         + ", ".join(f"{k} {v}" for k, v in pkgs.items())
         + f"; libjpeg-turbo {env['codecs'].get('libjpeg_turbo')}. "
-        f"Suite sha256 `{suite['config_sha256'][:12]}`, seed {result['seed']}."
-    )
-    out.append("")
-    out.append(
+        f"Suite sha256 `{suite['config_sha256'][:12]}`, seed {result['seed']}.",
+        "",
         "A pair **matches** when its Hamming distance is at most the threshold. Rates are "
-        "fractions with a 95% Clopper-Pearson interval and the count (k/n) beside them."
-    )
-    answers = model.answers(result)
-    if answers:
-        out += ["", "## Answer", ""]
-        out.append(
-            "Per algorithm: the threshold chosen on calibration images at the first target "
-            "false-match rate, scored on held-out images; the worst held-out edits."
-        )
-        out.append("")
-        for ans in answers:
-            worst = "; ".join(f"{code(e)} {md_cell(c)}" for e, c in ans.worst_edits)
-            out += [
-                f"- {code(ans.algorithm)}: threshold {esc(ans.threshold)}; held-out FPR "
-                f"{md_cell(ans.fpr)}, TPR (edits pooled) {md_cell(ans.tpr)}",
-                f"  - worst edits: {worst or 'n/a'}",
-                f"  - excluded images: {esc(ans.excluded)}",
-                *[f"  - cannot support: {esc(c)}" for c in ans.cannot],
-            ]
+        "fractions with a 95% Clopper-Pearson interval and the count (k/n) beside them.",
+    ]
+    return out
 
-    out += [
+
+def _md_answers(result: dict[str, Any]) -> list[str]:
+    answers = model.answers(result)
+    if not answers:
+        return []
+    out = [
+        "",
+        "## Answer",
+        "",
+        "Per algorithm: the threshold chosen on calibration images at the first target "
+        "false-match rate, scored on held-out images; the worst held-out edits.",
+        "",
+    ]
+    for ans in answers:
+        worst = "; ".join(f"{code(e)} {md_cell(c)}" for e, c in ans.worst_edits)
+        out += [
+            f"- {code(ans.algorithm)}: threshold {esc(ans.threshold)}; held-out FPR "
+            f"{md_cell(ans.fpr)}, TPR (edits pooled) {md_cell(ans.tpr)}",
+            f"  - worst edits: {worst or 'n/a'}",
+            f"  - excluded images: {esc(ans.excluded)}",
+            *[f"  - cannot support: {esc(c)}" for c in ans.cannot],
+        ]
+    return out
+
+
+def _md_robustness(result: dict[str, Any], decode: str) -> list[str]:
+    return [
         "",
         "## Robustness: true-match rate (TPR) of edited copies against their original" + decode,
         "",
+        *table(model.robustness_table(result)),
+        "",
+        "### Distances of edited copies to their original (median / max bits)",
+        "",
+        *table(model.distances_table(result)),
     ]
-    out += table(model.robustness_table(result))
-    out += ["", "### Distances of edited copies to their original (median / max bits)", ""]
-    out += table(model.distances_table(result))
+
+
+def _md_variants(result: dict[str, Any], decode: str) -> list[str]:
     real = report_variants.table(result)
-    if real is not None:
-        out += ["", "## Real variants: re-uploads against their original" + decode, ""]
-        out += [report_variants.INTRO, "", *table(real)]
-        out += ["", *[f"- {esc(line)}" for line in real.notes]] if real.notes else []
+    if real is None:
+        return []
+    out = ["", "## Real variants: re-uploads against their original" + decode, ""]
+    out += [report_variants.INTRO, "", *table(real)]
+    out += ["", *[f"- {esc(line)}" for line in real.notes]] if real.notes else []
+    return out
 
+
+def _md_leaderboard(result: dict[str, Any], decode: str) -> list[str]:
     lb = model.leaderboard_table(result)
-    if lb is not None:
-        target = result["leaderboard"]["target_fpr"]
-        out += [
-            "",
-            f"## Leaderboard: held-out TPR per transform family at false-match rate <= {target:g}"
-            + decode,
-            "",
-        ]
-        out.append(LEADERBOARD_NOTE + " " + STATUS_LEGEND)
-        out += ["", *table(lb)]
+    if lb is None:
+        return []
+    target = result["leaderboard"]["target_fpr"]
+    return [
+        "",
+        f"## Leaderboard: held-out TPR per transform family at false-match rate <= {target:g}"
+        + decode,
+        "",
+        LEADERBOARD_NOTE + " " + STATUS_LEGEND,
+        "",
+        *table(lb),
+    ]
 
-    # -- collisions ---------------------------------------------------------------------------
-    out += ["", "## Collisions: different images that match" + decode, ""]
+
+def _md_collisions(result: dict[str, Any], decode: str) -> list[str]:
+    """Collision rates, the colliding originals and the retrieval view of edited copies."""
+    names = model.labels(result)
+    out = ["", "## Collisions: different images that match" + decode, ""]
     out.append(
         "Negative protocols: "
         + "; ".join(f"{code(k)}: {esc(v)}" for k, v in result["protocols"].items())
@@ -197,17 +238,26 @@ def render_markdown(result: dict[str, Any]) -> str:
                 for a, t, m in flagged[:40]
             ),
         )
-    out += _render_hygiene(result.get("hygiene"))
-    quality = model.quality_table(result)
-    if quality is not None:
-        out += ["", "## Hash quality over the evaluated originals", ""]
-        out.append(QUALITY_NOTE)
-        out += ["", *table(quality)]
-    out += _render_recommendations(result, decode)
+    return out
 
-    # -- sweep --------------------------------------------------------------------------------
+
+def _md_quality(result: dict[str, Any]) -> list[str]:
+    quality = model.quality_table(result)
+    if quality is None:
+        return []
+    return [
+        "",
+        "## Hash quality over the evaluated originals",
+        "",
+        QUALITY_NOTE,
+        "",
+        *table(quality),
+    ]
+
+
+def _md_sweeps(result: dict[str, Any], decode: str) -> list[str]:
     algos = {a["id"]: a for a in result["algorithms"]}
-    out += ["", "## Threshold sweep (describes the data; not a tuned recommendation)" + decode, ""]
+    out = ["", "## Threshold sweep (describes the data; not a tuned recommendation)" + decode, ""]
     out.append(
         "TPR pools every edit except identity; FPR is over `originals_all_pairs`. Picking the "
         "best row of this table and quoting its TPR would be in-sample and optimistic."
@@ -225,30 +275,32 @@ def render_markdown(result: dict[str, Any]) -> str:
                 if r["threshold"] in marks
             ),
         )
+    return out
 
-    # -- escapes ------------------------------------------------------------------------------
+
+def _md_escapes(result: dict[str, Any]) -> list[str]:
+    names = model.labels(result)
     misses = [
         (c["algorithm"], c["transform"], m) for c in result["cells"] for m in c.get("misses", [])
     ]
-    if misses:
-        out += ["", "## Edited copies that escaped (distance above the first threshold)", ""]
-        out += _table(
-            ["algorithm", "transform", "image", "distance"],
-            (
-                [code(a), code(names[t]), esc(m["image"]), str(m["distance"])]
-                for a, t, m in misses[:60]
-            ),
-        )
-        if len(misses) > 60:
-            out.append(f"\n… and {len(misses) - 60} more in results.json.")
+    if not misses:
+        return []
+    out = ["", "## Edited copies that escaped (distance above the first threshold)", ""]
+    out += _table(
+        ["algorithm", "transform", "image", "distance"],
+        ([code(a), code(names[t]), esc(m["image"]), str(m["distance"])] for a, t, m in misses[:60]),
+    )
+    if len(misses) > 60:
+        out.append(f"\n… and {len(misses) - 60} more in results.json.")
+    return out
 
-    # -- failures and exclusions -----------------------------------------------------------------
-    out += ["", "## Failures", ""]
+
+def _md_failures(result: dict[str, Any]) -> list[str]:
     failures = model.failures_table(result)
-    out += table(failures) if failures is not None else ["None."]
+    out = ["", "## Failures", "", *(table(failures) if failures is not None else ["None."])]
     # The run id closes the file (an HTML comment: invisible when rendered).
     out.append(f"\n<!-- {RUN_ID_MARK}{esc(result.get('run', {}).get('id', 'none'))} -->")
-    return "\n".join(out).rstrip("\n") + "\n"
+    return out
 
 
 QUALITY_NOTE = (

@@ -248,10 +248,10 @@ def _threshold_cell(threshold: int | None, status: str, note: str = "") -> Cell:
     return Cell(shown, "num", " ".join(x for x in (note, flag) if x), status != "ok")
 
 
-def cpu_cost(result: dict[str, Any]) -> dict[str, Cell]:
+def cpu_cost(run: dict[str, Any] | None) -> dict[str, Cell]:
     """Per algorithm, CPU milliseconds per image (one hash call: median, p95 and hashes per
-    CPU-second in the note) from the run block; "not measured" when the run timed none."""
-    rows = (result.get("run") or {}).get("cost", {}).get("algorithms", [])
+    CPU-second in the note) from a ``run`` block; "not measured" when the run timed none."""
+    rows = (run or {}).get("cost", {}).get("algorithms", [])
     out = {}
     for r in rows:
         if r.get("status") != "measured":
@@ -269,7 +269,7 @@ def leaderboard_table(result: dict[str, Any]) -> Table | None:
         return None
     fams = lb["families"]
     with_flagged = any("flagged" in r for r in lb["rows"])
-    cost = cpu_cost(result)
+    cost = cpu_cost(result.get("run"))
     rows = [
         [
             code(r["algorithm"]),

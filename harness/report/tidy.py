@@ -19,6 +19,7 @@ from typing import Any
 
 from harness import variants
 from harness.core.errors import HarnessError
+from harness.result_model import EditRate, Metric, Rate, Results
 
 COLUMNS = (
     "algorithm",
@@ -38,10 +39,15 @@ COLUMNS = (
 
 
 def _row(
-    algorithm: str, transform: str, name: str, m: dict[str, Any], **extra: Any
+    algorithm: str,
+    transform: str,
+    name: str,
+    m: Metric | Rate | EditRate,
+    status: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    params = m.get("params", {})
-    lo, hi = m.get("ci95") or (None, None)
+    params = m.params if isinstance(m, Metric) else {}
+    lo, hi = m.ci95 or (None, None)
     return {
         "algorithm": algorithm,
         "transform": transform,
@@ -50,65 +56,63 @@ def _row(
         "category": params.get("category", ""),
         "threshold": params.get("threshold", extra.get("threshold")),
         "target_fpr": extra.get("target_fpr"),
-        "k": m.get("k"),
-        "n": m.get("n"),
-        "value": m.get("value"),
+        "k": m.k,
+        "n": m.n,
+        "value": m.value,
         "lo": lo,
         "hi": hi,
-        "status": m.get("status", "ok"),
+        "status": status or m.status,
     }
 
 
-def rows(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def rows(result: Results) -> Iterator[dict[str, Any]]:
     """Every rate in the document, in document order (deterministic)."""
-    for cell in [*result["cells"], *variants.rows(result)]:  # real variant pairs: own rows
-        for m in cell["metrics"]:
-            protocol = m["params"].get("protocol", "own_original" if m["name"] == "tpr" else "")
-            yield _row(cell["algorithm"], cell["transform"], m["name"], m, protocol=protocol)
-    for coll in result["collisions"]:
-        for m in coll["metrics"]:
-            yield _row(coll["algorithm"], "", m["name"], m, protocol=coll["protocol"])
-    for rec in result.get("recommendations", []):
-        for t in rec["targets"]:
-            where = {"threshold": t["threshold"], "target_fpr": t["target_fpr"]}
-            ho = t["held_out"]
+    for cell in [*result.cells, *variants.rows(result)]:  # real variant pairs: own rows
+        for m in cell.metrics:
+            protocol = m.params.get("protocol", "own_original" if m.name == "tpr" else "")
+            yield _row(cell.algorithm, cell.transform, m.name, m, protocol=protocol)
+    for coll in result.collisions:
+        for m in coll.metrics:
+            yield _row(coll.algorithm, "", m.name, m, protocol=coll.protocol)
+    for rec in result.recommendations:
+        for t in rec.targets:
+            where = {"threshold": t.threshold, "target_fpr": t.target_fpr}
+            ho = t.held_out
             # A held-out rate at a threshold the target could not support is not "ok": the row
             # carries the target's verdict (unresolved, unachievable, undefined) unless it has
             # a verdict of its own.
-            verdict = t.get("status", "ok")
 
-            def scored(m: dict[str, Any], verdict: str = verdict) -> dict[str, Any]:
-                own = m.get("status", "ok")
-                return {**m, "status": verdict if own == "ok" else own}
+            def scored(m: Rate | EditRate, verdict: str = t.status) -> str:
+                return verdict if m.status == "ok" else m.status
 
+            algo = rec.algorithm
             yield _row(
-                rec["algorithm"],
-                "",
-                "held_out_fpr",
-                scored(ho["fpr"]),
-                protocol=t["protocol"],
-                **where,
+                algo, "", "held_out_fpr", ho.fpr, scored(ho.fpr), protocol=t.protocol, **where
             )
-            yield _row(
-                rec["algorithm"],
-                "",
-                "held_out_tpr_pooled",
-                scored(ho["tpr_pooled"]),
-                protocol="own_original",
-                **where,
-            )
-            for r in ho["tpr"]:
+            if ho.tpr_pooled:
+                pooled = ho.tpr_pooled
                 yield _row(
-                    rec["algorithm"],
-                    r["transform"],
+                    algo,
+                    "",
+                    "held_out_tpr_pooled",
+                    pooled,
+                    scored(pooled),
+                    protocol="own_original",
+                    **where,
+                )
+            for r in ho.tpr or []:
+                yield _row(
+                    algo,
+                    r.transform,
                     "held_out_tpr",
+                    r,
                     scored(r),
                     protocol="own_original",
                     **where,
                 )
 
 
-def to_csv(result: dict[str, Any]) -> str:
+def to_csv(result: Results) -> str:
     """results.csv: a header line, then one line per rate; missing values are empty."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
@@ -118,7 +122,7 @@ def to_csv(result: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def to_parquet(result: dict[str, Any]) -> bytes:
+def to_parquet(result: Results) -> bytes:
     """results.parquet (needs pyarrow: ``pip install 'hash-harness[parquet]'``)."""
     try:
         import pyarrow as pa

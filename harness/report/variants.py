@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from harness.report.model import Table, code, header, metric, rate, text
-from harness.variants import rows
 
 #: What the section says above its table.
 INTRO = (
@@ -20,7 +19,7 @@ INTRO = (
 def table(result: dict[str, Any]) -> Table | None:
     """The report table: one row per kind, per algorithm its TPR at the first threshold with
     interval and count, and the variants that could not be paired."""
-    found = rows(result)
+    found = (result.get("variants") or {}).get("rows", [])
     if not found:
         return None
     algos = {a["id"]: a for a in result["algorithms"]}

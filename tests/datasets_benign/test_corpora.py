@@ -109,7 +109,7 @@ def test_url_manifest_downloads_verify_and_fail_cleanly(server, tmp_path, monkey
     out = tmp_path / "out"
     args = ["run", "--suite", str(suite), "--dataset", str(manifest), "--out", str(out), "--quiet"]
     assert main([*args, "--max-failure-rate", "0.6"]) == 0
-    result = results.load(out / "results.json")
+    result = results.to_builtins(results.load(out / "results.json"))
     reasons = {f["image"]: f["error"] for f in result["failures"]}
     assert "does not match the manifest" in reasons["tampered"]
     assert "HTTP 404" in reasons["missing"]
@@ -181,7 +181,7 @@ def test_tiles_never_pair_with_their_own_photograph(tmp_path):
         )
         == 0
     )
-    result = results.load(tmp_path / "o" / "results.json")
+    result = results.to_builtins(results.load(tmp_path / "o" / "results.json"))
     groups = [i["group"] for i in result["dataset"]["images"]]
     same = sum(groups[i] == groups[j] for i in range(24) for j in range(i + 1, 24))
     coll = next(c for c in result["collisions"] if c["protocol"] == "originals_all_pairs")
@@ -203,7 +203,9 @@ def test_degenerate_images_are_flagged(tmp_path):
     assert run_cli(str(suite), str(folder), str(tmp_path / "o")) == 0
     flagged = {
         d["image"]: d["reason"]
-        for d in results.load(tmp_path / "o" / "results.json")["hygiene"]["degenerate"]
+        for d in results.to_builtins(results.load(tmp_path / "o" / "results.json"))["hygiene"][
+            "degenerate"
+        ]
     }
     assert set(flagged) == {"tiny.png", "flat.png"}
     assert flagged["tiny.png"].startswith("tiny")
@@ -246,7 +248,7 @@ def test_openclipart_run_counts_collisions_and_near_duplicates(tmp_path):
         ]
     )
     assert code == 0
-    result = results.load(out / "results.json")
+    result = results.to_builtins(results.load(out / "results.json"))
     assert {i["licence"] for i in result["dataset"]["images"]} == {"public domain"}
     # Categories are the package's top-level folders; its symbolic links are listed as excluded.
     categories = {i["category"] for i in result["dataset"]["images"]}

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import results
 from harness.algorithms import make_algorithm
 from harness.algorithms.external import External
 from harness.core.errors import HarnessError, HashExcluded, InvalidParameterError
@@ -43,7 +44,7 @@ def test_a_run_through_the_protocol_gives_identical_numbers():
         "bootstrap_resamples": 0,
         "thresholds": {"external": [31]},  # PDQ's operating point for the served copy too
     }
-    result = run_suite(parse_suite(raw), workers=2, quiet=True)
+    result = results.to_builtins(run_suite(parse_suite(raw), workers=2, quiet=True))
     local, remote = (result["algorithms"][i]["id"] for i in (0, 1))
     for key in ("cells", "collisions"):
         mine = [
@@ -102,7 +103,7 @@ def test_misbehaving_hasher_in_a_run_becomes_recorded_failures():
         "bootstrap_resamples": 0,
         "max_failure_rate": 1.0,
     }
-    result = run_suite(parse_suite(raw), workers=1, quiet=True)
+    result = results.to_builtins(run_suite(parse_suite(raw), workers=1, quiet=True))
     failures = [f for f in result["failures"] if f["algorithm"].startswith("external")]
     assert failures
     assert all("hasher exited (code 3)" in f["error"] for f in failures)

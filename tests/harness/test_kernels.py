@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from harness import kernels
+from harness import kernels, results
 
 BACKENDS = ["numba", "numpy", "auto"]
 #: Sizes used by real algorithms: 42 (BlockMean-like odd), 64, 256 (PDQ), 576, 968 (OpenCV).
@@ -243,7 +243,7 @@ def test_collisions_by_category_use_the_algorithms_distance():
     suite = parse_suite(
         {"algorithms": ["pdq_dihedral"], "transforms": ["identity"], "bootstrap_resamples": 0}
     )
-    result = run_suite(suite, dataset="skimage[8]")
+    result = results.to_builtins(run_suite(suite, dataset="skimage[8]"))
     data = open_dataset("skimage[8]")
     coll = next(c for c in result["collisions"] if c["protocol"] == "originals_all_pairs")
     assert sum(s["n_pairs"] > 0 for s in coll["by_category"].values()) >= 2

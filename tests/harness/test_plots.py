@@ -47,7 +47,7 @@ def test_report_plots_use_the_edit_parameter_and_the_observable_floor(tmp_path):
         'transforms = ["identity", "jpeg@S1-S3", "resize@S2"]\n'
     )
     assert run_cli(suite, "skimage[10]", tmp_path / "out") == 0
-    result = results.load(tmp_path / "out" / "results.json")
+    result = results.to_builtins(results.load(tmp_path / "out" / "results.json"))
     colour = plots.colours([a["id"] for a in result["algorithms"]])
     (jpeg,) = plots.severity_panels(result, colour)
     assert ">jpeg quality</text>" in jpeg

@@ -3,29 +3,38 @@ import json
 import pytest
 
 from harness import results
-from harness.core.errors import SchemaVersionError
+from harness.core.errors import HarnessError, SchemaVersionError
 from harness.env import environment, environment_differences
 from harness.report.markdown import code, esc
 
 
 def _minimal(version=results.SCHEMA_VERSION):
     empty = {k: [] for k in results.REQUIRED}
-    sections = {"suite": {"name": "s", "version": 1}, "dataset": {"images": []}, "environment": {}}
-    return {"schema_version": version, **empty, **sections}
+    dataset = {"name": "d", "n_images": 0, "n_evaluated": 0, "images": [], "excluded": []}
+    sections = {"suite": {"name": "s", "version": 1}, "dataset": dataset, "environment": {}}
+    later = {"quality": [], "curves": [], "recommendations": []}
+    return {"schema_version": version, **empty, **sections, **later}
 
 
 def test_dump_load_round_trip_and_atomic_write(tmp_path):
     data = _minimal()
     data["run"] = {"created_utc": "x"}
-    path = results.dump(data, tmp_path / "deep" / "results.json")
-    assert results.load(path) == data
-    assert results.comparable(data) == _minimal()
+    path = results.dump(results.from_builtins(data), tmp_path / "deep" / "results.json")
+    assert results.to_builtins(results.load(path)) == data
+    assert results.comparable(results.load(path)) == _minimal()
     assert [p.name for p in path.parent.iterdir()] == ["results.json"]  # no temp files left
 
 
 def test_nan_is_refused_rather_than_written(tmp_path):
+    data = _minimal()
+    data["collisions"] = [{"algorithm": "a", "protocol": "p", "hist": [], "metrics": []}]
+    data["collisions"][0]["summary"] = {
+        "n": 0,
+        "mean": float("nan"),
+        **dict.fromkeys(("min", "median", "max")),
+    }
     with pytest.raises(ValueError, match="not JSON compliant"):
-        results.dump({"x": float("nan")}, tmp_path / "r.json")
+        results.dump(results.from_builtins(data), tmp_path / "r.json")
     assert not (tmp_path / "r.json").exists()
 
 
@@ -38,8 +47,10 @@ def test_migrations_apply_step_by_step(tmp_path, monkeypatch):
     )
     path = tmp_path / "old.json"
     path.write_text(json.dumps(_minimal(1)))
-    data = results.load(path)
+    data = results.migrate(json.loads(path.read_text()))
     assert (data["schema_version"], data["a"], data["b"]) == (3, 1, 2)
+    with pytest.raises(HarnessError, match="unknown field `a`"):
+        results.load(path)  # the migrated document is then checked against the model
     monkeypatch.setattr(results, "MIGRATIONS", {})
     with pytest.raises(SchemaVersionError, match="No migration from schema_version 1"):
         results.load(path)
@@ -59,9 +70,7 @@ def test_v1_results_migrate_to_the_current_schema(tmp_path):
             ],
         }
     ]
-    path = tmp_path / "v1.json"
-    path.write_text(json.dumps(v1))
-    data = results.load(path)
+    data = results.migrate(v1)
     cell = data["cells"][0]
     assert data["schema_version"] == results.SCHEMA_VERSION == 3
     assert cell["negatives"] == {"edited_vs_other_originals": {"n": 2, "hist": [1, 1]}}
@@ -109,9 +118,7 @@ def test_v2_results_migrate_to_v3(tmp_path):
             ],
         }
     ]
-    path = tmp_path / "v2.json"
-    path.write_text(json.dumps(v2))
-    data = results.load(path)
+    data = results.migrate(v2)
     cell = data["cells"][0]
     assert cell["positives"]["gated"] == ["b"]
     assert (cell["metrics"][0]["k"], cell["metrics"][0]["n"]) == (1, 2)
