@@ -569,13 +569,17 @@ class Failure(_Model, kw_only=True):
     algorithm: str | UnsetType = UNSET
     error: str
     kind: str | UnsetType = UNSET
+    variant_of: str | UnsetType = UNSET
 
 
 class Exclusion(_Model, kw_only=True):
+    """An image or edited copy an algorithm left out by its own rule (a quality gate)."""
+
     image: str
     transform: str
     algorithm: str
     reason: str
+    variant_of: str | UnsetType = UNSET
 
 
 class Hygiene(_Model, kw_only=True):

@@ -163,8 +163,8 @@ def test_blind_round_trip_equals_a_normal_run(corpus):
     _vendor(tmp_path / "vendor", tmp_path / "acme.csv")
     assert _score(tmp_path / "vendor.key.json", tmp_path / "acme.csv", tmp_path / "scored") == 0
     assert run_cli(suite, folder, tmp_path / "run") == 0
-    scored = results.load(tmp_path / "scored" / "results.json")
-    built_in = results.load(tmp_path / "run" / "results.json")
+    scored = results.to_builtins(results.load(tmp_path / "scored" / "results.json"))
+    built_in = results.to_builtins(results.load(tmp_path / "run" / "results.json"))
     assert _strip(scored["cells"]) == _strip(built_in["cells"])
     assert _strip(scored["collisions"]) == _strip(built_in["collisions"])
     assert scored["exclusions"] == []
@@ -180,8 +180,8 @@ def test_vendor_exclusions_are_escapes(corpus):
     key = tmp_path / "vendor.key.json"
     assert _score(key, tmp_path / "acme.csv", tmp_path / "scored") == 0
     assert run_cli(suite, folder, tmp_path / "run") == 0
-    scored = results.load(tmp_path / "scored" / "results.json")
-    built_in = results.load(tmp_path / "run" / "results.json")
+    scored = results.to_builtins(results.load(tmp_path / "scored" / "results.json"))
+    built_in = results.to_builtins(results.load(tmp_path / "run" / "results.json"))
     cell = next(c for c in scored["cells"] if c["transform"].startswith("resize"))
     tpr = next(m for m in cell["metrics"] if m["name"] == "tpr")
     assert (tpr["k"], tpr["n"]) == (0, len(NAMES))  # escapes: misses, not a smaller sample
@@ -198,7 +198,7 @@ def test_vendor_exclusions_are_escapes(corpus):
     # A quality column: items below --min-quality are exclusions too.
     assert _score(key, tmp_path / "acme.csv", tmp_path / "q", "--min-quality", "1000") == 2
     assert _score(key, tmp_path / "acme.csv", tmp_path / "q", "--min-quality", "0") == 0
-    gated = results.load(tmp_path / "q" / "results.json")["exclusions"]
+    gated = results.to_builtins(results.load(tmp_path / "q" / "results.json"))["exclusions"]
     assert len(gated) == len(NAMES)  # quality 0 drops nothing more than the declined files
 
 

@@ -66,7 +66,7 @@ ROWS = ("variant_of", "variant_of:reencode", "variant_of:screenshot")
 def test_variant_pairs_are_own_rows_in_every_report(manifest, capsys):
     tmp_path, suite, path = manifest
     assert run_cli(suite, path, tmp_path / "run") == 0
-    result = results.load(tmp_path / "run" / "results.json")
+    result = results.to_builtins(results.load(tmp_path / "run" / "results.json"))
     # Variants are no images of their own: not in the dataset, not in any collision count.
     assert result["dataset"]["n_images"] == N
     pairs = next(
@@ -125,7 +125,7 @@ def test_gated_variants_are_misses_and_failures_are_recorded(manifest):
     tmp_path, suite, path = manifest
     (path.parent / "img1-shot.png").write_bytes(b"not an image")
     assert run_cli(suite, path, tmp_path / "run") == 0
-    result = results.load(tmp_path / "run" / "results.json")
+    result = results.to_builtins(results.load(tmp_path / "run" / "results.json"))
     row = next(
         r
         for r in result["variants"]["rows"]
@@ -186,8 +186,8 @@ def test_variants_through_export_and_score_equal_a_run(manifest, blind):
             if r["algorithm"] == "phash" or r["algorithm"].startswith("precomputed")
         ]
 
-    vendor = results.load(scored / "results.json")["variants"]
-    built_in = results.load(tmp_path / "run" / "results.json")["variants"]
+    vendor = results.to_builtins(results.load(scored / "results.json"))["variants"]
+    built_in = results.to_builtins(results.load(tmp_path / "run" / "results.json"))["variants"]
     assert phash(vendor) == phash(built_in)
     assert vendor["images"] == built_in["images"]
     assert "## Real variants" in (scored / "report.md").read_text()
