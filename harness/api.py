@@ -378,6 +378,8 @@ def threshold(
         The answer document that ``hash-harness threshold --json`` prints; ``hashes_computed``
         says how many hashes were computed (0 when everything came from the cache or the file).
     """
+    # Long: two sources of evidence (a run's file, or hashing) with their own checks, then
+    # one answer and the flagged share; splitting would scatter the argument checks.
     import dataclasses
 
     from harness.algorithms import make_algorithm

@@ -209,10 +209,6 @@ def compare(
             resamples,
             seed,
         )
-        ha, hb = np.asarray(a.originals_hist()), np.asarray(b.originals_hist())
-        ka, kb = int(ha[: a.threshold + 1].sum()), int(hb[: b.threshold + 1].sum())
-        na, nb = int(ha.sum()), int(hb.sum())
-        fisher_p = float(fisher_exact([[ka, na - ka], [kb, nb - kb]])[1]) if na and nb else 1.0
         pairs.append(
             {
                 "a": a.label,
@@ -228,13 +224,7 @@ def compare(
                     "scored_on": "held-out images",
                     **at_fpr,
                 },
-                "fpr_at_threshold": {
-                    "a": [ka, na],
-                    "b": [kb, nb],
-                    "p_value": fisher_p,
-                    "significant": fisher_p < alpha,
-                    "test": "Fisher exact on counts (pairs are shared, so this is conservative)",
-                },
+                "fpr_at_threshold": _fpr_test(a, b, alpha),
             }
         )
     return {
@@ -257,13 +247,29 @@ def _cost(people: list[Contender]) -> list[dict[str, str]]:
 
     out = []
     for c in people:
-        run = c.result.run
-        cell = cpu_cost(None if run is msgspec.UNSET else msgspec.to_builtins(run)).get(c.algorithm)
+        run = None if c.result.run is msgspec.UNSET else msgspec.to_builtins(c.result.run)
+        cell = cpu_cost(run).get(c.algorithm)
         value = "not measured" if cell is None else cell.text
         out.append(
             {"contender": c.label, "cpu_ms": value, "note": "" if cell is None else cell.note}
         )
     return out
+
+
+def _fpr_test(a: Contender, b: Contender, alpha: float) -> dict[str, Any]:
+    """False-match counts over pairs of distinct originals at each one's threshold, compared
+    with Fisher's exact test (per-pair outcomes are not stored)."""
+    ha, hb = np.asarray(a.originals_hist()), np.asarray(b.originals_hist())
+    ka, kb = int(ha[: a.threshold + 1].sum()), int(hb[: b.threshold + 1].sum())
+    na, nb = int(ha.sum()), int(hb.sum())
+    fisher_p = float(fisher_exact([[ka, na - ka], [kb, nb - kb]])[1]) if na and nb else 1.0
+    return {
+        "a": [ka, na],
+        "b": [kb, nb],
+        "p_value": fisher_p,
+        "significant": fisher_p < alpha,
+        "test": "Fisher exact on counts (pairs are shared, so this is conservative)",
+    }
 
 
 def _verdict(d: dict[str, Any], a: str, b: str) -> str:

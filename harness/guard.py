@@ -315,6 +315,8 @@ def check(
 ) -> dict[str, Any]:
     """Compare ``result`` with ``baseline``; raises :class:`UnusableInputError` when they differ
     in what was measured (suite version, configuration, images)."""
+    # Long: checks, per-row tests, pooled tests, the correction and the classification, in the
+    # order the module docstring states the rule.
     if not 0.0 <= tolerance < 1.0:
         raise HarnessError(f"tolerance must be in [0, 1), got {tolerance}.")
     if not 0.0 < alpha < 1.0:
