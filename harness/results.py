@@ -1,6 +1,9 @@
 """Results documents: schema-versioned JSON, written atomically, loaded with migrations.
 
-A result is a plain JSON object (see ``evaluate.evaluate`` for how it is built)::
+In Python a result is the typed :class:`harness.result_model.Results`; this module is the one
+place that turns JSON into it and back (:func:`from_json` / :func:`from_builtins` migrate older
+schema versions first and validate, :func:`to_json` writes). As JSON (built by
+``evaluate.evaluate``)::
 
     {"schema_version": 2, "harness_version": "...",
      "suite": {"name", "version", "config", "config_sha256"},
