@@ -156,13 +156,15 @@ class OperatingThreshold(_Model, kw_only=True):
 
 
 class AlgorithmInfo(_Model, kw_only=True):
-    """An algorithm as run: fingerprint (id, adapter version, libraries, a vendor command),
-    distance levels, the suite's thresholds and published operating points."""
+    """An algorithm as run: fingerprint (id, adapter version, libraries, a vendor command, a
+    matching policy's parts), distance levels, the suite's thresholds and published operating
+    points."""
 
     id: str
     version: int | str | UnsetType = UNSET
     libraries: JSONObject | UnsetType = UNSET
     command: list[str] | UnsetType = UNSET
+    parts: list[JSONObject] | UnsetType = UNSET
     levels: int = field(name="n_bits")
     hash_bits: int | UnsetType = UNSET
     distance: str | UnsetType = UNSET
