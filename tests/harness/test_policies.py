@@ -314,7 +314,7 @@ def test_policies_run_threshold_and_check_through_the_cli(tmp_path, capsys):
     suite.write_text(POLICY_SUITE)
     out = tmp_path / "out"
     assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet"]) == 0
-    result = results.load(out / "results.json")
+    result = results.to_builtins(results.load(out / "results.json"))
     ids = [a["id"] for a in result["algorithms"]]
     assert ids == [
         "pdq",

@@ -142,7 +142,7 @@ def test_cosine_vector_hasher_end_to_end_through_the_cli(tmp_path):
     )
     out = tmp_path / "out"
     assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet"]) == 0
-    result = results.load(out / "results.json")
+    result = results.to_builtins(results.load(out / "results.json"))
     meta = result["algorithms"][1]
     assert meta["id"] == "external(dims=64,label='thumbs',levels=200,measure='cosine')"
     assert meta["distance"].startswith("cosine distance (1 - cos) in [0, 2], binned to 200")
