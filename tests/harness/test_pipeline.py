@@ -34,7 +34,7 @@ def folder(tmp_path):
 
 
 def _thumbnails(gallery):
-    return [t for e in gallery["escapes"] + gallery["collisions"] for t in e["thumbnails"].values()]
+    return [t for e in [*gallery.escapes, *gallery.collisions] for t in e.thumbnails.values()]
 
 
 def test_a_fully_cached_run_decodes_nothing_and_keeps_gallery_and_results(
@@ -43,13 +43,13 @@ def test_a_fully_cached_run_decodes_nothing_and_keeps_gallery_and_results(
     suite = parse_suite(SUITE)
     with HashStore(tmp_path / "c.sqlite") as store:
         first = run_suite(suite, dataset=str(folder), store=store)
-    cost = {r["algorithm"]: r for r in first["run"]["cost"]["algorithms"]}
-    assert cost["phash"]["status"] == "measured"
-    assert cost["phash"]["n"] > 0
-    assert 0 < cost["phash"]["median_ms"] <= cost["phash"]["p95_ms"]
-    assert cost["pdq"]["hashes_per_cpu_s"] > 0
-    assert _thumbnails(first["gallery"]), "the run picked something to show"
-    assert all(t.startswith("data:image/jpeg;base64,") for t in _thumbnails(first["gallery"]))
+    cost = {r.algorithm: r for r in first.run.cost.algorithms}
+    assert cost["phash"].status == "measured"
+    assert cost["phash"].n > 0
+    assert 0 < cost["phash"].median_ms <= cost["phash"].p95_ms
+    assert cost["pdq"].hashes_per_cpu_s > 0
+    assert _thumbnails(first.gallery), "the run picked something to show"
+    assert all(t.startswith("data:image/jpeg;base64,") for t in _thumbnails(first.gallery))
 
     def refuse(self):
         raise AssertionError(f"{self.id} decoded although every value is cached")
@@ -58,12 +58,12 @@ def test_a_fully_cached_run_decodes_nothing_and_keeps_gallery_and_results(
     with HashStore(tmp_path / "c.sqlite") as store:
         cached = run_suite(suite, dataset=str(folder), store=store)
     assert results.comparable(cached) == results.comparable(first)
-    assert all(e["thumbnails"]["edited"] for e in cached["gallery"]["escapes"])
-    assert {r["status"] for r in cached["run"]["cost"]["algorithms"]} == {NOT_MEASURED}
+    assert all(e.thumbnails["edited"] for e in cached.gallery.escapes)
+    assert {r.status for r in cached.run.cost.algorithms} == {NOT_MEASURED}
     md = render_markdown(cached)
     assert "CPU ms/image" in md
     assert NOT_MEASURED in md
-    assert f"{cost['phash']['median_ms']:.3g}" in render_markdown(first)
+    assert f"{cost['phash'].median_ms:.3g}" in render_markdown(first)
 
 
 def test_thumbnails_match_an_uncached_run_and_a_damaged_one_is_made_again(folder, tmp_path):
@@ -80,7 +80,7 @@ def test_thumbnails_match_an_uncached_run_and_a_damaged_one_is_made_again(folder
     with HashStore(cache, say=lambda line: None) as store:
         again = run_suite(suite, dataset=str(folder), store=store)
         faults = list(store.faults)
-    assert again["gallery"] == plain["gallery"]
+    assert again.gallery == plain.gallery
     assert faults
     assert all(f["kind"] == "checksum mismatch" for f in faults)
     # The rows were made again from the pixels and now verify.
@@ -104,19 +104,19 @@ def test_a_schema_2_cache_is_upgraded_in_place_keeping_its_hashes(folder, tmp_pa
         result = run_suite(parse_suite(SUITE), dataset=str(folder), store=store)
         assert store.info()["hashes"] == hashes
     assert lines == []  # nothing dropped, nothing to say
-    assert result["run"]["cost"]["algorithms"][0]["status"] == NOT_MEASURED
-    assert _thumbnails(result["gallery"])
+    assert result.run.cost.algorithms[0].status == NOT_MEASURED
+    assert _thumbnails(result.gallery)
 
 
 def test_edit_families_hold_what_the_plots_group_by(folder):
     result = run_suite(parse_suite(SUITE), dataset=str(folder))
-    families = {f["family"]: f for f in result["edit_families"]}
+    families = {f.family: f for f in result.edit_families}
     assert set(families) == {"jpeg", "crop", "rotate"}
     jpeg = families["jpeg"]
-    assert jpeg["strength"] == [["jpeg quality", 50.0], ["jpeg quality", 80.0]]
-    hists = [c["positives"]["hist"] for c in result["cells"] if c["algorithm"] == "pdq"]
+    assert jpeg.strength == [["jpeg quality", 50.0], ["jpeg quality", 80.0]]
+    hists = [c.positives.hist for c in result.cells if c.algorithm == "pdq"]
     pooled = [sum(col) for col in zip(hists[1], hists[2], strict=True)]  # identity left out
-    assert jpeg["positives"]["pdq"] == pooled
+    assert jpeg.positives["pdq"] == pooled
 
 
 def test_no_report_module_imports_the_catalogue_or_decodes():
