@@ -875,7 +875,6 @@ def evidence_from_results(
 ) -> tuple[Evidence, dict[str, Any]]:
     """The same evidence, read from a run's results.json and its impostor sidecar: no image is
     opened and nothing is hashed. Refuses questions the run cannot answer unchanged."""
-    # Long: each refusal reads one part of the document and says what to do instead.
     from harness import results as results_mod
 
     ids, calibration = _answerable(path, result, algorithm, protocol, calibration_fraction)
