@@ -47,7 +47,7 @@ class _Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 # -- rates and statistics --------------------------------------------------------------------
 
 
-class Rate(_Model, kw_only=True):
+class Rate(_Model, frozen=True, kw_only=True):
     """A proportion ``k / n`` with its 95% Clopper-Pearson interval and a status
     (``ok``, ``unresolved``, ``unachievable``, ``undefined``); ``value`` is null when ``n`` is 0.
     Held-out rates add a bootstrap interval and pooled TPRs the count of gated copies."""
@@ -61,7 +61,7 @@ class Rate(_Model, kw_only=True):
     gated: int | UnsetType = UNSET
 
 
-class EditRate(_Model, kw_only=True):
+class EditRate(_Model, frozen=True, kw_only=True):
     """A TPR of one edit at a threshold (``tpr`` lists of threshold answers)."""
 
     transform: str
@@ -74,7 +74,7 @@ class EditRate(_Model, kw_only=True):
     gated: int | UnsetType = UNSET
 
 
-class Metric(_Model, kw_only=True):
+class Metric(_Model, frozen=True, kw_only=True):
     """A named rate at parameters (``tpr`` / ``tpr_hashed`` / ``fpr`` at a threshold, per
     category or protocol)."""
 
@@ -95,7 +95,7 @@ class Metric(_Model, kw_only=True):
         return Rate(k=self.k, n=self.n, value=self.value, ci95=self.ci95, status=self.status)
 
 
-class Summary(_Model, kw_only=True):
+class Summary(_Model, frozen=True, kw_only=True):
     """Distances of a histogram: count, mean, min, median, max (null when empty)."""
 
     n: int
@@ -108,7 +108,7 @@ class Summary(_Model, kw_only=True):
 # -- suite, dataset, algorithms, transforms -----------------------------------------------------
 
 
-class SuiteInfo(_Model, kw_only=True):
+class SuiteInfo(_Model, frozen=True, kw_only=True):
     name: str
     version: int
     description: str | UnsetType = UNSET
@@ -116,7 +116,7 @@ class SuiteInfo(_Model, kw_only=True):
     config_sha256: str | UnsetType = UNSET
 
 
-class Image(_Model, kw_only=True):
+class Image(_Model, frozen=True, kw_only=True):
     """One image of the dataset: its manifest entry, digest, size, status and split."""
 
     id: str
@@ -132,12 +132,12 @@ class Image(_Model, kw_only=True):
     frame: str | UnsetType = UNSET
 
 
-class Excluded(_Model, kw_only=True):
+class Excluded(_Model, frozen=True, kw_only=True):
     id: str
     reason: str
 
 
-class DatasetInfo(_Model, kw_only=True):
+class DatasetInfo(_Model, frozen=True, kw_only=True):
     name: str
     decode: str | UnsetType = UNSET
     manifest_sha256: str | UnsetType = UNSET
@@ -150,12 +150,12 @@ class DatasetInfo(_Model, kw_only=True):
     excluded: list[Excluded] = []
 
 
-class OperatingThreshold(_Model, kw_only=True):
+class OperatingThreshold(_Model, frozen=True, kw_only=True):
     bits: int
     source: str
 
 
-class AlgorithmInfo(_Model, kw_only=True):
+class AlgorithmInfo(_Model, frozen=True, kw_only=True):
     """An algorithm as run: fingerprint (id, adapter version, libraries, a vendor command, a
     matching policy's parts), distance levels, the suite's thresholds and published operating
     points."""
@@ -173,13 +173,13 @@ class AlgorithmInfo(_Model, kw_only=True):
     operating_thresholds: list[OperatingThreshold] | UnsetType = UNSET
 
 
-class Step(_Model, kw_only=True):
+class Step(_Model, frozen=True, kw_only=True):
     name: str
     version: int | UnsetType = UNSET
     params: JSONObject = {}
 
 
-class TransformInfo(_Model, kw_only=True):
+class TransformInfo(_Model, frozen=True, kw_only=True):
     """An edit chain: id, label, chain version, intensity in [0, 1] and its steps."""
 
     id: str
@@ -192,7 +192,7 @@ class TransformInfo(_Model, kw_only=True):
 # -- cells and collisions ----------------------------------------------------------------------
 
 
-class Histogram(_Model, kw_only=True):
+class Histogram(_Model, frozen=True, kw_only=True):
     """Pairs per distance level, with their count and summary."""
 
     n: int
@@ -200,7 +200,7 @@ class Histogram(_Model, kw_only=True):
     summary: Summary | UnsetType = UNSET
 
 
-class Positives(_Model, kw_only=True):
+class Positives(_Model, frozen=True, kw_only=True):
     """The original-vs-edited distances of a cell; ``distances`` per image (null = no pair),
     ``gated`` the images whose edited hash was discarded (counted as misses)."""
 
@@ -211,18 +211,18 @@ class Positives(_Model, kw_only=True):
     gated: list[str] = []
 
 
-class Miss(_Model, kw_only=True):
+class Miss(_Model, frozen=True, kw_only=True):
     image: str
     distance: int
 
 
-class FalseMatch(_Model, kw_only=True):
+class FalseMatch(_Model, frozen=True, kw_only=True):
     query: str
     nearest_other: str
     distance: int
 
 
-class Cell(_Model, kw_only=True):
+class Cell(_Model, frozen=True, kw_only=True):
     """One algorithm under one edit: positives, negatives per protocol, metrics, the worst
     misses and false matches to review."""
 
@@ -236,19 +236,19 @@ class Cell(_Model, kw_only=True):
     false_matches: list[FalseMatch] = []
 
 
-class Pair(_Model, kw_only=True):
+class Pair(_Model, frozen=True, kw_only=True):
     a: str
     b: str
     distance: int
 
 
-class CategoryCollisions(_Model, kw_only=True):
+class CategoryCollisions(_Model, frozen=True, kw_only=True):
     n_images: int
     n_pairs: int
     metrics: list[Metric] | UnsetType = UNSET
 
 
-class Collision(_Model, kw_only=True):
+class Collision(_Model, frozen=True, kw_only=True):
     """Pairs of different images under a protocol: all pairs of originals, or edited copies
     pooled over every edit."""
 
@@ -268,26 +268,26 @@ class Collision(_Model, kw_only=True):
 # -- curves, sweeps, thresholds ------------------------------------------------------------
 
 
-class Eer(_Model, kw_only=True):
+class Eer(_Model, frozen=True, kw_only=True):
     threshold: int | None
     fpr: Number
     fnr: Number
     value: Number
 
 
-class RocPoints(_Model, kw_only=True):
+class RocPoints(_Model, frozen=True, kw_only=True):
     threshold: list[int | None]
     fpr: list[Number]
     tpr: list[Number]
 
 
-class DetPoints(_Model, kw_only=True):
+class DetPoints(_Model, frozen=True, kw_only=True):
     threshold: list[int | None]
     fpr: list[Number]
     fnr: list[Number]
 
 
-class TprAtFpr(_Model, kw_only=True):
+class TprAtFpr(_Model, frozen=True, kw_only=True):
     target_fpr: Number
     threshold: int | None
     tpr: Rate
@@ -297,7 +297,7 @@ class TprAtFpr(_Model, kw_only=True):
     negatives_needed: int | UnsetType | None = UNSET
 
 
-class FprAtTpr(_Model, kw_only=True):
+class FprAtTpr(_Model, frozen=True, kw_only=True):
     target_tpr: Number
     threshold: int | None
     status: str
@@ -306,14 +306,14 @@ class FprAtTpr(_Model, kw_only=True):
     fpr: Rate
 
 
-class Precision(_Model, kw_only=True):
+class Precision(_Model, frozen=True, kw_only=True):
     threshold: int
     base_rate: Number
     value: Number | None
     ci95: list[Number | None]
 
 
-class Curve(_Model, kw_only=True):
+class Curve(_Model, frozen=True, kw_only=True):
     """ROC / DET of one algorithm over every edit pooled, with TPR at target FPRs, FPR at
     target TPRs and precision at base rates (in-sample: not a threshold choice)."""
 
@@ -333,13 +333,13 @@ class Curve(_Model, kw_only=True):
     precision: list[Precision] = []
 
 
-class SweepRow(_Model, kw_only=True):
+class SweepRow(_Model, frozen=True, kw_only=True):
     threshold: int
     tpr: Rate
     fpr: Rate
 
 
-class Sweep(_Model, kw_only=True):
+class Sweep(_Model, frozen=True, kw_only=True):
     algorithm: str
     levels: int = field(name="n_bits")
     positives: str
@@ -348,7 +348,7 @@ class Sweep(_Model, kw_only=True):
     rows: list[SweepRow]
 
 
-class PartScore(_Model, kw_only=True):
+class PartScore(_Model, frozen=True, kw_only=True):
     """The calibration or held-out part of a threshold choice."""
 
     images: int
@@ -358,14 +358,14 @@ class PartScore(_Model, kw_only=True):
     tpr: list[EditRate] | UnsetType = UNSET
 
 
-class Bootstrap(_Model, kw_only=True):
+class Bootstrap(_Model, frozen=True, kw_only=True):
     resamples: int
     seed: int
     unit: str
     note: str | None
 
 
-class ThresholdChoice(_Model, kw_only=True):
+class ThresholdChoice(_Model, frozen=True, kw_only=True):
     """A threshold chosen on the calibration images for a target FPR and scored on the
     held-out ones. ``status`` is ok / unresolved / unachievable / undefined with its
     ``reason``; ``required`` says how many images a resolved answer needs."""
@@ -382,7 +382,7 @@ class ThresholdChoice(_Model, kw_only=True):
     bootstrap: Bootstrap | UnsetType = UNSET
 
 
-class FixedScore(_Model, kw_only=True):
+class FixedScore(_Model, frozen=True, kw_only=True):
     """A given threshold (the suite's, a vendor's) scored on every image."""
 
     threshold: int
@@ -397,7 +397,7 @@ class FixedScore(_Model, kw_only=True):
     bootstrap: Bootstrap
 
 
-class Recommendation(_Model, kw_only=True):
+class Recommendation(_Model, frozen=True, kw_only=True):
     algorithm: str
     targets: list[ThresholdChoice]
     fixed: list[FixedScore] = []
@@ -406,19 +406,19 @@ class Recommendation(_Model, kw_only=True):
 # -- real variants -----------------------------------------------------------------------------
 
 
-class VariantPair(_Model, kw_only=True):
+class VariantPair(_Model, frozen=True, kw_only=True):
     variant: str
     original: str
     distance: int
 
 
-class Unpaired(_Model, kw_only=True):
+class Unpaired(_Model, frozen=True, kw_only=True):
     variant: str
     original: str
     reason: str
 
 
-class VariantPositives(_Model, kw_only=True):
+class VariantPositives(_Model, frozen=True, kw_only=True):
     """A variant row's positive pairs: per variant file, not per dataset image."""
 
     n: int
@@ -429,7 +429,7 @@ class VariantPositives(_Model, kw_only=True):
     unpaired: list[Unpaired] = []
 
 
-class VariantRow(_Model, kw_only=True):
+class VariantRow(_Model, frozen=True, kw_only=True):
     """One algorithm against one kind of real re-upload, shaped like a :class:`Cell`
     (``transform`` holds the row name, ``variant_of:<kind>``)."""
 
@@ -443,7 +443,7 @@ class VariantRow(_Model, kw_only=True):
     misses: list[VariantPair] = []
 
 
-class VariantImage(_Model, kw_only=True):
+class VariantImage(_Model, frozen=True, kw_only=True):
     id: str
     variant_of: str
     kind: str | None = None
@@ -452,7 +452,7 @@ class VariantImage(_Model, kw_only=True):
     height: int | UnsetType | None = UNSET
 
 
-class Variants(_Model, kw_only=True):
+class Variants(_Model, frozen=True, kw_only=True):
     """Real variant pairs declared by the manifest (``variant_of``), present only when the
     dataset declares some (see :mod:`harness.variants`)."""
 
@@ -464,7 +464,7 @@ class Variants(_Model, kw_only=True):
 # -- leaderboard, edit families, gallery, run -----------------------------------------------------
 
 
-class LeaderboardRow(_Model, kw_only=True):
+class LeaderboardRow(_Model, frozen=True, kw_only=True):
     algorithm: str
     threshold: int | None
     status: str
@@ -474,7 +474,7 @@ class LeaderboardRow(_Model, kw_only=True):
     flagged: JSONObject | UnsetType | None = UNSET
 
 
-class Leaderboard(_Model, kw_only=True):
+class Leaderboard(_Model, frozen=True, kw_only=True):
     """Every algorithm at its threshold chosen for one target FPR, TPR per edit family."""
 
     target_fpr: Number
@@ -483,7 +483,7 @@ class Leaderboard(_Model, kw_only=True):
     rows: list[LeaderboardRow]
 
 
-class EditFamily(_Model, kw_only=True):
+class EditFamily(_Model, frozen=True, kw_only=True):
     """A family of edits (what reports group by): its transforms, each one's strength
     (``[parameter, value]``, or null for chains and presets) and, per algorithm, the positive
     distance histogram pooled over the family."""
@@ -494,7 +494,7 @@ class EditFamily(_Model, kw_only=True):
     positives: dict[str, list[int]]
 
 
-class Escape(_Model, kw_only=True):
+class Escape(_Model, frozen=True, kw_only=True):
     algorithm: str
     transform: str
     image: str
@@ -503,7 +503,7 @@ class Escape(_Model, kw_only=True):
     thumbnails: dict[str, str]
 
 
-class GalleryCollision(_Model, kw_only=True):
+class GalleryCollision(_Model, frozen=True, kw_only=True):
     algorithm: str
     a: str
     transform: str | None
@@ -513,12 +513,12 @@ class GalleryCollision(_Model, kw_only=True):
     thumbnails: dict[str, str]
 
 
-class SetApart(_Model, kw_only=True):
+class SetApart(_Model, frozen=True, kw_only=True):
     image: str
     reason: str
 
 
-class Gallery(_Model, kw_only=True):
+class Gallery(_Model, frozen=True, kw_only=True):
     """The worst escapes and closest real collisions per algorithm, with thumbnails."""
 
     escapes: list[Escape] = []
@@ -527,14 +527,14 @@ class Gallery(_Model, kw_only=True):
     note: str = ""
 
 
-class Status(_Model, kw_only=True):
+class Status(_Model, frozen=True, kw_only=True):
     images_failed: int
     failure_rate: Number
     max_failure_rate: Number
     ok: bool
 
 
-class AlgorithmCost(_Model, kw_only=True):
+class AlgorithmCost(_Model, frozen=True, kw_only=True):
     """One algorithm's CPU time per hash call over the calls a run made (``status`` is
     ``measured``, or says why not: every hash cached, or none made)."""
 
@@ -546,14 +546,14 @@ class AlgorithmCost(_Model, kw_only=True):
     hashes_per_cpu_s: Number | UnsetType | None = UNSET
 
 
-class RunCost(_Model, kw_only=True):
+class RunCost(_Model, frozen=True, kw_only=True):
     """CPU cost per hash, measured where the run ran (``unit`` says what is timed)."""
 
     unit: str
     algorithms: list[AlgorithmCost] = []
 
 
-class RunInfo(_Model, kw_only=True):
+class RunInfo(_Model, frozen=True, kw_only=True):
     """What differs between two runs of the same suite (never compared): run id, time,
     elapsed seconds, workers, the vendor file a run was scored from, CPU cost per hash, the
     cache used."""
@@ -567,7 +567,7 @@ class RunInfo(_Model, kw_only=True):
     cache: JSONObject | UnsetType = UNSET
 
 
-class Failure(_Model, kw_only=True):
+class Failure(_Model, frozen=True, kw_only=True):
     """An image that could not be decoded, edited or hashed (``stage``), with the reason."""
 
     image: str
@@ -579,7 +579,7 @@ class Failure(_Model, kw_only=True):
     variant_of: str | UnsetType = UNSET
 
 
-class Exclusion(_Model, kw_only=True):
+class Exclusion(_Model, frozen=True, kw_only=True):
     """An image or edited copy an algorithm left out by its own rule (a quality gate)."""
 
     image: str
@@ -589,7 +589,7 @@ class Exclusion(_Model, kw_only=True):
     variant_of: str | UnsetType = UNSET
 
 
-class Hygiene(_Model, kw_only=True):
+class Hygiene(_Model, frozen=True, kw_only=True):
     exact_duplicates: list[JSONObject] = []
     near_duplicates: JSONObject | None = None
     degenerate: list[JSONObject] | UnsetType = UNSET
@@ -599,7 +599,7 @@ class Hygiene(_Model, kw_only=True):
 # -- the document ------------------------------------------------------------------------------
 
 
-class Results(_Model, kw_only=True):
+class Results(_Model, frozen=True, kw_only=True):
     """A results document (schema 3). ``run`` is the only part that differs between two runs
     of the same suite on the same data and environment."""
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from harness import variants
 from harness.core.errors import HarnessError
-from harness.result_model import EditRate, Metric, Rate, Results
+from harness.result_model import Cell, EditRate, Metric, Rate, Results, VariantRow
 
 COLUMNS = (
     "algorithm",
@@ -67,7 +67,8 @@ def _row(
 
 def rows(result: Results) -> Iterator[dict[str, Any]]:
     """Every rate in the document, in document order (deterministic)."""
-    for cell in [*result.cells, *variants.rows(result)]:  # real variant pairs: own rows
+    cells: list[Cell | VariantRow] = [*result.cells, *variants.rows(result)]
+    for cell in cells:  # real variant pairs: own rows
         for m in cell.metrics:
             protocol = m.params.get("protocol", "own_original" if m.name == "tpr" else "")
             yield _row(cell.algorithm, cell.transform, m.name, m, protocol=protocol)
