@@ -635,7 +635,7 @@ def _command(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # Long on purpose: every subcommand and option in one readable table, in --help order.
+    # Long: on purpose, every subcommand and option in one readable table, in --help order.
     parser = argparse.ArgumentParser(
         prog="hash-harness",
         description="Measure how robust perceptual image hashes are to edits, and how often "

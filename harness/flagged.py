@@ -572,6 +572,8 @@ def flagged_share(
         an interval from the pair FPR's Clopper-Pearson bounds; ``queries`` says which images
         were the uploads and the database (e.g. "held-out images").
     """
+    # Long: the measured curve, the model curve and the answer at each size share their inputs
+    # and are written in the order the section reads; pieces apart would pass them all around.
     sizes = [float(s) for s in database_sizes]
     if any(not math.isfinite(s) or s < 1 for s in sizes):
         raise ValueError(f"database sizes must be finite and >= 1, got {sizes}")

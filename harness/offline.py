@@ -517,6 +517,8 @@ def score(
     exclusions: an excluded edited copy is an escape, a miss in the TPR, counted and listed.
     Real variants in the export are scored in their own rows (:mod:`harness.variants`).
     """
+    # Long: the export's record, the vendor's file and the suite are read and cross-checked
+    # in the order a user fixes them, then scored exactly as a run's hashes would be.
     from harness import variants as real_variants
     from harness.evaluate import evaluate
 

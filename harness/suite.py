@@ -176,6 +176,8 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
     SuiteError
         Listing every problem found, one per line, each with how to fix it.
     """
+    # Long: one flat pass over every key that collects all problems, so a user sees every
+    # mistake of a suite at once rather than one per attempt.
     problems: list[str] = []
     for key in raw:
         if key not in KEYS:

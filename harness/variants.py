@@ -139,6 +139,8 @@ def evaluate(
     ``corpus`` holds the originals' hashes of the run, ``hashed`` the variants' (one column,
     in ``data.variants`` order), ``result`` the evaluated document (image status, groups).
     """
+    # Long: each row's positives and its three negative protocols are built side by side from
+    # the same masks; splitting it per protocol is a worthwhile next step.
     from harness import kernels, pairs
     from harness.metrics import histogram, rate_at, summary
 

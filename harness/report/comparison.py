@@ -139,7 +139,7 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def render_html(report: dict[str, Any]) -> str:
     """Self-contained HTML of the comparison, styled like the run report, with its caveats."""
-    # One page top to bottom (summary, per-pair sections, caveats): read as the page reads.
+    # Long: one page top to bottom (summary, per-pair sections, caveats), read as the page reads.
     from harness.report.html import _css
 
     def table(header: list[str], rows: list[list[str]]) -> str:
