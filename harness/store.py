@@ -289,17 +289,14 @@ class HashStore:
     def file(self, key: str | None) -> FileInfo | None:
         if key is None or self.db is None:
             return None
-        try:
-            row = self.db.execute(
-                "SELECT sha256, width, height, grey_std, frames, checksum FROM files "
-                "WHERE file_key = ?",
-                (key,),
-            ).fetchone()
-        except sqlite3.DatabaseError as exc:
-            self._damaged(exc)
+        found = self._read(
+            "SELECT sha256, width, height, grey_std, frames, checksum FROM files "
+            "WHERE file_key = ?",
+            (key,),
+        )
+        if not found:
             return None
-        if row is None:
-            return None
+        row = found[0]
         if row[5] != checksum(key, *row[:5]):
             self._fault((key,), f"file row {key}")
             return None
@@ -317,15 +314,11 @@ class HashStore:
             return {}
         col_index = {k: i for i, k in enumerate(columns)}
         algo_index = {k: i for i, k in enumerate(algorithms) if k is not None}
-        try:
-            rows = self.db.execute(
-                "SELECT column_key, algorithm_key, status, value, reason, checksum FROM hashes "
-                "WHERE sha256 = ?",
-                (sha256,),
-            ).fetchall()
-        except sqlite3.DatabaseError as exc:
-            self._damaged(exc)
-            return {}
+        rows = self._read(
+            "SELECT column_key, algorithm_key, status, value, reason, checksum FROM hashes "
+            "WHERE sha256 = ?",
+            (sha256,),
+        )
         out = {}
         for col, algo, status, value, reason, check in rows:
             if col in col_index and algo in algo_index:
@@ -336,20 +329,26 @@ class HashStore:
                 out[(col_index[col], algo_index[algo])] = (status, value, reason)
         return out
 
+    def _read(self, sql: str, args: tuple[str, ...]) -> list[Any]:
+        """Rows of one query; none when the database turns out damaged (recorded, moved aside)."""
+        if self.db is None:
+            return []
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._damaged(exc)
+            return []
+
     def thumbnails(self, sha256: str, columns: list[str]) -> dict[int, bytes]:
         """Cached thumbnails of one image: column index -> JPEG bytes. A row that fails its
         checksum is left out (made again by the next run that needs it) and recorded."""
         if self.db is None:
             return {}
         col_index = {k: i for i, k in enumerate(columns)}
-        try:
-            rows = self.db.execute(
-                "SELECT column_key, CAST(value AS BLOB), checksum FROM thumbnails WHERE sha256 = ?",
-                (sha256,),
-            ).fetchall()
-        except sqlite3.DatabaseError as exc:
-            self._damaged(exc)
-            return {}
+        rows = self._read(
+            "SELECT column_key, CAST(value AS BLOB), checksum FROM thumbnails WHERE sha256 = ?",
+            (sha256,),
+        )
         out = {}
         for col, value, check in rows:
             if value.startswith(b"data:"):  # rows of earlier releases hold a base64 data URI
