@@ -440,6 +440,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
         bits=args.bits,
         thresholds=tuple(args.threshold) if args.threshold else None,
         min_quality=args.min_quality,
+        measure=args.measure,
+        dims=args.dims,
+        levels=args.levels,
+        max_distance=args.max_distance,
+        weights=args.weights,
     )
     result["run"] = run_block(scored_from=str(args.hashes))
     _write_outputs(results.from_builtins(result), out)
@@ -900,12 +905,41 @@ def build_parser() -> argparse.ArgumentParser:
     sco.add_argument(
         "--hashes",
         required=True,
-        help="vendor CSV with columns item_id,hash (optional: quality, excluded)",
+        help="vendor CSV with columns item_id,hash (optional: quality, excluded); hash is hex or "
+        "0/1 bits, or a JSON list of numbers for a vector hash",
     )
     sco.add_argument("--label", default="vendor", help="name of the vendor algorithm in reports")
     sco.add_argument("--bits", type=_positive_int, help="hash length (default: from the file)")
     sco.add_argument(
-        "--threshold", type=int, nargs="+", help="match thresholds in bits (default: 10%% of bits)"
+        "--measure",
+        default="hamming",
+        help="how two hashes are compared: bits by hamming or weighted_hamming (with --weights), "
+        "vectors by l1, l2 or cosine distance binned to --levels (default: hamming)",
+    )
+    sco.add_argument(
+        "--dims", type=_positive_int, help="numbers per vector hash (default: from the file)"
+    )
+    sco.add_argument(
+        "--levels",
+        type=_positive_int,
+        default=1000,
+        help="levels a real-valued distance is binned to (default: 1000)",
+    )
+    sco.add_argument(
+        "--max-distance",
+        type=float,
+        default=0.0,
+        help="l1 / l2 distance mapped to the last level (required for l1 and l2)",
+    )
+    sco.add_argument(
+        "--weights",
+        help="JSON file with one list of numbers, a weight per bit (for weighted_hamming)",
+    )
+    sco.add_argument(
+        "--threshold",
+        type=int,
+        nargs="+",
+        help="match thresholds in bits, or in levels for other measures (default: 10%% of them)",
     )
     sco.add_argument(
         "--min-quality",

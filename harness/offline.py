@@ -6,6 +6,12 @@ manifest; the vendor hashes the files on their own machines and returns ``item_i
 evaluates them with exactly the pipeline built-in algorithms go through (same pairs, protocols,
 statistics and report). Neither side runs the other's code.
 
+A hash is bits (hex, or a 0/1 string), compared by Hamming or, with per-bit weights, weighted
+Hamming; or a float vector written as a JSON list of numbers (``"[0.12, -0.5, 3]"``, quoted as
+CSV quotes any field with commas), compared by L1, L2 or cosine distance binned to levels -
+the same :class:`~harness.algorithms.vectors.Measured` declaration, metric and binning as an
+external hasher answering over the protocol, so the same vectors score the same either way.
+
 Layout of an export folder::
 
     export.json      suite configuration, dataset identity, per-image sha256/size/licence
@@ -52,7 +58,8 @@ from PIL import Image
 from datasets_benign import Dataset, ImageRecord, Variant, open_dataset
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms.precomputed import Precomputed
-from harness.core.errors import HarnessError
+from harness.algorithms.vectors import VECTOR_DISTANCES, parse_vector
+from harness.core.errors import HarnessError, InvalidParameterError
 from harness.progress import Progress
 from harness.results import atomic_write_text, read_json_object
 from harness.runner import HashedCorpus
@@ -70,9 +77,10 @@ NAME_DIGITS = 20
 FIXED_MTIME = 1_000_000_000
 #: What the vendor returns, told in the vendor-facing export.json.
 RETURN_FORMAT = (
-    "a CSV with the columns item_id,hash (hex or 0/1); optional columns: quality (a number, "
-    "higher is better) and excluded (non-empty when your system declines to hash the file, "
-    "with the reason)"
+    "a CSV with the columns item_id,hash; hash is hex or 0/1 for a bit hash, or for a vector "
+    'hash a JSON list of numbers such as "[0.12, -0.5, 3.0]" (one length for every file, '
+    "finite numbers only); optional columns: quality (a number, higher is better) and "
+    "excluded (non-empty when your system declines to hash the file, with the reason)"
 )
 
 
@@ -239,6 +247,7 @@ def export(
         "export_schema": EXPORT_SCHEMA,
         **_evaluator_record(suite, data, columns, images, variants, failures),
         "items": len(rows),
+        "return": RETURN_FORMAT,
     }
     atomic_write_text(out / "export.json", json.dumps(doc, indent=1) + "\n")
     return doc
@@ -380,19 +389,50 @@ def _index(item_id: str) -> tuple[int, int]:
     return int(item_id[1:7]), int(item_id[-3:])
 
 
-def _bits_of(text: str, n_bits: int | None) -> npt.NDArray[np.bool_]:
+def _bits_of(text: str, n_bits: int | None, declared: str) -> npt.NDArray[np.bool_]:
+    """Bits of a hex or 0/1 hash; ValueError (worded to follow "the hash ...") when it is not."""
     text = text.strip().lower()
+    if text.startswith("["):
+        raise ValueError("is a list of numbers: score vectors with --measure l1, l2 or cosine")
     if text and set(text) <= {"0", "1"} and (n_bits is None or len(text) == n_bits):
         return np.frombuffer(text.encode(), np.uint8) == ord("1")
-    raw = bytes.fromhex(text.removeprefix("0x"))
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raw = b""
     if not raw:
-        raise ValueError("empty hash")
+        raise ValueError(
+            f"is neither hex nor 0/1: {text[:40]!r} (mark a file your system declines in an "
+            "'excluded' column)"
+        )
     bits = np.unpackbits(np.frombuffer(raw, np.uint8)).astype(bool)
     if n_bits is None:
         return bits
     if len(raw) != (n_bits + 7) // 8 or bits[n_bits:].any():
-        raise VendorHashesError(f"a hash has {bits.size} bits but --bits says {n_bits}.")
+        raise ValueError(f"has {bits.size} bits but {declared} says {n_bits}")
     return bits[:n_bits]
+
+
+def _vector_of(text: str, dims: int | None, declared: str) -> npt.NDArray[np.float32]:
+    """A vector hash written as a JSON list of numbers; ValueError (worded to follow "the hash
+    ...") when it is not one, has another length than ``dims`` or a non-finite value."""
+    text = text.strip()
+    if not text.startswith("["):
+        raise ValueError(
+            f"is not a JSON list of numbers, which a vector hash must be: {text[:40]!r} (bit "
+            "hashes are scored without --measure, or with --measure weighted_hamming)"
+        )
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"is not valid JSON ({exc.msg}): {text[:40]!r}") from exc
+    try:
+        return parse_vector(values, None if dims is None else dims)
+    except ValueError as exc:
+        message = str(exc)
+        if dims is not None and message.endswith(f"declared dims={dims}"):
+            message = f"has {len(values)} numbers but {declared} says {dims}"
+        raise ValueError(message) from exc
 
 
 #: Values of the ``excluded`` column that mean "not excluded".
@@ -401,11 +441,12 @@ _NOT_EXCLUDED = {"", "0", "false", "no"}
 
 @dataclasses.dataclass(frozen=True)
 class VendorHashes:
-    """A validated vendor file: hashes by item, and the items the vendor declined with why."""
+    """A validated vendor file: hashes by item (bits, or float32 vectors), their length (bits
+    or numbers), and the items the vendor declined with why."""
 
-    hashes: dict[str, npt.NDArray[np.bool_]]
+    hashes: dict[str, npt.NDArray[Any]]
     excluded: dict[str, str]
-    n_bits: int
+    size: int
 
 
 def _exclusion(row: dict[str, str], min_quality: float | None, path: Path) -> str | None:
@@ -434,15 +475,20 @@ def _exclusion(row: dict[str, str], min_quality: float | None, path: Path) -> st
 def read_vendor_hashes(
     path: str | Path,
     known: set[str] | dict[str, Any],
-    n_bits: int | None = None,
+    size: int | None = None,
     min_quality: float | None = None,
+    *,
+    vector: bool = False,
+    declared: str = "--bits",
 ) -> VendorHashes:
     """Validated hashes and exclusions from a vendor CSV.
 
-    Columns: ``item_id`` and ``hash``; optional ``excluded`` (non-empty = the vendor's system
-    declined the file; ``hash`` may then be empty) and ``quality`` (with ``min_quality``, items
-    below it count as excluded). An ``item_id`` may also be given as the file name
-    (``images/<item>.png``).
+    Columns: ``item_id`` and ``hash`` (bits as hex or 0/1; with ``vector``, a JSON list of
+    numbers); optional ``excluded`` (non-empty = the vendor's system declined the file; ``hash``
+    may then be empty) and ``quality`` (with ``min_quality``, items below it count as excluded).
+    An ``item_id`` may also be given as the file name (``images/<item>.png``). ``size`` is the
+    declared length (bits, or numbers of a vector), ``declared`` the option that declared it;
+    without it every hash must have the length of the others.
     """
     path = Path(path)
     try:
@@ -473,8 +519,10 @@ def read_vendor_hashes(
             f"{path} has {len(unknown)} ids that are not in the export, e.g. {unknown[:5]} "
             "(was it made from another export?)."
         )
-    hashes: dict[str, npt.NDArray[np.bool_]] = {}
+    hashes: dict[str, npt.NDArray[Any]] = {}
     excluded: dict[str, str] = {}
+    parse = _vector_of if vector else _bits_of
+    unit = "numbers" if vector else "bits"
     for row in rows:
         item, text = row["item_id"], row["hash"] or ""
         reason = _exclusion(row, min_quality, path)
@@ -482,22 +530,81 @@ def read_vendor_hashes(
             excluded[item] = reason
             continue
         try:
-            hashes[item] = _bits_of(text, n_bits)
+            hashes[item] = parse(text, size, declared)
         except ValueError as exc:
+            raise VendorHashesError(f"{path}: the hash of {item} {exc}.") from exc
+        if size is None and len(hashes[item]) != len(next(iter(hashes.values()))):
+            first = next(iter(hashes))
             raise VendorHashesError(
-                f"{path}: the hash of {item} is neither hex nor 0/1: {text[:40]!r} (mark a "
-                "file your system declines in an 'excluded' column)."
-            ) from exc
-    lengths = sorted({len(b) for b in hashes.values()})
-    if not lengths:
+                f"{path}: hashes have different lengths: {item} has {len(hashes[item])} {unit}, "
+                f"{first} {len(hashes[first])}; all must be equal."
+            )
+    if not hashes:
         raise VendorHashesError(f"{path}: every item is excluded; there is nothing to score.")
-    if len(lengths) > 1:
+    return VendorHashes(hashes, excluded, len(next(iter(hashes.values()))))
+
+
+def read_weights(path: str | Path) -> tuple[float, ...]:
+    """Per-bit weights of weighted Hamming from a JSON file holding one list of numbers
+    (MSB-first bit order, as the hashes' hex)."""
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VendorHashesError(f"Cannot read the weights {path}: {exc}.") from exc
+    if not isinstance(values, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    ):
         raise VendorHashesError(
-            f"{path}: hashes have different lengths {lengths} bits; all must be equal."
+            f"{path} must hold one JSON list of numbers, a weight per bit, e.g. [1, 0.5, 2]."
         )
-    if n_bits is not None and lengths[0] != n_bits:
-        raise VendorHashesError(f"{path}: hashes have {lengths[0]} bits but --bits says {n_bits}.")
-    return VendorHashes(hashes, excluded, lengths[0])
+    return tuple(float(v) for v in values)
+
+
+def vendor_algorithm(
+    label: str = "vendor",
+    *,
+    measure: str = "hamming",
+    bits: int | None = None,
+    dims: int | None = None,
+    levels: int = 1000,
+    max_distance: float = 0.0,
+    weights: str | Path | tuple[float, ...] | None = None,
+) -> Precomputed:
+    """The vendor algorithm as declared, checked before any file of the export or the vendor is
+    read; a length left out (``bits`` / ``dims`` None) is a stand-in until the hash file gives
+    it. ``weights`` are numbers, or the JSON file :func:`read_weights` reads (then only once the
+    other options agree)."""
+    vector = measure in VECTOR_DISTANCES
+    if bits is not None and vector:
+        raise VendorHashesError(
+            f"--bits is for bit hashes; the length of a {measure} vector is --dims."
+        )
+    if (weights is not None) != (measure == "weighted_hamming"):
+        raise VendorHashesError(
+            "--weights FILE (a weight per bit) goes with --measure weighted_hamming, and only "
+            "with it."
+        )
+
+    def declare(measure: str, weights: tuple[float, ...] = ()) -> Precomputed:
+        return Precomputed(
+            label=label,
+            measure=measure,
+            bits=bits or len(weights) or 64,
+            dims=dims or (1 if vector else 0),
+            levels=levels,
+            max_distance=max_distance,
+            weights=weights,
+        )
+
+    try:
+        if weights is None:
+            return declare(measure)
+        declare("hamming")  # every option but the weights, before their file is read
+        values = read_weights(weights) if isinstance(weights, str | Path) else tuple(weights)
+        return declare(measure, values)
+    except InvalidParameterError as exc:
+        raise VendorHashesError(f"score: {exc}") from exc
 
 
 def score(
@@ -508,6 +615,11 @@ def score(
     bits: int | None = None,
     thresholds: tuple[int, ...] | None = None,
     min_quality: float | None = None,
+    measure: str = "hamming",
+    dims: int | None = None,
+    levels: int = 1000,
+    max_distance: float = 0.0,
+    weights: str | Path | tuple[float, ...] | None = None,
 ) -> dict[str, Any]:
     """The results document of a vendor's hashes, evaluated like a built-in algorithm's
     (without its ``run`` block).
@@ -516,23 +628,43 @@ def score(
     excluded (``excluded`` column, or ``quality`` below ``min_quality``) are the algorithm's
     exclusions: an excluded edited copy is an escape, a miss in the TPR, counted and listed.
     Real variants in the export are scored in their own rows (:mod:`harness.variants`).
+    ``measure`` and the options after it declare how hashes are compared, as for an external
+    hasher (:func:`vendor_algorithm`); thresholds are in bits for Hamming, else in levels.
     """
-    # Long: the export's record, the vendor's file and the suite are read and cross-checked
-    # in the order a user fixes them, then scored exactly as a run's hashes would be.
+    # Long: the options, the export's record, the vendor's file and the suite are read and
+    # cross-checked in the order a user fixes them, then scored exactly as a run's hashes are.
     from harness import variants as real_variants
     from harness.evaluate import evaluate
 
+    declared = vendor_algorithm(
+        label,
+        measure=measure,
+        bits=bits,
+        dims=dims,
+        levels=levels,
+        max_distance=max_distance,
+        weights=weights,
+    )
     source = Path(export_dir)
     doc = _read_export(source)
     items = _items(source, doc)
-    vendor = read_vendor_hashes(hashes_csv, items, bits, min_quality)
-    n_bits = vendor.n_bits
-    algo = Precomputed(label=label, bits=n_bits)
+    if declared.vector:
+        size, option = dims, "--dims"
+    elif declared.weights:
+        size, option = declared.bits, f"--weights ({declared.bits} weights)"
+    else:
+        size, option = bits, "--bits"
+    vendor = read_vendor_hashes(
+        hashes_csv, items, size, min_quality, vector=declared.vector, declared=option
+    )
+    algo = dataclasses.replace(declared, **{"dims" if declared.vector else "bits": vendor.size})
     suite = parse_suite(doc["suite"]["config"], source="the export's suite")
     chosen = thresholds or (algo.default_threshold().bits,)
-    bad = [t for t in chosen if not 0 <= t <= n_bits]
+    bad = [t for t in chosen if not 0 <= t <= algo.n_levels]
     if bad:
-        raise VendorHashesError(f"thresholds {bad} are outside [0, {n_bits}] bits.")
+        raise VendorHashesError(
+            f"thresholds {bad} are outside [0, {algo.n_levels}] {algo.level_unit}."
+        )
     suite = dataclasses.replace(
         suite,
         algorithms=(algo,),
@@ -605,7 +737,7 @@ def _vendor_corpus(
     for item, i, c in sorted(located, key=lambda x: (x[1], x[2])):
         where = {"image": ids[i], "transform": columns[c], "algorithm": algo.id}
         if item in vendor.hashes:
-            packed[c, i] = np.packbits(vendor.hashes[item])
+            packed[c, i] = algo.pack(vendor.hashes[item])
             ok[c, i] = True
         elif item in vendor.excluded:
             exclusions.append({**where, "reason": f"{algo.label}: {vendor.excluded[item]}"})

@@ -156,13 +156,14 @@ class OperatingThreshold(_Model, frozen=True, kw_only=True):
 
 
 class AlgorithmInfo(_Model, frozen=True, kw_only=True):
-    """An algorithm as run: fingerprint (id, adapter version, libraries, a vendor command, a
-    matching policy's parts), distance levels, the suite's thresholds and published operating
-    points."""
+    """An algorithm as run: fingerprint (id, adapter version, libraries, the full spec of a
+    hasher named by its label, a vendor command, a matching policy's parts), distance levels, the
+    suite's thresholds and published operating points."""
 
     id: str
     version: int | str | UnsetType = UNSET
     libraries: JSONObject | UnsetType = UNSET
+    spec: str | UnsetType = UNSET
     command: list[str] | UnsetType = UNSET
     parts: list[JSONObject] | UnsetType = UNSET
     levels: int = field(name="n_bits")

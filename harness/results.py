@@ -608,3 +608,30 @@ def check_comparable(
             f"sha256 differs; dataset {dataset!r} against {ref_dataset!r}): run on the same "
             f"images or recreate {ref_label}."
         )
+    _check_labels((ref_label, reference), (label, other))
+
+
+def _algorithm_ids(doc: Results | Mapping[str, Any]) -> set[str]:
+    if isinstance(doc, Results):
+        return {a.id for a in doc.algorithms}
+    return set(doc["suite"].get("thresholds", {}))  # a baseline keeps thresholds by id
+
+
+def _check_labels(*docs: tuple[str, Results | Mapping[str, Any]]) -> None:
+    """Refuse a pair where one side names an external or imported hasher by its former long id
+    (``external(bits=64,label='acme')``) and the other by its label (``acme``): their rows
+    would silently fail to meet."""
+    from harness.algorithms.base import former_label
+
+    (label_a, a), (label_b, b) = docs
+    ids = {label_a: _algorithm_ids(a), label_b: _algorithm_ids(b)}
+    for old, new in ((label_a, label_b), (label_b, label_a)):
+        for algorithm in sorted(ids[old] - ids[new]):
+            short = former_label(algorithm)
+            if short is not None and short in ids[new]:
+                raise IncomparableError(
+                    f"{old} names the hasher {short!r} by its former id {algorithm!r}, {new} by "
+                    f"its label {short!r} (hash-harness now names external and precomputed "
+                    f"hashers by their label): rerun or re-score {old} with this version (or "
+                    "recreate the baseline) to compare them."
+                )

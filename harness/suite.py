@@ -146,8 +146,15 @@ def _dedupe(items: list[tuple[int, Any]], key: str, problems: list[str]) -> None
     seen: dict[str, int] = {}
     for i, item in items:
         if item.id in seen:
+            labelled = getattr(item, "spec", item.id) != item.id  # named by its label
             problems.append(
-                _problem(f"{key}[{i}]", f"{item.id!r} duplicates {key}[{seen[item.id]}].")
+                _problem(
+                    f"{key}[{i}]",
+                    f"its label {item.id!r} is already the name of {key}[{seen[item.id]}]; "
+                    "results name an algorithm by its label, so give each its own."
+                    if labelled
+                    else f"{item.id!r} duplicates {key}[{seen[item.id]}].",
+                )
             )
         seen.setdefault(item.id, i)
 

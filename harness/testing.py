@@ -120,12 +120,12 @@ def check_algorithm(algo: HashAlgorithm | str, images: Sequence[Image.Image] | N
     t = algo.default_threshold().bits
     _require(0 <= t <= algo.n_levels, algo, f"default threshold {t} outside 0..{algo.n_levels}")
 
-    if not algo.id_excludes:  # ids that leave out how a hash is obtained cannot rebuild it
+    if not algo.id_excludes:  # specs that leave out how a hash is obtained cannot rebuild it
         try:
-            rebuilt = make_algorithm(algo.id)
+            rebuilt = make_algorithm(algo.spec)
         except HarnessError as exc:
-            raise ConformanceError(f"{algo}: its id does not rebuild it: {exc}") from exc
-        _require(rebuilt == algo, algo, "its id does not rebuild the algorithm")
+            raise ConformanceError(f"{algo}: its spec does not rebuild it: {exc}") from exc
+        _require(rebuilt == algo, algo, "its spec does not rebuild the algorithm")
     _require(_is_json(algo.to_dict()), algo, "to_dict() is not JSON")
     copy = pickle.loads(pickle.dumps(algo))  # noqa: S301 - our own object, round-tripped
     _require(copy == algo, algo, "does not survive pickling")

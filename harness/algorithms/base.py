@@ -15,8 +15,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from harness.core.errors import HarnessError, InvalidParameterError, UnknownNameError
 from harness.core.registry import Registry
-from harness.core.spec import Spec
+from harness.core.spec import Spec, parse_call
 from harness.kernels import Metric
 
 ALGORITHMS: Registry[type[HashAlgorithm]] = Registry("algorithm", "hash_harness.algorithms")
@@ -62,6 +63,12 @@ class HashAlgorithm(Spec):
     #: False for adapters that need configuration to exist at all (an external command, an
     #: imported hash file): they are left out of "every algorithm" sets such as the goldens.
     standalone: ClassVar[bool] = True
+
+    @property
+    def spec(self) -> str:
+        """The text that rebuilds this algorithm with :func:`make_algorithm`: its id, except for
+        adapters named by a label (:class:`LabelledAlgorithm`)."""
+        return self.id
 
     @property
     def n_bits(self) -> int:
@@ -126,6 +133,63 @@ class HashAlgorithm(Spec):
             "version": self.version,
             "libraries": {lib: distribution_version(lib) for lib in self.libraries},
         }
+
+
+class LabelledAlgorithm(HashAlgorithm):
+    """An adapter that exists only as configured (a vendor's command, a vendor's imported
+    hashes), named by its short ``label`` wherever results name algorithms: ``acme`` in every
+    table, report and comparison rather than ``external(bits=64,label='acme')``.
+
+    The full spec the label stands for (:attr:`spec`) is recorded in :meth:`fingerprint`, which
+    results keep beside the id and which is part of the cache key, so a changed length or
+    measure never passes for the same hash. A label may not be the name of a registered algorithm
+    or policy (``phash`` must always mean pHash); :meth:`check_label` refuses it.
+    """
+
+    label: str
+
+    @property
+    def id(self) -> str:
+        return self.label
+
+    @property
+    def spec(self) -> str:
+        return super().id  # the canonical name(key=value,...) of Spec.id
+
+    def check_label(self) -> None:
+        """Refuse a label that is not an identifier or that names a registered algorithm or
+        policy (case-insensitively, as names are looked up)."""
+        from harness.algorithms.policies import POLICIES
+
+        if not isinstance(self.label, str) or not self.label.isidentifier():
+            raise InvalidParameterError(
+                f"The 'label' parameter of {self.name} must be a short identifier. "
+                f"Got {self.label!r} instead."
+            )
+        for registry in (ALGORITHMS, POLICIES):
+            try:
+                taken = registry.canonical(self.label)
+            except UnknownNameError:
+                continue
+            raise InvalidParameterError(
+                f"The label {self.label!r} of {self.name} is the name of the {registry.kind} "
+                f"{taken!r}; results would confuse the two: choose another label."
+            )
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {**super().fingerprint(), "spec": self.spec}
+
+
+def former_label(algorithm_id: str) -> str | None:
+    """The label of an id in the form results used before labelled adapters were named by their
+    label (``external(bits=64,label='acme')`` -> ``acme``), else None."""
+    try:
+        name, params = parse_call(algorithm_id, "acme")
+        cls = ALGORITHMS.get(name)
+    except HarnessError:  # not a spec (a policy's id), or not a registered name
+        return None
+    label = params.get("label")
+    return label if issubclass(cls, LabelledAlgorithm) and isinstance(label, str) else None
 
 
 def make_algorithm(text: str) -> HashAlgorithm:

@@ -38,11 +38,10 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from harness.algorithms.base import ALGORITHMS, HashAlgorithm
-from harness.algorithms.vectors import DISTANCES, VECTOR_DISTANCES, VectorMetric, vector_row
+from harness.algorithms.base import ALGORITHMS, LabelledAlgorithm
+from harness.algorithms.vectors import Measured, parse_vector
 from harness.core.errors import HarnessError, HashExcluded, InvalidParameterError
 from harness.core.params import check_choice, check_int, check_real
-from harness.kernels import Metric
 
 PROTOCOL = "hash-harness-external/1"
 #: Longest reply line accepted (a 4096-bit hash in 0/1 form is about 4 KB).
@@ -175,46 +174,28 @@ def _parse_hash(text: Any, n_bits: int) -> npt.NDArray[np.bool_]:
     return bits[:n_bits].astype(bool)
 
 
-def _parse_vector(values: Any, dims: int) -> npt.NDArray[np.float32]:
-    if not isinstance(values, list) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in values
-    ):
-        raise ExternalHasherError("reply has no 'vector' list of numbers")
-    if len(values) != dims:
-        raise ExternalHasherError(f"vector has {len(values)} numbers, declared dims={dims}")
-    vector = np.asarray(values, dtype=np.float32)
-    if not np.isfinite(vector).all():
-        raise ExternalHasherError("vector has a value that is not a finite float32")
-    return vector
-
-
 @ALGORITHMS.register("external")
 @dataclass(frozen=True)
-class External(HashAlgorithm):
-    """A hasher run as a separate program speaking the JSON-lines protocol (closed vendors)."""
+class External(Measured, LabelledAlgorithm):
+    """A hasher run as a separate program speaking the JSON-lines protocol (closed vendors).
+
+    Named by its ``label`` in results (:class:`~harness.algorithms.base.LabelledAlgorithm`); how
+    answers are compared (``measure``: "hamming" on ``bits``, "weighted_hamming" with ``weights``,
+    or "l1", "l2", "cosine" on ``dims`` float numbers binned to ``levels``) is
+    :class:`~harness.algorithms.vectors.Measured`.
+    """
 
     name: ClassVar[str] = "external"
     standalone: ClassVar[bool] = False
     cacheable: ClassVar[bool] = False  # the vendor's binary may change behind the same argv
-    # Metric names carry the suite's label, not the argv: moving the vendor binary or changing
-    # how it is reached keeps every metric comparable (the code fingerprint still tells them
-    # apart in the cache).
+    # The spec leaves the argv out: moving the vendor binary or changing how it is reached is
+    # not another hash (the code fingerprint still tells binaries apart).
     id_excludes: ClassVar[tuple[str, ...]] = ("command", "timeout", "transport")
     label: str = "vendor"
     command: tuple[str, ...] = ()
-    bits: int = 64
     timeout: float = 30.0
     transport: str = "png"
     quality_gate: int = 0
-    #: How two answers are compared: "hamming" (bits), "weighted_hamming" (bits with
-    #: ``weights``, as PHASER offers), or a float-vector distance
-    #: "l1", "l2", "cosine" (``dims`` numbers per image, binned to ``levels``).
-    measure: str = "hamming"
-    dims: int = 0
-    levels: int = 1000
-    #: L1 / L2 distance mapped to the last level (cosine: 2, weighted Hamming: 1, fixed).
-    max_distance: float = 0.0
-    weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         command = self.command
@@ -227,11 +208,7 @@ class External(HashAlgorithm):
                 "The 'command' parameter of external must be a non-empty list of strings (argv, "
                 f"no shell), e.g. command=['python', 'vendor.py']. Got {self.command!r} instead."
             )
-        if not isinstance(self.label, str) or not self.label.isidentifier():
-            raise InvalidParameterError(
-                "The 'label' parameter of external must be a short identifier. "
-                f"Got {self.label!r} instead."
-            )
+        self.check_label()
         check_int("bits", self.bits, owner="external", min_value=1, max_value=65536)
         t = check_real(
             "timeout",
@@ -244,83 +221,7 @@ class External(HashAlgorithm):
         object.__setattr__(self, "timeout", t)
         check_choice("transport", self.transport, owner="external", choices=("png", "path"))
         check_int("quality_gate", self.quality_gate, owner="external", min_value=0, max_value=100)
-        self._check_distance()
-
-    def _check_distance(self) -> None:
-        check_choice("measure", self.measure, owner="external", choices=DISTANCES)
-        vector = self.measure in VECTOR_DISTANCES
-        check_int(
-            "dims", self.dims, owner="external", min_value=1 if vector else 0, max_value=65536
-        )
-        if self.dims and not vector:
-            raise InvalidParameterError(
-                f"external: dims is for vector measures ({', '.join(VECTOR_DISTANCES)}); "
-                f"a {self.measure} hash declares bits."
-            )
-        check_int("levels", self.levels, owner="external", min_value=1, max_value=100_000)
-        needs_range = self.measure in ("l1", "l2")
-        m = check_real(
-            "max_distance",
-            self.max_distance,
-            owner="external",
-            min_value=0.0,
-            max_value=1e12,
-            min_open=needs_range,
-        )
-        object.__setattr__(self, "max_distance", m)
-        if m and not needs_range:
-            raise InvalidParameterError(
-                "external: max_distance is for l1 and l2 (cosine runs to 2, weighted Hamming to "
-                "1 of the total weight)."
-            )
-        weights = tuple(self.weights) if isinstance(self.weights, list | tuple) else (None,)
-        if self.measure == "weighted_hamming":
-            ok = (
-                len(weights) == self.bits
-                and all(isinstance(w, int | float) and 0 <= w < float("inf") for w in weights)
-                and sum(weights) > 0  # type: ignore[arg-type]
-            )
-            if not ok:
-                raise InvalidParameterError(
-                    f"external: weighted_hamming needs weights=[...], {self.bits} non-negative "
-                    f"numbers (one per bit) with a positive sum. Got {self.weights!r} instead."
-                )
-        elif weights:
-            raise InvalidParameterError("external: weights are for measure='weighted_hamming'.")
-        object.__setattr__(self, "weights", tuple(float(w) for w in weights))  # type: ignore[arg-type]
-
-    @property
-    def vector(self) -> bool:
-        """Whether the hasher answers with float vectors rather than bits."""
-        return self.measure in VECTOR_DISTANCES
-
-    @property
-    def n_bits(self) -> int:
-        return 32 * self.dims if self.vector else self.bits
-
-    @property
-    def n_levels(self) -> int:
-        return self.bits if self.measure == "hamming" else self.levels
-
-    @property
-    def level_unit(self) -> str:  # type: ignore[override]
-        return "bits" if self.measure == "hamming" else "levels"
-
-    def metric(self) -> Metric | None:
-        if self.measure == "hamming":
-            return None
-        top = {"cosine": 2.0, "weighted_hamming": 1.0}.get(self.measure, self.max_distance)
-        return VectorMetric(self.measure, self.levels, top, self.weights)
-
-    @property
-    def distance(self) -> str:  # type: ignore[override]
-        """What results record: the measure and, for real-valued ones, the binning."""
-        metric = self.metric()
-        return "hamming" if metric is None else metric.describe()  # type: ignore[attr-defined]
-
-    @property  # type: ignore[misc]
-    def always_shown(self) -> tuple[str, ...]:  # type: ignore[override]
-        return ("label", "dims", "measure") if self.vector else ("label", "bits")
+        self.check_measure("external")
 
     def fingerprint(self) -> dict[str, Any]:
         # The vendor's binary is opaque: its argv and the files it names identify it.
@@ -350,8 +251,7 @@ class External(HashAlgorithm):
             proc.close()
 
     def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
-        answer = self._ask(image)
-        return vector_row(answer) if self.vector else np.packbits(answer)
+        return self.pack(self._ask(image))
 
     def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
         if self.vector:
@@ -391,7 +291,10 @@ class External(HashAlgorithm):
             raise HarnessError(f"{self.label} could not hash the image: {reply['error']}")
         bits: npt.NDArray[Any]
         if self.vector:
-            bits = _parse_vector(reply.get("vector"), self.dims)
+            try:
+                bits = parse_vector(reply.get("vector"), self.dims)
+            except ValueError as exc:
+                raise ExternalHasherError(f"the reply's 'vector' {exc}") from exc
         elif reply.get("n_bits", self.n_bits) != self.n_bits:
             raise ExternalHasherError(
                 f"reply declares n_bits {reply.get('n_bits')}, expected {self.n_bits}"

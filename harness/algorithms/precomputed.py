@@ -9,24 +9,29 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from harness.algorithms.base import ALGORITHMS, HashAlgorithm
+from harness.algorithms.base import ALGORITHMS, LabelledAlgorithm
+from harness.algorithms.vectors import Measured
 from harness.core.errors import HarnessError
 from harness.core.params import param
 
 
 @ALGORITHMS.register("precomputed")
 @dataclasses.dataclass(frozen=True)
-class Precomputed(HashAlgorithm):
-    """Hashes computed elsewhere and imported with ``hash-harness score`` (cannot hash itself)."""
+class Precomputed(Measured, LabelledAlgorithm):
+    """Hashes computed elsewhere and imported with ``hash-harness score`` (cannot hash itself).
+
+    Bits compared by Hamming or weighted Hamming, or float vectors by L1 / L2 / cosine, exactly
+    as an external hasher's answers (:class:`~harness.algorithms.vectors.Measured`); named by its
+    ``label`` in results.
+    """
 
     standalone: ClassVar[bool] = False
-    always_shown: ClassVar[tuple[str, ...] | None] = ("label", "bits")
     label: str = param(str, "vendor", identifier=True, doc="names the imported hashes")
     bits: int = param(int, 64, min=1, max=65536, doc="hash length")
 
-    @property
-    def n_bits(self) -> int:
-        return self.bits
+    def validate(self) -> None:
+        self.check_label()
+        self.check_measure("precomputed")
 
     def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
         raise HarnessError(

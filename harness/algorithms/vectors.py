@@ -9,14 +9,25 @@ results record as the algorithm's ``distance``, binning included.
 Vectors are stored as little-endian float32 (4 bytes per dimension) in the packed rows the
 pipeline keeps for every hash; the metrics work on blocks of rows with matrix products, and L1
 in chunks of references so memory stays ``O(block x chunk x dims)``.
+
+:class:`Measured` is the one declaration of such a distance (measure, bits or dims, levels,
+range, weights) that both hashes configured outside the harness use: an external hasher answering
+over the protocol and a vendor's hash file imported by ``hash-harness score``, so the same vectors
+give the same levels whichever way they arrive.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from harness.core.errors import InvalidParameterError
+from harness.core.params import check_choice, check_int, check_real
+from harness.kernels import Metric
 
 VECTOR_DISTANCES = ("l1", "l2", "cosine")
 DISTANCES = ("hamming", "weighted_hamming", *VECTOR_DISTANCES)
@@ -105,10 +116,145 @@ class VectorMetric:
         return np.clip(levels, 0, self.levels).astype(np.int64)
 
 
+def parse_vector(values: Any, dims: int | None) -> npt.NDArray[np.float32]:
+    """``values`` (decoded JSON) as a float32 vector of ``dims`` numbers (any length when None).
+
+    Raises
+    ------
+    ValueError
+        Saying what is wrong, worded to follow "the vector ...": not a list of numbers, the wrong
+        length, or a value that is not a finite float32 (NaN, infinite, beyond float32's range).
+    """
+    if not isinstance(values, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    ):
+        raise ValueError("is not a list of numbers")
+    if not values:
+        raise ValueError("is empty")
+    if dims is not None and len(values) != dims:
+        raise ValueError(f"has {len(values)} numbers, declared dims={dims}")
+    with np.errstate(over="ignore"):
+        vector = np.asarray(values, dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(vector))
+    if bad.size:
+        raise ValueError(
+            f"has a value that is not a finite float32 (number {bad[0] + 1}: {values[bad[0]]!r})"
+        )
+    return vector
+
+
+@dataclass(frozen=True)
+class Measured:
+    """How two answers of a hash made outside the harness are compared (a mixin of adapters).
+
+    ``measure`` is "hamming" (``bits``), "weighted_hamming" (``bits`` with one weight per bit,
+    as PHASER offers) or a float-vector distance "l1", "l2", "cosine" (``dims`` numbers per image),
+    real-valued distances binned to ``levels`` (see the module docstring; ``max_distance`` is the
+    L1 / L2 distance mapped to the last level). Call :meth:`check_measure` on construction.
+    """
+
+    bits: int = 64
+    measure: str = "hamming"
+    dims: int = 0
+    levels: int = 1000
+    max_distance: float = 0.0
+    weights: tuple[float, ...] = ()
+
+    def check_measure(self, owner: str) -> None:
+        """Refuse parameters that do not fit together (``owner`` names the adapter)."""
+        check_choice("measure", self.measure, owner=owner, choices=DISTANCES)
+        vector = self.measure in VECTOR_DISTANCES
+        check_int("dims", self.dims, owner=owner, min_value=1 if vector else 0, max_value=65536)
+        if self.dims and not vector:
+            raise InvalidParameterError(
+                f"{owner}: dims is for vector measures ({', '.join(VECTOR_DISTANCES)}); "
+                f"a {self.measure} hash declares bits."
+            )
+        check_int("levels", self.levels, owner=owner, min_value=1, max_value=100_000)
+        needs_range = self.measure in ("l1", "l2")
+        m = check_real(
+            "max_distance",
+            self.max_distance,
+            owner=owner,
+            min_value=0.0,
+            max_value=1e12,
+            min_open=needs_range,
+        )
+        object.__setattr__(self, "max_distance", m)
+        if m and not needs_range:
+            raise InvalidParameterError(
+                f"{owner}: max_distance is for l1 and l2 (cosine runs to 2, weighted Hamming to "
+                "1 of the total weight)."
+            )
+        weights = tuple(self.weights) if isinstance(self.weights, list | tuple) else (None,)
+        if self.measure == "weighted_hamming":
+            ok = (
+                len(weights) == self.bits
+                and all(
+                    isinstance(w, int | float) and not isinstance(w, bool) and 0 <= w < math.inf
+                    for w in weights
+                )
+                and sum(weights) > 0  # type: ignore[arg-type]
+            )
+            if not ok:
+                raise InvalidParameterError(
+                    f"{owner}: weighted_hamming needs weights=[...], {self.bits} non-negative "
+                    f"numbers (one per bit) with a positive sum. Got {_short(self.weights)} "
+                    "instead."
+                )
+        elif weights:
+            raise InvalidParameterError(f"{owner}: weights are for measure='weighted_hamming'.")
+        object.__setattr__(self, "weights", tuple(float(w) for w in weights))  # type: ignore[arg-type]
+
+    @property
+    def vector(self) -> bool:
+        """Whether answers are float vectors rather than bits."""
+        return self.measure in VECTOR_DISTANCES
+
+    @property
+    def n_bits(self) -> int:
+        return 32 * self.dims if self.vector else self.bits
+
+    @property
+    def n_levels(self) -> int:
+        return self.bits if self.measure == "hamming" else self.levels
+
+    @property
+    def level_unit(self) -> str:
+        return "bits" if self.measure == "hamming" else "levels"
+
+    @property
+    def always_shown(self) -> tuple[str, ...]:
+        return ("label", "dims", "measure") if self.vector else ("label", "bits")
+
+    def metric(self) -> Metric | None:
+        if self.measure == "hamming":
+            return None
+        top = {"cosine": 2.0, "weighted_hamming": 1.0}.get(self.measure, self.max_distance)
+        return VectorMetric(self.measure, self.levels, top, self.weights)
+
+    @property
+    def distance(self) -> str:
+        """What results record: the measure and, for real-valued ones, the binning."""
+        metric = self.metric()
+        return "hamming" if metric is None else metric.describe()  # type: ignore[attr-defined]
+
+    def pack(self, answer: npt.NDArray[Any]) -> Rows:
+        """One answer (bits, or a float vector) as the packed row the pipeline keeps."""
+        return vector_row(answer) if self.vector else np.packbits(answer.astype(bool))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
 __all__ = [
     "DISTANCES",
     "VECTOR_DISTANCES",
+    "Measured",
     "VectorMetric",
     "as_vectors",
+    "parse_vector",
     "vector_row",
 ]

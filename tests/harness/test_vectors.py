@@ -92,7 +92,8 @@ def vector_vendor(**params):
 
 def test_vector_hasher_conforms_and_records_its_binning():
     algo = vector_vendor(levels=400)
-    assert algo.id == "external(dims=64,label='acme',levels=400,measure='cosine')"
+    assert algo.id == "acme"
+    assert algo.spec == "external(dims=64,label='acme',levels=400,measure='cosine')"
     assert (algo.n_bytes, algo.n_levels) == (256, 400)
     assert algo.distance == (
         "cosine distance (1 - cos) in [0, 2], binned to 400 levels of 0.005: "
@@ -144,7 +145,8 @@ def test_cosine_vector_hasher_end_to_end_through_the_cli(tmp_path):
     assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet"]) == 0
     result = results.to_builtins(results.load(out / "results.json"))
     meta = result["algorithms"][1]
-    assert meta["id"] == "external(dims=64,label='thumbs',levels=200,measure='cosine')"
+    assert meta["id"] == "thumbs"
+    assert meta["spec"] == "external(dims=64,label='thumbs',levels=200,measure='cosine')"
     assert meta["distance"].startswith("cosine distance (1 - cos) in [0, 2], binned to 200")
     assert (meta["n_bits"], meta["hash_bits"], meta["thresholds"]) == (200, 64 * 32, [20])
     cells = {c["transform"]: c for c in result["cells"] if c["algorithm"] == meta["id"]}
