@@ -4,8 +4,8 @@
 
 Answers each request with the hash of the harness's own in-process ALGORITHM (so a run through
 this script must equal a run of the adapter), reading PNG bytes or a path. ALGORITHM
-``grey_vector`` answers with a float vector instead: the 8 x 8 box-averaged grey levels minus
-their mean (compared by cosine distance, that is the correlation of two thumbnails).
+``grey_vector`` answers with a float vector instead: the offline vendor's
+(``imagehash_vendor.grey_vector``, the 8 x 8 box-averaged grey levels minus their mean).
 The misbehaviour modes play the vendor binaries a harness meets in practice, starting with
 request number N: ``crash`` (exit 3), ``hang`` (never answer), ``garbage`` (a non-JSON
 line), ``wrong_bits`` (a hash one byte short), ``wrong_id``, ``error`` (a proper error reply),
@@ -21,16 +21,11 @@ import json
 import sys
 import time
 
-import numpy as np
+from imagehash_vendor import grey_vector  # this script's folder: run as a script, never imported
 from PIL import Image
 
 from harness.algorithms import make_algorithm
 from harness.errors import HashExcluded
-
-
-def grey_vector(image: Image.Image) -> list[float]:
-    grey = np.asarray(image.convert("L").resize((8, 8), Image.Resampling.BOX), dtype=np.float64)
-    return (grey - grey.mean()).ravel().round(4).tolist()
 
 
 def main() -> None:
