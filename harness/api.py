@@ -473,9 +473,11 @@ def _algorithm_id(spec: str, document: result_model.Results) -> str:
     ids = [a.id for a in document.algorithms]
     if spec in ids:
         return spec
-    from harness.algorithms import make_algorithm
+    from harness.algorithms.base import former_label, make_algorithm
 
-    return make_algorithm(spec).id
+    # A file from before hashers were named by their label keeps the long id.
+    former = [i for i in ids if former_label(i) == spec]
+    return former[0] if former else make_algorithm(spec).id
 
 
 def _check_at(at: int | None, levels: int | None) -> None:
