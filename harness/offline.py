@@ -657,7 +657,10 @@ def score(
     vendor = read_vendor_hashes(
         hashes_csv, items, size, min_quality, vector=declared.vector, declared=option
     )
-    algo = dataclasses.replace(declared, **{"dims" if declared.vector else "bits": vendor.size})
+    if declared.vector:
+        algo = dataclasses.replace(declared, dims=vendor.size)
+    else:
+        algo = dataclasses.replace(declared, bits=vendor.size)
     suite = parse_suite(doc["suite"]["config"], source="the export's suite")
     chosen = thresholds or (algo.default_threshold().bits,)
     bad = [t for t in chosen if not 0 <= t <= algo.n_levels]

@@ -176,7 +176,7 @@ def _parse_hash(text: Any, n_bits: int) -> npt.NDArray[np.bool_]:
 
 @ALGORITHMS.register("external")
 @dataclass(frozen=True)
-class External(Measured, LabelledAlgorithm):
+class External(Measured, LabelledAlgorithm):  # type: ignore[misc,override]  # properties for class attributes
     """A hasher run as a separate program speaking the JSON-lines protocol (closed vendors).
 
     Named by its ``label`` in results (:class:`~harness.algorithms.base.LabelledAlgorithm`); how

@@ -17,7 +17,7 @@ from harness.core.params import param
 
 @ALGORITHMS.register("precomputed")
 @dataclasses.dataclass(frozen=True)
-class Precomputed(Measured, LabelledAlgorithm):
+class Precomputed(Measured, LabelledAlgorithm):  # type: ignore[misc,override]  # properties for class attributes
     """Hashes computed elsewhere and imported with ``hash-harness score`` (cannot hash itself).
 
     Bits compared by Hamming or weighted Hamming, or float vectors by L1 / L2 / cosine, exactly
