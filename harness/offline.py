@@ -56,7 +56,8 @@ import numpy.typing as npt
 from PIL import Image
 
 from datasets_benign import Dataset, ImageRecord, Variant, open_dataset
-from datasets_benign.decode import pixel_sha256
+from datasets_benign.base import configured
+from datasets_benign.decode import DEFAULT_POLICY, pixel_sha256
 from harness.algorithms.precomputed import Precomputed
 from harness.algorithms.vectors import VECTOR_DISTANCES, parse_vector
 from harness.core.errors import HarnessError, InvalidParameterError
@@ -123,6 +124,13 @@ class _Item:
 
 #: Column index of a real variant (manifest ``variant_of``) in an export's item index.
 VARIANT = -1
+
+
+def _dataset(suite: Suite, dataset: str | None) -> Dataset:
+    """The images as ``run`` sees them: the suite's decode policy, its ``max_side`` shrinking
+    and its ``group_by`` grouping applied (:func:`datasets_benign.base.configured`)."""
+    data = open_dataset(dataset or suite.dataset, decode=suite.decode)
+    return configured(data, suite.max_side, suite.group_by)
 
 
 def _made(suite: Suite, data: Dataset, columns: list[str], quiet: bool) -> Iterator[_Item]:
@@ -221,7 +229,7 @@ def export(
     out = Path(out)
     if blind:
         return _export_blind(suite, out, dataset, quiet, Path(key or default_key_path(out)))
-    data = open_dataset(dataset or suite.dataset, decode=suite.decode)
+    data = _dataset(suite, dataset)
     columns = ["original", *[c.id for c in suite.transforms]]
     rows = []
 
@@ -268,6 +276,10 @@ def _evaluator_record(
             "name": data.name,
             "manifest_sha256": data.manifest_sha256,
             "excluded": data.excluded,
+            # The preprocessing the pixels went through, recorded in the results as run does.
+            "decode": data.decode,
+            "max_side": data.max_side,
+            "oversize": data.oversize,
         },
         "columns": columns,
         "images": images,
@@ -305,7 +317,7 @@ def _export_blind(
             stacklevel=3,
         )
     secret = _secret(key)
-    data = open_dataset(dataset or suite.dataset, decode=suite.decode)
+    data = _dataset(suite, dataset)
     columns = ["original", *[c.id for c in suite.transforms]]
     items: dict[str, list[int]] = {}
     # Written under their final names into a staging folder, then copied into images/ in name
@@ -674,6 +686,9 @@ def score(
         thresholds={algo.id: tuple(sorted(set(chosen)))},
         near_duplicates=None,
     )
+    recorded = doc["dataset"]
+    # Older exports record no preprocessing: they were made without any.
+    decode = recorded.get("decode", DEFAULT_POLICY)
     records = tuple(
         ImageRecord(
             id=im["id"],
@@ -683,17 +698,22 @@ def score(
             sha256=im.get("sha256"),
             category=im.get("category", "unknown"),
             group=im.get("group"),
+            decode=decode,
         )
         for im in doc["images"]
     )
     declared = doc.get("variants", [])
     dataset = Dataset(
-        doc["dataset"]["name"],
+        recorded["name"],
         records,
-        doc["dataset"]["manifest_sha256"],
-        doc["dataset"]["excluded"],
+        recorded["manifest_sha256"],
+        recorded["excluded"],
+        max_side=recorded.get("max_side"),
+        oversize=recorded.get("oversize", "fail"),
         variants=tuple(
-            Variant(ImageRecord(id=v["id"], path=""), v["variant_of"], v["kind"] or "")
+            Variant(
+                ImageRecord(id=v["id"], path="", decode=decode), v["variant_of"], v["kind"] or ""
+            )
             for v in declared
         ),
     )

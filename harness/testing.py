@@ -124,8 +124,8 @@ def check_algorithm(algo: HashAlgorithm | str, images: Sequence[Image.Image] | N
         try:
             rebuilt = make_algorithm(algo.spec)
         except HarnessError as exc:
-            raise ConformanceError(f"{algo}: its spec does not rebuild it: {exc}") from exc
-        _require(rebuilt == algo, algo, "its spec does not rebuild the algorithm")
+            raise ConformanceError(f"{algo}: its id does not rebuild it: {exc}") from exc
+        _require(rebuilt == algo, algo, "its id does not rebuild the algorithm")
     _require(_is_json(algo.to_dict()), algo, "to_dict() is not JSON")
     copy = pickle.loads(pickle.dumps(algo))  # noqa: S301 - our own object, round-tripped
     _require(copy == algo, algo, "does not survive pickling")

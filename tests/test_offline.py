@@ -187,3 +187,34 @@ def test_exported_pixels_are_the_edited_pixels(exported):
     source = Image.open(out.parent / "imgs" / item["image_id"]).convert("RGB")
     expected = parse_chain(item["column"]).apply(source, suite_seed=0, image_id=item["image_id"])
     assert np.array_equal(np.asarray(exported_image), np.asarray(expected))
+
+
+def test_export_applies_the_suites_max_side_and_group_by(tmp_path):
+    """A suite that shrinks originals and groups images by folder scores the same through
+    export and score as through run: same pixels, same pairs, same dataset record."""
+    folder = tmp_path / "imgs"
+    for k in range(6):
+        sub = folder / f"shoot{k % 2}"  # two shoots: pictures of one shoot are never impostors
+        sub.mkdir(parents=True, exist_ok=True)
+        synthetic_image(150 + 13 * k, 110, seed=20 + k).save(sub / f"p{k}.png")
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE + 'max_side = 64\ngroup_by = "folder"\n')
+    out = tmp_path / "export"
+    command = ["export", "--suite", str(suite), "--dataset", str(folder), "--out", str(out)]
+    assert main([*command, "--quiet"]) == 0
+    with (out / "manifest.csv").open() as fh:
+        first = next(csv.DictReader(fh))
+    assert max(Image.open(out / first["file"]).size) == 64  # the suite's preprocessing
+    _vendor_csv(out, tmp_path / "vendor.csv")
+    hashes = ["--hashes", str(tmp_path / "vendor.csv"), "--threshold", "10"]
+    assert main(["score", str(out), *hashes, "--out", str(tmp_path / "scored")]) == 0
+    assert run_cli(str(suite), str(folder), str(tmp_path / "run")) == 0  # phash: <= 10 bits
+    scored = results.to_builtins(results.load(tmp_path / "scored" / "results.json"))
+    built_in = results.to_builtins(results.load(tmp_path / "run" / "results.json"))
+    strip = lambda cells: [{k: v for k, v in c.items() if k != "algorithm"} for c in cells]  # noqa: E731
+    assert strip(scored["cells"]) == strip(built_in["cells"])
+    assert strip(scored["collisions"]) == strip(built_in["collisions"])
+    pairs = next(c for c in scored["collisions"] if c["protocol"] == "originals_all_pairs")
+    assert pairs["n_pairs"] == 3 * 3  # across the two shoots only
+    for key in ("max_side", "decode", "content_sha256", "images"):
+        assert scored["dataset"][key] == built_in["dataset"][key], key
