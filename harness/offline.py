@@ -57,7 +57,7 @@ from PIL import Image
 
 from datasets_benign import Dataset, ImageRecord, Variant, open_dataset
 from datasets_benign.base import configured
-from datasets_benign.decode import DEFAULT_POLICY, pixel_sha256
+from datasets_benign.decode import pixel_sha256
 from harness.algorithms.precomputed import Precomputed
 from harness.algorithms.vectors import VECTOR_DISTANCES, parse_vector
 from harness.core.errors import HarnessError, InvalidParameterError
@@ -277,7 +277,6 @@ def _evaluator_record(
             "manifest_sha256": data.manifest_sha256,
             "excluded": data.excluded,
             # The preprocessing the pixels went through, recorded in the results as run does.
-            "decode": data.decode,
             "max_side": data.max_side,
             "oversize": data.oversize,
         },
@@ -439,7 +438,7 @@ def _vector_of(text: str, dims: int | None, declared: str) -> npt.NDArray[np.flo
     except json.JSONDecodeError as exc:
         raise ValueError(f"is not valid JSON ({exc.msg}): {text[:40]!r}") from exc
     try:
-        return parse_vector(values, None if dims is None else dims)
+        return parse_vector(values, dims)
     except ValueError as exc:
         message = str(exc)
         if dims is not None and message.endswith(f"declared dims={dims}"):
@@ -648,7 +647,7 @@ def score(
     from harness import variants as real_variants
     from harness.evaluate import evaluate
 
-    declared = vendor_algorithm(
+    template = vendor_algorithm(
         label,
         measure=measure,
         bits=bits,
@@ -660,19 +659,19 @@ def score(
     source = Path(export_dir)
     doc = _read_export(source)
     items = _items(source, doc)
-    if declared.vector:
+    if template.vector:
         size, option = dims, "--dims"
-    elif declared.weights:
-        size, option = declared.bits, f"--weights ({declared.bits} weights)"
+    elif template.weights:
+        size, option = template.bits, f"--weights ({template.bits} weights)"
     else:
         size, option = bits, "--bits"
     vendor = read_vendor_hashes(
-        hashes_csv, items, size, min_quality, vector=declared.vector, declared=option
+        hashes_csv, items, size, min_quality, vector=template.vector, declared=option
     )
-    if declared.vector:
-        algo = dataclasses.replace(declared, dims=vendor.size)
+    if template.vector:
+        algo = dataclasses.replace(template, dims=vendor.size)
     else:
-        algo = dataclasses.replace(declared, bits=vendor.size)
+        algo = dataclasses.replace(template, bits=vendor.size)
     suite = parse_suite(doc["suite"]["config"], source="the export's suite")
     chosen = thresholds or (algo.default_threshold().bits,)
     bad = [t for t in chosen if not 0 <= t <= algo.n_levels]
@@ -687,8 +686,7 @@ def score(
         near_duplicates=None,
     )
     recorded = doc["dataset"]
-    # Older exports record no preprocessing: they were made without any.
-    decode = recorded.get("decode", DEFAULT_POLICY)
+    decode = suite.decode  # the export decoded with it too
     records = tuple(
         ImageRecord(
             id=im["id"],
@@ -708,7 +706,7 @@ def score(
         records,
         recorded["manifest_sha256"],
         recorded["excluded"],
-        max_side=recorded.get("max_side"),
+        max_side=recorded.get("max_side"),  # older exports shrank nothing
         oversize=recorded.get("oversize", "fail"),
         variants=tuple(
             Variant(

@@ -617,13 +617,15 @@ def _algorithm_ids(doc: Results | Mapping[str, Any]) -> set[str]:
     return set(doc["suite"].get("thresholds", {}))  # a baseline keeps thresholds by id
 
 
-def _check_labels(*docs: tuple[str, Results | Mapping[str, Any]]) -> None:
+def _check_labels(
+    first: tuple[str, Results | Mapping[str, Any]], second: tuple[str, Results | Mapping[str, Any]]
+) -> None:
     """Refuse a pair where one side names an external or imported hasher by its former long id
     (``external(bits=64,label='acme')``) and the other by its label (``acme``): their rows
     would silently fail to meet."""
     from harness.algorithms.base import former_label
 
-    (label_a, a), (label_b, b) = docs
+    (label_a, a), (label_b, b) = first, second
     ids = {label_a: _algorithm_ids(a), label_b: _algorithm_ids(b)}
     for old, new in ((label_a, label_b), (label_b, label_a)):
         for algorithm in sorted(ids[old] - ids[new]):

@@ -174,9 +174,10 @@ def _parse_hash(text: Any, n_bits: int) -> npt.NDArray[np.bool_]:
     return bits[:n_bits].astype(bool)
 
 
+# Measured's properties (distance, level_unit, always_shown) stand in for class attributes.
 @ALGORITHMS.register("external")
 @dataclass(frozen=True)
-class External(Measured, LabelledAlgorithm):  # type: ignore[misc,override]  # properties for class attributes
+class External(Measured, LabelledAlgorithm):  # type: ignore[misc,override]
     """A hasher run as a separate program speaking the JSON-lines protocol (closed vendors).
 
     Named by its ``label`` in results (:class:`~harness.algorithms.base.LabelledAlgorithm`); how

@@ -15,9 +15,10 @@ from harness.core.errors import HarnessError
 from harness.core.params import param
 
 
+# Measured's properties (distance, level_unit, always_shown) stand in for class attributes.
 @ALGORITHMS.register("precomputed")
 @dataclasses.dataclass(frozen=True)
-class Precomputed(Measured, LabelledAlgorithm):  # type: ignore[misc,override]  # properties for class attributes
+class Precomputed(Measured, LabelledAlgorithm):  # type: ignore[misc,override]
     """Hashes computed elsewhere and imported with ``hash-harness score`` (cannot hash itself).
 
     Bits compared by Hamming or weighted Hamming, or float vectors by L1 / L2 / cosine, exactly
