@@ -180,7 +180,11 @@ def threshold_evidence(
     if near is not None:  # hygiene needs the near-duplicate check's hashes too
         needed = {near.algorithm, near.confirm_algorithm} - {algorithm.id, None}
         algos += [a for a in suite.algorithms if a.id in needed]
-    suite = dataclasses.replace(suite, algorithms=tuple(algos))
+    # An algorithm the suite does not list is hashed all the same, at its usual operating point.
+    own = suite.thresholds.get(algorithm.id, (algorithm.default_threshold().bits,))
+    suite = dataclasses.replace(
+        suite, algorithms=tuple(algos), thresholds={**suite.thresholds, algorithm.id: own}
+    )
     data, corpus, _ = hash_suite(suite, dataset, workers, quiet, store)
     included, dupes = included_images(corpus)
     groups, hygiene = corpus_hygiene(suite, corpus, included, dupes, data)

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,19 +141,24 @@ def _string_list(raw: Mapping[str, Any], key: str, problems: list[str]) -> list[
     return value
 
 
-def _dedupe(items: list[tuple[int, Any]], key: str, problems: list[str]) -> None:
-    """Flag entries whose canonical id repeats an earlier one (``items`` = (position, spec))."""
+def _dedupe(
+    items: list[tuple[int, Any]], key: str, problems: list[str], texts: Sequence[str]
+) -> None:
+    """Flag entries whose canonical id repeats an earlier one (``items`` = (position, spec)),
+    quoting both entries as written (``texts``)."""
     seen: dict[str, int] = {}
     for i, item in items:
         if item.id in seen:
+            j = seen[item.id]
             labelled = getattr(item, "spec", item.id) != item.id  # named by its label
+            same = "" if texts[i] == texts[j] == item.id else f" (both are {item.id!r})"
             problems.append(
                 _problem(
-                    f"{key}[{i}]",
-                    f"its label {item.id!r} is already the name of {key}[{seen[item.id]}]; "
-                    "results name an algorithm by its label, so give each its own."
+                    f"{key}[{i}] {texts[i]!r}",
+                    f"its label {item.id!r} is already the name of {key}[{j}]; results name "
+                    "an algorithm by its label, so give each its own."
                     if labelled
-                    else f"{item.id!r} duplicates {key}[{seen[item.id]}].",
+                    else f"duplicates {key}[{j}] {texts[j]!r}{same}.",
                 )
             )
         seen.setdefault(item.id, i)
@@ -165,13 +170,14 @@ def _build(key: str, raw: Mapping[str, Any], make: Any, problems: list[str]) -> 
     ``make`` returns one object, or a list when one entry names several (``crop@S1-S5``).
     """
     built: list[tuple[int, Any]] = []
-    for i, text in enumerate(_string_list(raw, key, problems)):
+    texts = _string_list(raw, key, problems)
+    for i, text in enumerate(texts):
         try:
             made = make(text)
             built += [(i, m) for m in made] if isinstance(made, list) else [(i, made)]
         except HarnessError as exc:
             problems.append(_problem(f"{key}[{i}] {text!r}", str(exc)))
-    _dedupe(built, key, problems)
+    _dedupe(built, key, problems, texts)
     return [item for _, item in built]
 
 

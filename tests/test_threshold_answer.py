@@ -187,3 +187,26 @@ def test_target_and_given_threshold_are_alternatives(capsys):
             main(["threshold", "--algorithm", "pdq", *extra])
         assert info.value.code == 2
     assert "--at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "question"),
+    [("pdq<=31 | phash<=10", ("--at", "310")), ("pdq & phash", ("--target-fpr", "1e-2"))],
+)
+def test_an_algorithm_the_suite_does_not_list_is_hashed_for_the_answer(
+    tmp_path, capsys, algorithm, question
+):
+    """The default suite has no policy: the answer is the one a suite listing it gives."""
+    from harness import data
+
+    alone = _threshold_json(capsys, "--algorithm", algorithm, *question)
+    listed = tmp_path / "listed.toml"
+    default = data.suites()["default"].read_text()
+    listed.write_text(default.replace("algorithms = [", f'algorithms = ["{algorithm}", ', 1))
+    with_suite = _threshold_json(
+        capsys, "--suite", str(listed), "--algorithm", algorithm, *question
+    )
+    for doc in (alone, with_suite):
+        del doc["hashes_computed"], doc["source"]
+    assert alone == with_suite
+    assert alone["algorithm"]["id"] == algorithm

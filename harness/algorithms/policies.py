@@ -57,6 +57,10 @@ POLICIES: Registry[type[Policy]] = Registry("policy", "hash_harness.policies")
 MAX_GRID = 4096
 #: Largest common multiple of a fusion's per-part thresholds (distances x it stay in int64).
 MAX_LCM = 1 << 32
+#: Most parts one fusion fuses, and how deeply an expression nests (parentheses, policies around
+#: policies): past these an expression is a typing accident, not a matching design.
+MAX_PARTS = 16
+MAX_DEPTH = 8
 
 Levels = npt.NDArray[np.int64]
 Rows = npt.NDArray[np.uint8]
@@ -191,9 +195,15 @@ class Fusion(Policy):
             raise InvalidParameterError(
                 f"{self.name} takes one threshold per part ({len(self.parts)}), got {self.limits!r}"
             )
+        if len(self.parts) > MAX_PARTS:
+            raise InvalidParameterError(
+                f"{self.name} fuses at most {MAX_PARTS} hashes, got {len(self.parts)}: a "
+                "platform fuses a few different hashes; split the policy into smaller ones."
+            )
         for p, t in zip(self.parts, limits, strict=False):
-            check_int("threshold", t, owner=p.id, min_value=1, max_value=p.n_levels)
-        if limits and math.lcm(*limits) > MAX_LCM:
+            # the range of a suite's [thresholds]: 0 (equal hashes only) to every level
+            check_int("threshold", t, owner=p.id, min_value=0, max_value=p.n_levels)
+        if limits and _common(limits) > MAX_LCM:
             raise InvalidParameterError(
                 f"{self.name}: the thresholds {limits} have no common multiple up to {MAX_LCM}; "
                 "round some of them (their grid would overflow)."
@@ -205,6 +215,12 @@ class Fusion(Policy):
         )
         object.__setattr__(self, "parts", tuple(p for p, _ in pairs))
         object.__setattr__(self, "limits", tuple(t for _, t in pairs) if limits else ())
+        twice = [p.id for p, q in zip(self.parts, self.parts[1:], strict=False) if p.id == q.id]
+        if twice:
+            raise InvalidParameterError(
+                f"{twice[0]} is fused with itself in {self.id!r}: a fusion's parts must differ "
+                f"(a hash fused with itself is that hash; give it one threshold)."
+            )
 
     @property
     def shown(self) -> list[str]:
@@ -227,8 +243,9 @@ class Fusion(Policy):
             lcm = math.lcm(*levels)
             grid = lcm if lcm <= MAX_GRID else max(levels)  # else rounded up onto the largest
             return [(grid, n) for n in levels], grid
-        common = math.lcm(*self.limits)  # every part at its own limit sits at `common`
-        multipliers = [common // t for t in self.limits]
+        common = _common(self.limits)  # every part at its own limit sits at `common`
+        # a part whose limit is 0 (equal hashes only) is past `common` at any distance above 0
+        multipliers = [common // t if t else common + 1 for t in self.limits]
         top = max(n * m for n, m in zip(levels, multipliers, strict=True))
         # bins of a width dividing `common`, so that "<= common / width" stays the exact rule
         small = [w for w in range(1, math.isqrt(common) + 1) if common % w == 0]
@@ -262,7 +279,7 @@ class Fusion(Policy):
             rule = ", ".join(f"{p} <= {t}" for p, t in zip(self.shown, self.limits, strict=True))
             return (
                 f"{self.rule} of the parts' distances per their own thresholds on a 0..{g} grid "
-                f"({scale}; {math.lcm(*self.limits) // width} on it is {rule})"
+                f"({scale}; {_common(self.limits) // width} on it is {rule})"
             )
         if self.exact:
             scale = ", ".join(f"{p.id} x{g // p.n_levels}" for p in self.parts)
@@ -329,6 +346,11 @@ class Fusion(Policy):
 
     def operating_thresholds(self) -> tuple[OperatingThreshold, ...]:
         return (self.default_threshold(),)
+
+
+def _common(limits: tuple[int, ...]) -> int:
+    """The least common multiple of a fusion's per-part thresholds other than 0."""
+    return math.lcm(*(t for t in limits if t))  # 1 when every one is 0
 
 
 @POLICIES.register("and")
@@ -486,6 +508,11 @@ class Dihedral(Wrapper):
         check_choice(
             "orientations", self.orientations, owner="dihedral", choices=ORIENTATION_SOURCES
         )
+        if isinstance(self.part, Dihedral):
+            raise InvalidParameterError(
+                f"dihedral({self.part.id}) turns what is already turned: the same 8 "
+                f"orientations, 8 times the bits; write {self.part.id}."
+            )
         if self.orientations == "native" and self.native is None:
             raise InvalidParameterError(
                 f"{self.part.id} derives no orientations of its own: write "
@@ -647,6 +674,126 @@ EXAMPLE = "'pdq & phash', 'pdq<=31 | phash<=10', 'pdq + phash', 'dihedral(phash)
 #: than ``&``, ``|`` and ``+``, as the threshold does, where ``<=`` would bind looser.
 _LIMIT = re.compile(r"<=\s*(\d+)")
 
+#: The tokens of an expression; ``other`` is any character the language has no use for.
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<word>\w+(?:\.\w*)?)|(?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
+    r"|(?P<limit><=)|(?P<op>[&|+])|(?P<open>[(\[{])|(?P<close>[)\]}])|(?P<punct>[,=])|(?P<other>\S))"
+)
+
+
+@dataclass
+class _Level:
+    """One level of an expression while it is read: the top, a parenthesis or a call."""
+
+    opened: int  # where its "(" is (-1 at the top)
+    call: bool
+    op: str = ""  # the operator joining its parts so far
+    parts: int = 0
+
+
+def _quoted(text: str, room: int = 60) -> str:
+    """``text`` quoted for a one-line message, shortened in the middle when long."""
+    return repr(text if len(text) <= room else f"{text[: room // 2]} ... {text[-room // 4 :]}")
+
+
+def _check_shape(text: str) -> None:
+    """Refuse an expression whose shape is wrong, naming the spot and the fix: unbalanced
+    parentheses, a missing part, ``&``, ``|`` and ``+`` mixed without parentheses, a bad
+    ``<=N``, too many parts or levels. One flat pass: long inputs cannot exhaust the stack."""
+    tokens = [
+        (m.lastgroup or "", m.group(m.lastgroup or 0), m.start(m.lastgroup or 0))
+        for m in _TOKEN.finditer(text)
+    ]
+
+    def refuse(why: str) -> InvalidParameterError:
+        return InvalidParameterError(f"Cannot parse {_quoted(text)}: {why}")
+
+    def at(i: int) -> str:
+        return f"{tokens[i][1]!r} at character {tokens[i][2] + 1}"
+
+    levels, want, i = [_Level(-1, call=False)], True, 0
+    while i < len(tokens):
+        kind, value, _ = tokens[i]
+        level = levels[-1]
+        nxt = tokens[i + 1][1] if i + 1 < len(tokens) else ""
+        if want and level.call and kind == "word" and nxt == "=":  # name=literal: skip it
+            depth, j = 0, i + 2
+            while j < len(tokens) and not (depth == 0 and tokens[j][1] in ",)"):
+                depth += {"open": 1, "close": -1}.get(tokens[j][0], 0)
+                j += 1
+            if j == i + 2:
+                raise refuse(f"{value}= has no value: write {value}=<a value>.")
+            i, want = j, False
+            continue
+        if want:
+            if kind in ("word", "string") or value == "(":
+                level.parts += 1
+                if level.parts > MAX_PARTS:
+                    raise refuse(
+                        f"more than {MAX_PARTS} parts in one fusion; a platform fuses a few "
+                        "different hashes."
+                    )
+                if value == "(" or nxt == "(":
+                    call = value != "("
+                    i += call  # a call: its name, then its "("
+                    levels.append(_Level(i, call))
+                    if len(levels) > MAX_DEPTH:
+                        raise refuse(f"nested more than {MAX_DEPTH} levels deep.")
+                else:
+                    want = False
+            elif value == ")" and level.call and tokens[i - 1][1] == "(":
+                levels.pop()  # "name()": an empty call, judged by what it names
+                want = False
+            elif value == ")" and tokens[i - 1][1] == "(":
+                raise refuse(f"the '()' at character {tokens[i - 1][2] + 1} holds nothing.")
+            elif kind == "op" and i and tokens[i - 1][1] == value:
+                raise refuse(f"{value * 2!r} is not an operator: write a single {value!r}.")
+            elif kind in ("op", "limit"):
+                raise refuse(f"{at(i)} has no part before it, e.g. 'pdq {value} phash'.")
+            elif i and tokens[i - 1][0] in ("op", "limit"):
+                raise refuse(f"{at(i - 1)} has no part after it, e.g. 'pdq & phash'.")
+            else:
+                raise refuse(f"{at(i)} stands where an algorithm belongs, e.g. 'pdq & phash'.")
+            i += 1
+            continue
+        if kind == "op":
+            if level.op and level.op != value:
+                raise refuse(
+                    f"{level.op!r} and {value!r} are mixed without parentheses; add them to "
+                    f"say which goes first, e.g. '(pdq {level.op} phash) {value} dhash'."
+                )
+            level.op, want = value, True
+        elif kind == "limit":
+            bound = re.match(r"\s*([^\s&|+()<=]*)", text[tokens[i][2] + 2 :])
+            written = bound.group(1) if bound else ""
+            if not written.isdigit() or nxt != written:
+                raise refuse(
+                    f"'<=' takes a whole number of levels from 0 up, e.g. 'pdq<=31 | phash<=10'; "
+                    f"got {written or 'nothing'!r}."
+                )
+            if tokens[i + 2 : i + 3] and tokens[i + 2][0] == "limit":
+                raise refuse("a part takes one threshold '<=N'.")
+            i += 1
+        elif value == ")" and len(levels) > 1:
+            levels.pop()
+        elif value == ")":
+            raise refuse(f"{at(i)} closes no '(': remove it or add the '(' it closes.")
+        elif value == "," and level.call:
+            level.op, want = "", True  # each argument is an expression of its own
+        else:
+            raise refuse(f"{at(i)} follows a part without an operator: join parts with &, | or +.")
+        i += 1
+    if not tokens:
+        raise refuse(
+            "it is empty: write an algorithm such as 'phash' or a policy such as 'pdq & phash'."
+        )
+    if want:
+        raise refuse(f"{at(len(tokens) - 1)} has no part after it, e.g. 'pdq & phash'.")
+    if len(levels) > 1:
+        raise refuse(
+            f"the '(' at character {tokens[levels[-1].opened][2] + 1} is never closed: add a ')'."
+        )
+
 
 def _limited(node: ast.expr, text: str) -> tuple[HashAlgorithm, int | None]:
     """A fusion's side: a part and its own threshold (``pdq<=31``), or a part alone."""
@@ -678,9 +825,11 @@ def _build(node: ast.expr, text: str) -> HashAlgorithm:
             )
         return cls(parts=tuple(p for p, _ in sides), limits=tuple(limits))
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        single = _build(node.left, text)
         raise InvalidParameterError(
-            f"Cannot parse {text!r}: a threshold '<=N' is written on the parts of a fusion "
-            "('pdq<=31 | phash<=10'); a single hash's thresholds go in [thresholds]."
+            f"Cannot parse {_quoted(text)}: a threshold '<=N' is written on the parts of a "
+            f"fusion ('pdq<=31 | phash<=10'); a single hash's thresholds go in [thresholds] "
+            f'("{single.id}" = [N], N from 0 to {single.n_levels}) or threshold --at N.'
         )
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
         policy = POLICIES.get(node.func.id)
@@ -704,7 +853,7 @@ def _build(node: ast.expr, text: str) -> HashAlgorithm:
             return make_policy_or_algorithm(built.id)  # one unit, registered under its own name
         return built
     if isinstance(node, ast.Name | ast.Call):
-        return make_spec(ALGORITHMS, *parse_call(ast.unparse(node), example="phash(hash_size=16)"))
+        return _algorithm(ast.unparse(node))
     raise InvalidParameterError(
         f"Cannot parse {text!r}: write an algorithm such as 'phash(hash_size=16)' or a policy "
         f"such as {EXAMPLE}."
@@ -714,13 +863,26 @@ def _build(node: ast.expr, text: str) -> HashAlgorithm:
 def make_policy_or_algorithm(text: str) -> HashAlgorithm:
     """``"phash"``, ``"phash(hash_size=16)"`` or a policy expression -> a constructed unit."""
     stripped = text.strip()
+    _check_shape(stripped)
     try:
         node = ast.parse(_LIMIT.sub(r"@\1", stripped), mode="eval").body
     except SyntaxError:
         node = None
     if node is None or isinstance(node, ast.Name) or _plain_call(node):
-        return make_spec(ALGORITHMS, *parse_call(text, example="phash(hash_size=16)"))
+        return _algorithm(text)
     return _build(node, stripped)
+
+
+def _algorithm(text: str) -> HashAlgorithm:
+    """A registered algorithm ``name`` or ``name(key=value, ...)``; a policy's name without
+    the algorithm it works on is refused with how to write one."""
+    name, params = parse_call(text, example="phash(hash_size=16)")
+    if name not in ALGORITHMS and name in POLICIES:
+        example = POLICIES.get(name)(parts=(ALGORITHMS.get("phash")(),)).id
+        raise InvalidParameterError(
+            f"{name} is a policy around an algorithm: name it in the parentheses, e.g. {example}."
+        )
+    return make_spec(ALGORITHMS, name, params)
 
 
 def _plain_call(node: ast.expr) -> bool:

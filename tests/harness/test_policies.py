@@ -66,14 +66,85 @@ def test_policy_ids_are_canonical_and_round_trip(text, canonical):
         ("dihedral(pdq, orientations='dct')", "orientations"),
         ("phash<=10", "on the parts of a fusion"),
         ("pdq<=31 & phash", "every part of a fusion its threshold"),
-        ("pdq<=0 | phash<=10", r"threshold.*\[1, 256\]"),
-        ("pdq<=31 | phash<=65", r"threshold.*\[1, 64\]"),
+        ("pdq<=257 | phash<=10", r"threshold.*\[0, 256\]"),
+        ("pdq<=31 | phash<=65", r"threshold.*\[0, 64\]"),
         ("sum(pdq, phash, limits=(31,))", "one threshold per part"),
+        # the shape: where it is wrong and what to write
+        ("(pdq & phash", r"'\(' at character 1 is never closed: add a '\)'"),
+        ("dihedral(phash", r"'\(' at character 9 is never closed"),
+        ("pdq & phash)", r"'\)' at character 12 closes no '\('"),
+        ("pdq &", "'&' at character 5 has no part after it"),
+        ("& pdq", "'&' at character 1 has no part before it"),
+        ("pdq || phash", "'||' is not an operator: write a single '|'"),
+        ("pdq & (phash |) ", "'|' at character 14 has no part after it"),
+        ("()", r"'\(\)' at character 1 holds nothing"),
+        ("pdq phash", "follows a part without an operator: join parts with &, | or \\+"),
+        ("pdq & phash | dhash", r"mixed without parentheses; add them.*'\(pdq & phash\) \| dhash'"),
+        ("pdq | phash + dhash", "'\\|' and '\\+' are mixed without parentheses"),
+        ("pdq<=-1 | phash<=10", "'<=' takes a whole number of levels from 0 up.*got '-1'"),
+        ("pdq<=abc | phash<=10", "got 'abc'"),
+        ("pdq<=31.5 | phash<=10", "got '31.5'"),
+        ("pdq<=31<=4 | phash<=10", "one threshold"),
+        ("pdq<=300", r"\[thresholds\] \(\"pdq\" = \[N\], N from 0 to 256\) or threshold --at"),
+        ("gate(phash, quality=)", "quality= has no value"),
+        ("", "it is empty"),
+        # a policy without the algorithm it works on
+        ("unletterbox()", r"policy around an algorithm: .* e.g. unletterbox\(phash\)"),
+        ("dihedral", r"e.g. dihedral\(phash\)"),
+        ("gate", r"e.g. gate\(phash,quality=50\)"),
+        # degenerate policies
+        ("pdq & pdq", "pdq is fused with itself in 'pdq & pdq': a fusion's parts must differ"),
+        ("pdq<=31 | pdq<=40", "fused with itself"),
+        ("(pdq & phash) | (phash & pdq)", "fused with itself"),
+        ("dihedral(dihedral(phash))", r"turns what is already turned.*write dihedral\(phash\)"),
+        ("dihedral(pdq_dihedral)", "turns what is already turned"),
+        # too big to be a design: refused in one line, never a recursion error
+        (" & ".join(["phash"] * 500), "more than 16 parts in one fusion"),
+        (" | ".join(f"phash(hash_size={n})" for n in range(2, 20)), "more than 16 parts"),
+        ("(" * 1000 + "pdq" + ")" * 1000, "nested more than 8 levels deep"),
+        ("dihedral(" * 300 + "phash" + ")" * 300, "nested more than 8 levels deep"),
     ],
 )
 def test_bad_policies_are_refused_with_a_reason(text, message):
-    with pytest.raises(HarnessError, match=message):
+    with pytest.raises(HarnessError, match=message) as caught:
         make_algorithm(text)
+    assert "\n" not in str(caught.value)
+    assert len(str(caught.value)) < 400
+
+
+def test_part_thresholds_run_from_0_like_a_suites_thresholds():
+    """``phash<=0``: equal pHashes only, exactly as ``[thresholds] phash = [0]``."""
+    policy = make_algorithm("pdq<=31 | phash<=0")
+    assert policy.id == "pdq<=31 | phash<=0"
+    pdq, phash = make_algorithm("pdq"), make_algorithm("phash")
+    rows = _rows(policy, 40, seed=3)
+    rows[:, -2:] = 1  # both parts usable
+    rows[1, pdq.n_bytes : pdq.n_bytes + phash.n_bytes] = rows[0, pdq.n_bytes : -2]  # equal pHash
+    d = policy.metric()(rows, rows)
+    d_pdq = pairwise(rows[:, : pdq.n_bytes], rows[:, : pdq.n_bytes])
+    d_phash = pairwise(rows[:, pdq.n_bytes : -2], rows[:, pdq.n_bytes : -2])
+    t = policy.default_threshold().bits
+    np.testing.assert_array_equal(d <= t, (d_pdq <= 31) | (d_phash == 0))
+    assert (d_phash == 0).sum() > len(rows)  # the equal pair is in there
+
+
+def test_a_long_flat_policy_is_one_line_through_the_cli(tmp_path, capsys):
+    suite = tmp_path / "long.toml"
+    chain = " & ".join(["phash"] * 500)
+    suite.write_text(f'algorithms = ["{chain}"]\ntransforms = ["jpeg"]\n')
+    assert main(["validate", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert "more than 16 parts in one fusion" in err
+    assert "Recursion" not in err
+
+
+def test_duplicate_entries_are_quoted_as_written():
+    with pytest.raises(
+        SuiteError,
+        match=r"algorithms\[1\] 'phash & pdq': duplicates "
+        r"algorithms\[0\] 'pdq & phash' \(both are 'pdq & phash'\)",
+    ):
+        parse_suite({"algorithms": ["pdq & phash", "phash & pdq"], "transforms": ["jpeg"]})
 
 
 def _rows(algo, n, seed):
