@@ -7,9 +7,13 @@ identical output and one slow image never idles the other workers.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import itertools
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -29,6 +33,9 @@ def _init_worker(
 ) -> None:
     global _WORK  # per-process state is the point of a pool initializer
     _WORK = (chains, algorithms, seed)
+    # Ctrl-C reaches every process of the terminal's group: the run decides (it stops the
+    # workers), so a worker never turns it into a failed task and takes the next one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
@@ -83,8 +90,24 @@ def _context() -> Any:
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["harness.pool", "harness.algorithms", "transforms"])
+        _stop_helpers_at_exit()
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+@functools.cache
+def _stop_helpers_at_exit() -> None:
+    """At exit, stop and reap the fork server and resource tracker this process started, so
+    that nothing of a run outlives it, not even as a zombie waiting for init to reap it (the
+    command line ends with ``os._exit``, which skips multiprocessing's own teardown)."""
+    from multiprocessing import forkserver, resource_tracker
+
+    def stop() -> None:
+        for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
+            with contextlib.suppress(Exception):  # private API; a failure leaves init to reap
+                helper._stop()
+
+    atexit.register(stop)
 
 
 def prestart_workers() -> None:
@@ -118,11 +141,27 @@ def iter_outcomes(
         for index, task in enumerate(tasks):
             yield index, hash_task(task, chains, algorithms, seed)
         return
-    ctx = _context()
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=ctx,
+        mp_context=_context(),
         initializer=_init_worker,
         initargs=(chains, algorithms, seed),
-    ) as pool:
+    )
+    try:
         yield from _as_completed(pool, tasks, window=16 * workers)
+    except BaseException:  # Ctrl-C, an error, or the caller stopped reading: stop now
+        _stop(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End ``pool`` at once: queued tasks cancelled, workers terminated and reaped. Waiting for
+    the tasks in flight would take minutes on large images; every finished image is already
+    in the cache, so a rerun resumes from there."""
+    workers = list((pool._processes or {}).values())  # no public handle before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join()

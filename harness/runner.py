@@ -8,6 +8,7 @@ workers give identical output.
 
 from __future__ import annotations
 
+import contextlib
 from base64 import b64encode
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -191,22 +192,23 @@ def hash_corpus(
     plan = Plan(dataset, chains, algorithms, seed, store, escape)
     thumbnails = Thumbnails(plan, escape)
     work = iter_outcomes(plan.tasks, chains, algorithms, seed, workers, executor)
-    # Outcomes arrive in completion order; each is written at its dataset index, so the result
-    # is the same for any worker count.
-    for i, outcome, cached in plan.outcomes(work):
-        for c, row in enumerate(outcome.hashes):
-            for a, value in enumerate(row):
-                if value is not None:
-                    packed[a][c, i] = np.frombuffer(value, dtype=np.uint8)
-                    ok[a][c, i] = True
-        for a, seconds in enumerate(outcome.cpu):
-            cpu[a].append(np.asarray(seconds, dtype=np.float64))
-        thumbnails.keep(i, outcome)
-        plan.save(i, outcome)
-        outcome.hashes, outcome.thumbnails = [], []  # now in the arrays, the cache or memory
-        outcomes[i] = outcome
-        if on_image is not None:
-            on_image(cached)
+    with contextlib.closing(work):  # however the loop ends (Ctrl-C too), workers stop now
+        # Outcomes arrive in completion order; each is written at its dataset index, so the
+        # result is the same for any worker count.
+        for i, outcome, cached in plan.outcomes(work):
+            for c, row in enumerate(outcome.hashes):
+                for a, value in enumerate(row):
+                    if value is not None:
+                        packed[a][c, i] = np.frombuffer(value, dtype=np.uint8)
+                        ok[a][c, i] = True
+            for a, seconds in enumerate(outcome.cpu):
+                cpu[a].append(np.asarray(seconds, dtype=np.float64))
+            thumbnails.keep(i, outcome)
+            plan.save(i, outcome)
+            outcome.hashes, outcome.thumbnails = [], []  # now in the arrays, the cache or memory
+            outcomes[i] = outcome
+            if on_image is not None:
+                on_image(cached)
     done = [o for o in outcomes if o is not None]
     computed = sum(
         columns * len(algorithms) if task.cells is None else len(task.cells) for task in plan.tasks
