@@ -1043,6 +1043,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` or a closed pager: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        if "harness.results" in sys.modules:  # only a command that writes outputs locks them
+            sys.modules["harness.results"].release_output_folders()
 
 
 def console_main() -> None:

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
@@ -105,7 +105,7 @@ def _stop_helpers_at_exit() -> None:
     def stop() -> None:
         for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
             with contextlib.suppress(Exception):  # private API; a failure leaves init to reap
-                helper._stop()
+                getattr(helper, "_stop")()  # noqa: B009 - not in the type stubs
 
     atexit.register(stop)
 
@@ -126,7 +126,7 @@ def iter_outcomes(
     seed: int,
     workers: int,
     executor: Any = None,
-) -> Iterator[tuple[int, ImageOutcome]]:
+) -> Generator[tuple[int, ImageOutcome]]:
     """``(index in tasks, outcome)`` as each finishes, computed in-process (1 worker), in
     ``workers`` processes, or on a Dask cluster when ``executor`` is a ``distributed.Client``. With
     no tasks (everything came from the cache) no process is started."""

@@ -56,6 +56,11 @@ import numpy.typing as npt
 from harness.core.errors import HarnessError, SchemaVersionError
 from harness.result_model import Results
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: output folders are not locked
+    fcntl = None  # type: ignore[assignment]
+
 SCHEMA_VERSION = 3
 
 IMPOSTOR_SUFFIX = ".impostors.npz"
@@ -422,7 +427,52 @@ def check_output_folder(folder: str | Path, names: tuple[str, ...]) -> Path:
             f"The output folder {shown} has {free:,} bytes free, less than the {previous:,} "
             "bytes of the results already there; free some space or pass another --out."
         )
+    _lock_output_folder(folder)
     return folder
+
+
+#: The lock file of an output folder being written (holds the writer's process id).
+LOCK_FILE = ".hash-harness.lock"
+#: Output folders this process has locked: folder -> the open lock file.
+_LOCKS: dict[Path, int] = {}
+
+
+def _lock_output_folder(folder: Path) -> None:
+    """Lock ``folder`` for this process until :func:`release_output_folders`: a second command
+    writing there meanwhile is refused instead of mixing its files with this one's. The lock
+    is the system's (``flock``), so it ends with the process however that ends: a lock file a
+    killed run left behind never blocks anyone."""
+    if fcntl is None or folder.resolve() in _LOCKS:
+        return
+    path = folder / LOCK_FILE
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise OutputError(
+                f"{_shown(folder)} is being written by another hash-harness command (process "
+                f"{holder}); wait for it to finish or pass another --out."
+            ) from None
+        try:  # its last holder may have removed the file between our open and our lock
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _LOCKS[folder.resolve()] = fd
+
+
+def release_output_folders() -> None:
+    """Unlock every output folder this process locked (the lock file is removed)."""
+    for folder, fd in _LOCKS.items():
+        (folder / LOCK_FILE).unlink(missing_ok=True)  # while still held: no one else's lock
+        os.close(fd)
+    _LOCKS.clear()
 
 
 def new_run_id() -> str:
