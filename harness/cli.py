@@ -579,6 +579,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _whole(text: str) -> int:
+    """A count of at least 1, in either notation (``100``, ``1e6``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (1 <= value < float("inf") and value.is_integer()):
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 such as 1e6, got {text!r}")
+    return int(value)
+
+
 def _size(text: str) -> float:
     """A count in float notation (``1e6``, ``2.5e7``), at least 1."""
     try:
@@ -777,11 +788,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="hashes in the match database, one or more (1e6 1e7): false matches per upload",
     )
     thr.add_argument(
-        "--uploads-per-day", type=_positive_int, help="uploads checked per day (adds per-day)"
+        "--uploads-per-day",
+        type=_whole,
+        metavar="N",
+        help="uploads checked per day, e.g. 1e6 (adds flagged uploads per day)",
     )
-    thr.add_argument("--account-uploads", type=_positive_int, help="uploads per account (N)")
     thr.add_argument(
-        "--account-matches", type=_positive_int, help="matches that flag an account (k of N)"
+        "--account-uploads",
+        type=_whole,
+        metavar="N",
+        help="uploads per account (N; with --account-matches and --database-size)",
+    )
+    thr.add_argument(
+        "--account-matches",
+        type=_whole,
+        metavar="K",
+        help="matches that flag an account (k of N): adds the chance an innocent account is",
     )
     thr.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
     thr.add_argument(

@@ -686,11 +686,22 @@ def operational(
             "value": matches["value"] * per_day,
             "ci95": [c * per_day for c in matches["ci95"]],
         }
+    rule = account_uploads is not None and account_matches is not None
+    if rule:
+        out["account_rule"] = {"uploads": account_uploads, "matches": account_matches}
     if kind == "unresolved":
+        accounts = (
+            f", nor how often an innocent account reaches {account_matches} matches in "
+            f"{account_uploads} uploads"
+            if rule
+            else ""
+        )
         out["verdict"] = (
             f"unresolved at {size:.3g} hashes: {answer['reason']}; the corpus cannot say what "
-            "share of innocent uploads would be flagged"
+            f"share of innocent uploads would be flagged{accounts}"
         )
+        if rule:
+            out["p_account_flagged"] = None  # asked for, and unresolved with the share
         return out
     share, (low, high) = answer["share"], answer["ci95"]
     out["p_upload_flagged"] = {"value": share, "ci95": [low, high]}
@@ -699,7 +710,7 @@ def operational(
             "value": share * per_day,
             "ci95": [low * per_day, high * per_day],
         }
-    if account_uploads is not None and account_matches is not None:
+    if rule:
         from scipy.stats import binom  # about 0.7 s to import: only for this question
 
         def account(p: float) -> float:

@@ -210,3 +210,37 @@ def test_an_algorithm_the_suite_does_not_list_is_hashed_for_the_answer(
         del doc["hashes_computed"], doc["source"]
     assert alone == with_suite
     assert alone["algorithm"]["id"] == algorithm
+
+
+def test_the_account_rule_is_answered_or_said_to_be_unresolved(default_run, capsys):
+    """--account-uploads/--account-matches are never dropped: a probability where the share is
+    known, the reason where it is not; counts take either notation (1e6)."""
+    args = ["--algorithm", "average_hash", "--at", "30", "--results"]
+    args += [str(default_run / "results.json"), "--database-size", "10", "1e6"]
+    args += ["--account-uploads", "100", "--account-matches", "2", "--uploads-per-day", "1e6"]
+    measured, unresolved = _threshold_json(capsys, *args)["operational"]
+    for op in (measured, unresolved):
+        assert op["account_rule"] == {"uploads": 100, "matches": 2}
+        assert op["uploads_per_day"] == 1_000_000
+    assert measured["kind"] == "measured"
+    assert 0 <= measured["p_account_flagged"]["value"] <= 1
+    assert unresolved["kind"] == "unresolved"
+    assert unresolved["p_account_flagged"] is None
+    assert (
+        "nor how often an innocent account reaches 2 matches in 100 uploads"
+        in (unresolved["verdict"])
+    )
+    assert main(["threshold", "--quiet", *args]) == 0
+    text = capsys.readouterr().out
+    assert "In production at D = 10:" in text
+    assert "Probability an innocent account reaches the k-of-N rule" in text
+    assert "In production at D = 1e+06: unresolved" in text
+    assert "2 matches in 100 uploads" in text
+
+
+@pytest.mark.parametrize("value", ["2.5", "0", "many"])
+def test_counts_must_be_whole_numbers(value, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["threshold", "--algorithm", "pdq", "--at", "31", "--uploads-per-day", value])
+    assert info.value.code == 2
+    assert "must be a whole number >= 1 such as 1e6" in capsys.readouterr().err
