@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,13 @@ def subset(data: Dataset, n: int) -> Dataset:
     """``n`` records chosen by a stable hash of their ids (the same n for everyone, any order)."""
     if n < 1:
         raise DatasetError(f"A subset needs at least one image, got [{n}].")
+    if n > len(data.records):
+        warnings.warn(
+            f"{data.name}[{n}] asks for {n} images but {data.name} has {len(data.records)}: "
+            f"all {len(data.records)} are used.",
+            UserWarning,
+            stacklevel=2,
+        )
     key = lambda r: hashlib.blake2b(r.id.encode(), digest_size=8).digest()  # noqa: E731
     chosen = sorted(sorted(data.records, key=key)[:n], key=lambda r: r.id)
     kept = {r.id for r in chosen}

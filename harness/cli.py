@@ -619,6 +619,20 @@ def _fraction(text: str) -> float:
 
 
 SUITE_HELP = "bundled suite name (hash-harness list suites) or TOML file; default: 'default'"
+DATASET_HELP = (
+    "registered name (hash-harness datasets list), folder of images, manifest (.csv/.json), or "
+    "NAME[N] for a stable subset of N of its images (all of them when it has fewer)"
+)
+WORKERS_HELP = "worker processes; 0 (the default) = one per core, 1 = in this process"
+
+
+def _cache_help() -> str:
+    from harness.store import default_path
+
+    return (
+        f"hash cache file (default: {default_path()}, i.e. hashes.sqlite in the folder "
+        "$HASH_HARNESS_CACHE, else in ~/.cache/hash-harness)"
+    )
 
 
 EXIT_STATUS = """exit status:
@@ -667,15 +681,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = _command(
         sub,
         "run",
-        "run a suite: results.json, report.md, report.html, report.junit.xml, results.csv",
+        "run a suite: results.json (+ .impostors.npz), report.md/.html/.junit.xml, results.csv",
         "Hash every image of the suite's dataset and every edit of it with every algorithm, "
-        "then write into --out: results.json (everything, the input of every other command), "
-        "report.md, report.html (self-contained), report.junit.xml and results.csv (one row "
-        "per rate).",
+        "then write into --out: results.json (everything, the input of every other command) "
+        "with its sidecar results.impostors.npz (per-image impostor histograms, read by "
+        "threshold --results), report.md, report.html (self-contained), "
+        "report.junit.xml and results.csv (one row per rate). Hashes are cached: a run "
+        "stopped with Ctrl-C resumes where it stopped. One command writes an --out at a time.",
         EXIT_RUN,
     )
     run.add_argument("--suite", help=SUITE_HELP)
-    run.add_argument("--dataset", help="registered dataset name or folder of images")
+    run.add_argument("--dataset", help=DATASET_HELP)
     run.add_argument(
         "--transforms",
         nargs="+",
@@ -689,16 +705,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode policy (overrides the suite): viewer = transparency on white (default), "
         "reference = Pillow convert('RGB') as the PDQ reference vectors",
     )
-    run.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
+    run.add_argument("--workers", type=int, default=0, help=WORKERS_HELP)
     run.add_argument(
         "--max-failure-rate",
         type=_fraction,
         help="fraction of images allowed to fail before exit status 3 (overrides the suite)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress output")
-    run.add_argument(
-        "--cache", help="hash cache file (default: ~/.cache/hash-harness/hashes.sqlite)"
-    )
+    run.add_argument("--cache", help=_cache_help())
     run.add_argument("--no-cache", action="store_true", help="compute everything, store nothing")
     run.add_argument(
         "--executor", choices=["local", "dask"], default="local", help="where the work runs"
@@ -713,7 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Show what the hash cache holds, or drop old entries (prune --older-than DAYS).",
     )
     cache.add_argument("action", choices=["info", "prune"])
-    cache.add_argument("--cache", help="cache file (default: ~/.cache/hash-harness/hashes.sqlite)")
+    cache.add_argument("--cache", help=_cache_help())
     cache.add_argument(
         "--older-than", type=float, help="prune entries written more than this many days ago"
     )
@@ -765,7 +779,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="score this given threshold (e.g. PDQ 31) on every image",
     )
     thr.add_argument("--suite", help="corpus, edits and split: " + SUITE_HELP)
-    thr.add_argument("--dataset", help="registered dataset name or folder of images")
+    thr.add_argument("--dataset", help=DATASET_HELP)
     thr.add_argument(
         "--results",
         metavar="F",
@@ -805,10 +819,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="matches that flag an account (k of N): adds the chance an innocent account is",
     )
-    thr.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
-    thr.add_argument(
-        "--cache", help="hash cache file (default: ~/.cache/hash-harness/hashes.sqlite)"
-    )
+    thr.add_argument("--workers", type=int, default=0, help=WORKERS_HELP)
+    thr.add_argument("--cache", help=_cache_help())
     thr.add_argument("--no-cache", action="store_true", help="compute everything, store nothing")
     thr.add_argument(
         "--format",
@@ -829,14 +841,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     base.add_argument("action", choices=["create"])
     base.add_argument("--suite", help=SUITE_HELP)
-    base.add_argument("--dataset", help="registered dataset name or folder of images")
+    base.add_argument("--dataset", help=DATASET_HELP)
     base.add_argument("--results", help="build from this results.json instead of running")
     base.add_argument(
         "--out", required=True, help="baseline file, e.g. benchmarks/baselines/S.json"
     )
-    base.add_argument(
-        "--workers", type=int, default=0, help="worker processes (default: all cores)"
-    )
+    base.add_argument("--workers", type=int, default=0, help=WORKERS_HELP)
     base.add_argument("--quiet", action="store_true", help="no progress output")
     base.set_defaults(func=_cmd_baseline)
 
@@ -898,7 +908,7 @@ def build_parser() -> argparse.ArgumentParser:
         "vendor to hash offline; bring the hashes back with `hash-harness score`.",
     )
     exp.add_argument("--suite", help=SUITE_HELP)
-    exp.add_argument("--dataset", help="registered dataset name or folder of images")
+    exp.add_argument("--dataset", help=DATASET_HELP)
     exp.add_argument("--out", required=True, help="export folder")
     exp.add_argument("--quiet", action="store_true", help="no progress output")
     exp.add_argument(

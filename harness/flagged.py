@@ -710,7 +710,7 @@ def operational(
             "value": share * per_day,
             "ci95": [low * per_day, high * per_day],
         }
-    if rule:
+    if account_uploads is not None and account_matches is not None:
         from scipy.stats import binom  # about 0.7 s to import: only for this question
 
         def account(p: float) -> float:

@@ -700,99 +700,134 @@ def _check_shape(text: str) -> None:
     """Refuse an expression whose shape is wrong, naming the spot and the fix: unbalanced
     parentheses, a missing part, ``&``, ``|`` and ``+`` mixed without parentheses, a bad
     ``<=N``, too many parts or levels. One flat pass: long inputs cannot exhaust the stack."""
-    tokens = [
-        (m.lastgroup or "", m.group(m.lastgroup or 0), m.start(m.lastgroup or 0))
-        for m in _TOKEN.finditer(text)
-    ]
+    _Shape(text).check()
 
-    def refuse(why: str) -> InvalidParameterError:
-        return InvalidParameterError(f"Cannot parse {_quoted(text)}: {why}")
 
-    def at(i: int) -> str:
-        return f"{tokens[i][1]!r} at character {tokens[i][2] + 1}"
+class _Shape:
+    """The one pass of :func:`_check_shape` over an expression's tokens."""
 
-    levels, want, i = [_Level(-1, call=False)], True, 0
-    while i < len(tokens):
-        kind, value, _ = tokens[i]
-        level = levels[-1]
-        nxt = tokens[i + 1][1] if i + 1 < len(tokens) else ""
-        if want and level.call and kind == "word" and nxt == "=":  # name=literal: skip it
-            depth, j = 0, i + 2
-            while j < len(tokens) and not (depth == 0 and tokens[j][1] in ",)"):
-                depth += {"open": 1, "close": -1}.get(tokens[j][0], 0)
-                j += 1
-            if j == i + 2:
-                raise refuse(f"{value}= has no value: write {value}=<a value>.")
-            i, want = j, False
-            continue
-        if want:
-            if kind in ("word", "string") or value == "(":
-                level.parts += 1
-                if level.parts > MAX_PARTS:
-                    raise refuse(
-                        f"more than {MAX_PARTS} parts in one fusion; a platform fuses a few "
-                        "different hashes."
-                    )
-                if value == "(" or nxt == "(":
-                    call = value != "("
-                    i += call  # a call: its name, then its "("
-                    levels.append(_Level(i, call))
-                    if len(levels) > MAX_DEPTH:
-                        raise refuse(f"nested more than {MAX_DEPTH} levels deep.")
-                else:
-                    want = False
-            elif value == ")" and level.call and tokens[i - 1][1] == "(":
-                levels.pop()  # "name()": an empty call, judged by what it names
-                want = False
-            elif value == ")" and tokens[i - 1][1] == "(":
-                raise refuse(f"the '()' at character {tokens[i - 1][2] + 1} holds nothing.")
-            elif kind == "op" and i and tokens[i - 1][1] == value:
-                raise refuse(f"{value * 2!r} is not an operator: write a single {value!r}.")
-            elif kind in ("op", "limit"):
-                raise refuse(f"{at(i)} has no part before it, e.g. 'pdq {value} phash'.")
-            elif i and tokens[i - 1][0] in ("op", "limit"):
-                raise refuse(f"{at(i - 1)} has no part after it, e.g. 'pdq & phash'.")
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = [
+            (m.lastgroup or "", m.group(m.lastgroup or 0), m.start(m.lastgroup or 0))
+            for m in _TOKEN.finditer(text)
+        ]
+        self.levels = [_Level(-1, call=False)]
+        self.want = True  # a part is expected next (not an operator)
+
+    def refuse(self, why: str) -> InvalidParameterError:
+        return InvalidParameterError(f"Cannot parse {_quoted(self.text)}: {why}")
+
+    def at(self, i: int) -> str:
+        return f"{self.tokens[i][1]!r} at character {self.tokens[i][2] + 1}"
+
+    def value(self, i: int) -> str:
+        return self.tokens[i][1] if 0 <= i < len(self.tokens) else ""
+
+    def check(self) -> None:
+        tokens, i = self.tokens, 0
+        if not tokens:
+            raise self.refuse(
+                "it is empty: write an algorithm such as 'phash' or a policy such as 'pdq & phash'."
+            )
+        while i < len(tokens):
+            if self.want and self.levels[-1].call and self.value(i + 1) == "=":
+                i = self.keyword(i)
+            elif self.want:
+                i = self.part(i)
             else:
-                raise refuse(f"{at(i)} stands where an algorithm belongs, e.g. 'pdq & phash'.")
-            i += 1
-            continue
+                i = self.after_part(i)
+        if self.want:
+            raise self.refuse(
+                f"{self.at(len(tokens) - 1)} has no part after it, e.g. 'pdq & phash'."
+            )
+        if len(self.levels) > 1:
+            where = tokens[self.levels[-1].opened][2] + 1
+            raise self.refuse(f"the '(' at character {where} is never closed: add a ')'.")
+
+    def keyword(self, i: int) -> int:
+        """Past a call's ``name=literal`` (the literal is judged when the call is built)."""
+        depth, j = 0, i + 2
+        while j < len(self.tokens) and not (depth == 0 and self.value(j) in (",", ")")):
+            depth += {"open": 1, "close": -1}.get(self.tokens[j][0], 0)
+            j += 1
+        if j == i + 2:
+            name = self.value(i)
+            raise self.refuse(f"{name}= has no value: write {name}=<a value>.")
+        self.want = False
+        return j
+
+    def part(self, i: int) -> int:
+        """Where a part is expected: a name, a call or a parenthesis opens here, or the
+        expression is refused with what is missing."""
+        kind, value, _ = self.tokens[i]
+        level, before = self.levels[-1], self.value(i - 1)
+        if kind in ("word", "string") or value == "(":
+            level.parts += 1
+            if level.parts > MAX_PARTS:
+                raise self.refuse(
+                    f"more than {MAX_PARTS} parts in one fusion; a platform fuses a few "
+                    "different hashes."
+                )
+            call = value != "(" and self.value(i + 1) == "("
+            if value == "(" or call:
+                i += call  # a call: its name, then its "("
+                self.levels.append(_Level(i, call))
+                if len(self.levels) > MAX_DEPTH:
+                    raise self.refuse(f"nested more than {MAX_DEPTH} levels deep.")
+            else:
+                self.want = False
+        elif value == ")" and before == "(" and level.call:
+            self.levels.pop()  # "name()": an empty call, judged by what it names
+            self.want = False
+        elif value == ")" and before == "(":
+            raise self.refuse(f"the '()' at character {self.tokens[i - 1][2] + 1} holds nothing.")
+        elif kind == "op" and before == value:
+            raise self.refuse(f"{value * 2!r} is not an operator: write a single {value!r}.")
+        elif kind in ("op", "limit"):
+            raise self.refuse(f"{self.at(i)} has no part before it, e.g. 'pdq {value} phash'.")
+        elif i and self.tokens[i - 1][0] in ("op", "limit"):
+            raise self.refuse(f"{self.at(i - 1)} has no part after it, e.g. 'pdq & phash'.")
+        else:
+            raise self.refuse(
+                f"{self.at(i)} stands where an algorithm belongs, e.g. 'pdq & phash'."
+            )
+        return i + 1
+
+    def after_part(self, i: int) -> int:
+        """After a part: an operator, its threshold, a closing parenthesis or the next
+        argument of a call."""
+        kind, value, start = self.tokens[i]
+        level = self.levels[-1]
         if kind == "op":
             if level.op and level.op != value:
-                raise refuse(
+                raise self.refuse(
                     f"{level.op!r} and {value!r} are mixed without parentheses; add them to "
                     f"say which goes first, e.g. '(pdq {level.op} phash) {value} dhash'."
                 )
-            level.op, want = value, True
+            level.op, self.want = value, True
         elif kind == "limit":
-            bound = re.match(r"\s*([^\s&|+()<=]*)", text[tokens[i][2] + 2 :])
+            bound = re.match(r"\s*([^\s&|+()<=]*)", self.text[start + 2 :])
             written = bound.group(1) if bound else ""
-            if not written.isdigit() or nxt != written:
-                raise refuse(
+            if not written.isdigit() or self.value(i + 1) != written:
+                raise self.refuse(
                     f"'<=' takes a whole number of levels from 0 up, e.g. 'pdq<=31 | phash<=10'; "
                     f"got {written or 'nothing'!r}."
                 )
-            if tokens[i + 2 : i + 3] and tokens[i + 2][0] == "limit":
-                raise refuse("a part takes one threshold '<=N'.")
+            if self.tokens[i + 2 : i + 3] and self.tokens[i + 2][0] == "limit":
+                raise self.refuse("a part takes one threshold '<=N'.")
             i += 1
-        elif value == ")" and len(levels) > 1:
-            levels.pop()
+        elif value == ")" and len(self.levels) > 1:
+            self.levels.pop()
         elif value == ")":
-            raise refuse(f"{at(i)} closes no '(': remove it or add the '(' it closes.")
+            raise self.refuse(f"{self.at(i)} closes no '(': remove it or add the '(' it closes.")
         elif value == "," and level.call:
-            level.op, want = "", True  # each argument is an expression of its own
+            level.op, self.want = "", True  # each argument is an expression of its own
         else:
-            raise refuse(f"{at(i)} follows a part without an operator: join parts with &, | or +.")
-        i += 1
-    if not tokens:
-        raise refuse(
-            "it is empty: write an algorithm such as 'phash' or a policy such as 'pdq & phash'."
-        )
-    if want:
-        raise refuse(f"{at(len(tokens) - 1)} has no part after it, e.g. 'pdq & phash'.")
-    if len(levels) > 1:
-        raise refuse(
-            f"the '(' at character {tokens[levels[-1].opened][2] + 1} is never closed: add a ')'."
-        )
+            raise self.refuse(
+                f"{self.at(i)} follows a part without an operator: join parts with &, | or +."
+            )
+        return i + 1
 
 
 def _limited(node: ast.expr, text: str) -> tuple[HashAlgorithm, int | None]:
