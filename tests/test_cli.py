@@ -378,3 +378,27 @@ def test_a_second_run_into_the_same_out_is_refused_and_a_killed_runs_lock_is_not
     assert run_cli(suite, "skimage[3]", out) == 0
     assert (out / "results.json").exists()
     assert not (out / results.LOCK_FILE).exists()  # released when the command ended
+
+
+def test_a_subset_larger_than_its_dataset_says_it_used_them_all(tmp_path, capsys):
+    assert run_cli(_write_suite(tmp_path), "skimage[100]", tmp_path / "out") == 0
+    assert "note: skimage[100] asks for 100 images but skimage has 17: all 17 are used." in (
+        capsys.readouterr().err
+    )
+    assert results.load(tmp_path / "out" / "results.json").dataset.n_images == 17
+
+
+def test_help_names_every_output_dataset_form_and_the_cache_variable(capsys, monkeypatch):
+    monkeypatch.setenv("HASH_HARNESS_CACHE", "/somewhere/cache")
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for needed in (
+        "results.impostors.npz",
+        "manifest (.csv/.json)",
+        "NAME[N]",
+        "0 (the default) = one per core",
+        "/somewhere/cache/hashes.sqlite",
+        "$HASH_HARNESS_CACHE",
+    ):
+        assert needed in text
