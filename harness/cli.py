@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from harness import __version__
 from harness.core.errors import HarnessError
+from harness.core.words import plural
 from harness.escaping import visible
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(
             visible(
                 f"hash-harness {__version__}: suite {suite.name} v{suite.version}, "
-                f"{len(suite.transforms)} transforms x {len(suite.algorithms)} algorithms, "
+                f"{plural(len(suite.transforms), 'transform')} x "
+                f"{plural(len(suite.algorithms), 'algorithm')}, "
                 f"dataset {args.dataset or suite.dataset} (decode: {args.decode or suite.decode}), "
                 f"{workers} worker(s)"
             ),
@@ -203,7 +205,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     print(
         f"{args.suite}: valid suite {suite.name!r} v{suite.version}: "
-        f"{len(suite.transforms)} transforms, {len(suite.algorithms)} algorithms, "
+        f"{plural(len(suite.transforms), 'transform')}, "
+        f"{plural(len(suite.algorithms), 'algorithm')}, "
         f"dataset {suite.dataset!r}"
     )
     return EXIT_OK
@@ -627,11 +630,11 @@ WORKERS_HELP = "worker processes; 0 (the default) = one per core, 1 = in this pr
 
 
 def _cache_help() -> str:
-    from harness.store import default_path
-
+    folder = os.environ.get("HASH_HARNESS_CACHE")  # read by harness.store.default_path
+    now = f" (set: {folder})" if folder else " (not set)"
     return (
-        f"hash cache file (default: {default_path()}, i.e. hashes.sqlite in the folder "
-        "$HASH_HARNESS_CACHE, else in ~/.cache/hash-harness)"
+        "hash cache file (default: hashes.sqlite in the folder $HASH_HARNESS_CACHE"
+        f"{now}, else in ~/.cache/hash-harness)"
     )
 
 

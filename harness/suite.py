@@ -31,6 +31,7 @@ from harness import data
 from harness.algorithms import HashAlgorithm, make_algorithm
 from harness.core.errors import HarnessError, SuiteError
 from harness.core.params import check_int, check_real
+from harness.core.words import plural
 from transforms import Chain
 from transforms.catalogue import expand
 
@@ -250,9 +251,10 @@ def parse_suite(raw: Mapping[str, Any], *, source: str = "<suite>") -> Suite:
             _problem("group_by", f"must be one of {', '.join(GROUP_BY)}, got {group_by!r}.")
         )
     if problems:
+        # An option (--transforms) is not a suite of its own: name it, not "a valid suite".
+        what = "is not valid" if source.startswith("--") else "is not a valid suite"
         raise SuiteError(
-            f"{source} is not a valid suite ({len(problems)} problem"
-            f"{'s' if len(problems) > 1 else ''}):\n  - " + "\n  - ".join(problems)
+            f"{source} {what} ({plural(len(problems), 'problem')}):\n  - " + "\n  - ".join(problems)
         )
     return Suite(
         name=name,

@@ -398,7 +398,6 @@ def test_help_names_every_output_dataset_form_and_the_cache_variable(capsys, mon
         "manifest (.csv/.json)",
         "NAME[N]",
         "0 (the default) = one per core",
-        "/somewhere/cache/hashes.sqlite",
-        "$HASH_HARNESS_CACHE",
+        "hashes.sqlite in the folder $HASH_HARNESS_CACHE (set: /somewhere/cache)",
     ):
         assert needed in text
