@@ -146,7 +146,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(catalogue.render_catalogue(markdown=args.markdown))
     elif args.what == "algorithms":
-        from harness.algorithms import ALGORITHMS
+        from harness.algorithms import ALGORITHMS, make_algorithm
         from harness.core.params import describe
 
         for name in ALGORITHMS.names():
@@ -178,7 +178,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
             cls = POLICIES.get(name)
             doc = (cls.__doc__ or "").strip().splitlines()[0]
             example = {"and": "pdq & phash", "or": "pdq | phash", "sum": "pdq + phash"}
-            print(f"  {example.get(name, f'{name}(phash)')}: {doc}")
+            spec = example.get(name, f"{name}(phash)")
+            th = make_algorithm(spec).default_threshold()
+            print(f"  {spec}: {doc}\n    default <= {th.bits}: {th.source}")
     else:
         _print_datasets()
     return EXIT_OK

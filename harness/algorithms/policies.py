@@ -181,6 +181,8 @@ class Fusion(Policy):
 
     symbol: ClassVar[str] = ""
     rule: ClassVar[str] = ""
+    #: How the parts' conditions join ("and", "or"; "" for a sum, which has no per-part one).
+    word: ClassVar[str] = ""
     #: Whether the rule can decide with some parts discarded (OR: the others may still match).
     #: Such rows end with one byte per part, 1 = usable; a discarded part is at the top level.
     partial: ClassVar[bool] = False
@@ -342,7 +344,24 @@ class Fusion(Policy):
         bits = int(self.combine(np.array(on_grid, dtype=np.int64).reshape(-1, 1, 1))[0, 0])
         listed = ", ".join(f"{p} <= {t}" for p, t in zip(self.shown, own, strict=True))
         which = "thresholds" if self.limits else "defaults"
-        return OperatingThreshold(bits, f"{self.rule} of the parts' {which} ({listed})")
+        source = f"{self.rule} of the parts' {which} ({listed})"
+        if not self.limits:  # a shared threshold holds each part to its own share of it
+            source += f": at {bits} of 0..{self.n_levels}, {self.meaning(bits)}"
+        return OperatingThreshold(bits, source)
+
+    def meaning(self, threshold: int) -> str:
+        """What ``threshold`` on the grid asks of each part, e.g. ``"pdq <= 31 or phash <=
+        7"``: part ``k`` within ``threshold`` of the grid is within ``floor(threshold x den /
+        num)`` of its own levels (exact: ``ceil(d x num / den) <= t`` iff that)."""
+        fractions = self._scales[0]
+        if self.word:
+            limits = [threshold * den // num for num, den in fractions]
+            shown = zip(self.shown, limits, strict=True)
+            return f" {self.word} ".join(f"{p} <= {t}" for p, t in shown)
+        if all(num % den == 0 for num, den in fractions):
+            scaled = zip(self.shown, fractions, strict=True)
+            return " + ".join(f"{p} x{num // den}" for p, (num, den) in scaled) + f" <= {threshold}"
+        return f"the parts' distances on the grid (rounded up) add up to <= {threshold}"
 
     def operating_thresholds(self) -> tuple[OperatingThreshold, ...]:
         return (self.default_threshold(),)
@@ -361,6 +380,7 @@ class And(Fusion):
     name: ClassVar[str] = "and"
     symbol: ClassVar[str] = "&"
     rule: ClassVar[str] = "maximum"
+    word: ClassVar[str] = "and"
 
     @property
     def n_levels(self) -> int:
@@ -378,6 +398,7 @@ class Or(Fusion):
     name: ClassVar[str] = "or"
     symbol: ClassVar[str] = "|"
     rule: ClassVar[str] = "minimum"
+    word: ClassVar[str] = "or"
     partial: ClassVar[bool] = True
 
     @property

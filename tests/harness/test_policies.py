@@ -482,3 +482,35 @@ def test_list_algorithms_shows_the_policies(capsys):
     out = capsys.readouterr().out
     for example in ("pdq & phash", "pdq | phash", "pdq + phash", "dihedral(phash)", "gate(phash)"):
         assert f"  {example}: " in out
+
+
+@pytest.mark.parametrize(
+    ("text", "bits", "means", "limits"),
+    [
+        ("pdq & phash", 40, "at 40 of 0..256, pdq <= 40 and phash <= 10", (40, 10)),
+        ("pdq | phash", 31, "at 31 of 0..256, pdq <= 31 or phash <= 7", (31, 7)),
+        ("pdq + phash", 71, "at 71 of 0..512, pdq x1 + phash x4 <= 71", None),
+    ],
+)
+def test_a_shared_default_threshold_says_what_it_asks_of_each_part(text, bits, means, limits):
+    policy = make_algorithm(text)
+    default = policy.default_threshold()
+    assert default.bits == bits
+    assert default.source.endswith(means)
+    if limits is None:
+        return
+    pdq = make_algorithm("pdq").n_bytes
+    rng = np.random.default_rng(5)
+    bits_of = np.unpackbits(np.tile(_rows(policy, 1, seed=5), (60, 1)), axis=1)
+    for row, (a, b) in zip(bits_of, rng.integers((0, 0), (30, 8), size=(60, 2)), strict=True):
+        row[rng.choice(8 * pdq, a, replace=False)] ^= 1  # a few bits of each part flipped:
+        row[8 * pdq + rng.choice(64, b, replace=False)] ^= 1  # pairs near either limit
+    rows = np.packbits(bits_of, axis=1)
+    if policy.partial:
+        rows[:, -2:] = 1  # both parts usable
+    d_pdq = pairwise(rows[:, :pdq], rows[:, :pdq])
+    d_phash = pairwise(rows[:, pdq : pdq + 8], rows[:, pdq : pdq + 8])
+    either = np.logical_and if text == "pdq & phash" else np.logical_or
+    matched = policy.metric()(rows, rows) <= bits
+    np.testing.assert_array_equal(matched, either(d_pdq <= limits[0], d_phash <= limits[1]))
+    assert 0.05 < matched.mean() < 0.95  # both answers are well represented
