@@ -48,7 +48,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"{plural(len(suite.transforms), 'transform')} x "
                 f"{plural(len(suite.algorithms), 'algorithm')}, "
                 f"dataset {args.dataset or suite.dataset} (decode: {args.decode or suite.decode}), "
-                f"{workers} worker(s)"
+                f"{plural(workers, 'worker')}"
             ),
             file=sys.stderr,
         )
@@ -822,7 +822,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--account-matches",
         type=_whole,
         metavar="K",
-        help="matches that flag an account (k of N): adds the chance an innocent account is",
+        help="matches that flag an account (K of N): adds the chance an innocent one is flagged",
     )
     thr.add_argument("--workers", type=int, default=0, help=WORKERS_HELP)
     thr.add_argument("--cache", help=_cache_help())

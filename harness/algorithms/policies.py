@@ -221,7 +221,7 @@ class Fusion(Policy):
         if twice:
             raise InvalidParameterError(
                 f"{twice[0]} is fused with itself in {self.id!r}: a fusion's parts must differ "
-                f"(a hash fused with itself is that hash; give it one threshold)."
+                "(a hash fused with itself is that hash; give it one threshold)."
             )
 
     @property
