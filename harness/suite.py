@@ -152,16 +152,21 @@ def _dedupe(
         if item.id in seen:
             j = seen[item.id]
             labelled = getattr(item, "spec", item.id) != item.id  # named by its label
-            same = "" if texts[i] == texts[j] == item.id else f" (both are {item.id!r})"
-            problems.append(
-                _problem(
-                    f"{key}[{i}] {texts[i]!r}",
-                    f"its label {item.id!r} is already the name of {key}[{j}]; results name "
-                    "an algorithm by its label, so give each its own."
-                    if labelled
-                    else f"duplicates {key}[{j}] {texts[j]!r}{same}.",
+            if labelled:
+                problems.append(
+                    _problem(
+                        f"{key}[{i}]",
+                        f"its label {item.id!r} is already the name of {key}[{j}]; results "
+                        "name an algorithm by its label, so give each its own.",
+                    )
                 )
-            )
+            else:
+                same = "" if texts[i] == texts[j] == item.id else f" (both are {item.id!r})"
+                problems.append(
+                    _problem(
+                        f"{key}[{i}] {texts[i]!r}", f"duplicates {key}[{j}] {texts[j]!r}{same}."
+                    )
+                )
         seen.setdefault(item.id, i)
 
 
