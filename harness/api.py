@@ -113,8 +113,31 @@ class Results:
         """Robustness and false-match rates per edit: one row per algorithm x transform x
         metric (``tpr`` per threshold and image ``category``, ``""`` meaning all images;
         ``fpr`` per threshold and negative ``protocol``), with ``k`` of ``n``, ``value`` and the
-        95% interval ``lo``/``hi``. The columns are those of ``results.csv``."""
-        return _rates(self.document, lambda r: bool(r["transform"]) and r["metric"] in _CELL)
+        95% interval ``lo``/``hi``. The columns are those of ``results.csv``. Real variant
+        rows are in :attr:`variants`."""
+        real = self._variant_rows
+        return _rates(
+            self.document,
+            lambda r: bool(r["transform"]) and r["metric"] in _CELL and r["transform"] not in real,
+        )
+
+    @cached_property
+    def _variant_rows(self) -> frozenset[str]:
+        from harness import variants
+
+        return frozenset(r.transform for r in variants.rows(self.document))
+
+    @cached_property
+    def variants(self) -> Table:
+        """Real re-uploads the manifest declares (``variant_of``) against their own original,
+        kept apart from the synthetic edits of :attr:`cells`: one row per algorithm x variant
+        row (``transform`` is ``variant_of:<kind>``) x metric - ``tpr`` (and ``tpr_hashed``,
+        ``fpr`` per negative protocol) at each given threshold, and ``chosen_tpr`` at the
+        threshold chosen for each ``target_fpr`` on the calibration images' synthetic pairs
+        (never on variants; ``status`` carries the choice's verdict). Empty without variants;
+        the columns are those of ``results.csv``."""
+        real = self._variant_rows
+        return _rates(self.document, lambda r: r["transform"] in real)
 
     @cached_property
     def collisions(self) -> Table:
@@ -126,8 +149,13 @@ class Results:
     def thresholds(self) -> Table:
         """Recommended thresholds scored on the held-out images: per algorithm and
         ``target_fpr``, the held-out false-match rate, pooled true-match rate and the true-match
-        rate per edit (metrics ``held_out_fpr``, ``held_out_tpr_pooled``, ``held_out_tpr``)."""
-        return _rates(self.document, lambda r: r["metric"].startswith("held_out_"))
+        rate per edit (metrics ``held_out_fpr``, ``held_out_tpr_pooled``, ``held_out_tpr``),
+        and the real variants' true-match rate at it per variant row (``chosen_tpr``, every
+        variant: none informed the choice)."""
+        return _rates(
+            self.document,
+            lambda r: r["metric"].startswith("held_out_") or r["metric"] == "chosen_tpr",
+        )
 
     @property
     def failures(self) -> Table:

@@ -112,10 +112,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _with_transforms(suite, selections):  # type: ignore[no-untyped-def]
-    """The suite with its transforms replaced, validated as a suite entry would be."""
-    from harness.suite import parse_suite
+    """The suite with its transforms replaced, validated as a suite entry would be, and the
+    narrowing recorded in the results (``check`` compares only the cells the run has)."""
+    from harness.suite import narrowed
 
-    return parse_suite({**suite.config, "transforms": list(selections)}, source="--transforms")
+    return narrowed(suite, selections)
 
 
 LISTS = ("suites", "transforms", "presets", "ladders", "algorithms", "datasets")

@@ -6,7 +6,9 @@ either to the algorithms named. Every contender was measured on the same source 
 differences are tested *paired*:
 
 * TPR per transform at each contender's own threshold: exact McNemar test on the images where
-  exactly one of the two matched (scipy ``binomtest`` on the discordant pairs);
+  exactly one of the two matched (scipy ``binomtest`` on the discordant pairs); real variant
+  pairs (manifest ``variant_of``) the same way per variant file, in rows and counts of their own
+  (``per_variant``), never among the synthetic transforms;
 * pooled TPR (all edits) and TPR at a target false-match rate: 95% percentile interval of the
   difference from a bootstrap over source images (every edit of a drawn image moves with it).
   The threshold at the target is the one threshold rule's (chosen on the calibration images,
@@ -192,7 +194,6 @@ def compare(
         for t in transforms:
             test = _mcnemar(_matches(a, t, a.threshold), _matches(b, t, b.threshold))
             per_transform.append({"transform": t, **test, "significant": test["p_value"] < alpha})
-        per_transform += variants.compare_rows(a, b, alpha, _mcnemar)  # real variant pairs
         pooled = _paired_bootstrap(
             _per_image(a, transforms, a.threshold),
             _per_image(b, transforms, b.threshold),
@@ -215,6 +216,8 @@ def compare(
                 "b": b.label,
                 "thresholds": [a.threshold, b.threshold],
                 "per_transform": per_transform,
+                # Real variant pairs (manifest variant_of), tested the same way, kept apart.
+                "per_variant": variants.compare_rows(a, b, alpha, _mcnemar),
                 "pooled_tpr": pooled,
                 "tpr_at_fpr": {
                     "target_fpr": target,
@@ -299,4 +302,6 @@ def _summary(p: dict[str, Any]) -> dict[str, Any]:
         "fpr_difference": fpr_diff,
         "transforms_significant": sum(t["significant"] for t in p["per_transform"]),
         "transforms": len(p["per_transform"]),
+        "variants_significant": sum(t["significant"] for t in p["per_variant"]),
+        "variants": len(p["per_variant"]),
     }

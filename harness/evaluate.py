@@ -708,6 +708,7 @@ def _document(
             "description": suite.description,
             "config": dict(suite.config),
             "config_sha256": suite.config_sha256,
+            **({"narrowed": dict(suite.narrowed)} if suite.narrowed else {}),
         },
         "dataset": _dataset_section(run, _images(run, failed, oversize, dupes), oversize, dupes),
         "environment": environment(),

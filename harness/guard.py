@@ -11,7 +11,10 @@ of the run with its count, its 95% interval and - for true-match rates - each im
 ``changed``
     moved, but not beyond both bars (or a row too small to be judged alone): reported, never a
     failure.
-``unchanged``, ``missing`` (in the baseline, not in the run: a failure), ``new``.
+``unchanged``, ``missing`` (in the baseline, not in the run: a failure), ``new``; ``not run``
+    for the rates a run narrowed with ``run --transforms`` did not measure (the left-out edits'
+    cells, the collisions pooled over every edit): listed, never a failure. Real variant rows
+    (manifest ``variant_of``) are counted apart (``variant_counts``).
 
 The rule. A *family* is every row of one algorithm in one check. Each row with ``n >=
 MIN_N`` gets an exact test: for a true-match rate, an exact paired (McNemar sign) test by image
@@ -33,7 +36,7 @@ is exactly the upgrade a guard is for.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,12 +111,47 @@ def _metrics(result: Results) -> Iterator[tuple[str, dict[str, Any]]]:
             yield key, _entry(m, coll.algorithm)
 
 
+#: Status of a baseline rate a narrowed run (``run --transforms``) did not measure.
+NOT_RUN = "not run"
+
+
+def _not_run(result: Results) -> Callable[[str], bool]:
+    """Which metric keys a run narrowed with ``--transforms`` cannot judge: the cells of the
+    edits it left out, and the collisions pooled over every edit (they pooled fewer edits).
+    Refuses a run that added edits the suite does not have: the baseline has no such cells."""
+    narrowed = result.suite.narrowed
+    if not narrowed:
+        return lambda key: False
+    if narrowed.added:
+        raise UnusableInputError(
+            f"the results were run with {narrowed.option} naming edits suite "
+            f"{result.suite.name!r} does not have ({', '.join(narrowed.added)}): a baseline of "
+            "the suite has no such cells. Check a run of the suite's own transforms (or a subset "
+            "of them), or add the edits to the suite, bump its version and recreate the baseline."
+        )
+    skipped = set(narrowed.not_run)
+    skipped |= {c.protocol for c in result.collisions if c.pooled_over} if skipped else set()
+    return lambda key: len(parts := key.split(" | ")) > 2 and parts[2] in skipped
+
+
+def is_variant(key: str) -> bool:
+    """Whether a metric key is a real variant row's (``tpr | phash | variant_of:x | ...``)."""
+    parts = key.split(" | ")
+    return len(parts) > 2 and parts[2].split(":")[0] == variants.ROW
+
+
 def _entry(m: Metric, family: str) -> dict[str, Any]:
     return {"name": m.name, "family": family, "k": m.k, "n": m.n, "value": m.value, "ci95": m.ci95}
 
 
 def create_baseline(result: Results) -> dict[str, Any]:
-    """The baseline document of a results document."""
+    """The baseline document of a results document (refused for a run narrowed with
+    ``run --transforms``: a baseline stands for the whole suite)."""
+    if result.suite.narrowed:
+        raise UnusableInputError(
+            f"the results were run with {result.suite.narrowed.option}, not the whole suite "
+            f"{result.suite.name!r}: create the baseline from a run without it."
+        )
     return {
         "kind": BASELINE_KIND,
         "baseline_schema": BASELINE_SCHEMA,
@@ -321,23 +359,27 @@ def check(
         raise HarnessError(f"tolerance must be in [0, 1), got {tolerance}.")
     if not 0.0 < alpha < 1.0:
         raise HarnessError(f"alpha must be in (0, 1), got {alpha}.")
+    config = dict(result.suite.config or {})
+    not_run = _not_run(result)
+    if result.suite.narrowed:  # judged as the whole suite, on the cells it has
+        config["transforms"] = result.suite.narrowed.suite_transforms
     check_comparable(
         baseline,
         result,
         labels=("the baseline", "the results"),
         drift=config_diff(
-            baseline["suite"],
-            result.suite.config or {},
-            {a.id: a.thresholds for a in result.algorithms},
+            baseline["suite"], config, {a.id: a.thresholds for a in result.algorithms}
         ),
     )
-    current = dict(_metrics(result))
+    current = {k: v for k, v in _metrics(result) if not not_run(k)}
     rows: list[dict[str, Any]] = []
     for key, base in baseline["metrics"].items():
         cur = current.get(key)
         row: dict[str, Any] = {"key": key, "family": base["family"], "baseline": base}
         row["current"] = cur
-        if cur is None:
+        if not_run(key):
+            row["status"] = NOT_RUN
+        elif cur is None:
             row["status"] = "missing"
         elif min(base["n"], cur["n"]) < MIN_N:
             row["small"] = True
@@ -373,8 +415,15 @@ def check(
             r["status"], r["delta"] = _classify(r, tolerance)
         else:
             r.setdefault("delta", None)
-    order = ("worse", "missing", "better", "changed", "unchanged", "new")
-    counts = {s: sum(r["status"] == s for r in rows) for s in order}
+    order = ("worse", "missing", "better", "changed", "unchanged", "new", NOT_RUN)
+    real = [is_variant(r["key"]) for r in rows]
+    counts = {
+        s: sum(r["status"] == s for r, v in zip(rows, real, strict=True) if not v) for s in order
+    }
+    # Real variant rows are counted apart from the synthetic edits and collisions.
+    variant_counts = {
+        s: sum(r["status"] == s for r, v in zip(rows, real, strict=True) if v) for s in order
+    }
     return {
         "suite": msgspec.to_builtins(result.suite),
         "tolerance": tolerance,
@@ -389,7 +438,13 @@ def check(
             baseline["environment"], result.environment
         ),
         "counts": counts,
-        "regression": counts["worse"] + counts["missing"] > 0,
+        **(
+            {"narrowed": msgspec.to_builtins(result.suite.narrowed)}
+            if result.suite.narrowed
+            else {}
+        ),
+        **({"variant_counts": variant_counts} if any(real) else {}),
+        "regression": sum(c["worse"] + c["missing"] for c in (counts, variant_counts)) > 0,
         "rows": rows,
     }
 

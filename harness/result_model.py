@@ -108,12 +108,24 @@ class Summary(_Model, frozen=True, kw_only=True):
 # -- suite, dataset, algorithms, transforms -----------------------------------------------------
 
 
+class Narrowed(_Model, frozen=True, kw_only=True):
+    """How a run replaced its suite's transforms (``run --transforms``): the suite's own
+    entries, the suite's edits it left out and any it added (``check`` compares the cells the
+    run has with the whole suite's baseline and reports the others as not run)."""
+
+    option: str
+    suite_transforms: list[str]
+    not_run: list[str] = []
+    added: list[str] = []
+
+
 class SuiteInfo(_Model, frozen=True, kw_only=True):
     name: str
     version: int
     description: str | UnsetType = UNSET
     config: JSONObject | UnsetType = UNSET
     config_sha256: str | UnsetType = UNSET
+    narrowed: Narrowed | UnsetType = UNSET
 
 
 class Image(_Model, frozen=True, kw_only=True):
@@ -430,9 +442,21 @@ class VariantPositives(_Model, frozen=True, kw_only=True):
     unpaired: list[Unpaired] = []
 
 
+class VariantAtChoice(_Model, frozen=True, kw_only=True):
+    """A variant row's TPR at the threshold the run chose for ``target_fpr`` on the calibration
+    images' synthetic negative pairs (no variant informs it); ``status`` is the choice's
+    (ok / unresolved / unachievable / undefined), the rate's own is in ``tpr``."""
+
+    target_fpr: Number
+    threshold: int | None
+    status: str
+    tpr: Rate
+
+
 class VariantRow(_Model, frozen=True, kw_only=True):
     """One algorithm against one kind of real re-upload, shaped like a :class:`Cell`
-    (``transform`` holds the row name, ``variant_of:<kind>``)."""
+    (``transform`` holds the row name, ``variant_of:<kind>``), with its TPR at the chosen
+    thresholds (``chosen``; absent from documents written before it was recorded)."""
 
     algorithm: str
     transform: str
@@ -441,6 +465,7 @@ class VariantRow(_Model, frozen=True, kw_only=True):
     positives: VariantPositives
     negatives: dict[str, Histogram] = {}
     metrics: list[Metric]
+    chosen: list[VariantAtChoice] | UnsetType = UNSET
     misses: list[VariantPair] = []
 
 
@@ -473,6 +498,8 @@ class LeaderboardRow(_Model, frozen=True, kw_only=True):
     fpr: Rate
     tpr: dict[str, Rate | None]
     flagged: JSONObject | UnsetType | None = UNSET
+    #: Real variants' TPR per row name at this threshold (only when the dataset has variants).
+    variants: dict[str, Rate | None] | UnsetType = UNSET
 
 
 class Leaderboard(_Model, frozen=True, kw_only=True):

@@ -16,6 +16,7 @@ image is opened, and reports every problem with what to write instead. Example::
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -117,6 +118,8 @@ class Suite:
     decode: str = "viewer"
     description: str = ""
     config: Mapping[str, Any] = field(default_factory=dict)
+    #: Set when ``run --transforms`` replaced the suite's transforms (see :func:`narrowed`).
+    narrowed: Mapping[str, Any] | None = None
 
     @property
     def config_sha256(self) -> str:
@@ -462,3 +465,20 @@ def load_suite(path: str | Path) -> Suite:
     except RecursionError as exc:
         raise SuiteError(f"{shown} nests tables or arrays too deeply to be a suite.") from exc
     return parse_suite(raw, source=shown)
+
+
+def narrowed(suite: Suite, selections: Sequence[str], option: str = "--transforms") -> Suite:
+    """``suite`` with its transforms replaced by ``selections`` (validated as a suite entry
+    would be), recording what it was narrowed from: the suite's own entries, the edits of the
+    suite this run leaves out (``not_run``) and any it adds (``added``), so that ``check``
+    compares such a run with the whole suite's baseline on the cells it has."""
+    replaced = parse_suite({**suite.config, "transforms": list(selections)}, source=option)
+    full = [c.id for c in suite.transforms]
+    kept = {c.id for c in replaced.transforms}
+    record = {
+        "option": option,
+        "suite_transforms": list(suite.config.get("transforms", [])),
+        "not_run": [t for t in full if t not in kept],
+        "added": [c.id for c in replaced.transforms if c.id not in set(full)],
+    }
+    return dataclasses.replace(replaced, narrowed=record)

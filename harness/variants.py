@@ -7,7 +7,11 @@ original as a positive pair, next to the synthetic edits but in rows of its own:
 algorithm and kind, named :func:`row_name` (``variant_of:screenshot``; ``variant_of`` when the
 manifest gives no kind), with the same metrics as an edit's cell - TPR at each given threshold
 with its count and interval (a variant whose hash the algorithm's quality gate discards is an
-escape, a miss), and the negative protocols with the variant as the query.
+escape, a miss), and the negative protocols with the variant as the query - and the TPR at each
+threshold the run chose for a target false-match rate (``chosen``). Those thresholds are chosen
+on the calibration images' negative pairs of the synthetic run before any variant is hashed, so
+no variant ever informs them; every variant is scored at them, and the leaderboard gains the
+variants' TPR at its threshold (``leaderboard.rows[].variants``).
 
 A variant is never an image of its own: it is in none of the all-pairs collision counts, and it
 takes its original's group, so it never forms a negative pair with its original or anything
@@ -22,7 +26,9 @@ Section layout (``result["variants"]``)::
                              "distance"}], "gated": [...], "unpaired": [{"variant",
                              "original", "reason"}]},
                "negatives": {protocol: {"n", "hist", "summary"}},
-               "metrics": [...], "misses": [...]}]}
+               "metrics": [...],
+               "chosen": [{"target_fpr", "threshold", "status", "tpr": {"k", "n", ...}}],
+               "misses": [...]}]}
 
 Rows have the shape of ``cells`` (``transform`` holds the row name), so the tidy tables and the
 CI guard read them like cells; ``distances`` per dataset image are replaced by ``pairs``.
@@ -45,8 +51,10 @@ if TYPE_CHECKING:  # readers of the section (reports, compare, guard) import not
 ROW = "variant_of"
 NOTE = (
     "real re-uploads declared by the manifest (variant_of), scored against their own original "
-    "at the given thresholds; gated variants are misses; a variant is never a negative of its "
-    "original's group and is in no all-pairs collision count"
+    "at the given thresholds and at the thresholds chosen for each target false-match rate on "
+    "the calibration images' synthetic negative pairs (never on variants); gated variants are "
+    "misses; a variant is never a negative of its original's group and is in no all-pairs "
+    "collision count"
 )
 
 
@@ -105,6 +113,22 @@ def add(
         ),
     ]
     result["variants"] = evaluate(suite, data, corpus, hashed, result)
+    board = result.get("leaderboard")
+    if board:
+        _on_leaderboard(board, result["variants"]["rows"])
+
+
+def _on_leaderboard(board: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Each leaderboard row gains its algorithm's variant TPR per row name at the board's
+    threshold (the ``chosen`` entry of the board's target), beside the families' TPR."""
+    for entry in board["rows"]:
+        entry["variants"] = {
+            r["transform"]: next(
+                (c["tpr"] for c in r["chosen"] if c["target_fpr"] == board["target_fpr"]), None
+            )
+            for r in rows
+            if r["algorithm"] == entry["algorithm"]
+        }
 
 
 def _groups(data: Dataset, result: dict[str, Any]) -> npt.NDArray[np.int64]:
@@ -154,6 +178,7 @@ def evaluate(
     gated_ids = {(e["algorithm"], e["image"]): e["reason"] for e in hashed.exclusions}
     failed = {f["image"]: f.get("error", f.get("stage", "failed")) for f in hashed.failures}
     kinds = sorted({v.kind for v in variants})
+    targets = {r["algorithm"]: r["targets"] for r in result.get("recommendations", [])}
     rows = []
     for a, algo in enumerate(suite.algorithms):
         n_bits, metric_a, thresholds = algo.n_levels, algo.metric(), suite.thresholds[algo.id]
@@ -238,6 +263,16 @@ def evaluate(
                         for p, h in neg.items()
                     },
                     "metrics": metrics,
+                    # At the thresholds chosen without any variant (see the module doc).
+                    "chosen": [
+                        {
+                            "target_fpr": t["target_fpr"],
+                            "threshold": t["threshold"],
+                            "status": t["status"],
+                            "tpr": rate_at(pos, t["threshold"], len(gated)).to_dict(),
+                        }
+                        for t in targets.get(algo.id, [])
+                    ],
                     "misses": sorted(
                         (m for m in found if m["distance"] > thresholds[0]),
                         key=lambda m: (-m["distance"], m["variant"]),

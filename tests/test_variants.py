@@ -6,10 +6,12 @@ import io
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 from PIL import Image
 
+import harness
 from datasets_benign import open_dataset
 from harness import results
 from harness.cli import main
@@ -22,8 +24,10 @@ version = 1
 algorithms = ["phash", "dhash"]
 transforms = ["identity", "jpeg@S3"]
 thresholds = {phash = [10], dhash = [10]}
+target_fprs = [0.01, 0.1]
 bootstrap_resamples = 0
 """
+SUITE_TARGETS = (0.01, 0.1)
 N = 8
 
 
@@ -103,22 +107,176 @@ def test_variant_pairs_are_own_rows_in_every_report(manifest, capsys):
     assert {(r["algorithm"], r["transform"]) for r in tidy if r["metric"] == "tpr"} == set(rows)
     assert all(r["k"] and r["n"] and r["lo"] and r["hi"] for r in tidy if r["metric"] == "tpr")
 
+    # At the thresholds chosen for each target FPR, beside the given one, in every report.
+    chosen = {
+        (r["algorithm"], t["target_fpr"]): t["threshold"]
+        for r in result["recommendations"]
+        for t in r["targets"]
+    }
+    for (algo, _), row in rows.items():
+        pos = row["positives"]
+        assert sorted(c["target_fpr"] for c in row["chosen"]) == list(SUITE_TARGETS)
+        for c in row["chosen"]:
+            assert c["threshold"] == chosen[(algo, c["target_fpr"])]
+            hits = sum(p["distance"] <= c["threshold"] for p in pos["pairs"])
+            assert (c["tpr"]["k"], c["tpr"]["n"]) == (hits, len(pos["pairs"]) + len(pos["gated"]))
+            assert c["tpr"]["ci95"][0] <= c["tpr"]["value"] <= c["tpr"]["ci95"][1]
+    board = result["leaderboard"]
+    for entry in board["rows"]:
+        assert set(entry["variants"]) == set(ROWS)
+        for name, tpr in entry["variants"].items():
+            chosen_at = rows[(entry["algorithm"], name)]["chosen"]
+            assert tpr == next(
+                c["tpr"] for c in chosen_at if c["target_fpr"] == board["target_fpr"]
+            )
+    sections = report.split("\n## ")
+    leaderboard = next(x for x in sections if x.startswith("Leaderboard"))
+    thresholds = next(x for x in sections if x.startswith("Thresholds"))
+    for text in (leaderboard, thresholds):
+        assert all(f"`{name}` (real variants, all)" in text for name in ROWS)
+    assert "never tuned on the variants" in report
+    assert "never tuned on the variants" in html
+    assert "TPR at the threshold chosen for FPR ≤ 0.01" in report
+    assert "(real variants, all)" in html
+    with (tmp_path / "run" / "results.csv").open() as fh:
+        at_chosen = [r for r in csv.DictReader(fh) if r["metric"] == "chosen_tpr"]
+    assert {(r["algorithm"], r["transform"]) for r in at_chosen} == set(rows)
+    assert all(r["target_fpr"] and r["threshold"] and r["lo"] and r["hi"] for r in at_chosen)
+
+    # JUnit: one case per algorithm and variant kind, with both thresholds' rates.
+    junit = ET.parse(tmp_path / "run" / "report.junit.xml").getroot()  # noqa: S314 - our own output
+    cases = {(c.get("classname"), c.get("name")): c for c in junit.iter("testcase")}
+    for algo, name in rows:
+        out = cases[(algo, name)].findtext("system-out")
+        assert out.startswith("TPR ")
+        assert "at the threshold chosen for FPR <= 0.01" in out
+        assert cases[(algo, name)].find("failure") is None
+
+    # The Python API: variant rows apart from the synthetic cells, as tidy tables.
+    api = harness.load_results(tmp_path / "run" / "results.json")
+    assert not any(r["transform"] in ROWS for r in api.cells)
+    real = api.variants.records()
+    assert {r["metric"] for r in real} == {"tpr", "fpr", "chosen_tpr"}
+    assert {(r["algorithm"], r["transform"]) for r in real} == set(rows)
+    assert {
+        (r["algorithm"], r["transform"]) for r in api.thresholds if r["metric"] == "chosen_tpr"
+    } == set(rows)
+
     capsys.readouterr()
     assert main(["compare", str(tmp_path / "run" / "results.json"), "--format", "json"]) == 0
     compared = json.loads(capsys.readouterr().out)
-    shown = {t["transform"]: t["n"] for t in compared["pairs"][0]["per_transform"]}
-    assert {shown[name] for name in ROWS} == {1, N, 5}
+    pair = compared["pairs"][0]
+    assert {t["transform"] for t in pair["per_transform"]} == {"jpeg(quality=50)"}
+    assert {t["transform"]: t["n"] for t in pair["per_variant"]} == dict(
+        zip(ROWS, (1, N, 5), strict=True)
+    )
+    assert (compared["summary"][0]["transforms"], compared["summary"][0]["variants"]) == (1, 3)
+    assert main(["compare", str(tmp_path / "run" / "results.json")]) == 0
+    shown = capsys.readouterr().out
+    assert "real variants differing" in shown
+    assert "| `variant_of:screenshot` |" in shown
 
     base = tmp_path / "base.json"
     results_path = str(tmp_path / "run" / "results.json")
     assert main(["baseline", "create", "--results", results_path, "--out", str(base)]) == 0
     keys = json.loads(base.read_text())["metrics"]
     assert "tpr | phash | variant_of:screenshot | threshold=10" in keys
-    assert (
-        main(["check", results_path, "--baseline", str(base), "--json", str(tmp_path / "c")]) == 0
-    )
+    command = ["check", results_path, "--baseline", str(base), "--json", str(tmp_path / "c")]
+    assert main(command) == 0
     checked = json.loads((tmp_path / "c").read_text())
-    assert any("variant_of:reencode" in r["key"] for r in checked["rows"])
+    real_keys = [r["key"] for r in checked["rows"] if "| variant_of" in r["key"]]
+    assert real_keys
+    assert any("variant_of:reencode" in k for k in real_keys)
+    # Counted apart: the synthetic counts hold every other row, the variant counts these.
+    assert sum(checked["variant_counts"].values()) == len(real_keys)
+    assert sum(checked["counts"].values()) == len(checked["rows"]) - len(real_keys)
+    assert "Real variants (manifest variant_of): 0 worse" in capsys.readouterr().out
+
+
+def test_variants_never_inform_the_chosen_thresholds(manifest):
+    """The same corpus without its variant rows: the same thresholds, cells and collisions
+    (variants are scored at the chosen thresholds, never part of choosing them)."""
+    tmp_path, suite, path = manifest
+    plain = path.with_name("plain.csv")
+    with path.open() as fh, plain.open("w", newline="") as out:
+        rows = list(csv.reader(fh))
+        csv.writer(out).writerows(r for r in rows if not r[2] or r[0] == "id")
+    assert run_cli(suite, path, tmp_path / "with") == 0
+    assert run_cli(suite, plain, tmp_path / "without") == 0
+    docs = [
+        results.to_builtins(results.load(tmp_path / run / "results.json"))
+        for run in ("with", "without")
+    ]
+    with_variants, without = docs
+    assert "variants" in with_variants
+    assert "variants" not in without
+    thresholds = [
+        [(t["target_fpr"], t["threshold"]) for r in d["recommendations"] for t in r["targets"]]
+        for d in docs
+    ]
+    assert thresholds[0] == thresholds[1]
+    assert all(t is not None for _, t in thresholds[0])
+    for key in ("recommendations", "cells", "collisions", "curves", "sweeps"):
+        assert with_variants[key] == without[key], key
+    for entry in with_variants["leaderboard"]["rows"]:
+        assert entry.pop("variants")
+    assert with_variants["leaderboard"] == without["leaderboard"]
+
+
+def test_check_of_a_narrowed_run_compares_the_cells_it_has(manifest, capsys):
+    """``run --transforms`` on a subset of the suite's edits: ``check`` against the whole
+    suite's baseline judges the cells the run has (real variants included) and lists the
+    others as not run (JUnit: skipped); a baseline is never made from such a run, and a run
+    that adds edits the suite lacks is refused with what to do."""
+    tmp_path, suite, path = manifest
+    assert run_cli(suite, path, tmp_path / "full") == 0
+    base = tmp_path / "base.json"
+    full = str(tmp_path / "full" / "results.json")
+    assert main(["baseline", "create", "--results", full, "--out", str(base)]) == 0
+    baseline = json.loads(base.read_text())
+    # One kept cell's baseline differs (one image matched less): it must be judged, not skipped.
+    key = "tpr | phash | identity | threshold=10"
+    entry = baseline["metrics"][key]
+    entry["per_image"] = "0" + entry["per_image"][1:]
+    entry["k"] -= 1
+    base.write_text(json.dumps(baseline))
+
+    assert run_cli(suite, path, tmp_path / "narrow", "--transforms", "identity") == 0
+    narrow = str(tmp_path / "narrow" / "results.json")
+    capsys.readouterr()
+    out = ["--json", str(tmp_path / "c.json"), "--junit", str(tmp_path / "c.xml")]
+    assert main(["check", narrow, "--baseline", str(base), *out]) == 0
+    shown = capsys.readouterr().out
+    assert "narrowed with --transforms" in shown
+    assert "`jpeg(quality=50)`" in shown
+    report = json.loads((tmp_path / "c.json").read_text())
+    status = {r["key"]: r["status"] for r in report["rows"]}
+    assert status[key] == "changed"
+    assert status["tpr | phash | jpeg(quality=50) | threshold=10"] == "not run"
+    assert status["fpr | phash | edited_vs_edited | threshold=10"] == "not run"
+    assert status["fpr | phash | originals_all_pairs | threshold=10"] == "unchanged"
+    assert status["tpr | phash | variant_of:screenshot | threshold=10"] == "unchanged"
+    assert report["counts"]["not run"] > 0
+    assert report["counts"]["missing"] == 0
+    assert "new" not in set(status.values())
+    junit = ET.parse(tmp_path / "c.xml").getroot()  # noqa: S314 - our own output
+    skipped = [c for c in junit.iter("testcase") if c.find("skipped") is not None]
+    assert len(skipped) == sum(s == "not run" for s in status.values())
+    assert junit.get("skipped") == str(len(skipped))
+    assert junit.get("failures") == "0"
+
+    # The whole suite's cells are still guarded: a missing kept cell fails as before.
+    baseline["metrics"]["tpr | phash | identity | threshold=99"] = entry
+    base.write_text(json.dumps(baseline))
+    assert main(["check", narrow, "--baseline", str(base)]) == 1
+
+    capsys.readouterr()
+    assert main(["baseline", "create", "--results", narrow, "--out", str(tmp_path / "b2")]) == 2
+    assert "create the baseline from a run without it" in capsys.readouterr().err
+    added = tmp_path / "added"
+    assert run_cli(suite, path, added, "--transforms", "identity", "crop@S2") == 0
+    assert main(["check", str(added / "results.json"), "--baseline", str(base)]) == 2
+    assert "naming edits suite 'variants' does not have (crop(" in capsys.readouterr().err
 
 
 def test_gated_variants_are_misses_and_failures_are_recorded(manifest):

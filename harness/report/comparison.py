@@ -91,10 +91,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append("")
     target = report["pairs"][0]["tpr_at_fpr"]["target_fpr"]
     out += ["## Summary", ""]
+    real = _has_variants(report)
     out += [
         f"| A | B | pooled TPR (A - B) | TPR at FPR <= {target:g} | FPR at own threshold | "
-        "transforms differing |",
-        "|---|---|---|---|---|---|",
+        "transforms differing |" + (" real variants differing |" if real else ""),
+        "|---|---|---|---|---|---|" + ("---|" if real else ""),
     ]
     for s in report["summary"]:
         out.append(
@@ -102,6 +103,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{s['pooled_tpr']} | {_diff(s['tpr_at_fpr_difference'])} {s['tpr_at_fpr']} | "
             f"{_diff(s['fpr_difference'])} {s['fpr']} | "
             f"{s['transforms_significant']} of {s['transforms']} |"
+            + (f" {_variants_differing(s)} |" if real else "")
         )
     out.append("")
     out += [f"- {c}" for c in _caveats(report)]
@@ -129,12 +131,40 @@ def render_markdown(report: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for t in p["per_transform"]:
-            out.append(
-                f"| {code(t['transform'])} | {_rate(t['tpr_a'])} | {_rate(t['tpr_b'])} | "
-                f"{t['only_a']} | {t['only_b']} | {t['p_value']:.3g} | "
-                f"{'**significant**' if t['significant'] else ''} |"
-            )
+            out.append(_md_test_row(t))
+        if p.get("per_variant"):
+            out += [
+                "",
+                VARIANTS_NOTE,
+                "",
+                "| real variants | TPR A | TPR B | only A | only B | McNemar p | |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            out += [_md_test_row(t) for t in p["per_variant"]]
     return "\n".join(out) + "\n"
+
+
+def _md_test_row(t: dict[str, Any]) -> str:
+    return (
+        f"| {code(t['transform'])} | {_rate(t['tpr_a'])} | {_rate(t['tpr_b'])} | "
+        f"{t['only_a']} | {t['only_b']} | {t['p_value']:.3g} | "
+        f"{'**significant**' if t['significant'] else ''} |"
+    )
+
+
+#: Above each pair's table of real variant rows.
+VARIANTS_NOTE = (
+    "Real variants (manifest variant_of): re-uploads against their own original at each "
+    "algorithm's own threshold, paired by variant file; counted apart from the synthetic edits."
+)
+
+
+def _has_variants(report: dict[str, Any]) -> bool:
+    return any(s.get("variants") for s in report["summary"])
+
+
+def _variants_differing(s: dict[str, Any]) -> str:
+    return f"{s.get('variants_significant', 0)} of {s.get('variants', 0)}"
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -151,6 +181,7 @@ def render_html(report: dict[str, Any]) -> str:
         return f"<b>{escape(text)}</b>" if "better" in text else escape(text)
 
     target = report["pairs"][0]["tpr_at_fpr"]["target_fpr"]
+    real = _has_variants(report)
     title = f"hash-harness compare: suite {escape(report['suite'])}"
     out = [
         f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{title}</title>",
@@ -168,6 +199,7 @@ def render_html(report: dict[str, Any]) -> str:
                 f"TPR at FPR &le; {target:g}",
                 "FPR at own threshold",
                 "transforms differing",
+                *(["real variants differing"] if real else []),
             ],
             [
                 [
@@ -177,6 +209,7 @@ def render_html(report: dict[str, Any]) -> str:
                     f"{_diff(s['tpr_at_fpr_difference'])} {verdict(s['tpr_at_fpr'])}",
                     f"{_diff(s['fpr_difference'])} {verdict(s['fpr'])}",
                     f"{s['transforms_significant']} of {s['transforms']}",
+                    *([_variants_differing(s)] if real else []),
                 ]
                 for s in report["summary"]
             ],
@@ -205,19 +238,28 @@ def render_html(report: dict[str, Any]) -> str:
         out.append(
             table(
                 ["transform", "TPR A", "TPR B", "only A", "only B", "McNemar p", ""],
-                [
-                    [
-                        f"<code>{escape(t['transform'])}</code>",
-                        _rate(t["tpr_a"]),
-                        _rate(t["tpr_b"]),
-                        str(t["only_a"]),
-                        str(t["only_b"]),
-                        f"{t['p_value']:.3g}",
-                        "<b>significant</b>" if t["significant"] else "",
-                    ]
-                    for t in p["per_transform"]
-                ],
+                [_html_test_row(t) for t in p["per_transform"]],
             )
         )
+        if p.get("per_variant"):
+            out.append(f"<p class=note>{escape(VARIANTS_NOTE)}</p>")
+            out.append(
+                table(
+                    ["real variants", "TPR A", "TPR B", "only A", "only B", "McNemar p", ""],
+                    [_html_test_row(t) for t in p["per_variant"]],
+                )
+            )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _html_test_row(t: dict[str, Any]) -> list[str]:
+    return [
+        f"<code>{escape(t['transform'])}</code>",
+        _rate(t["tpr_a"]),
+        _rate(t["tpr_b"]),
+        str(t["only_a"]),
+        str(t["only_b"]),
+        f"{t['p_value']:.3g}",
+        "<b>significant</b>" if t["significant"] else "",
+    ]

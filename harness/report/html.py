@@ -21,7 +21,7 @@ from markupsafe import Markup
 from harness.escaping import visible
 from harness.report import model, plots
 from harness.report import variants as report_variants
-from harness.report.markdown import LEADERBOARD_NOTE, QUALITY_NOTE, STATUS_LEGEND
+from harness.report.markdown import QUALITY_NOTE, STATUS_LEGEND, leaderboard_note
 from harness.result_model import Results
 from harness.results import RUN_ID_MARK, to_builtins
 
@@ -124,7 +124,7 @@ def render_html(document: Results | Mapping[str, Any]) -> str:
         thresholds=model.thresholds_table(result),
         threshold_reasons=model.threshold_reasons(result),
         fixed_thresholds=model.fixed_thresholds_table(result),
-        leaderboard_note=LEADERBOARD_NOTE,
+        leaderboard_note=leaderboard_note(result),
         status_legend=STATUS_LEGEND,
         flagged=flagged,
         quality_note=QUALITY_NOTE,

@@ -1,29 +1,42 @@
 """JUnit XML of a run, for CI systems that display test results.
 
-One test case per (algorithm, transform) cell, passing, with its TPR and FPR at the first threshold
-in the output; one failing test case per image failure, with the reason. Regressions against a
-baseline are the job of ``hash-harness check`` (its own JUnit output).
+One test case per (algorithm, transform) cell and per (algorithm, kind) of real variants, passing,
+with its TPR at the first threshold in the output (a variant row's also at each threshold the run
+chose); one failing test case per image failure, with the reason. A run has no floor to fail
+against: regressions against a baseline - variant rows included, one failing case per worse or
+missing rate - are the job of ``hash-harness check`` (its own JUnit output).
 """
 
 from __future__ import annotations
 
+from harness import variants
 from harness.escaping import xml_attr as quoteattr
 from harness.escaping import xml_text as escape
-from harness.result_model import Results
+from harness.result_model import Cell, Metric, Rate, Results, VariantRow
 from harness.results import RUN_ID_MARK
+
+
+def _summary(tpr: Metric | Rate | None, threshold: int | None) -> str:
+    if tpr is None or tpr.value is None:
+        return "n/a"
+    return f"TPR {tpr.value:.3f} ({tpr.k}/{tpr.n}) at <= {threshold}"
 
 
 def render_junit(result: Results) -> str:
     suite = result.suite
     name = f"hash-harness {suite.name} v{suite.version}"
     cases = []
-    for cell in result.cells:
+    rows: list[Cell | VariantRow] = [*result.cells, *variants.rows(result)]
+    for cell in rows:
         tpr = next((m for m in cell.metrics if m.name == "tpr" and len(m.params) == 1), None)
-        summary = (
-            "n/a"
-            if tpr is None or tpr.value is None
-            else f"TPR {tpr.value:.3f} ({tpr.k}/{tpr.n}) at <= {tpr.threshold}"
-        )
+        summary = _summary(tpr, tpr.threshold if tpr else None)
+        if isinstance(cell, VariantRow):  # and at the thresholds chosen without any variant
+            summary += "".join(
+                f"; at the threshold chosen for FPR <= {c.target_fpr:g}: "
+                + _summary(c.tpr, c.threshold)
+                + ("" if c.status == "ok" else f" ({c.status})")
+                for c in cell.chosen or []
+            )
         attrs = f"classname={quoteattr(cell.algorithm)} name={quoteattr(cell.transform)}"
         cases.append(f"  <testcase {attrs}><system-out>{escape(summary)}</system-out></testcase>")
     failures = result.failures or []

@@ -191,7 +191,7 @@ def _md_leaderboard(result: dict[str, Any], decode: str) -> list[str]:
         f"## Leaderboard: held-out TPR per transform family at false-match rate <= {target:g}"
         + decode,
         "",
-        LEADERBOARD_NOTE + " " + STATUS_LEGEND,
+        leaderboard_note(result) + " " + STATUS_LEGEND,
         "",
         *table(lb),
     ]
@@ -322,6 +322,20 @@ LEADERBOARD_NOTE = (
     "unresolved. CPU ms/image: median CPU time of one hash call in this run (p95 and hashes "
     "per CPU-second beside it; not measured when the hashes came from the cache)."
 )
+#: Added to :data:`LEADERBOARD_NOTE` when the dataset declares real variants.
+LEADERBOARD_VARIANTS = (
+    "Real variants: the TPR of every re-upload the manifest declares (variant_of), per kind, at "
+    "the same threshold; it was chosen on synthetic pairs only, so no variant informed it."
+)
+
+
+def leaderboard_note(result: dict[str, Any]) -> str:
+    """The leaderboard's note, with the real-variant columns explained when there are some."""
+    if report_variants.names(result):
+        return f"{LEADERBOARD_NOTE} {LEADERBOARD_VARIANTS}"
+    return LEADERBOARD_NOTE
+
+
 THRESHOLDS_NOTE = (
     "Source images are split once (seeded); the threshold is the largest whose calibration "
     "false-match rate (`originals_all_pairs`) is at most the target, and it is scored only on "

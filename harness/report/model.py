@@ -270,6 +270,8 @@ def leaderboard_table(result: dict[str, Any]) -> Table | None:
     fams = lb["families"]
     with_flagged = any("flagged" in r for r in lb["rows"])
     cost = cpu_cost(result.get("run"))
+    # Real variants: columns of their own after the edit families, all variants scored.
+    real = list(dict.fromkeys(k for r in lb["rows"] for k in r.get("variants") or {}))
     rows = [
         [
             code(r["algorithm"]),
@@ -278,6 +280,7 @@ def leaderboard_table(result: dict[str, Any]) -> Table | None:
             *([flagged(r.get("flagged"))] if with_flagged else []),
             cost.get(r["algorithm"], Cell("not measured", "num")),
             *[rate(r["tpr"][f]) for f in fams],
+            *[rate((r.get("variants") or {}).get(v)) for v in real],
         ]
         for r in lb["rows"]
     ]
@@ -290,9 +293,14 @@ def leaderboard_table(result: dict[str, Any]) -> Table | None:
             *extra,
             "CPU ms/image",
             *[code(f) for f in fams],
+            *[Cell(v, "code", REAL) for v in real],
         ),
         rows,
     )
+
+
+#: What marks a real-variant column beside the synthetic edits' columns.
+REAL = "(real variants, all)"
 
 
 def threshold_reasons(result: dict[str, Any]) -> list[tuple[str, float, str]]:
@@ -349,7 +357,12 @@ def collisions_table(result: dict[str, Any]) -> Table:
 
 def thresholds_table(result: dict[str, Any]) -> Table:
     """One row per algorithm and distinct answer: targets that lead to the same threshold,
-    status and held-out rates share a row instead of repeating it."""
+    status and held-out rates share a row instead of repeating it. Real variants, when the
+    dataset has some, get a column per kind: their TPR at the chosen threshold (every variant;
+    none informed the choice)."""
+    from harness.report.variants import by_kind, names
+
+    kinds = names(result)
     rows = []
     for rec in result.get("recommendations", []):
         merged: list[tuple[list[str], dict[str, Any]]] = []
@@ -364,6 +377,7 @@ def thresholds_table(result: dict[str, Any]) -> Table:
             lo, hi = t.get("threshold_ci95", [None, None])
             shown = t["threshold"] is not None and lo is not None and hi is not None
             boot = f"[{lo:g}, {hi:g}]" if shown else ""
+            real = by_kind(result, rec["algorithm"], t["target_fpr"])
             rows.append(
                 [
                     code(rec["algorithm"]),
@@ -373,6 +387,7 @@ def thresholds_table(result: dict[str, Any]) -> Table:
                     _with_bootstrap(rate(ho["tpr_pooled"]), ho["tpr_pooled"]),
                     rate(ho["fpr"], small=True),
                     num(f"{t['calibration']['negatives']:,} / {ho['negatives']:,}"),
+                    *[real.get(v, rate(None)) for v in kinds],
                 ]
             )
     return Table(
@@ -384,6 +399,7 @@ def thresholds_table(result: dict[str, Any]) -> Table:
             "held-out TPR (edits pooled)",
             "held-out FPR",
             "negatives cal. / held-out",
+            *[Cell(v, "code", REAL) for v in kinds],
         ),
         rows,
     )

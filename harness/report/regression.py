@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from harness.escaping import xml_attr as quoteattr
 from harness.escaping import xml_text as escape
-from harness.guard import HIGHER_IS_BETTER, MIN_N
+from harness.guard import HIGHER_IS_BETTER, MIN_N, NOT_RUN
 from harness.report.markdown import code, esc
 
 
@@ -50,6 +51,30 @@ def rule(report: dict[str, Any]) -> str:
     )
 
 
+def _counts(c: dict[str, int]) -> str:
+    return (
+        f"{c['worse']} worse, {c['missing']} missing, {c['better']} better, {c['changed']} changed "
+        f"within noise, {c['unchanged']} unchanged, {c['new']} new"
+        + (f", {c[NOT_RUN]} not run" if c.get(NOT_RUN) else "")
+    )
+
+
+def narrowing(report: dict[str, Any], show: Callable[[str], str] = str) -> str | None:
+    """What a check of a run narrowed with ``run --transforms`` left unjudged, or None;
+    ``show`` formats each edit's id (``code`` in Markdown)."""
+    narrowed = report.get("narrowed")
+    if not narrowed:
+        return None
+    left = narrowed["not_run"]
+    if not left:
+        return f"The run was made with {narrowed['option']}, naming every edit of the suite."
+    return (
+        f"The run was narrowed with {narrowed['option']}: only the cells it has were compared. "
+        f"Not run ({len(left)} edits of the suite): {', '.join(map(show, left))}; the collisions "
+        "pooled over every edit are not compared either. Run the whole suite to check them."
+    )
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     c = report["counts"]
     verdict = "REGRESSION" if report["regression"] else "OK"
@@ -57,11 +82,17 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"# hash-harness check: **{verdict}**",
         "",
         f"Suite {esc(report['suite']['name'])} v{report['suite']['version']}: "
-        f"{c['worse']} worse, {c['missing']} missing, {c['better']} better, {c['changed']} changed "
-        f"within noise, {c['unchanged']} unchanged, {c['new']} new.",
+        f"{_counts(c)}."
+        + (
+            f" Real variants (manifest variant_of): {_counts(v)}."
+            if (v := report.get("variant_counts"))
+            else ""
+        ),
         "",
         rule(report),
     ]
+    narrowed = narrowing(report, lambda edit: f"`{edit}`")  # a paragraph: no table escapes
+    out += ["", narrowed] if narrowed else []
     diffs = report["environment_differences"]
     out += [
         "",
@@ -90,10 +121,12 @@ def render_junit(report: dict[str, Any]) -> str:
     change."""
     rows = report["rows"]
     failures = [r for r in rows if r["status"] in ("worse", "missing")]
+    skipped = sum(r["status"] == NOT_RUN for r in rows)
     name = f"hash-harness check {report['suite']['name']} v{report['suite']['version']}"
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<testsuite name={quoteattr(name)} tests="{len(rows)}" failures="{len(failures)}">',
+        f'<testsuite name={quoteattr(name)} tests="{len(rows)}" failures="{len(failures)}" '
+        f'skipped="{skipped}">',
     ]
     for r in rows:
         classname = f"hash-harness.{r['family']}"
@@ -104,6 +137,9 @@ def render_junit(report: dict[str, Any]) -> str:
         )
         if r["status"] in ("worse", "missing"):
             lines.append(f"    <failure message={quoteattr(message)}>{escape(message)}</failure>")
+        elif r["status"] == NOT_RUN:
+            why = narrowing(report) or NOT_RUN
+            lines.append(f"    <skipped message={quoteattr(why)}/>")
         elif r["status"] != "unchanged":
             lines.append(f"    <system-out>{escape(message)}</system-out>")
         lines.append("  </testcase>")

@@ -7,7 +7,9 @@ spreadsheet, pandas or a notebook reads the results without walking nested JSON:
     phash,jpeg(quality=50),tpr,,,10,,17,17,1.0,0.8049...,1.0,ok
 
 ``transform`` is empty for rates over pairs of originals; ``target_fpr`` is set for the held-out
-rates of a recommended threshold. Read from the results document; nothing is recomputed.
+rates of a recommended threshold and for ``chosen_tpr``, the real variants' TPR at it (rows named
+``variant_of:<kind>``, :mod:`harness.variants`). Read from the results document; nothing is
+recomputed.
 """
 
 from __future__ import annotations
@@ -72,6 +74,18 @@ def rows(result: Results) -> Iterator[dict[str, Any]]:
         for m in cell.metrics:
             protocol = m.params.get("protocol", "own_original" if m.name == "tpr" else "")
             yield _row(cell.algorithm, cell.transform, m.name, m, protocol=protocol)
+    for row in variants.rows(result):  # at the thresholds chosen without any variant
+        for c in row.chosen or []:
+            yield _row(
+                row.algorithm,
+                row.transform,
+                "chosen_tpr",
+                c.tpr,
+                c.status if c.tpr.status == "ok" else c.tpr.status,
+                protocol="own_original",
+                threshold=c.threshold,
+                target_fpr=c.target_fpr,
+            )
     for coll in result.collisions:
         for m in coll.metrics:
             yield _row(coll.algorithm, "", m.name, m, protocol=coll.protocol)
