@@ -349,3 +349,22 @@ def test_variants_through_export_and_score_equal_a_run(manifest, blind):
     assert phash(vendor) == phash(built_in)
     assert vendor["images"] == built_in["images"]
     assert "## Real variants" in (scored / "report.md").read_text()
+
+
+def test_results_written_before_chosen_thresholds_were_recorded_still_report(manifest):
+    """A results.json with variant rows but no ``chosen`` / leaderboard ``variants`` (written
+    before they were recorded) loads, round-trips and renders every report."""
+    tmp_path, suite, path = manifest
+    assert run_cli(suite, path, tmp_path / "run") == 0
+    doc = json.loads((tmp_path / "run" / "results.json").read_text())
+    for row in doc["variants"]["rows"]:
+        del row["chosen"]
+    for row in doc["leaderboard"]["rows"]:
+        del row["variants"]
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(doc))
+    loaded = harness.load_results(older)
+    assert results.to_builtins(loaded.document) == doc
+    for fmt in ("md", "html", "junit"):
+        assert "variant_of:screenshot" in loaded.report(fmt)
+    assert {r["metric"] for r in loaded.variants} == {"tpr", "fpr"}
