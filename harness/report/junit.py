@@ -19,7 +19,8 @@ from harness.results import RUN_ID_MARK
 def _summary(tpr: Metric | Rate | None, threshold: int | None) -> str:
     if tpr is None or tpr.value is None:
         return "n/a"
-    return f"TPR {tpr.value:.3f} ({tpr.k}/{tpr.n}) at <= {threshold}"
+    at = "no threshold" if threshold is None else f"<= {threshold}"
+    return f"TPR {tpr.value:.3f} ({tpr.k}/{tpr.n}) at {at}"
 
 
 def render_junit(result: Results) -> str:
