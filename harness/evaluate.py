@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from datasets_benign import Dataset
 from datasets_benign.base import sha256_json
-from harness import __version__, flagged, kernels, pairs
+from harness import __version__, flagged, kernels, pairs, variants
 from harness.columns import Columns
 from harness.core.errors import HarnessError
 from harness.env import environment
@@ -910,6 +910,12 @@ def evidence_from_results(
         calibration=calibration,
         uploads=uploads,
         hashable=uploads & np.array([i not in gated for i in ids]),
+        variants={
+            r.transform: ([p.distance for p in r.positives.pairs], len(r.positives.gated))
+            for r in variants.rows(result)
+            if r.algorithm == algorithm
+        }
+        or None,
     )
     context = {
         "algorithm": {

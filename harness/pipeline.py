@@ -190,7 +190,7 @@ def threshold_evidence(
     groups, hygiene = corpus_hygiene(suite, corpus, included, dupes, data)
     calibration = split_images(corpus.image_ids, suite.calibration_fraction, suite.seed)
     hashes = algorithm_hashes(suite, corpus, 0, included, groups)
-    context = {
+    context: dict[str, Any] = {
         "algorithm": {
             **algorithm.fingerprint(),
             "n_bits": algorithm.n_levels,
@@ -208,8 +208,19 @@ def threshold_evidence(
         "hygiene": hygiene,
         "failures": corpus.failures,
     }
+    real = None
+    if data.variants:  # scored at the answer, never part of choosing it
+        only = dataclasses.replace(suite, algorithms=(algorithm,))
+        hashed = variants.hash_variants(only, data, workers=workers, store=store)
+        real = variants.positive_pairs(
+            data, hashes.originals, hashes.originals_ok, hashed, 0, algorithm
+        )
+        context["hashes_computed"] += hashed.hashes_computed
     evidence = dataclasses.replace(
-        hashes.evidence(calibration, protocol), uploads=included, hashable=hashes.originals_ok
+        hashes.evidence(calibration, protocol),
+        uploads=included,
+        hashable=hashes.originals_ok,
+        variants=real,
     )
     return evidence, context
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +101,10 @@ class Evidence:
     protocol: str = "originals_all_pairs"
     uploads: npt.NDArray[np.bool_] | None = None
     hashable: npt.NDArray[np.bool_] | None = None
+    #: Real variant pairs (manifest ``variant_of``) per row name: their distances to their own
+    #: original and how many the quality gate discarded. Scored at the answer's threshold
+    #: (``variants`` in the answer), never used to choose it.
+    variants: Mapping[str, tuple[Sequence[int], int]] | None = None
 
     @property
     def weight(self) -> float:
@@ -339,6 +343,20 @@ def _fpr(
     return _with_bootstrap(rate_at(hist, threshold), hits, pairs, resamples, seed)
 
 
+def _variants(ev: Evidence, threshold: int | None) -> dict[str, Any]:
+    """The real variants' TPR per row at ``threshold`` (every variant: none took part in
+    choosing it; gated ones are misses), as the answer's ``variants`` entry; empty without."""
+    if not ev.variants:
+        return {}
+    rows = []
+    for name, (distances, gated) in ev.variants.items():
+        k = 0 if threshold is None else sum(d <= threshold for d in distances)
+        rows.append(
+            {"transform": name, **rate(k, len(distances) + gated).to_dict(), "gated": gated}
+        )
+    return {"variants": rows}
+
+
 def required_sample(target_fpr: float, calibration_fraction: float | None) -> dict[str, Any]:
     """Images (and negative pairs) that would resolve ``target_fpr`` under the all-pairs
     protocol: 3 / target pairs in each part (in the only part when ``calibration_fraction`` is
@@ -368,8 +386,9 @@ def recommend(
     The threshold is :func:`~harness.metrics.threshold_choice` over the calibration pairs.
     Reported: held-out TPR per transform (Clopper-Pearson, one pair per image; gated copies
     are misses), pooled TPR and held-out FPR (bootstrap over held-out images), the threshold's
-    bootstrap interval over calibration images, the status with its reason, and the sample
-    that would resolve the target.
+    bootstrap interval over calibration images, the status with its reason, the sample
+    that would resolve the target, and - when ``ev`` has real variants - their TPR at the
+    threshold (``variants``: every variant, since the choice reads negative pairs only).
     """
     if not 0.0 < target_fpr < 1.0:
         raise ValueError(f"target_fpr must be in (0, 1), got {target_fpr}")
@@ -425,6 +444,7 @@ def recommend(
         },
         "required": required_sample(target_fpr, calibration_fraction),
         "bootstrap": _bootstrap_note(resamples, seed, min(len(cal_idx), len(ho_idx))),
+        **_variants(ev, threshold),
     }
 
 
@@ -460,6 +480,7 @@ def score_at(
         "tpr_pooled": tpr_pooled,
         "tpr": per_edit,
         "bootstrap": _bootstrap_note(resamples, seed, len(everyone)),
+        **_variants(ev, threshold),
     }
 
 

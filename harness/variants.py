@@ -76,10 +76,17 @@ def attach(
     to ``result``, a run's evaluated document. No-op without variants."""
     if not data.variants:
         return
+    add(result, suite, data, corpus, hash_variants(suite, data, workers=workers, store=store))
+
+
+def hash_variants(
+    suite: Suite, data: Dataset, *, workers: int = 1, store: Any = None
+) -> HashedCorpus:
+    """Hash ``data``'s variants with the suite's algorithms (one column, no edits)."""
     from datasets_benign import Dataset
     from harness.runner import hash_corpus
 
-    hashed = hash_corpus(
+    return hash_corpus(
         Dataset(f"{data.name} variants", tuple(v.record for v in data.variants), ""),
         (),
         suite.algorithms,
@@ -87,7 +94,57 @@ def attach(
         workers=workers,
         store=store,
     )
-    add(result, suite, data, corpus, hashed)
+
+
+def _pair_up(
+    data: Dataset,
+    members: list[int],
+    originals_ok: npt.NDArray[np.bool_],
+    queries_ok: npt.NDArray[np.bool_],
+    gated_ids: set[str],
+) -> tuple[list[int], list[int], list[int]]:
+    """Variants ``members`` (indices into ``data.variants``) split into paired (both hashes
+    there), gated (the algorithm's quality gate discarded the variant's hash: a miss) and
+    unpaired (no original to pair with, or no hash of the variant)."""
+    index = {r.id: i for i, r in enumerate(data.records)}
+    paired, gated, unpaired = [], [], []
+    for k in members:
+        v = data.variants[k]
+        if not originals_ok[index[v.of]]:
+            unpaired.append(k)
+        elif queries_ok[k]:
+            paired.append(k)
+        elif v.record.id in gated_ids:
+            gated.append(k)
+        else:
+            unpaired.append(k)
+    return paired, gated, unpaired
+
+
+def positive_pairs(
+    data: Dataset,
+    originals: npt.NDArray[np.uint8],
+    originals_ok: npt.NDArray[np.bool_],
+    hashed: HashedCorpus,
+    a: int,
+    algo: Any,
+) -> dict[str, tuple[list[int], int]]:
+    """Per row name, algorithm ``algo``'s (column ``a`` of ``hashed``) distances of the paired
+    variants to their own original and the number gated: the evidence ``threshold`` scores the
+    variants with (:attr:`harness.thresholds.Evidence.variants`)."""
+    from harness import kernels
+
+    index = {r.id: i for i, r in enumerate(data.records)}
+    gated_ids = {e["image"] for e in hashed.exclusions if e["algorithm"] == algo.id}
+    out = {}
+    for kind in sorted({v.kind for v in data.variants}):
+        members = [k for k, v in enumerate(data.variants) if v.kind == kind]
+        paired, gated, _ = _pair_up(data, members, originals_ok, hashed.ok[a][0], gated_ids)
+        q = np.array(paired, dtype=np.int64)
+        of = np.array([index[data.variants[k].of] for k in paired], dtype=np.int64)
+        dist = kernels.hamming(hashed.packed[a][0][q], originals[of], algo.metric())
+        out[row_name(kind)] = (dist.tolist(), len(gated))
+    return out
 
 
 def add(
@@ -175,7 +232,6 @@ def evaluate(
     groups = _groups(data, result)
     variants = data.variants
     original = np.array([index[v.of] for v in variants], dtype=np.int64)
-    gated_ids = {(e["algorithm"], e["image"]): e["reason"] for e in hashed.exclusions}
     failed = {f["image"]: f.get("error", f.get("stage", "failed")) for f in hashed.failures}
     kinds = sorted({v.kind for v in variants})
     targets = {r["algorithm"]: r["targets"] for r in result.get("recommendations", [])}
@@ -186,22 +242,20 @@ def evaluate(
         originals_ok = corpus.ok[a][0] & included
         refs = np.flatnonzero(originals_ok)
         queries, queries_ok = hashed.packed[a][0], hashed.ok[a][0]
+        gated_ids = {e["image"] for e in hashed.exclusions if e["algorithm"] == algo.id}
         for kind in kinds:
             members = [k for k, v in enumerate(variants) if v.kind == kind]
-            paired, gated, unpaired = [], [], []
-            for k in members:
-                v, i = variants[k], original[k]
-                if not originals_ok[i]:
-                    reason = f"original not evaluated ({status[v.of]})"
-                elif queries_ok[k]:
-                    paired.append(k)
-                    continue
-                elif (algo.id, v.record.id) in gated_ids:
-                    gated.append(k)
-                    continue
-                else:
-                    reason = f"variant not hashed: {failed.get(v.record.id, 'no hash')}"
-                unpaired.append({"variant": v.record.id, "original": v.of, "reason": reason})
+            paired, gated, left = _pair_up(data, members, originals_ok, queries_ok, gated_ids)
+            unpaired = [
+                {
+                    "variant": variants[k].record.id,
+                    "original": variants[k].of,
+                    "reason": f"original not evaluated ({status[variants[k].of]})"
+                    if not originals_ok[original[k]]
+                    else f"variant not hashed: {failed.get(variants[k].record.id, 'no hash')}",
+                }
+                for k in left
+            ]
             q = np.array(paired, dtype=np.int64)
             dist = kernels.hamming(queries[q], originals[original[q]], metric_a)
             pos = histogram(dist, n_bits)

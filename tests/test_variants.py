@@ -368,3 +368,43 @@ def test_results_written_before_chosen_thresholds_were_recorded_still_report(man
     for fmt in ("md", "html", "junit"):
         assert "variant_of:screenshot" in loaded.report(fmt)
     assert {r["metric"] for r in loaded.variants} == {"tpr", "fpr"}
+
+
+def test_threshold_command_scores_variants_at_its_answer(manifest, capsys):
+    """``threshold`` from a run's results and from the suite's hashes: the same threshold as
+    without variants, and the variants' TPR at it equal to the run's ``chosen`` rows."""
+    tmp_path, suite, path = manifest
+    plain = path.with_name("plain.csv")
+    with path.open() as fh, plain.open("w", newline="") as out:
+        csv.writer(out).writerows(r for r in csv.reader(fh) if not r[2] or r[0] == "id")
+    assert run_cli(suite, path, tmp_path / "run") == 0
+    run = results.to_builtins(results.load(tmp_path / "run" / "results.json"))
+    expected = {
+        r["transform"]: next(c["tpr"] for c in r["chosen"] if c["target_fpr"] == 0.1)
+        for r in run["variants"]["rows"]
+        if r["algorithm"] == "phash"
+    }
+    command = ["threshold", "--algorithm", "phash", "--target-fpr", "0.1", "--json", "--quiet"]
+    answers = []
+    for source in (
+        ["--results", str(tmp_path / "run" / "results.json")],
+        ["--suite", str(suite), "--dataset", str(path)],
+        ["--suite", str(suite), "--dataset", str(plain)],
+    ):
+        capsys.readouterr()
+        assert main([*command, *source]) == 0
+        answers.append(json.loads(capsys.readouterr().out))
+    from_results, from_hashes, without = answers
+    assert from_results["threshold"] == from_hashes["threshold"] == without["threshold"]
+    assert "variants" not in without
+    for answer in (from_results, from_hashes):
+        got = {v["transform"]: v for v in answer["variants"]}
+        assert set(got) == set(expected)
+        for name, tpr in expected.items():
+            assert {k: got[name][k] for k in tpr} == tpr
+    capsys.readouterr()
+    given = ["threshold", "--algorithm", "phash", "--at", "10", "--quiet", "--format", "text"]
+    assert main([*given, "--results", str(tmp_path / "run" / "results.json")]) == 0
+    shown = capsys.readouterr().out
+    assert "Real variants (manifest variant_of) at this threshold" in shown
+    assert "variant_of:screenshot" in shown

@@ -454,6 +454,13 @@ def why(doc: dict[str, Any], escape: Callable[[str], str] = esc) -> str:
     return text
 
 
+#: Above the real variants' rates in a ``threshold`` answer.
+THRESHOLD_VARIANTS = (
+    "Real variants (manifest variant_of) at this threshold: every re-upload against its own "
+    "original - no variant informed the threshold, so all are scored; gated = misses:"
+)
+
+
 def render_threshold(doc: dict[str, Any], plain: bool = False) -> str:
     """One ``hash-harness threshold`` answer (chosen or given threshold): Markdown, or with
     ``plain`` text for a terminal or a pipe (no escapes, no emphasis, no code spans)."""
@@ -527,13 +534,18 @@ def render_threshold(doc: dict[str, Any], plain: bool = False) -> str:
     if doc["bootstrap"]["note"]:
         out.append(f"- Note: {e(doc['bootstrap']['note'])}.")
     out += ["", title, ""]
-    out += tab(
-        ["transform", "TPR", "gated"],
-        ([c(t["transform"]), fmt_rate(t), str(t["gated"])] for t in per_edit),
-    )
+    out += tab(["transform", "TPR", "gated"], _edit_rates(per_edit, c))
+    if doc.get("variants"):
+        out += ["", THRESHOLD_VARIANTS, ""]
+        out += tab(["real variants", "TPR", "gated"], _edit_rates(doc["variants"], c))
     if doc.get("flagged_share"):
         out += render_flagged(doc["flagged_share"], doc.get("operational", []), plain)
     return "\n".join(out) + "\n"
+
+
+def _edit_rates(rates: list[dict[str, Any]], c: Callable[[str], str]) -> list[list[str]]:
+    """Rows of a TPR-per-edit table (or per variant row): name, rate, gated copies."""
+    return [[c(t["transform"]), fmt_rate(t), str(t["gated"])] for t in rates]
 
 
 def render_flagged(
