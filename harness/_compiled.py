@@ -200,3 +200,211 @@ histogram_serial = _serial(histogram)
 row_histograms_serial = _serial(row_histograms)
 nearest_serial = _serial(nearest)
 collect_serial = _serial(collect)
+
+
+# -- metric kernels ---------------------------------------------------------------------------
+#
+# Policies and vector hashes compare rows with a distance of their own. The four drivers below
+# visit pairs like the Hamming kernels above; ``_pair(q, i, r, j, args)`` - the distance level
+# of query row ``i`` and reference row ``j`` - is bound per distance by ``_with_pair``, which
+# compiles a copy of each driver whose global ``_pair`` is that distance's function. ``q`` and
+# ``r`` are tuples of arrays (one row each per hash), ``args`` a tuple of the distance's
+# parameters; :mod:`harness.kernels` prepares both.
+
+#: Kinds of float distance (``args[0]`` of :func:`vector_pair`).
+COSINE, L1, L2 = 0, 1, 2
+
+
+@njit(inline="always")
+def fused_pair(q, i, r, j, args):
+    """Fusion of Hamming parts on the common grid (AND: max, OR: min, sum), each part the
+    minimum over its reference orientations (dihedral: 8, else 1).
+
+    ``q = (words, usable)``: the parts' slots as 64-bit words and, for a rule that decides on
+    the parts that remain (OR), one usable flag per part. ``args = (slots, rule, partial,
+    grid)`` with one row ``(first word, words, orientations, num, den)`` per part: the part's
+    distance ``d`` is ``ceil(d * num / den)`` on the grid; ``rule`` 0 = max, 1 = min, 2 = sum.
+    """
+    qw, qu = q
+    rw, ru = r
+    slots, rule, partial, grid = args
+    acc = np.int64(1) << 62 if rule == 1 else np.int64(0)
+    for p in range(slots.shape[0]):
+        first, n_words, n_orient, num, den = (
+            slots[p, 0],
+            slots[p, 1],
+            slots[p, 2],
+            slots[p, 3],
+            slots[p, 4],
+        )
+        if partial and (qu[i, p] == 0 or ru[j, p] == 0):
+            d = grid
+        else:
+            best = np.int64(1) << 62
+            for o in range(n_orient):
+                base = first + o * n_words
+                s = np.int64(0)
+                for k in range(n_words):
+                    s += _popcount(qw[i, first + k] ^ rw[j, base + k])
+                best = min(best, s)
+            d = (best * num + den - 1) // den
+        if rule == 0:
+            acc = max(acc, d)
+        elif rule == 1:
+            acc = min(acc, d)
+        else:
+            acc += d
+    return acc
+
+
+@njit(inline="always")
+def _level(d, top, levels):
+    """``clip(rint(d / top * levels), 0, levels)`` as numpy computes it, as an integer."""
+    x = np.rint(d / top * levels)
+    if x < 0.0:
+        return np.int64(0)
+    if x > levels:
+        return np.int64(levels)
+    return np.int64(x)
+
+
+@njit(inline="always")
+def vector_pair(q, i, r, j, args):
+    """Level of the cosine, L1 or L2 distance of two float vectors.
+
+    ``q = (vectors, zero)``: float64 rows (unit length for cosine) and 1 where the vector is all
+    zeros; the sum runs over dimensions in order, one rounding per operation, which is the
+    order and rounding of the numpy reference (``harness.kernels._vector_distances``).
+    """
+    qv, qz = q
+    rv, rz = r
+    kind, top, levels = args
+    acc = 0.0
+    if kind == COSINE:
+        for k in range(qv.shape[1]):
+            acc += qv[i, k] * rv[j, k]
+        d = 0.0 if (qz[i] == 1 and rz[j] == 1) else 1.0 - acc
+    elif kind == L1:
+        for k in range(qv.shape[1]):
+            acc += abs(qv[i, k] - rv[j, k])
+        d = acc
+    else:
+        for k in range(qv.shape[1]):
+            t = qv[i, k] - rv[j, k]
+            acc += t * t
+        d = np.sqrt(acc)
+    return _level(d, top, levels)
+
+
+@njit(inline="always")
+def weighted_pair(q, i, r, j, args):
+    """Level of the weighted Hamming distance: byte by byte, in order, the weight of the
+    differing bits from a table (``table[b, x]``: weight of byte ``b``'s set bits in ``x``),
+    divided by the total weight."""
+    (qb,) = q
+    (rb,) = r
+    table, total, top, levels = args
+    acc = 0.0
+    for b in range(qb.shape[1]):
+        acc += table[b, qb[i, b] ^ rb[j, b]]
+    return _level(acc / total, top, levels)
+
+
+def _pair(q, i, r, j, args):  # pragma: no cover - replaced in every compiled copy
+    raise NotImplementedError
+
+
+def metric_histogram(q, r, nq, nr, qg, rg, use_groups, triangle, n_bins, n_threads, args):
+    hists = np.zeros((n_threads, n_bins), np.int64)
+    for t in prange(n_threads):
+        for i in range(t, nq, n_threads):  # rows dealt round-robin: the triangle balances
+            gi = qg[i]
+            for j in range(i + 1 if triangle else 0, nr):
+                if use_groups and rg[j] == gi:
+                    continue
+                hists[t, _pair(q, i, r, j, args)] += 1
+    return hists.sum(axis=0)
+
+
+def metric_row_histograms(q, r, nq, nr, qg, rg, use_groups, n_bins, args):
+    out = np.zeros((nq, n_bins), np.int64)
+    for i in prange(nq):
+        gi = qg[i]
+        for j in range(nr):
+            if use_groups and rg[j] == gi:
+                continue
+            out[i, _pair(q, i, r, j, args)] += 1
+    return out
+
+
+def metric_nearest(q, r, nq, nr, qg, rg, use_groups, args):
+    dist = np.full(nq, -1, np.int64)
+    index = np.full(nq, -1, np.int64)
+    for i in prange(nq):
+        gi = qg[i]
+        best = np.int64(1) << 62
+        arg = -1
+        for j in range(nr):
+            if use_groups and rg[j] == gi:
+                continue
+            d = _pair(q, i, r, j, args)
+            if d < best:
+                best = d
+                arg = j
+        if arg >= 0:
+            dist[i] = best
+            index[i] = arg
+    return dist, index
+
+
+def metric_collect(
+    q, r, nq, nr, qg, rg, use_groups, triangle, below, tie, need, capacity, n_threads, args
+):
+    """:func:`collect` of a metric: every pair below ``below`` and per thread the first
+    ``need`` at ``tie``, as rows ``(distance, i, j)`` (unused rows: -1)."""
+    found = np.full((n_threads, capacity, 3), -1, np.int64)
+    for t in prange(n_threads):
+        n_found = 0
+        n_tied = 0
+        for i in range(t, nq, n_threads):
+            gi = qg[i]
+            for j in range(i + 1 if triangle else 0, nr):
+                if use_groups and rg[j] == gi:
+                    continue
+                d = _pair(q, i, r, j, args)
+                if d < below or (d == tie and n_tied < need):
+                    if d == tie:
+                        n_tied += 1
+                    found[t, n_found, 0] = d
+                    found[t, n_found, 1] = i
+                    found[t, n_found, 2] = j
+                    n_found += 1
+    return found
+
+
+_DRIVERS = {
+    "histogram": metric_histogram,
+    "row_histograms": metric_row_histograms,
+    "nearest": metric_nearest,
+    "collect": metric_collect,
+}
+_PAIRS = {"fused": fused_pair, "vector": vector_pair, "weighted": weighted_pair}
+_BOUND: dict = {}
+
+
+def metric_kernel(driver: str, pair: str, parallel: bool):
+    """Driver ``driver`` compiled with distance ``pair`` (threaded or not), made on first use.
+
+    Each copy has a name of its own (``metric_histogram_fused_serial``...) so that numba's
+    on-disk cache keeps the compilations apart, as for :func:`_serial`.
+    """
+    key = (driver, pair, parallel)
+    if key not in _BOUND:
+        f = _DRIVERS[driver]
+        name = f"{f.__name__}_{pair}" + ("" if parallel else "_serial")
+        scope = dict(f.__globals__, _pair=_PAIRS[pair])
+        copy = pytypes.FunctionType(f.__code__, scope, name, f.__defaults__, f.__closure__)
+        copy.__qualname__ = name
+        copy.__doc__ = f.__doc__
+        _BOUND[key] = njit(parallel=parallel, cache=True)(copy)
+    return _BOUND[key]

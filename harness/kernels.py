@@ -16,6 +16,14 @@ Every function that visits many pairs has two backends with identical results:
     loading its cached kernels costs about 0.5 s once per process, more than numpy needs for a
     corpus of a few hundred images. Once a process has loaded them, numba at any size.
 
+A hash that is not a bit string passes its ``metric`` (distance levels, see :data:`Metric`).
+A metric with a :meth:`plan` (:class:`FusedPlan`: fusions of Hamming parts and dihedral
+minima; :class:`VectorPlan`: cosine, L1, L2 and weighted Hamming) has compiled kernels too,
+with the numpy path below :data:`SMALL_METRIC_PAIRS` pairs; any other metric runs in numpy
+blocks. Compiled and numpy levels are equal bit for bit: integer arithmetic for the Hamming
+plans, and for float distances the same operations in the same order (each pair's sum runs
+over dimensions in order, no fused or reordered arithmetic) in both.
+
 Neither materialises an ``N x N`` matrix: memory is ``O(N)`` plus, for numpy, one block of rows.
 Group labels skip pairs: two rows with the same label are never compared (the same source image,
 tiles of one photograph, known near-duplicates).
@@ -25,7 +33,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +59,162 @@ SMALL_PAIRS = 1 << 23
 #: Largest pair count a compiled kernel runs on one thread (about 2 ms for 64-bit hashes):
 #: below it, starting the thread team costs more than it saves (see ``_compiled._serial``).
 PARALLEL_PAIRS = 1 << 22
+#: Largest call the "auto" backend leaves to numpy for a metric with a compiled plan, in pairs:
+#: numpy computes such distances at about 1e6-3e7 pairs/s (``bench_kernels.py --metrics``),
+#: so a few hundred images (the cells' nearest impostors: edits x images^2) stay below a
+#: second without numba.
+SMALL_METRIC_PAIRS = 1 << 20
+
+
+@dataclass(frozen=True)
+class FusedPlan:
+    """A metric the compiled kernels compute from Hamming parts: the minimum over each part's
+    reference orientations (dihedral: 8, else 1), put on a common integer grid, combined by
+    ``rule``.
+
+    ``slots`` has one ``(first byte, bytes, orientations, num, den)`` per part: the part's
+    query hash is at ``first byte`` of the row, its reference orientations follow each other
+    from there, and its distance ``d`` counts ``ceil(d * num / den)`` on the grid. ``flags``
+    is the byte where one usable flag per part begins (a rule deciding on the parts that
+    remain, OR: an unusable part is at ``grid``), or None.
+    """
+
+    slots: tuple[tuple[int, int, int, int, int], ...]
+    rule: Literal["max", "min", "sum"]
+    grid: int
+    flags: int | None = None
+    pair: ClassVar[str] = "fused"
+
+    @property
+    def n_levels(self) -> int:
+        return self.grid * (len(self.slots) if self.rule == "sum" else 1)
+
+    def prepare(self, rows: UInt8Array) -> tuple[Any, ...]:
+        """``(words, usable)``: every slot's orientations padded to whole 64-bit words."""
+        words = [
+            _words(rows[:, first + o * size : first + (o + 1) * size])
+            for first, size, n_orient, _, _ in self.slots
+            for o in range(n_orient)
+        ]
+        usable = (
+            rows[:, self.flags : self.flags + len(self.slots)]
+            if self.flags is not None
+            else np.ones((len(rows), len(self.slots)), np.uint8)
+        )
+        return np.ascontiguousarray(np.concatenate(words, axis=1)), np.ascontiguousarray(usable)
+
+    def args(self) -> tuple[Any, ...]:
+        table, first = [], 0
+        for _, size, n_orient, num, den in self.slots:
+            n_words = -(-size // 8)
+            table.append((first, n_words, n_orient, num, den))
+            first += n_words * n_orient
+        rule = ("max", "min", "sum").index(self.rule)
+        return np.array(table, np.int64), rule, self.flags is not None, self.grid
+
+
+VECTOR_KINDS = ("cosine", "l1", "l2")
+
+
+@dataclass(frozen=True)
+class VectorPlan:
+    """Float distances binned to integer levels: ``clip(rint(d / top * levels), 0, levels)``.
+
+    ``kind`` is ``"cosine"`` (``1 - cos``; two zero vectors at 0, a zero vector against
+    another at 1), ``"l1"`` or ``"l2"`` of rows of little-endian float32, or
+    ``"weighted_hamming"`` of packed bits (the weight of the differing bits over the total
+    weight, ``weights`` MSB first).
+    """
+
+    kind: str
+    levels: int
+    top: float
+    weights: tuple[float, ...] = ()
+
+    @property
+    def pair(self) -> str:
+        return "weighted" if self.kind == "weighted_hamming" else "vector"
+
+    @property
+    def n_levels(self) -> int:
+        return self.levels
+
+    def prepare(self, rows: UInt8Array) -> tuple[Any, ...]:
+        """``(bytes,)`` for weighted Hamming; else ``(float64 vectors, all-zero flags)``, the
+        vectors scaled to unit length for cosine."""
+        if self.kind == "weighted_hamming":
+            return (np.ascontiguousarray(rows),)
+        v = np.ascontiguousarray(rows).view("<f4").astype(np.float64)
+        norm = np.sqrt((v * v).sum(axis=1))
+        zero = norm == 0
+        if self.kind == "cosine":
+            v = np.divide(v, norm[:, None], out=np.zeros_like(v), where=~zero[:, None])
+        return v, zero.astype(np.uint8)
+
+    def _table(self) -> tuple[npt.NDArray[np.float64], float]:
+        """``table[b, x]``: the weight of the set bits of byte value ``x`` at byte ``b``; and
+        the total weight."""
+        w = np.asarray(self.weights, dtype=np.float64)
+        padded = np.zeros(-(-len(w) // 8) * 8)
+        padded[: len(w)] = w
+        bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(bool)
+        table = np.zeros((len(padded) // 8, 256))
+        for k in range(8):  # bit by bit, MSB first: the same sums whichever backend reads them
+            table += np.where(bits[None, :, k], padded.reshape(-1, 8)[:, k, None], 0.0)
+        return table, float(w.sum())
+
+    def args(self) -> tuple[Any, ...]:
+        if self.kind == "weighted_hamming":
+            table, total = self._table()
+            return table, total, float(self.top), self.levels
+        return VECTOR_KINDS.index(self.kind), float(self.top), self.levels
+
+    def distances(self, queries: UInt8Array, references: UInt8Array) -> npt.NDArray[np.float64]:
+        """The real-valued distances in numpy, shape ``(nq, nr)``: vectorised over pairs, and
+        for each pair the compiled kernels' operations in their order."""
+        q, r = self.prepare(queries), self.prepare(references)
+        acc = np.zeros((len(queries), len(references)))
+        if self.kind == "weighted_hamming":
+            table, total = self._table()
+            for b in range(q[0].shape[1]):
+                acc += table[b][q[0][:, b, None] ^ r[0][None, :, b]]
+            return acc / total
+        (qv, qz), (rv, rz) = q, r
+        step = np.empty_like(acc)
+        for k in range(qv.shape[1]):
+            if self.kind == "cosine":
+                np.multiply(qv[:, k, None], rv[None, :, k], out=step)
+            else:
+                np.subtract(qv[:, k, None], rv[None, :, k], out=step)
+                if self.kind == "l1":
+                    np.abs(step, out=step)
+                else:
+                    np.multiply(step, step, out=step)
+            acc += step
+        if self.kind == "cosine":
+            return np.where((qz[:, None] == 1) & (rz[None, :] == 1), 0.0, 1.0 - acc)
+        return np.sqrt(acc) if self.kind == "l2" else acc
+
+    def __call__(self, queries: UInt8Array, references: UInt8Array) -> IntArray:
+        """Distance levels, shape ``(nq, nr)``."""
+        levels = np.rint(self.distances(queries, references) / self.top * self.levels)
+        return np.clip(levels, 0, self.levels).astype(np.int64)
+
+
+Plan = FusedPlan | VectorPlan
+
+
+class Planned(Protocol):
+    """A metric the compiled kernels can compute: ``plan()`` describes it, or returns None
+    when it cannot (it then runs in numpy blocks)."""
+
+    def plan(self) -> Plan | None: ...
+
+
+def plan_of(metric: Metric | None) -> Plan | None:
+    """The compiled plan of ``metric`` (None for Hamming, or a metric without one)."""
+    planner = getattr(metric, "plan", None)
+    return planner() if callable(planner) else None
 
 
 def _as_packed(x: npt.ArrayLike) -> UInt8Array:
@@ -122,16 +287,38 @@ def _check_bins(n_bits: int, n_bytes: int, metric: Metric | None) -> None:
 
 
 def _compiled_for(backend: str, metric: Metric | None, n_pairs: int, n_bytes: int) -> bool:
-    """Whether to run the compiled kernel on ``n_pairs`` pairs of ``n_bytes``-byte rows: never
-    for a custom metric or ``"numpy"``."""
+    """Whether to run a compiled kernel on ``n_pairs`` pairs of ``n_bytes``-byte rows: never
+    for ``"numpy"`` or a metric without a compiled plan."""
     if backend not in ("auto", "numba", "numpy"):
         raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
-    if metric is not None or backend == "numpy":
+    if backend == "numpy" or (metric is not None and plan_of(metric) is None):
         return False
     # Once this process has loaded the compiled kernels (a larger call did), they are the
     # cheaper choice at any size.
-    large = n_pairs * -(-n_bytes // 8) > SMALL_PAIRS
-    return backend == "numba" or large or "harness._compiled" in sys.modules
+    if backend == "numba" or "harness._compiled" in sys.modules:
+        return True
+    if metric is not None:
+        return n_pairs > SMALL_METRIC_PAIRS
+    return n_pairs * -(-n_bytes // 8) > SMALL_PAIRS
+
+
+def _planned(
+    driver: str, metric: Metric | None, n_bins: int | None, n_pairs: int
+) -> tuple[Plan, Callable[..., Any], int, tuple[Any, ...]]:
+    """``(plan, kernel, threads, args)`` of ``metric``'s compiled ``driver`` (see
+    :func:`harness._compiled.metric_kernel`) for ``n_pairs`` pairs into ``n_bins`` bins."""
+    import numba
+
+    from harness import _compiled
+
+    plan = plan_of(metric)
+    if plan is None:  # pragma: no cover - _compiled_for rules it out
+        raise TypeError(f"{metric!r} has no compiled plan")
+    if n_bins is not None and n_bins <= plan.n_levels:
+        raise ValueError(f"{n_bins} bins cannot hold this metric's {plan.n_levels + 1} levels")
+    parallel = n_pairs > PARALLEL_PAIRS
+    threads = int(numba.get_num_threads()) if parallel else 1
+    return plan, _compiled.metric_kernel(driver, plan.pair, parallel), threads, plan.args()
 
 
 def hamming(a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric | None = None) -> IntArray:
@@ -215,6 +402,12 @@ def all_pairs_histogram(
     g = _labels(groups, len(x), "groups")
     n_pairs = len(x) * (len(x) - 1) // 2
     if _compiled_for(backend, metric, n_pairs, x.shape[1]):
+        if metric is not None:
+            plan, kernel, threads, args = _planned("histogram", metric, n_bits + 1, n_pairs)
+            p, n = plan.prepare(x), len(x)
+            return _int64(
+                kernel(p, p, n, n, g, g, groups is not None, True, n_bits + 1, threads, args)
+            )
         kernel, threads = _compiled_kernel("histogram", n_pairs)
         w = _words(x)
         return _int64(kernel(w, w, g, g, groups is not None, True, n_bits + 1, threads))
@@ -247,6 +440,13 @@ def cross_histogram(
     _check_bins(n_bits, q.shape[1], metric)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
     if _compiled_for(backend, metric, len(q) * len(r), q.shape[1]):
+        if metric is not None:
+            driver = "row_histograms" if per_query else "histogram"
+            plan, kernel, threads, args = _planned(driver, metric, n_bits + 1, len(q) * len(r))
+            sides = (plan.prepare(q), plan.prepare(r), len(q), len(r), qg, rg, use_groups)
+            if per_query:
+                return _int64(kernel(*sides, n_bits + 1, args))
+            return _int64(kernel(*sides, False, n_bits + 1, threads, args))
         qw, rw = _words(q), _words(r)
         if per_query:
             rows, _ = _compiled_kernel("row_histograms", len(q) * len(r))
@@ -285,8 +485,14 @@ def nearest_impostor(
     q, r = _as_packed(queries), _as_packed(references)
     qg, rg, use_groups = _cross_labels(query_groups, reference_groups, len(q), len(r))
     if _compiled_for(backend, metric, len(q) * len(r), q.shape[1]):
-        kernel, _ = _compiled_kernel("nearest", len(q) * len(r))
-        dist, index = kernel(_words(q), _words(r), qg, rg, use_groups)
+        if metric is not None:
+            plan, kernel, _, args = _planned("nearest", metric, None, len(q) * len(r))
+            dist, index = kernel(
+                plan.prepare(q), plan.prepare(r), len(q), len(r), qg, rg, use_groups, args
+            )
+        else:
+            kernel, _ = _compiled_kernel("nearest", len(q) * len(r))
+            dist, index = kernel(_words(q), _words(r), qg, rg, use_groups)
         return _int64(dist), _int64(index)
     dist = np.full(len(q), -1, dtype=np.int64)
     index = np.full(len(q), -1, dtype=np.int64)
@@ -326,10 +532,19 @@ def _within(
                 found = sorted(found)[:limit]
         return [(i, j, dist) for dist, i, j in sorted(found)[:limit]]
 
-    qw, rw = _words(q), _words(r)
-    n_bits = 64 * qw.shape[1]
-    histogram, threads = _compiled_kernel("histogram", n_pairs)
-    hist = histogram(qw, rw, qg, rg, use_groups, triangle, n_bits + 1, threads)
+    if metric is not None:  # the metric's kernels, called as the Hamming ones are
+        plan, histogram, threads, args = _planned("histogram", metric, None, n_pairs)
+        qw, rw = plan.prepare(q), plan.prepare(r)
+        sizes = (len(q), len(r))
+        n_bits = plan.n_levels
+        _, collect, _, _ = _planned("collect", metric, None, n_pairs)
+        hist = histogram(qw, rw, *sizes, qg, rg, use_groups, triangle, n_bits + 1, threads, args)
+    else:
+        qw, rw = _words(q), _words(r)
+        n_bits = 64 * qw.shape[1]
+        histogram, threads = _compiled_kernel("histogram", n_pairs)
+        collect, threads = _compiled_kernel("collect", n_pairs)
+        hist = histogram(qw, rw, qg, rg, use_groups, triangle, n_bits + 1, threads)
     cumulative = np.cumsum(hist[: threshold + 1])
     if cumulative[-1] <= limit:  # everything within the threshold fits
         below, tie, need = threshold + 1, -1, 0
@@ -338,8 +553,11 @@ def _within(
         below = tie
         need = limit - (int(cumulative[tie - 1]) if tie else 0)
     capacity = min(int(cumulative[-1]), limit)
-    collect, threads = _compiled_kernel("collect", n_pairs)
-    rows = collect(qw, rw, qg, rg, use_groups, triangle, below, tie, need, capacity, threads)
+    found = (below, tie, need, capacity, threads)
+    if metric is not None:
+        rows = collect(qw, rw, *sizes, qg, rg, use_groups, triangle, *found, args)
+    else:
+        rows = collect(qw, rw, qg, rg, use_groups, triangle, *found)
     rows = rows.reshape(-1, 3)
     rows = rows[rows[:, 0] >= 0]
     ordered = sorted(map(tuple, rows.tolist()))[:limit]

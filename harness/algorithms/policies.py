@@ -34,7 +34,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,7 @@ from harness.core.errors import HashExcluded, InvalidParameterError
 from harness.core.params import check_choice, check_int
 from harness.core.registry import Registry
 from harness.core.spec import make_spec, parse_call
+from harness.kernels import FusedPlan
 
 #: Policies by name; plugins register theirs under the entry-point group below.
 POLICIES: Registry[type[Policy]] = Registry("policy", "hash_harness.policies")
@@ -435,6 +436,38 @@ class _Metric:
     def __call__(self, queries: Rows, references: Rows) -> Levels:
         return self.policy.combine(self.policy.normalised(queries, references))
 
+    def plan(self) -> FusedPlan | None:
+        """The compiled kernels' description of this fusion when every part is compared by
+        Hamming (or is a dihedral minimum of one); None otherwise (numpy blocks)."""
+        policy, slots, first = self.policy, [], 0
+        for k, part in enumerate(policy.parts):
+            slot = _hamming_slot(part, first)
+            if slot is None:
+                return None
+            slots.append((*slot, *policy._scales[0][k]))
+            first += part.n_bytes
+        rule = _RULES[policy.rule]
+        return FusedPlan(tuple(slots), rule, policy.grid, first if policy.partial else None)
+
+
+_RULES: dict[str, Literal["max", "min", "sum"]] = {
+    "maximum": "max",
+    "minimum": "min",
+    "sum": "sum",
+}
+
+
+def _hamming_slot(part: HashAlgorithm, first: int) -> tuple[int, int, int] | None:
+    """``(first byte, bytes, orientations)`` of a part at byte ``first`` of a row that the
+    compiled kernels compare by Hamming: a bit hash (1 orientation) or a dihedral minimum over
+    one (8); None for any other distance."""
+    metric = part.metric()
+    if metric is None:
+        return first, part.n_bytes, 1
+    if isinstance(metric, DihedralMetric) and metric.part.metric() is None:
+        return first, metric.part.n_bytes, len(ORIENTATIONS)
+    return None
+
 
 # -- one-part policies --------------------------------------------------------------------------
 
@@ -503,6 +536,14 @@ class DihedralMetric:
 
     def __call__(self, queries: Rows, references: Rows) -> Levels:
         return dihedral_min(self.part, queries, references)
+
+    def plan(self) -> FusedPlan | None:
+        """The compiled kernels' description (a one-part fusion of 8 orientations) when the
+        part is a bit hash; None otherwise (numpy blocks)."""
+        slot = _hamming_slot(self.part, 0)
+        if slot is None or slot[2] != 1:
+            return None
+        return FusedPlan(((0, slot[1], len(ORIENTATIONS), 1, 1),), "max", self.part.n_levels)
 
 
 #: Where a dihedral policy's 8 orientations come from.

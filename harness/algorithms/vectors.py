@@ -7,8 +7,9 @@ and L2, beyond which everything is level ``levels``). :meth:`VectorMetric.descri
 results record as the algorithm's ``distance``, binning included.
 
 Vectors are stored as little-endian float32 (4 bytes per dimension) in the packed rows the
-pipeline keeps for every hash; the metrics work on blocks of rows with matrix products, and L1
-in chunks of references so memory stays ``O(block x chunk x dims)``.
+pipeline keeps for every hash. The arithmetic is :class:`harness.kernels.VectorPlan`'s: each
+pair's terms are summed in one fixed order, in numpy blocks and in the compiled kernels alike,
+so both give the same levels bit for bit.
 
 :class:`Measured` is the one declaration of such a distance (measure, bits or dims, levels,
 range, weights) that both hashes configured outside the harness use: an external hasher answering
@@ -27,13 +28,10 @@ import numpy.typing as npt
 
 from harness.core.errors import InvalidParameterError
 from harness.core.params import check_choice, check_int, check_real
-from harness.kernels import Metric
+from harness.kernels import Metric, VectorPlan
 
 VECTOR_DISTANCES = ("l1", "l2", "cosine")
 DISTANCES = ("hamming", "weighted_hamming", *VECTOR_DISTANCES)
-#: Floats per L1 scratch block (about 32 MB).
-L1_SCRATCH = 1 << 22
-
 Rows = npt.NDArray[np.uint8]
 Levels = npt.NDArray[np.int64]
 
@@ -78,42 +76,16 @@ class VectorMetric:
         step = self.max_distance / self.levels
         return f"{what}, binned to {self.levels} levels of {step:g}: level = round(d / {step:g})"
 
+    def plan(self) -> VectorPlan:
+        """The distance as the kernels compute it (numpy and compiled, equal bit for bit)."""
+        return VectorPlan(self.kind, self.levels, self.max_distance, self.weights)
+
     def raw(self, queries: Rows, references: Rows) -> npt.NDArray[np.float64]:
         """Real-valued distances, shape ``(nq, nr)``."""
-        if self.kind == "weighted_hamming":
-            w = np.asarray(self.weights, dtype=np.float64)
-            q = np.unpackbits(queries, axis=1)[:, : len(w)].astype(np.float64)
-            r = np.unpackbits(references, axis=1)[:, : len(w)].astype(np.float64)
-            # sum_k w_k [q_k != r_k] = q.w + r.w - 2 (q*w).r for 0/1 entries
-            d = (q @ w)[:, None] + (r @ w)[None, :] - 2.0 * (q * w) @ r.T
-            return d / w.sum()
-        a, b = as_vectors(queries), as_vectors(references)
-        if self.kind == "cosine":
-            na = np.linalg.norm(a, axis=1, keepdims=True)
-            nb = np.linalg.norm(b, axis=1, keepdims=True)
-            a = np.divide(a, na, out=np.zeros_like(a), where=na > 0)
-            b = np.divide(b, nb, out=np.zeros_like(b), where=nb > 0)
-            d = 1.0 - a @ b.T
-            # Two zero vectors are identical; a zero vector against another is orthogonal.
-            both_zero = (na == 0) & (nb.T == 0)
-            return np.where(both_zero, 0.0, d)
-        if self.kind == "l2":
-            sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-            return np.sqrt(np.maximum(sq, 0.0))
-        chunk = max(1, L1_SCRATCH // max(1, len(a) * a.shape[1]))
-        return np.concatenate(
-            [
-                np.abs(a[:, None, :] - b[None, start : start + chunk, :]).sum(axis=2)
-                for start in range(0, len(b), chunk)
-            ]
-            or [np.zeros((len(a), 0))],
-            axis=1,
-        )
+        return self.plan().distances(queries, references)
 
     def __call__(self, queries: Rows, references: Rows) -> Levels:
-        d = self.raw(queries, references)
-        levels = np.rint(d / self.max_distance * self.levels)
-        return np.clip(levels, 0, self.levels).astype(np.int64)
+        return self.plan()(queries, references)
 
 
 def parse_vector(values: Any, dims: int | None) -> npt.NDArray[np.float32]:
