@@ -3,9 +3,12 @@
 Everything computed from pixels is computed here, while they are in memory: the hashes, the
 image's facts (pixel sha256, size, grey-level sd, frames), small JPEG thumbnails for the report's
 galleries (so no report decodes an image again) and the CPU time of each hash call (the run's cost
-per hash). Thumbnails are made of the original and only of the edited copies that can be a gallery
-pick: those that escaped (for some algorithm, farther from their original than its escape
-threshold, the suite's default); a copy that matched under every algorithm gets none.
+per hash). Within one column every unit's hash is computed once, whoever reads it: a fusion
+reads its parts' hashes, a dihedral policy the turned pictures' (see
+:mod:`harness.algorithms.shared`, which also says how a shared part's CPU time is counted).
+Thumbnails are made of the original and only of the edited copies that can be a gallery pick:
+those that escaped (for some algorithm, farther from their original than its escape threshold,
+the suite's default); a copy that matched under every algorithm gets none.
 
 Runs in a worker process or in-process; never raises for a bad image: decode, transform and hash
 errors become failure records with the stage and the reason.
@@ -13,7 +16,6 @@ errors become failure records with the stage and the reason.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,25 +25,13 @@ import numpy as np
 from datasets_benign import ImageRecord
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms import HashAlgorithm
+from harness.algorithms.shared import SharedHashes
 from harness.columns import Columns
 from harness.core.errors import HarnessError, HashExcluded, ImageTooLargeError
 from transforms import Chain
 
 #: Longer side of the galleries' thumbnails, in pixels.
 THUMBNAIL = 160
-
-try:  # CPU of child processes (external hashers) counts towards their hash calls
-    import resource
-
-    def _cpu() -> float:
-        """CPU seconds of this process (every thread) and of its waited-for children."""
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return time.process_time() + children.ru_utime + children.ru_stime
-
-except ImportError:  # pragma: no cover - Windows has no resource module
-
-    def _cpu() -> float:
-        return time.process_time()
 
 
 @dataclass(frozen=True)
@@ -250,26 +240,26 @@ class _ColumnHasher:
         """Whether column ``c`` has any cell to compute."""
         return self.columns is None or c in self.columns
 
-    def _hash(self, image: Any, a: int) -> tuple[bytes | None, str | None, str | None]:
-        start = _cpu()
+    def _hash(self, memo: SharedHashes, a: int) -> tuple[bytes | None, str | None, str | None]:
         try:
-            value = self.algorithms[a].hash(image).tobytes()
+            value, seconds = memo.hash_and_cost(self.algorithms[a])
         except HashExcluded as exc:
             return None, str(exc), None
         except Exception as exc:
             return None, None, _reason(exc)
-        self.out.cpu[a].append(_cpu() - start)
-        return value, None, None
+        self.out.cpu[a].append(seconds)
+        return value.tobytes(), None, None
 
     def hash_column(self, image: Any, c: int, identity: bool) -> None:
         out, column = self.out, self.layout.name(c)
+        memo = SharedHashes(image)  # each part hashed once for every unit that reads it
         for a, algo in enumerate(self.algorithms):
             if self.needed is not None and (c, a) not in self.needed:
                 continue
             if identity and algo.cacheable and a in self.of_original:
                 value, excluded, error = self.of_original[a]
             else:
-                value, excluded, error = self._hash(image, a)
+                value, excluded, error = self._hash(memo, a)
             if c == self.layout.ORIGINAL:
                 self.of_original[a] = (value, excluded, error)
             out.hashes[c][a] = value

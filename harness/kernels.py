@@ -85,6 +85,10 @@ class FusedPlan:
     flags: int | None = None
     pair: ClassVar[str] = "fused"
 
+    def __post_init__(self) -> None:
+        if any(n_orient not in (1, 8) for _, _, n_orient, _, _ in self.slots):
+            raise ValueError(f"a part has 1 orientation or 8 (dihedral), got {self.slots}")
+
     @property
     def n_levels(self) -> int:
         return self.grid * (len(self.slots) if self.rule == "sum" else 1)
@@ -114,6 +118,8 @@ class FusedPlan:
 
 
 VECTOR_KINDS = ("cosine", "l1", "l2")
+#: Independent partial sums per float distance (see :meth:`VectorPlan.distances`).
+LANES = 4
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,9 @@ class VectorPlan:
 
     def distances(self, queries: UInt8Array, references: UInt8Array) -> npt.NDArray[np.float64]:
         """The real-valued distances in numpy, shape ``(nq, nr)``: vectorised over pairs, and
-        for each pair the compiled kernels' operations in their order."""
+        for each pair the compiled kernels' operations in their order (weighted Hamming: byte
+        by byte; vectors: dimensions ``m, m + 4, ...`` summed in order into lane ``m``, then
+        ``(lane0 + lane1) + (lane2 + lane3)``)."""
         q, r = self.prepare(queries), self.prepare(references)
         acc = np.zeros((len(queries), len(references)))
         if self.kind == "weighted_hamming":
@@ -181,16 +189,24 @@ class VectorPlan:
             return acc / total
         (qv, qz), (rv, rz) = q, r
         step = np.empty_like(acc)
-        for k in range(qv.shape[1]):
-            if self.kind == "cosine":
-                np.multiply(qv[:, k, None], rv[None, :, k], out=step)
-            else:
-                np.subtract(qv[:, k, None], rv[None, :, k], out=step)
-                if self.kind == "l1":
-                    np.abs(step, out=step)
+
+        def lane(m: int) -> npt.NDArray[np.float64]:
+            """Terms of dimensions m, m + 4, ... summed in order (the compiled lanes)."""
+            total = np.zeros_like(acc)
+            for k in range(m, qv.shape[1], LANES):
+                if self.kind == "cosine":
+                    np.multiply(qv[:, k, None], rv[None, :, k], out=step)
                 else:
-                    np.multiply(step, step, out=step)
-            acc += step
+                    np.subtract(qv[:, k, None], rv[None, :, k], out=step)
+                    if self.kind == "l1":
+                        np.abs(step, out=step)
+                    else:
+                        np.multiply(step, step, out=step)
+                total += step
+            return total
+
+        acc = lane(0) + lane(1)
+        acc += lane(2) + lane(3)  # (lane0 + lane1) + (lane2 + lane3)
         if self.kind == "cosine":
             return np.where((qz[:, None] == 1) & (rz[None, :] == 1), 0.0, 1.0 - acc)
         return np.sqrt(acc) if self.kind == "l2" else acc

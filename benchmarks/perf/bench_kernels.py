@@ -4,6 +4,7 @@ Run explicitly (not part of the test suite)::
 
     python benchmarks/perf/bench_kernels.py     # N = 20,000 and 100,000; 64 and 256 bits
     python benchmarks/perf/bench_kernels.py --n 20000 --bits 64
+    python benchmarks/perf/bench_kernels.py --metrics   # policies and vector metrics
 
 Random hashes from a seeded generator. The compiled kernel is warmed up (compiled) on a small slice,
 then timed over all ``N(N-1)/2`` pairs. The numpy reference is far slower, so it is timed on the
@@ -21,6 +22,15 @@ hand-written C kernel would use) is compiled with the system C compiler (``$CC``
 same array. Each N is timed one thread against one thread, alternating C and numba ``--repeat``
 times; the best time of each is kept (the least disturbed by other processes on a shared machine).
 Target (the floor issue): numba >= 0.8x of C for 64-bit hashes at N = 100,000.
+
+Metrics (``--metrics``): the compiled kernels of :data:`METRICS` (fusions of PDQ and pHash,
+dihedral pHash, cosine / L1 / L2 of 64-dimensional float32 vectors, weighted Hamming over 64
+bits) against their numpy path, on random rows of the right layout (a third of them a few bits
+or a small step from another row, so that distances spread). At each N the compiled all-pairs
+histogram is timed over every pair when there are at most ``--all-pairs-max`` of them, else the
+cross histogram of the first rows against all N (``--metric-pairs`` pairs: the reference side
+at full size); numpy is timed on ``--numpy-rows`` rows against all N. Both histograms are
+checked against each other on the rows numpy saw.
 """
 
 from __future__ import annotations
@@ -107,13 +117,110 @@ def against_c(ref: ctypes.CDLL, packed: np.ndarray, repeat: int) -> tuple[float,
     return pairs / best_c, pairs / best_numba
 
 
+#: Metric kernels timed by ``--metrics``: (label, algorithm or vector measure).
+METRICS = (
+    ("dihedral(phash)", "dihedral(phash)"),
+    ("pdq & phash", "pdq & phash"),
+    ("pdq | phash", "pdq | phash"),
+    ("pdq + phash", "pdq + phash"),
+    ("cosine, 64 dims", ("cosine", 64)),
+    ("L1, 64 dims", ("l1", 64)),
+    ("L2, 64 dims", ("l2", 64)),
+    ("weighted Hamming, 64 bits", ("weighted_hamming", 64)),
+)
+
+
+def _metric_rows(spec: object, n: int, seed: int = 0) -> tuple[np.ndarray, int, object]:
+    """``(rows, levels, metric)`` of ``n`` random rows for a :data:`METRICS` entry."""
+    from harness.algorithms import make_algorithm
+    from harness.algorithms.vectors import VectorMetric
+
+    rng = np.random.default_rng(seed)
+    if isinstance(spec, str):
+        unit = make_algorithm(spec)
+        rows = rng.integers(0, 256, (n, unit.n_bytes), dtype=np.uint8)
+        if getattr(unit, "partial", False):  # usable flags: mostly 1
+            rows[:, -len(unit.parts) :] = rng.random((n, len(unit.parts))) < 0.9
+        near = rng.random(n) < 0.3
+        rows[near] = rows[rng.integers(0, n, int(near.sum()))] ^ (
+            rng.random((int(near.sum()), unit.n_bytes)) < 0.02
+        ).astype(np.uint8)
+        if getattr(unit, "partial", False):
+            rows[:, -len(unit.parts) :] &= 1
+        return rows, unit.n_levels, unit.metric()
+    kind, size = spec
+    if kind == "weighted_hamming":
+        weights = tuple(rng.uniform(0.1, 3.0, size).tolist())
+        return _hashes(n, size, seed), 1000, VectorMetric(kind, 1000, 1.0, weights)
+    v = rng.normal(size=(n, size)).astype("<f4")
+    near = rng.random(n) < 0.3
+    v[near] = v[rng.integers(0, n, int(near.sum()))] + 0.1 * rng.normal(
+        size=(int(near.sum()), size)
+    )
+    top = {"cosine": 2.0, "l1": 80.0, "l2": 16.0}[kind]
+    return np.ascontiguousarray(v).view(np.uint8), 1000, VectorMetric(kind, 1000, top)
+
+
+def warm_up(rows: np.ndarray, levels: int, metric: object) -> None:
+    """Compile (or load) the threaded and the serial kernels on a few rows."""
+    small = kernels.PARALLEL_PAIRS
+    try:
+        for kernels.PARALLEL_PAIRS in (0, small):
+            kernels.all_pairs_histogram(rows[:64], levels, backend="numba", metric=metric)
+            kernels.cross_histogram(rows[:8], rows[:64], levels, backend="numba", metric=metric)
+    finally:
+        kernels.PARALLEL_PAIRS = small
+
+
+def metrics(sizes: list[int], numpy_rows: int, all_pairs_max: int, cross_pairs: int) -> None:
+    """Pairs/s of every :data:`METRICS` kernel, compiled and numpy, at each N in ``sizes``."""
+    print(f"threads: {numba.get_num_threads()} (numba)")
+    header = f"{'metric':<27} {'N':>7} {'compiled pairs/s':>17} {'timed over':>22}"
+    print(f"{header} {'numpy pairs/s':>14} {'ratio':>6}")
+    for label, spec in METRICS:
+        for n in sizes:
+            rows, levels, metric = _metric_rows(spec, n)
+            warm_up(rows, levels, metric)
+            all_pairs = n * (n - 1) // 2
+            start = time.perf_counter()
+            if all_pairs <= all_pairs_max:
+                hist = kernels.all_pairs_histogram(rows, levels, backend="numba", metric=metric)
+                pairs, what = all_pairs, "all pairs"
+            else:
+                q = max(1, cross_pairs // n)
+                hist = kernels.cross_histogram(
+                    rows[:q], rows, levels, backend="numba", metric=metric
+                )
+                pairs, what = q * n, f"{q} rows x N"
+            fast = pairs / (time.perf_counter() - start)
+            if int(hist.sum()) != pairs:
+                raise RuntimeError(f"{label}: the histogram does not account for every pair")
+            q = min(numpy_rows, n)
+            start = time.perf_counter()
+            slow_hist = kernels.cross_histogram(
+                rows[:q], rows, levels, backend="numpy", metric=metric
+            )
+            slow = q * n / (time.perf_counter() - start)
+            check = kernels.cross_histogram(rows[:q], rows, levels, backend="numba", metric=metric)
+            if not np.array_equal(check, slow_hist):
+                raise RuntimeError(f"{label}: compiled and numpy histograms differ")
+            print(f"{label:<27} {n:>7} {fast:>17.3g} {what:>22} {slow:>14.3g} {fast / slow:>6.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[20_000, 100_000], help="hash counts")
     parser.add_argument("--bits", type=int, nargs="+", default=[64, 256], help="hash lengths")
     parser.add_argument("--numpy-rows", type=int, default=256, help="rows timed for numpy")
     parser.add_argument("--repeat", type=int, default=5, help="alternations against C")
+    parser.add_argument("--metrics", action="store_true", help="policy and vector metrics")
+    parser.add_argument("--all-pairs-max", type=int, default=10**9, help="--metrics only")
+    parser.add_argument("--metric-pairs", type=int, default=2 * 10**8, help="--metrics only")
     args = parser.parse_args()
+    if args.metrics:
+        sizes = args.n if args.n != parser.get_default("n") else [10_000, 100_000]
+        metrics(sizes, args.numpy_rows, args.all_pairs_max, args.metric_pairs)
+        return
     print(f"threads: {numba.get_num_threads()} (numba)")
     configs = [(n, n_bits, _hashes(n, n_bits)) for n in args.n for n_bits in args.bits]
     fast = [compiled(packed, n_bits) for _, n_bits, packed in configs]

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from harness.algorithms.shared import SharedHashes
 from harness.core.errors import HarnessError, InvalidParameterError, UnknownNameError
 from harness.core.registry import Registry
 from harness.core.spec import Spec, parse_call
@@ -104,6 +105,12 @@ class HashAlgorithm(Spec):
         if bits.size != self.n_bits:
             raise RuntimeError(f"{self.id} produced {bits.size} bits, declared {self.n_bits}")
         return np.packbits(bits)
+
+    def hash_shared(self, memo: SharedHashes) -> npt.NDArray[np.uint8]:
+        """:meth:`hash` of ``memo.image``, reading what other units already computed from the
+        same picture through ``memo`` (a policy's parts; see :mod:`harness.algorithms.shared`).
+        The hashing pass calls this; the bytes must be those of :meth:`hash`."""
+        return self.hash(memo.image)
 
     def operating_thresholds(self) -> tuple[OperatingThreshold, ...]:
         """Usual operating point(s) with their source; the first is the default threshold."""

@@ -18,6 +18,7 @@ from PIL import Image
 
 from harness.algorithms.base import ALGORITHMS, HashAlgorithm, OperatingThreshold
 from harness.algorithms.policies import Dihedral
+from harness.algorithms.shared import SharedHashes
 from harness.core.errors import HashExcluded
 from harness.core.params import check_choice, param
 
@@ -27,6 +28,12 @@ def pdq_hash_and_quality(image: Image.Image) -> tuple[npt.NDArray[np.bool_], int
     pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
     vector, quality = pdqhash.compute(pixels)
     return np.asarray(vector, dtype=bool), int(quality)
+
+
+def shared_pdq(memo: SharedHashes) -> tuple[npt.NDArray[np.bool_], int]:
+    """:func:`pdq_hash_and_quality` of ``memo``'s picture, computed once per picture (PDQ and
+    a quality gate read the same result)."""
+    return memo.value("pdq_hash_and_quality", lambda: pdq_hash_and_quality(memo.image))
 
 
 @ALGORITHMS.register("pdq", "pdqhash")
@@ -52,6 +59,11 @@ class PDQ(HashAlgorithm):
         bits, quality = pdq_hash_and_quality(image)
         self._gate(quality)
         return bits
+
+    def hash_shared(self, memo: SharedHashes) -> npt.NDArray[np.uint8]:
+        bits, quality = shared_pdq(memo)
+        self._gate(quality)
+        return np.packbits(bits)
 
     def dihedral_hashes(self, image: Image.Image) -> npt.NDArray[np.uint8]:
         """The 8 orientations' packed hashes, upright first, derived by pdqhash from the

@@ -45,6 +45,7 @@ from harness.algorithms.base import (
     HashAlgorithm,
     OperatingThreshold,
 )
+from harness.algorithms.shared import SharedHashes
 from harness.core.errors import HashExcluded, InvalidParameterError
 from harness.core.params import check_choice, check_int
 from harness.core.registry import Registry
@@ -159,7 +160,10 @@ class Policy(HashAlgorithm):
         return units.pop() if len(units) == 1 else "levels"
 
     def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
-        return np.concatenate([p.hash(image) for p in self.parts])
+        return self.hash_shared(SharedHashes(image))
+
+    def hash_shared(self, memo: SharedHashes) -> npt.NDArray[np.uint8]:
+        return np.concatenate([memo.hash(p) for p in self.parts])
 
     def hash_bits(self, image: Image.Image) -> npt.NDArray[np.bool_]:
         return np.unpackbits(self.hash(image))[: self.n_bits].astype(bool)
@@ -296,13 +300,13 @@ class Fusion(Policy):
     def n_bytes(self) -> int:
         return super().n_bytes + (len(self.parts) if self.partial else 0)
 
-    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+    def hash_shared(self, memo: SharedHashes) -> npt.NDArray[np.uint8]:
         if not self.partial:
-            return super().hash(image)  # any part discarding the image discards the policy's
+            return super().hash_shared(memo)  # any part discarding the image discards this
         slots, usable, reasons = [], [], []
         for p in self.parts:
             try:
-                slots.append(p.hash(image))
+                slots.append(memo.hash(p))
                 usable.append(1)
             except HashExcluded as exc:
                 slots.append(np.zeros(p.n_bytes, np.uint8))
@@ -517,6 +521,11 @@ ORIENTATIONS: tuple[Image.Transpose | None, ...] = (
 )
 
 
+def turned(memo: SharedHashes, orientation: Image.Transpose) -> SharedHashes:
+    """The picture of ``memo`` in ``orientation`` (made once per picture, whoever asks)."""
+    return memo.view(("transpose", orientation.name), lambda image: image.transpose(orientation))
+
+
 def dihedral_min(part: HashAlgorithm, queries: Rows, references: Rows) -> Levels:
     """min over the reference's 8 orientation hashes of ``part``'s distance to the query's
     upright one. Rows hold 8 hashes of ``part.n_bytes`` bytes each, upright first."""
@@ -628,11 +637,11 @@ class Dihedral(Wrapper):
     def distance(self) -> str:  # type: ignore[override]
         return f"{self.part.distance}, minimum over the reference's 8 orientations"
 
-    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
+    def hash_shared(self, memo: SharedHashes) -> npt.NDArray[np.uint8]:
         if self._own_orientations:
-            return self.part.dihedral_hashes(image)  # type: ignore[attr-defined]
+            return self.part.dihedral_hashes(memo.image)  # type: ignore[attr-defined]
         return np.concatenate(
-            [self.part.hash(image if t is None else image.transpose(t)) for t in ORIENTATIONS]
+            [memo.hash(self.part)] + [turned(memo, t).hash(self.part) for t in ORIENTATIONS[1:]]
         )
 
     def metric(self) -> DihedralMetric:
@@ -687,12 +696,15 @@ class Unletterbox(Wrapper):
         check_int("threshold", self.threshold, owner="unletterbox", min_value=0, max_value=255)
         check_choice("color", self.color, owner="unletterbox", choices=("black", "uniform"))
 
-    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
-        rgb = image.convert("RGB")
-        box = unletterbox_box(np.asarray(rgb), self.threshold, self.color)
-        if box != (0, 0, *rgb.size):
-            rgb = rgb.crop(box)
-        return self.part.hash(rgb)
+    def hash_shared(self, memo: SharedHashes) -> npt.NDArray[np.uint8]:
+        rgb = memo if memo.image.mode == "RGB" else memo.view("rgb", lambda im: im.convert("RGB"))
+        box = rgb.value(
+            ("unletterbox_box", self.threshold, self.color),
+            lambda: unletterbox_box(np.asarray(rgb.image), self.threshold, self.color),
+        )
+        if box == (0, 0, *rgb.image.size):
+            return rgb.hash(self.part)
+        return rgb.view(("crop", box), lambda image: image.crop(box)).hash(self.part)
 
 
 @POLICIES.register("gate")
@@ -713,13 +725,13 @@ class Gate(Wrapper):
     def options(self) -> dict[str, Any]:
         return {"quality": self.quality}  # always shown: the gate is the policy
 
-    def hash(self, image: Image.Image) -> npt.NDArray[np.uint8]:
-        from harness.algorithms.pdq import pdq_hash_and_quality
+    def hash_shared(self, memo: SharedHashes) -> npt.NDArray[np.uint8]:
+        from harness.algorithms.pdq import shared_pdq
 
-        _, quality = pdq_hash_and_quality(image)
+        _, quality = shared_pdq(memo)
         if quality < self.quality:
             raise HashExcluded(f"PDQ quality {quality} is below the gate {self.quality}")
-        return self.part.hash(image)
+        return memo.hash(self.part)
 
 
 # -- parsing ------------------------------------------------------------------------------------

@@ -201,15 +201,16 @@ def test_levels_at_a_bins_edge_round_half_to_even_in_both_backends():
     assert compiled_levels(x, x, metric, 4).tolist() == want
 
 
-def test_each_pairs_sum_runs_over_dimensions_in_order():
-    """0.5 + 2^-54 + 2^-54 is 0.5 summed in order (round half to even: level 0) and
-    0.5 + 2^-53 summed in another order (level 1, as a pairwise or BLAS sum may give): both
-    backends give the in-order level."""
-    tiny = 2.0**-54
-    rows = as_rows(np.array([[0.5, tiny, tiny], [0, 0, 0]], "<f4"))
+def test_each_pairs_sum_has_one_order_in_both_backends():
+    """Dimensions m, m + 4, ... summed in order into lane m, then (lane0 + lane1) + (lane2 +
+    lane3): with t = 2^-54, (0.5 + 0) + (t + t) = 0.5 + 2^-53 (level 1) but (0.5 + t) + (0 + t)
+    = 0.5 (a tie rounded to even: level 0), where an in-order sum gives 0.5 for both and a
+    pairwise or BLAS sum may give either."""
+    t = 2.0**-54
+    rows = as_rows(np.array([[0.5, 0, t, t], [0.5, t, 0, t], [0, 0, 0, 0]], "<f4"))
     metric = VectorMetric("l1", 1, 1.0)
-    assert metric(rows[:1], rows[1:]).item() == 0
-    assert compiled_levels(rows[:1], rows[1:], metric, 1).item() == 0
+    assert metric(rows[:2], rows[2:]).ravel().tolist() == [1, 0]
+    assert compiled_levels(rows[:2], rows[2:], metric, 1).ravel().tolist() == [1, 0]
 
 
 @settings(max_examples=30, deadline=None)
