@@ -211,7 +211,10 @@ collect_serial = _serial(collect)
 # ``r`` are tuples of arrays (one row each per hash), ``args`` a tuple of the distance's
 # parameters; :mod:`harness.kernels` prepares both.
 
-#: Kinds of float distance (``args[0]`` of :func:`vector_pair`).
+#: Reference rows per tile of the metric histogram (256 rows of 8 x 64 bits or 64 float64
+#: dimensions: 128 KB, in L2 while a block of query rows passes over them).
+METRIC_TILE = 256
+#: Kinds of float distance (see :func:`_vector_pair`).
 COSINE, L1, L2 = 0, 1, 2
 
 
@@ -293,8 +296,8 @@ def _term(kind, x, y):
 
 
 @njit(inline="always")
-def vector_pair(q, i, r, j, args):
-    """Level of the cosine, L1 or L2 distance of two float vectors.
+def _vector_pair(q, i, r, j, args, kind):
+    """Level of the cosine, L1 or L2 distance (``kind``) of two float vectors.
 
     ``q = (vectors, zero)``: float64 rows (unit length for cosine) and 1 where the vector is all
     zeros. The terms of dimensions ``k = m, m + 4, ...`` are summed in order into lane ``m``
@@ -304,7 +307,7 @@ def vector_pair(q, i, r, j, args):
     """
     qv, qz = q
     rv, rz = r
-    kind, top, levels = args
+    top, levels = args
     dims = qv.shape[1]
     a0 = a1 = a2 = a3 = 0.0
     k = 0
@@ -330,6 +333,22 @@ def vector_pair(q, i, r, j, args):
     return _level(d, top, levels)
 
 
+# One function per kind: inlined with ``kind`` a constant, each kernel has no branch on it.
+@njit(inline="always")
+def cosine_pair(q, i, r, j, args):
+    return _vector_pair(q, i, r, j, args, COSINE)
+
+
+@njit(inline="always")
+def l1_pair(q, i, r, j, args):
+    return _vector_pair(q, i, r, j, args, L1)
+
+
+@njit(inline="always")
+def l2_pair(q, i, r, j, args):
+    return _vector_pair(q, i, r, j, args, L2)
+
+
 @njit(inline="always")
 def weighted_pair(q, i, r, j, args):
     """Level of the weighted Hamming distance: byte by byte, in order, the weight of the
@@ -349,14 +368,22 @@ def _pair(q, i, r, j, args):  # pragma: no cover - replaced in every compiled co
 
 
 def metric_histogram(q, r, nq, nr, qg, rg, use_groups, triangle, n_bins, n_threads, args):
+    """:func:`histogram` of a metric: blocks of query rows dealt round-robin to threads (the
+    triangle's rows balance), each passing over tiles of reference rows that stay in cache."""
     hists = np.zeros((n_threads, n_bins), np.int64)
+    n_blocks = (nq + BLOCK - 1) // BLOCK
     for t in prange(n_threads):
-        for i in range(t, nq, n_threads):  # rows dealt round-robin: the triangle balances
-            gi = qg[i]
-            for j in range(i + 1 if triangle else 0, nr):
-                if use_groups and rg[j] == gi:
-                    continue
-                hists[t, _pair(q, i, r, j, args)] += 1
+        for b in range(t, n_blocks, n_threads):
+            i0 = b * BLOCK
+            i1 = min(i0 + BLOCK, nq)
+            for j0 in range(i0 + 1 if triangle else 0, nr, METRIC_TILE):
+                j1 = min(j0 + METRIC_TILE, nr)
+                for i in range(i0, i1):
+                    gi = qg[i]
+                    for j in range(max(j0, i + 1) if triangle else j0, j1):
+                        if use_groups and rg[j] == gi:
+                            continue
+                        hists[t, _pair(q, i, r, j, args)] += 1
     return hists.sum(axis=0)
 
 
@@ -422,7 +449,13 @@ _DRIVERS = {
     "nearest": metric_nearest,
     "collect": metric_collect,
 }
-_PAIRS = {"fused": fused_pair, "vector": vector_pair, "weighted": weighted_pair}
+_PAIRS = {
+    "fused": fused_pair,
+    "cosine": cosine_pair,
+    "l1": l1_pair,
+    "l2": l2_pair,
+    "weighted": weighted_pair,
+}
 _BOUND: dict = {}
 
 

@@ -117,7 +117,6 @@ class FusedPlan:
         return np.array(table, np.int64), rule, self.flags is not None, self.grid
 
 
-VECTOR_KINDS = ("cosine", "l1", "l2")
 #: Independent partial sums per float distance (see :meth:`VectorPlan.distances`).
 LANES = 4
 
@@ -139,7 +138,7 @@ class VectorPlan:
 
     @property
     def pair(self) -> str:
-        return "weighted" if self.kind == "weighted_hamming" else "vector"
+        return "weighted" if self.kind == "weighted_hamming" else self.kind
 
     @property
     def n_levels(self) -> int:
@@ -173,7 +172,7 @@ class VectorPlan:
         if self.kind == "weighted_hamming":
             table, total = self._table()
             return table, total, float(self.top), self.levels
-        return VECTOR_KINDS.index(self.kind), float(self.top), self.levels
+        return float(self.top), self.levels
 
     def distances(self, queries: UInt8Array, references: UInt8Array) -> npt.NDArray[np.float64]:
         """The real-valued distances in numpy, shape ``(nq, nr)``: vectorised over pairs, and

@@ -4,6 +4,7 @@ without sharing, in one run.
 Run explicitly (about three minutes on two cores)::
 
     python benchmarks/perf/bench_sharing.py [--suite policies] [--repeat 2]
+    python benchmarks/perf/bench_sharing.py --stage     # the hashing pass alone
 
 Each configuration is the whole command in a fresh process (all cores, every report written),
 interleaved ``--repeat`` times; the best wall-clock time of each is kept (the least disturbed on
@@ -17,6 +18,10 @@ reports (``run.cost``: each unit's cost as if alone, so the same in both up to n
   the memo in the benchmark's process only.
 
 Both results.json files are compared without their ``run`` block: they must be byte-identical.
+
+The hashing pass alone (``--stage``, in this process, one worker, no cache: where the saving
+is, without the statistics and reports that take most of a small run) is timed the same way,
+shared and not shared interleaved, with the CPU seconds of the pass.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from harness.algorithms import shared
 
 get = shared._Ledger.get
 shared._Ledger.get = lambda self, key, make, keep=True: get(self, key, make, keep=False)
+
 from harness.cli import main
 
 sys.exit(main(sys.argv[1:]))
@@ -48,6 +54,40 @@ def run(code: str, suite: str, out: Path) -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, *argv], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def not_shared() -> object:
+    """Patch the memo to keep nothing (as :data:`NOT_SHARED`); returns the original."""
+    from harness.algorithms import shared
+
+    get = shared._Ledger.get
+    shared._Ledger.get = lambda self, key, make, keep=True: get(self, key, make, keep=False)  # type: ignore[method-assign]
+    return get
+
+
+def hashing_pass(suite_name: str, repeat: int) -> None:
+    """Wall and CPU seconds of the hashing pass alone, shared and not, interleaved."""
+    from harness.algorithms import shared
+    from harness.pipeline import hash_suite
+    from harness.suite import load_suite
+
+    suite = load_suite(suite_name)
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(repeat):
+        for name in ("not shared", "shared"):
+            original = not_shared() if name == "not shared" else None
+            try:
+                wall, cpu = time.perf_counter(), time.process_time()
+                hash_suite(suite, None, workers=1, quiet=True)
+                took = (time.perf_counter() - wall, time.process_time() - cpu)
+            finally:
+                if original is not None:
+                    shared._Ledger.get = original  # type: ignore[method-assign]
+            best[name] = min(best.get(name, took), took)
+    print(f"hashing pass of --suite {suite_name}, 1 worker, no cache (best of {repeat}):")
+    for name, (wall, cpu) in best.items():
+        print(f"  {name:10s} {wall:7.1f} s wall {cpu:7.1f} s CPU")
+    print(f"  shared / not shared: {best['shared'][0] / best['not shared'][0]:.2f} (wall)")
 
 
 def without_run(path: Path) -> bytes:
@@ -66,7 +106,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="policies")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--stage", action="store_true", help="the hashing pass alone")
     args = parser.parse_args()
+    if args.stage:
+        hashing_pass(args.suite, args.repeat)
+        return
     times: dict[str, list[float]] = {"not shared": [], "shared": []}
     with tempfile.TemporaryDirectory(prefix="hash-harness-bench-") as tmp:
         outs = {name: Path(tmp) / name.replace(" ", "-") for name in times}
