@@ -174,17 +174,26 @@ class VectorPlan:
             return table, total, float(self.top), self.levels
         return float(self.top), self.levels
 
-    def distances(self, queries: UInt8Array, references: UInt8Array) -> npt.NDArray[np.float64]:
-        """The real-valued distances in numpy, shape ``(nq, nr)``: vectorised over pairs, and
-        for each pair the compiled kernels' operations in their order (weighted Hamming: byte
-        by byte; vectors: dimensions ``m, m + 4, ...`` summed in order into lane ``m``, then
-        ``(lane0 + lane1) + (lane2 + lane3)``)."""
+    def distances(
+        self, queries: UInt8Array, references: UInt8Array, paired: bool = False
+    ) -> npt.NDArray[np.float64]:
+        """The real-valued distances in numpy, shape ``(nq, nr)`` (or ``(n,)`` of the pairs
+        ``(queries[i], references[i])`` when ``paired``): vectorised over pairs, and for each
+        pair the compiled kernels' operations in their order (weighted Hamming: byte by byte;
+        vectors: dimensions ``m, m + 4, ...`` summed in order into lane ``m``, then ``(lane0 +
+        lane1) + (lane2 + lane3)``)."""
         q, r = self.prepare(queries), self.prepare(references)
-        acc = np.zeros((len(queries), len(references)))
+
+        def column(x: npt.NDArray[Any], y: npt.NDArray[Any], k: int) -> tuple[Any, Any]:
+            """Column ``k`` of both sides, shaped to meet every pair."""
+            return (x[:, k], y[:, k]) if paired else (x[:, k, None], y[None, :, k])
+
+        acc = np.zeros(len(queries) if paired else (len(queries), len(references)))
         if self.kind == "weighted_hamming":
             table, total = self._table()
             for b in range(q[0].shape[1]):
-                acc += table[b][q[0][:, b, None] ^ r[0][None, :, b]]
+                x, y = column(q[0], r[0], b)
+                acc += table[b][x ^ y]
             return acc / total
         (qv, qz), (rv, rz) = q, r
         step = np.empty_like(acc)
@@ -193,10 +202,11 @@ class VectorPlan:
             """Terms of dimensions m, m + 4, ... summed in order (the compiled lanes)."""
             total = np.zeros_like(acc)
             for k in range(m, qv.shape[1], LANES):
+                x, y = column(qv, rv, k)
                 if self.kind == "cosine":
-                    np.multiply(qv[:, k, None], rv[None, :, k], out=step)
+                    np.multiply(x, y, out=step)
                 else:
-                    np.subtract(qv[:, k, None], rv[None, :, k], out=step)
+                    np.subtract(x, y, out=step)
                     if self.kind == "l1":
                         np.abs(step, out=step)
                     else:
@@ -207,12 +217,15 @@ class VectorPlan:
         acc = lane(0) + lane(1)
         acc += lane(2) + lane(3)  # (lane0 + lane1) + (lane2 + lane3)
         if self.kind == "cosine":
-            return np.where((qz[:, None] == 1) & (rz[None, :] == 1), 0.0, 1.0 - acc)
+            x, y = (qz, rz) if paired else (qz[:, None], rz[None, :])
+            return np.where((x == 1) & (y == 1), 0.0, 1.0 - acc)
         return np.sqrt(acc) if self.kind == "l2" else acc
 
-    def __call__(self, queries: UInt8Array, references: UInt8Array) -> IntArray:
-        """Distance levels, shape ``(nq, nr)``."""
-        levels = np.rint(self.distances(queries, references) / self.top * self.levels)
+    def __call__(
+        self, queries: UInt8Array, references: UInt8Array, paired: bool = False
+    ) -> IntArray:
+        """Distance levels, shape ``(nq, nr)`` (``(n,)`` when ``paired``)."""
+        levels = np.rint(self.distances(queries, references, paired) / self.top * self.levels)
         return np.clip(levels, 0, self.levels).astype(np.int64)
 
 
@@ -339,6 +352,9 @@ def _planned(
 def hamming(a: npt.ArrayLike, b: npt.ArrayLike, metric: Metric | None = None) -> IntArray:
     """Row-wise distances between ``a[i]`` and ``b[i]``; shapes ``(n, n_bytes)`` -> ``(n,)``."""
     a, b = _as_packed(a), _as_packed(b)
+    plan = plan_of(metric)
+    if isinstance(plan, VectorPlan):  # all rows at once, each pair's sum in the kernels' order
+        return plan(a, b, paired=True)
     if metric is not None:
         return np.array(
             [int(metric(a[i : i + 1], b[i : i + 1])[0, 0]) for i in range(len(a))], np.int64

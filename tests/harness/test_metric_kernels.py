@@ -187,7 +187,10 @@ def test_compiled_vector_levels_equal_numpy(v, kind, levels, top, grouped):
     metric = VectorMetric(kind, levels, top)
     x = as_rows(v)
     groups = np.arange(len(x)) % 3 if grouped else None
-    assert np.array_equal(compiled_levels(x, x, metric, levels), metric(x, x))
+    full = metric(x, x)
+    assert np.array_equal(compiled_levels(x, x, metric, levels), full)
+    # row by row (positives, escapes): all rows at once, each pair's sum in the same order
+    assert np.array_equal(kernels.hamming(x, x[::-1], metric), np.diagonal(full[:, ::-1]))
     want = every_answer(x, levels, metric, groups, "numpy")
     assert_same(every_answer(x, levels, metric, groups, "numba"), want)
 
@@ -227,6 +230,7 @@ def test_compiled_weighted_hamming_equals_numpy(seed, n_bits, n, levels):
     bits = rng.random((n, n_bits)) < rng.random(n_bits)
     x = np.packbits(bits, axis=1)
     assert np.array_equal(compiled_levels(x, x, metric, levels), metric(x, x))
+    assert np.array_equal(kernels.hamming(x, x[::-1], metric), np.diagonal(metric(x, x[::-1])))
     want = np.clip(
         np.rint((bits[:, None] != bits[None]) @ np.array(weights) / sum(weights) * levels),
         0,
