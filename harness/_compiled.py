@@ -206,10 +206,10 @@ collect_serial = _serial(collect)
 #
 # Policies and vector hashes compare rows with a distance of their own. The four drivers below
 # visit pairs like the Hamming kernels above; ``_pair(q, i, r, j, args)`` - the distance level
-# of query row ``i`` and reference row ``j`` - is bound per distance by ``_with_pair``, which
-# compiles a copy of each driver whose global ``_pair`` is that distance's function. ``q`` and
-# ``r`` are tuples of arrays (one row each per hash), ``args`` a tuple of the distance's
-# parameters; :mod:`harness.kernels` prepares both.
+# of query row ``i`` and reference row ``j`` - is bound per distance by ``metric_kernel``,
+# which compiles a copy of each driver whose global ``_pair`` is that distance's function
+# (inlined: no call per pair). ``q`` and ``r`` are tuples of arrays (one row each per hash),
+# ``args`` a tuple of the distance's parameters; ``harness.kernels``' plans prepare both.
 
 #: Reference rows per tile of the metric histogram (256 rows of 8 x 64 bits or 64 float64
 #: dimensions: 128 KB, in L2 while a block of query rows passes over them).

@@ -21,8 +21,8 @@ A metric with a :meth:`plan` (:class:`FusedPlan`: fusions of Hamming parts and d
 minima; :class:`VectorPlan`: cosine, L1, L2 and weighted Hamming) has compiled kernels too,
 with the numpy path below :data:`SMALL_METRIC_PAIRS` pairs; any other metric runs in numpy
 blocks. Compiled and numpy levels are equal bit for bit: integer arithmetic for the Hamming
-plans, and for float distances the same operations in the same order (each pair's sum runs
-over dimensions in order, no fused or reordered arithmetic) in both.
+plans, and for float distances the same operations in the same order in both (see
+:meth:`VectorPlan.distances`; no fused or reordered arithmetic).
 
 Neither materialises an ``N x N`` matrix: memory is ``O(N)`` plus, for numpy, one block of rows.
 Group labels skip pairs: two rows with the same label are never compared (the same source image,
@@ -34,7 +34,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -232,15 +232,9 @@ class VectorPlan:
 Plan = FusedPlan | VectorPlan
 
 
-class Planned(Protocol):
-    """A metric the compiled kernels can compute: ``plan()`` describes it, or returns None
-    when it cannot (it then runs in numpy blocks)."""
-
-    def plan(self) -> Plan | None: ...
-
-
 def plan_of(metric: Metric | None) -> Plan | None:
-    """The compiled plan of ``metric`` (None for Hamming, or a metric without one)."""
+    """The compiled plan of ``metric``: what its ``plan()`` method returns (None for Hamming,
+    a metric without that method, or one whose ``plan()`` returns None)."""
     planner = getattr(metric, "plan", None)
     return planner() if callable(planner) else None
 
@@ -563,19 +557,18 @@ def _within(
                 found = sorted(found)[:limit]
         return [(i, j, dist) for dist, i, j in sorted(found)[:limit]]
 
-    if metric is not None:  # the metric's kernels, called as the Hamming ones are
+    if metric is not None:  # the metric's kernels take the prepared rows and their counts
         plan, histogram, threads, args = _planned("histogram", metric, None, n_pairs)
-        qw, rw = plan.prepare(q), plan.prepare(r)
-        sizes = (len(q), len(r))
-        n_bits = plan.n_levels
         _, collect, _, _ = _planned("collect", metric, None, n_pairs)
-        hist = histogram(qw, rw, *sizes, qg, rg, use_groups, triangle, n_bits + 1, threads, args)
+        rows: tuple[Any, ...] = (plan.prepare(q), plan.prepare(r), len(q), len(r))
+        extra: tuple[Any, ...] = (args,)
+        n_bits = plan.n_levels
     else:
-        qw, rw = _words(q), _words(r)
-        n_bits = 64 * qw.shape[1]
         histogram, threads = _compiled_kernel("histogram", n_pairs)
-        collect, threads = _compiled_kernel("collect", n_pairs)
-        hist = histogram(qw, rw, qg, rg, use_groups, triangle, n_bits + 1, threads)
+        collect, _ = _compiled_kernel("collect", n_pairs)
+        rows = (_words(q), _words(r))
+        n_bits, extra = 64 * rows[0].shape[1], ()
+    hist = histogram(*rows, qg, rg, use_groups, triangle, n_bits + 1, threads, *extra)
     cumulative = np.cumsum(hist[: threshold + 1])
     if cumulative[-1] <= limit:  # everything within the threshold fits
         below, tie, need = threshold + 1, -1, 0
@@ -584,14 +577,12 @@ def _within(
         below = tie
         need = limit - (int(cumulative[tie - 1]) if tie else 0)
     capacity = min(int(cumulative[-1]), limit)
-    found = (below, tie, need, capacity, threads)
-    if metric is not None:
-        rows = collect(qw, rw, *sizes, qg, rg, use_groups, triangle, *found, args)
-    else:
-        rows = collect(qw, rw, qg, rg, use_groups, triangle, *found)
-    rows = rows.reshape(-1, 3)
-    rows = rows[rows[:, 0] >= 0]
-    ordered = sorted(map(tuple, rows.tolist()))[:limit]
+    pairs = collect(
+        *rows, qg, rg, use_groups, triangle, below, tie, need, capacity, threads, *extra
+    )
+    pairs = pairs.reshape(-1, 3)
+    pairs = pairs[pairs[:, 0] >= 0]
+    ordered = sorted(map(tuple, pairs.tolist()))[:limit]
     return [(i, j, dist) for dist, i, j in ordered]
 
 

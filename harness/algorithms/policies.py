@@ -521,8 +521,11 @@ ORIENTATIONS: tuple[Image.Transpose | None, ...] = (
 )
 
 
-def turned(memo: SharedHashes, orientation: Image.Transpose) -> SharedHashes:
-    """The picture of ``memo`` in ``orientation`` (made once per picture, whoever asks)."""
+def turned(memo: SharedHashes, orientation: Image.Transpose | None) -> SharedHashes:
+    """The picture of ``memo`` in ``orientation`` (made once per picture, whoever asks; None:
+    upright)."""
+    if orientation is None:
+        return memo
     return memo.view(("transpose", orientation.name), lambda image: image.transpose(orientation))
 
 
@@ -640,9 +643,7 @@ class Dihedral(Wrapper):
     def hash_shared(self, memo: SharedHashes) -> npt.NDArray[np.uint8]:
         if self._own_orientations:
             return self.part.dihedral_hashes(memo.image)  # type: ignore[attr-defined]
-        return np.concatenate(
-            [memo.hash(self.part)] + [turned(memo, t).hash(self.part) for t in ORIENTATIONS[1:]]
-        )
+        return np.concatenate([turned(memo, t).hash(self.part) for t in ORIENTATIONS])
 
     def metric(self) -> DihedralMetric:
         return DihedralMetric(self.part)

@@ -134,8 +134,8 @@ class SharedHashes:
     def hash_and_cost(self, algo: HashAlgorithm) -> tuple[npt.NDArray[np.uint8], float]:
         """``algo``'s packed hash of the picture and its CPU seconds alone (see the module);
         raises what the hash raised (:class:`~harness.core.errors.HashExcluded`...)."""
-        key = (*self._path, "hash", type(algo).__qualname__, algo.id)
-        key = self._ledger.get(key, lambda: algo.hash_shared(self), keep=algo.cacheable)
+        name = (*self._path, "hash", type(algo).__qualname__, algo.id)
+        key = self._ledger.get(name, lambda: algo.hash_shared(self), keep=algo.cacheable)
         return self._ledger.value(key), self._ledger.cost(key)
 
     def hash(self, algo: HashAlgorithm) -> npt.NDArray[np.uint8]:
