@@ -124,3 +124,21 @@ def test_a_failing_part_fails_every_unit_that_reads_it_the_same_way():
     with pytest.raises(HashExcluded) as fused:
         memo.hash(make_algorithm("pdq & phash"))
     assert str(fused.value) == str(alone.value)
+
+
+@dataclass(frozen=True)
+class _OwnHash(And):
+    """A plugin policy that overrides hash() only (its parts' rows reversed)."""
+
+    name: ClassVar[str] = "own_hash_for_test"
+
+    def hash(self, image):
+        return np.concatenate([p.hash(image) for p in reversed(self.parts)])
+
+
+def test_a_policy_that_overrides_hash_is_hashed_through_it():
+    a, b = _Work(cost=1), _Work(cost=2)
+    image = synthetic_image(32, 24, seed=0)
+    own = _OwnHash(parts=(a, b))
+    assert np.array_equal(SharedHashes(image).hash(own), own.hash(image))
+    assert not np.array_equal(own.hash(image), And(parts=(a, b)).hash(image))
