@@ -81,6 +81,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"duplicates): see dataset.excluded in {out / 'results.json'}",
             file=sys.stderr,
         )
+    return _status(result, md_path)
+
+
+def _status(result: Results, md_path: Path) -> int:
+    """`run`'s and `score`'s exit status: 3, with a line saying so, when more images failed
+    than the suite's max_failure_rate allows (the outputs are written all the same)."""
     status = result.status
     if status and not status.ok:
         print(
@@ -451,10 +457,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
         levels=args.levels,
         max_distance=args.max_distance,
         weights=args.weights,
+        max_failure_rate=args.max_failure_rate,
     )
     result["run"] = run_block(scored_from=str(args.hashes))
-    _write_outputs(results.from_builtins(result), out)
-    return EXIT_OK
+    document = results.from_builtins(result)
+    return _status(document, _write_outputs(document, out, quiet=args.quiet))
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -936,6 +943,7 @@ def build_parser() -> argparse.ArgumentParser:
         "score a vendor's hashes of an export like a built-in hash",
         "Read a vendor's CSV of hashes of an export and write the same results and reports "
         "as `run` would for a built-in algorithm.",
+        EXIT_RUN,
     )
     sco.add_argument(
         "export", help="folder written by `hash-harness export`, or the key file of a blind export"
@@ -946,7 +954,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="vendor CSV with columns item_id,hash (optional: quality, excluded); hash is hex or "
         "0/1 bits, or a JSON list of numbers for a vector hash",
     )
-    sco.add_argument("--label", default="vendor", help="name of the vendor algorithm in reports")
+    sco.add_argument(
+        "--label",
+        default="vendor",
+        help="name of the vendor algorithm in reports: an identifier of at most 32 characters",
+    )
     sco.add_argument("--bits", type=_positive_int, help="hash length (default: from the file)")
     sco.add_argument(
         "--measure",
@@ -977,14 +989,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold",
         type=int,
         nargs="+",
-        help="match thresholds in bits, or in levels for other measures (default: 10%% of them)",
+        help="match thresholds in bits, or in levels for other measures (default: 10 of 64 "
+        "bits and 31 of 256 as the built-in hashes of those lengths, else 10%% of them)",
     )
     sco.add_argument(
         "--min-quality",
         type=float,
         help="items whose quality column is below this are the vendor's exclusions (escapes)",
     )
+    sco.add_argument(
+        "--max-failure-rate",
+        type=_fraction,
+        help="fraction of images allowed to fail before exit status 3 (overrides the suite)",
+    )
     sco.add_argument("--out", default="results", help="output folder (default: ./results)")
+    sco.add_argument("--quiet", action="store_true", help="no line per file written")
     sco.set_defaults(func=_cmd_score)
 
     cmp = _command(

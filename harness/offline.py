@@ -21,16 +21,20 @@ Layout of an export folder::
 
 A **blind** export (``blind=True``) hands the vendor nothing that names an image or an edit::
 
-    export.json      kind, schema, item count, what to return - no suite, dataset or ids
+    export.json      kind, schema, file count, what to return - no suite, dataset or ids
     manifest.csv     item_id, file                        (sorted by item_id)
     images/3f9c...e1.png
 
-Item names are an HMAC-SHA256 of ``image id, edit`` under a random secret, so they are opaque
-and in no order that follows the images or the edits; the same secret gives the same names
-again. The secret and the mapping back (item -> image, edit) live only in the evaluator's
-**key file**, kept outside the vendor folder; ``score`` reads the key instead of the folder.
-Files are written in item order with one fixed modification time, so neither their timestamps
-nor their on-disk order follow the images; PNGs carry pixels only (see
+Item names are an HMAC-SHA256 of the file's bytes under a random secret, so they are opaque and
+in no order that follows the images or the edits; the same secret gives the same names again.
+Each distinct file is written once: an original and its ``identity`` copy (or any edit that
+leaves an image's pixels unchanged) are one file under one name, so byte-identical files cannot
+tell the vendor which items are originals; one hash of that file scores every item it stands
+for, as a deterministic hash gives the same bits for the same bytes. The secret and the mapping
+back (item -> the images and edits it stands for) live only in the evaluator's **key file**,
+kept outside the vendor folder (a key inside it is refused); ``score`` reads the key instead of
+the folder. Files are written in item order with one fixed modification time, so neither their
+timestamps nor their on-disk order follow the images; PNGs carry pixels only (see
 :func:`transforms.codec.png_bytes`).
 """
 
@@ -46,7 +50,6 @@ import os
 import secrets
 import shutil
 import warnings
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,7 +62,7 @@ from datasets_benign import Dataset, ImageRecord, Variant, open_dataset
 from datasets_benign.base import configured
 from datasets_benign.decode import pixel_sha256
 from harness.algorithms.precomputed import Precomputed
-from harness.algorithms.vectors import VECTOR_DISTANCES, parse_vector
+from harness.algorithms.vectors import MAX_LENGTH, VECTOR_DISTANCES, parse_vector
 from harness.core.errors import HarnessError, InvalidParameterError
 from harness.progress import Progress
 from harness.results import atomic_write_text, read_json_object
@@ -70,8 +73,9 @@ from transforms.codec import png_bytes
 
 EXPORT_KIND = "hash-harness export"
 KEY_KIND = "hash-harness export key"
-#: 2: blind exports (a key file beside the vendor folder) and real variants (``v000001`` items).
-EXPORT_SCHEMA = 2
+#: 2: blind exports (a key file beside the vendor folder) and real variants (``v000001`` items);
+#: 3: a blind item is one distinct file, standing for every (image, edit) with its bytes.
+EXPORT_SCHEMA = 3
 #: Hex digits of a blind item name (80 bits: no two items of any real export share one).
 NAME_DIGITS = 20
 #: Modification time of every file of a blind export (2001-09-09), so timestamps carry no order.
@@ -93,11 +97,11 @@ def _item_id(image_index: int, column: int) -> str:
     return f"i{image_index:06d}-c{column:03d}"
 
 
-def blind_name(secret: str, image_id: str, column: str) -> str:
-    """The opaque item name of ``image_id`` under ``column``: an HMAC under the evaluator's
-    secret, so nobody without the key can tell which image or edit a file is."""
-    message = json.dumps([image_id, column]).encode()
-    return hmac.new(bytes.fromhex(secret), message, hashlib.sha256).hexdigest()[:NAME_DIGITS]
+def blind_name(secret: str, content: bytes) -> str:
+    """The opaque item name of a file's ``content``: an HMAC under the evaluator's secret, so
+    nobody without the key can tell which image or edit a file is, and identical files are one
+    item."""
+    return hmac.new(bytes.fromhex(secret), content, hashlib.sha256).hexdigest()[:NAME_DIGITS]
 
 
 def default_key_path(out: str | Path) -> Path:
@@ -310,26 +314,28 @@ def _export_blind(
             "its own files reaches the vendor."
         )
     if _inside(key, out):
-        warnings.warn(
-            f"the key file {key} is inside the vendor folder {out}: move it out before the "
-            "folder is handed over, or the export is not blind",
-            stacklevel=3,
+        raise VendorHashesError(
+            f"the key file {key} is inside the vendor folder {out}, which would hand the vendor "
+            f"the answers: put it outside (leave out --key for {default_key_path(out)})."
         )
     secret = _secret(key)
     data = _dataset(suite, dataset)
     columns = ["original", *[c.id for c in suite.transforms]]
-    items: dict[str, list[int]] = {}
+    items: dict[str, list[list[int]]] = {}  # name -> the (image, column) of every item
+    digests: dict[str, str] = {}
     # Written under their final names into a staging folder, then copied into images/ in name
     # order: the files' on-disk order and timestamps follow the opaque names, not the images.
     staging = out / ".staging"
     staging.mkdir(parents=True)
 
     def write(item: _Item, pixels: Image.Image) -> None:
-        name = blind_name(secret, item.image_id, item.column)
-        if name in items:  # 80 bits: never in practice, but never silently either
-            raise VendorHashesError(f"two items share the blind name {name}; export again.")
-        items[name] = list(item.index)
-        (staging / f"{name}.png").write_bytes(png_bytes(pixels))
+        content = png_bytes(pixels)
+        name, digest = blind_name(secret, content), hashlib.sha256(content).hexdigest()
+        if digests.setdefault(name, digest) != digest:  # 80 bits: never, but never silently
+            raise VendorHashesError(f"two files share the blind name {name}; export again.")
+        if name not in items:
+            (staging / f"{name}.png").write_bytes(content)
+        items.setdefault(name, []).append(list(item.index))
 
     images, variants, failures = _records(data, _made(suite, data, columns, quiet), write)
     (out / "images").mkdir()
@@ -381,15 +387,25 @@ def _read_export(path: Path) -> dict[str, Any]:
         expected = KEY_KIND
     if doc.get("kind") != expected or doc.get("export_schema", 0) > EXPORT_SCHEMA:
         raise VendorHashesError(f"{path} is not an export or key this hash-harness reads.")
+    folder = doc.get("vendor_folder")
+    if expected == KEY_KIND and isinstance(folder, str) and _inside(path, Path(folder)):
+        warnings.warn(
+            f"the key {path} is inside the vendor folder {folder}: if that folder was handed "
+            "over with it, the vendor had the answers and the evaluation was not blind",
+            stacklevel=3,
+        )
     return doc
 
 
-def _items(path: Path, doc: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    """``item_id -> (image index, column index)`` of an export (see :func:`_index`)."""
-    if doc["kind"] == KEY_KIND:
-        return {name: (int(i), int(c)) for name, (i, c) in doc["items"].items()}
-    with (path / "manifest.csv").open(newline="", encoding="utf-8") as fh:
-        return {m["item_id"]: _index(m["item_id"]) for m in csv.DictReader(fh)}
+def _items(path: Path, doc: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
+    """``item_id -> [(image index, column index), ...]`` of an export (see :func:`_index`):
+    one entry per item, except a blind file that stands for several items."""
+    if doc["kind"] != KEY_KIND:
+        with (path / "manifest.csv").open(newline="", encoding="utf-8") as fh:
+            return {m["item_id"]: [_index(m["item_id"])] for m in csv.DictReader(fh)}
+    if doc.get("export_schema", 0) < 3:  # one (image, column) per name
+        return {name: [(int(i), int(c))] for name, (i, c) in doc["items"].items()}
+    return {name: [(int(i), int(c)) for i, c in at] for name, at in doc["items"].items()}
 
 
 def _index(item_id: str) -> tuple[int, int]:
@@ -400,20 +416,30 @@ def _index(item_id: str) -> tuple[int, int]:
     return int(item_id[1:7]), int(item_id[-3:])
 
 
+def _quote(text: str) -> str:
+    """``text`` quoted for a one-line message, at most 40 characters of it."""
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}..."
+
+
 def _bits_of(text: str, n_bits: int | None, declared: str) -> npt.NDArray[np.bool_]:
-    """Bits of a hex or 0/1 hash; ValueError (worded to follow "the hash ...") when it is not."""
-    text = text.strip().lower()
+    """Bits of a hash written in hex, or as ``n_bits`` digits 0/1 when ``n_bits`` is declared
+    (without it, 0/1 text is read as hex: :func:`read_vendor_hashes` refuses a file that could
+    be either); ValueError (worded to follow "the hash ...") when it is not one."""
+    text = text.lower()
     if text.startswith("["):
         raise ValueError("is a list of numbers: score vectors with --measure l1, l2 or cosine")
-    if text and set(text) <= {"0", "1"} and (n_bits is None or len(text) == n_bits):
+    if n_bits is not None and len(text) == n_bits and set(text) <= {"0", "1"}:
         return np.frombuffer(text.encode(), np.uint8) == ord("1")
+    digits = text.removeprefix("0x")
+    if 4 * len(digits) > MAX_LENGTH:  # before anything is allocated for it
+        raise ValueError(f"has {4 * len(digits)} bits; at most {MAX_LENGTH} are scored")
     try:
-        raw = bytes.fromhex(text.removeprefix("0x"))
+        raw = bytes.fromhex(digits)
     except ValueError:
         raw = b""
     if not raw:
         raise ValueError(
-            f"is neither hex nor 0/1: {text[:40]!r} (mark a file your system declines in an "
+            f"is neither hex nor 0/1: {_quote(text)} (mark a file your system declines in an "
             "'excluded' column)"
         )
     bits = np.unpackbits(np.frombuffer(raw, np.uint8)).astype(bool)
@@ -424,19 +450,33 @@ def _bits_of(text: str, n_bits: int | None, declared: str) -> npt.NDArray[np.boo
     return bits[:n_bits]
 
 
+def _binary_only(path: Path, texts: list[str]) -> None:
+    """Refuse bit hashes written with the digits 0 and 1 only when no length is declared: each
+    reads as bits or as hex (``0000000000000000`` is 16 bits or 64), and guessing could
+    silently halve or quadruple the hash. One digit 2-9 or a-f anywhere makes it hex."""
+    written = [t for t in texts if t]
+    if written and all(set(t) <= {"0", "1"} for t in written):
+        n = len(written[0])
+        raise VendorHashesError(
+            f"{path}: every hash is written with the digits 0 and 1 only, which reads as {n} "
+            f"bits (one digit a bit) or {4 * n} (hex): say which with --bits {n} or "
+            f"--bits {4 * n}."
+        )
+
+
 def _vector_of(text: str, dims: int | None, declared: str) -> npt.NDArray[np.float32]:
     """A vector hash written as a JSON list of numbers; ValueError (worded to follow "the hash
     ...") when it is not one, has another length than ``dims`` or a non-finite value."""
     text = text.strip()
     if not text.startswith("["):
         raise ValueError(
-            f"is not a JSON list of numbers, which a vector hash must be: {text[:40]!r} (bit "
+            f"is not a JSON list of numbers, which a vector hash must be: {_quote(text)} (bit "
             "hashes are scored without --measure, or with --measure weighted_hamming)"
         )
     try:
         values = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"is not valid JSON ({exc.msg}): {text[:40]!r}") from exc
+        raise ValueError(f"is not valid JSON ({exc.msg}): {_quote(text)}") from exc
     try:
         return parse_vector(values, dims)
     except ValueError as exc:
@@ -476,7 +516,7 @@ def _exclusion(row: dict[str, str], min_quality: float | None, path: Path) -> st
         quality = math.nan
     if not math.isfinite(quality):
         raise VendorHashesError(
-            f"{path}: the quality of {row['item_id']} is not a number: {text[:40]!r}."
+            f"{path}: the quality of {row['item_id']} is not a number: {_quote(text)}."
         )
     if quality < min_quality:
         return f"quality {quality:g} below --min-quality {min_quality:g}"
@@ -494,42 +534,49 @@ def read_vendor_hashes(
 ) -> VendorHashes:
     """Validated hashes and exclusions from a vendor CSV.
 
-    Columns: ``item_id`` and ``hash`` (bits as hex or 0/1; with ``vector``, a JSON list of
-    numbers); optional ``excluded`` (non-empty = the vendor's system declined the file; ``hash``
-    may then be empty) and ``quality`` (with ``min_quality``, items below it count as excluded).
-    An ``item_id`` may also be given as the file name (``images/<item>.png``). ``size`` is the
-    declared length (bits, or numbers of a vector), ``declared`` the option that declared it;
-    without it every hash must have the length of the others.
+    Columns: ``item_id`` and ``hash`` (bits as hex, or as 0/1 digits with a declared ``size``;
+    with ``vector``, a JSON list of numbers); optional ``excluded`` (non-empty = the vendor's
+    system declined the file; ``hash`` may then be empty) and ``quality`` (with ``min_quality``,
+    items below it count as excluded). An ``item_id`` may also be given as the file name
+    (``images/<item>.png``); ids and hashes are read without surrounding spaces, ids without
+    regard to case (the harness makes every id lower-case, blind ones hex digits), and a UTF-8
+    byte-order mark is skipped. A row repeated exactly counts once. ``size`` is the declared
+    length (bits, or numbers of a vector), ``declared`` the option that declared it; without it
+    every hash must have the length of the others.
     """
     path = Path(path)
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's "CSV UTF-8"
             reader = csv.DictReader(fh)
             fields = set(reader.fieldnames or ())
             if not {"item_id", "hash"} <= fields:
+                got = ",".join(str(f) for f in reader.fieldnames or ())
                 raise VendorHashesError(
-                    f"{path} needs a header with the columns item_id and hash "
-                    f"(got {reader.fieldnames})."
+                    f"{path} needs a header with the columns item_id and hash (got {_quote(got)})."
                 )
             if min_quality is not None and "quality" not in fields:
                 raise VendorHashesError(f"--min-quality needs a quality column in {path}.")
-            rows = [{**r, "item_id": Path(r["item_id"] or "").stem} for r in reader]
+            rows = [
+                {
+                    **r,
+                    "item_id": Path((r["item_id"] or "").strip()).stem.lower(),
+                    "hash": (r["hash"] or "").strip(),
+                }
+                for r in reader
+            ]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise VendorHashesError(f"Cannot read {path}: {exc}.") from exc
+        raise VendorHashesError(f"Cannot read {path} as a UTF-8 CSV: {exc}.") from exc
     if not rows:
         raise VendorHashesError(f"{path} has no hashes.")
-    counts = Counter(r["item_id"] for r in rows)
-    duplicates = sorted(item for item, n in counts.items() if n > 1)
-    if duplicates:
-        raise VendorHashesError(
-            f"{path} has several hashes for {len(duplicates)} ids, e.g. {duplicates[:5]}."
-        )
+    rows = _once(path, rows)
     unknown = sorted(r["item_id"] for r in rows if r["item_id"] not in known)
     if unknown:
         raise VendorHashesError(
-            f"{path} has {len(unknown)} ids that are not in the export, e.g. {unknown[:5]} "
-            "(was it made from another export?)."
+            f"{path} has {len(unknown)} ids that are not in the export, e.g. "
+            f"{', '.join(_quote(u) for u in unknown[:3])} (was it made from another export?)."
         )
+    if not vector and size is None:
+        _binary_only(path, [r["hash"].lower() for r in rows])
     hashes: dict[str, npt.NDArray[Any]] = {}
     excluded: dict[str, str] = {}
     parse = _vector_of if vector else _bits_of
@@ -553,6 +600,34 @@ def read_vendor_hashes(
     if not hashes:
         raise VendorHashesError(f"{path}: every item is excluded; there is nothing to score.")
     return VendorHashes(hashes, excluded, len(next(iter(hashes.values()))))
+
+
+def _once(path: Path, rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Each id's row once: a row repeated exactly (same id, hash, quality, exclusion) is
+    noted and counted once; two different rows for one id are refused."""
+
+    def content(row: dict[str, str]) -> tuple[str, ...]:
+        return tuple((row.get(k) or "").strip().lower() for k in ("hash", "excluded", "quality"))
+
+    first: dict[str, dict[str, str]] = {}
+    conflicting: set[str] = set()
+    for row in rows:
+        seen = first.setdefault(row["item_id"], row)
+        if content(seen) != content(row):
+            conflicting.add(row["item_id"])
+    if conflicting:
+        listed = ", ".join(_quote(item) for item in sorted(conflicting)[:3])
+        raise VendorHashesError(
+            f"{path} has different rows for the same id ({len(conflicting)} ids, e.g. "
+            f"{listed}); give each file one hash."
+        )
+    if len(first) < len(rows):
+        warnings.warn(
+            f"{path}: {len(rows) - len(first)} rows repeat an earlier row exactly (same id and "
+            "hash); each id is scored once",
+            stacklevel=3,
+        )
+    return list(first.values())
 
 
 def read_weights(path: str | Path) -> tuple[float, ...]:
@@ -631,6 +706,7 @@ def score(
     levels: int = 1000,
     max_distance: float = 0.0,
     weights: str | Path | tuple[float, ...] | None = None,
+    max_failure_rate: float | None = None,
 ) -> dict[str, Any]:
     """The results document of a vendor's hashes, evaluated like a built-in algorithm's
     (without its ``run`` block).
@@ -641,6 +717,7 @@ def score(
     Real variants in the export are scored in their own rows (:mod:`harness.variants`).
     ``measure`` and the options after it declare how hashes are compared, as for an external
     hasher (:func:`vendor_algorithm`); thresholds are in bits for Hamming, else in levels.
+    ``max_failure_rate`` overrides the exported suite's, as ``run --max-failure-rate`` does.
     """
     # Long: the options, the export's record, the vendor's file and the suite are read and
     # cross-checked in the order a user fixes them, then scored exactly as a run's hashes are.
@@ -668,6 +745,11 @@ def score(
     vendor = read_vendor_hashes(
         hashes_csv, items, size, min_quality, vector=template.vector, declared=option
     )
+    if not any(c == 0 for item in vendor.hashes for _, c in items[item]):
+        raise VendorHashesError(
+            f"{hashes_csv} hashes no original image (every edit is compared with its original): "
+            "there is nothing to score."
+        )
     if template.vector:
         algo = dataclasses.replace(template, dims=vendor.size)
     else:
@@ -684,6 +766,7 @@ def score(
         algorithms=(algo,),
         thresholds={algo.id: tuple(sorted(set(chosen)))},
         near_duplicates=None,
+        max_failure_rate=suite.max_failure_rate if max_failure_rate is None else max_failure_rate,
     )
     recorded = doc["dataset"]
     decode = suite.decode  # the export decoded with it too
@@ -719,7 +802,7 @@ def score(
     corpus = _vendor_corpus(
         vendor,
         algo,
-        [(item, i, c) for item, (i, c) in items.items() if c != VARIANT],
+        [(item, i, c) for item, at in items.items() for i, c in at if c != VARIANT],
         [im["id"] for im in doc["images"]],
         columns,
         doc["images"],
@@ -730,7 +813,7 @@ def score(
         hashed = _vendor_corpus(
             vendor,
             algo,
-            [(item, k, 0) for item, (k, c) in items.items() if c == VARIANT],
+            [(item, k, 0) for item, at in items.items() for k, c in at if c == VARIANT],
             [v["id"] for v in declared],
             [real_variants.ROW],
             declared,

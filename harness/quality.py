@@ -25,6 +25,9 @@ from harness.metrics import summary
 
 #: Duplicate-hash groups listed per algorithm.
 GROUP_LIMIT = 20
+#: Most varying bits whose pairwise correlations are computed: the matrix is bits x bits
+#: (4096 bits: 128 MB of float64); longer hashes get no ``bit_correlation``.
+CORRELATED_BITS = 4096
 
 
 def hash_quality(
@@ -61,7 +64,7 @@ def hash_quality(
         "constant_bits": constant.tolist(),
     }
     varying = np.setdiff1d(np.arange(n_bits), constant)
-    if n >= 3 and len(varying) >= 2:
+    if n >= 3 and 2 <= len(varying) <= CORRELATED_BITS:
         corr: npt.NDArray[np.float64] = np.asarray(np.corrcoef(bits[:, varying], rowvar=False))
         off = np.abs(corr[~np.eye(len(varying), dtype=bool)])
         out["bit_correlation"] = {

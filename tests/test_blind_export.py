@@ -79,7 +79,12 @@ def test_blind_export_names_no_image_edit_or_category(corpus):
     key = json.loads((tmp_path / "vendor.key.json").read_text())
     ids = [im["id"] for im in key["images"]]
     assert len(ids) == len(NAMES)
-    assert len(key["items"]) == len(NAMES) * 6
+    # 6 items an image (original + 5 edits); its original and identity copy are one file.
+    assert sum(len(at) for at in key["items"].values()) == len(NAMES) * 6
+    assert len(key["items"]) == len(NAMES) * 5
+    assert sorted(at for at in key["items"].values() if len(at) > 1) == [
+        [[i, 0], [i, 1]] for i in range(len(NAMES))
+    ]
     # Every name the evaluator knows: ids, their parts, edits and their names, categories.
     secrets_ = {*ids, *NAMES, "landscapes", "wildlife", *key["columns"]}
     secrets_ |= {c.split("(")[0] for c in key["columns"]} | {"imgs", str(folder)}
@@ -101,12 +106,15 @@ def test_blind_export_names_no_image_edit_or_category(corpus):
     assert list(rows[0]) == ["item_id", "file"]
     for p in files:
         assert p.stat().st_mtime == files[0].stat().st_mtime  # one fixed time for all
+    contents = [p.read_bytes() for p in files if p.suffix == ".png"]
+    assert len(set(contents)) == len(contents)  # no two files alike: nothing marks an original
+    for p in files:
         if p.suffix == ".png":
             data = p.read_bytes()
             assert set(_chunks(data)) <= {b"IHDR", b"IDAT", b"IEND"}, p
             assert not any(s.encode() in data for s in secrets_ if len(s) > 3)
     # Names depend on the secret only, not on the order of images or edits.
-    image_of = [key["items"][r["item_id"]][0] for r in rows]
+    image_of = [key["items"][r["item_id"]][0][0] for r in rows]
     assert image_of != sorted(image_of)
     assert stat.S_IMODE((tmp_path / "vendor.key.json").stat().st_mode) == 0o600
     vendor = json.loads(texts["export.json"])
@@ -123,11 +131,26 @@ def test_blind_names_are_the_secrets_not_the_ids(corpus, capsys):
     listing = {d: sorted(p.name for p in (tmp_path / d / "images").iterdir()) for d in "abc"}
     assert listing["a"] == listing["b"]
     assert not set(listing["a"]) & set(listing["c"])
-    # A non-empty folder is refused before anything is written; a key inside warns.
+    # A non-empty folder, or a key inside the vendor folder, is refused before anything is
+    # written; the message says where the key goes.
     assert _export(suite, folder, tmp_path / "a") == 2
     assert "not an empty folder" in capsys.readouterr().err
-    assert _export(suite, folder, tmp_path / "d", "--key", str(tmp_path / "d" / "k.json")) == 0
-    assert "inside the vendor folder" in capsys.readouterr().err
+    assert _export(suite, folder, tmp_path / "d", "--key", str(tmp_path / "d" / "k.json")) == 2
+    err = capsys.readouterr().err
+    assert f"inside the vendor folder {tmp_path / 'd'}, which would hand the vendor" in err
+    assert f"put it outside (leave out --key for {tmp_path / 'd.key.json'})" in err
+    assert not (tmp_path / "d").exists()
+    # A key copied into its vendor folder afterwards (b: the last export with it) still
+    # scores, with a warning that the evaluation may not have been blind.
+    moved = tmp_path / "b" / "acme.json"
+    moved.write_bytes(key.read_bytes())
+    first = next(n for n, at in json.loads(key.read_text())["items"].items() if at[0][1] == 0)
+    (tmp_path / "one.csv").write_text(f"item_id,hash\n{first},c2924c5532bddfc8\n")
+    command = ["score", str(moved), "--hashes", str(tmp_path / "one.csv"), "--quiet"]
+    assert main([*command, "--out", str(tmp_path / "ka")]) == 3  # the other items: failures
+    assert f"the key {moved} is inside the vendor folder {tmp_path / 'b'}" in (
+        capsys.readouterr().err
+    )
     # The vendor folder cannot be scored without the key.
     (tmp_path / "x.csv").write_text("item_id,hash\n")
     assert main(["score", str(tmp_path / "a"), "--hashes", str(tmp_path / "x.csv")]) == 2

@@ -80,6 +80,8 @@ def test_scoring_vendor_hashes_equals_the_built_in_run(exported):
                 "acme",
                 "--threshold",
                 "10",
+                "--max-failure-rate",
+                "0.5",
                 "--out",
                 str(tmp_path / "scored"),
             ]
@@ -98,35 +100,41 @@ def test_scoring_vendor_hashes_equals_the_built_in_run(exported):
     assert "acme" in (tmp_path / "scored" / "report.md").read_text()
 
 
-def test_missing_vendor_hashes_become_failures(exported):
-    tmp_path, _, _, out = exported
+def test_missing_vendor_hashes_become_failures_and_exit_3_as_run_does(exported, capsys):
+    tmp_path, suite, folder, out = exported
     _vendor_csv(out, tmp_path / "vendor.csv", skip={"i000001-c002"})
-    assert (
-        main(
-            [
-                "score",
-                str(out),
-                "--hashes",
-                str(tmp_path / "vendor.csv"),
-                "--out",
-                str(tmp_path / "s"),
-            ]
-        )
-        == 0
-    )
+    command = ["score", str(out), "--hashes", str(tmp_path / "vendor.csv"), "--quiet"]
+    capsys.readouterr()
+    # broken.png and the missing hash: 2 of 6 images failed, over the suite's budget of 0.
+    assert main([*command, "--out", str(tmp_path / "s")]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("hash-harness: 2 of 6 images failed (rate 0.333 > max_failure_rate 0")
+    assert err.count("\n") == 1  # --quiet: no line per file, only the failure line
     failures = results.to_builtins(results.load(tmp_path / "s" / "results.json"))["failures"]
     assert any(f["error"] == "no hash for this item in the vendor file" for f in failures)
+    assert "FAILED (too many image failures)" in (tmp_path / "s" / "report.md").read_text()
+    assert run_cli(str(suite), str(folder), str(tmp_path / "run")) == 3  # the same budget
+    assert main([*command, "--max-failure-rate", "0.4", "--out", str(tmp_path / "t")]) == 0
+
+
+def test_score_help_lists_exit_3(capsys):
+    with pytest.raises(SystemExit):
+        main(["score", "--help"])
+    out = capsys.readouterr().out
+    assert "3  finished and wrote its output, but more images failed than allowed" in out
+    assert "--quiet" in out
 
 
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
         (lambda rows: [*rows, ["i999999-c000", "00" * 8]], "ids that are not in the export"),
-        (lambda rows: [*rows, rows[1]], "several hashes for 1 ids"),
+        (lambda rows: [*rows, [rows[1][0], "00" * 8]], "different rows for the same id (1 ids"),
         (lambda rows: [rows[0], [rows[1][0], rows[1][1][:-2]], *rows[2:]], "different lengths"),
         (lambda rows: [rows[0], [rows[1][0], "zz" * 8], *rows[2:]], "neither hex nor 0/1"),
         (lambda rows: [["id", "value"], *rows[1:]], "columns item_id and hash"),
         (lambda rows: rows[:1], "has no hashes"),
+        (lambda rows: [r for r in rows if not r[0].endswith("c000")], "hashes no original"),
     ],
 )
 def test_bad_vendor_files_are_refused_with_a_reason(exported, mutate, message, capsys):
@@ -146,19 +154,21 @@ def test_bit_strings_and_declared_length(exported, capsys):
     tmp_path, _, _, out = exported
     to_bits = lambda h: "".join(f"{b:08b}" for b in bytes.fromhex(h))  # noqa: E731
     _vendor_csv(out, tmp_path / "bits.csv", transform=to_bits)
+    _vendor_csv(out, tmp_path / "hex.csv")
+    command = ["score", str(out), "--max-failure-rate", "0.5", "--quiet", "--hashes"]
+    # 0/1 digits only: 64 bits, or 256 in hex? Never guessed.
+    assert main([*command, str(tmp_path / "bits.csv"), "--out", str(tmp_path / "s")]) == 2
     assert (
-        main(
-            [
-                "score",
-                str(out),
-                "--hashes",
-                str(tmp_path / "bits.csv"),
-                "--out",
-                str(tmp_path / "s"),
-            ]
-        )
+        "every hash is written with the digits 0 and 1 only, which reads as 64 bits (one digit "
+        "a bit) or 256 (hex): say which with --bits 64 or --bits 256."
+    ) in capsys.readouterr().err
+    assert (
+        main([*command, str(tmp_path / "bits.csv"), "--bits", "64", "--out", str(tmp_path / "s")])
         == 0
     )
+    assert main([*command, str(tmp_path / "hex.csv"), "--out", str(tmp_path / "h")]) == 0
+    load = lambda name: results.to_builtins(results.load(tmp_path / name / "results.json"))  # noqa: E731
+    assert load("s")["cells"] == load("h")["cells"]
     assert (
         main(
             [
@@ -175,6 +185,89 @@ def test_bit_strings_and_declared_length(exported, capsys):
         == 2
     )
     assert "--bits says 32" in capsys.readouterr().err
+
+
+def _rows(path):
+    with path.open(newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def _write(path, rows, encoding="utf-8"):
+    with path.open("w", newline="", encoding=encoding) as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+def test_a_hex_hash_of_digits_0_and_1_is_hex_and_an_all_zero_file_needs_bits(exported, capsys):
+    tmp_path, _, _, out = exported
+    _vendor_csv(out, tmp_path / "v.csv")
+    rows = _rows(tmp_path / "v.csv")
+    command = ["score", str(out), "--max-failure-rate", "0.5", "--quiet", "--hashes"]
+    # One hex hash that happens to use only 0 and 1 in a hex file: hex, 64 bits like the rest.
+    mixed = _write(tmp_path / "mixed.csv", [*rows[:2], [rows[2][0], "0101000000000001"], *rows[3:]])
+    assert main([*command, str(mixed), "--out", str(tmp_path / "m")]) == 0
+    doc = results.to_builtins(results.load(tmp_path / "m" / "results.json"))
+    assert doc["algorithms"][0]["spec"] == "precomputed(bits=64,label='vendor')"
+    # A file of all-zero 64-bit hashes is 16 bits or 64: refused, then read as declared.
+    zeros = _write(tmp_path / "zeros.csv", [rows[0], *[[r[0], "0" * 16] for r in rows[1:]]])
+    capsys.readouterr()
+    assert main([*command, str(zeros), "--out", str(tmp_path / "z")]) == 2
+    assert "--bits 16 or --bits 64." in capsys.readouterr().err
+    assert not (tmp_path / "z" / "results.json").exists()
+    assert main([*command, str(zeros), "--bits", "64", "--out", str(tmp_path / "z")]) == 0
+    doc = results.to_builtins(results.load(tmp_path / "z" / "results.json"))
+    assert doc["algorithms"][0]["spec"] == "precomputed(bits=64,label='vendor')"
+
+
+def test_spreadsheet_csv_bom_padding_case_and_repeated_rows_are_read(exported, capsys):
+    """Excel's "CSV UTF-8" (a byte-order mark), ids and hashes padded with spaces or written in
+    upper case, and a row repeated exactly score as the plain file does."""
+    tmp_path, _, _, out = exported
+    _vendor_csv(out, tmp_path / "v.csv")
+    rows = _rows(tmp_path / "v.csv")
+    messy = [rows[0], *[[f" {r[0].upper()} ", f" {r[1].upper()}  "] for r in rows[1:]], rows[3]]
+    bom = _write(tmp_path / "excel.csv", messy, encoding="utf-8-sig")
+    assert bom.read_bytes()[:3] == b"\xef\xbb\xbf"
+    command = ["score", str(out), "--max-failure-rate", "0.5", "--quiet", "--hashes"]
+    capsys.readouterr()
+    assert main([*command, str(bom), "--out", str(tmp_path / "messy")]) == 0
+    assert "1 rows repeat an earlier row exactly (same id and hash); each id is scored once" in (
+        capsys.readouterr().err
+    )
+    assert main([*command, str(tmp_path / "v.csv"), "--out", str(tmp_path / "plain")]) == 0
+    load = lambda name: results.to_builtins(results.load(tmp_path / name / "results.json"))  # noqa: E731
+    assert load("messy")["cells"] == load("plain")["cells"]
+    assert load("messy")["collisions"] == load("plain")["collisions"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (bytes(range(256)) * 20, "Cannot read"),  # binary: not UTF-8
+        ("".join(chr(0x100 + (7 * k) % 0x1E00) for k in range(5000)).encode(), "needs a header"),
+        (b"item_id,hash\n" + b"x" * 20_000 + b",00\n", "ids that are not in the export"),
+        (b"item_id,hash\ni000001-c000," + b"0f" * 9000 + b"\n", "has 72000 bits; at most 65536"),
+    ],
+)
+def test_garbage_and_oversized_hashes_get_a_short_one_line_refusal(
+    exported, content, message, capsys
+):
+    tmp_path, _, _, out = exported
+    (tmp_path / "bad.csv").write_bytes(content)
+    assert main(["score", str(out), "--hashes", str(tmp_path / "bad.csv")]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1, err
+    assert len(err) < 400, err
+
+
+def test_a_label_is_a_short_identifier(exported, capsys):
+    tmp_path, _, _, out = exported
+    (tmp_path / "v.csv").write_text("item_id,hash\n")
+    assert main(["score", str(out), "--hashes", str(tmp_path / "v.csv"), "--label", "a" * 33]) == 2
+    err = capsys.readouterr().err
+    assert "must be an identifier of at most 32 characters. Got 'aaaa" in err
+    assert len(err) < 250
 
 
 def test_exported_pixels_are_the_edited_pixels(exported):

@@ -17,6 +17,7 @@ from PIL import Image
 
 from harness.algorithms.shared import SharedHashes
 from harness.core.errors import HarnessError, InvalidParameterError, UnknownNameError
+from harness.core.params import MAX_IDENTIFIER, is_identifier, shown
 from harness.core.registry import Registry
 from harness.core.spec import Spec, parse_call
 from harness.kernels import Metric
@@ -168,10 +169,10 @@ class LabelledAlgorithm(HashAlgorithm):
         policy (case-insensitively, as names are looked up)."""
         from harness.algorithms.policies import POLICIES
 
-        if not isinstance(self.label, str) or not self.label.isidentifier():
+        if not is_identifier(self.label):
             raise InvalidParameterError(
-                f"The 'label' parameter of {self.name} must be a short identifier. "
-                f"Got {self.label!r} instead."
+                f"The 'label' parameter of {self.name} must be an identifier of at most "
+                f"{MAX_IDENTIFIER} characters. Got {shown(self.label)} instead."
             )
         for registry in (ALGORITHMS, POLICIES):
             try:

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from harness.algorithms.base import ALGORITHMS, LabelledAlgorithm
-from harness.algorithms.vectors import Measured, parse_vector
+from harness.algorithms.vectors import MAX_LENGTH, Measured, parse_vector
 from harness.core.errors import HarnessError, HashExcluded, InvalidParameterError
 from harness.core.params import check_choice, check_int, check_real
 
@@ -210,7 +210,7 @@ class External(Measured, LabelledAlgorithm):  # type: ignore[misc,override]
                 f"no shell), e.g. command=['python', 'vendor.py']. Got {self.command!r} instead."
             )
         self.check_label()
-        check_int("bits", self.bits, owner="external", min_value=1, max_value=65536)
+        check_int("bits", self.bits, owner="external", min_value=1, max_value=MAX_LENGTH)
         t = check_real(
             "timeout",
             self.timeout,

@@ -10,7 +10,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from harness.algorithms.base import ALGORITHMS, LabelledAlgorithm
-from harness.algorithms.vectors import Measured
+from harness.algorithms.vectors import MAX_LENGTH, Measured
 from harness.core.errors import HarnessError
 from harness.core.params import param
 
@@ -28,7 +28,7 @@ class Precomputed(Measured, LabelledAlgorithm):  # type: ignore[misc,override]
 
     standalone: ClassVar[bool] = False
     label: str = param(str, "vendor", identifier=True, doc="names the imported hashes")
-    bits: int = param(int, 64, min=1, max=65536, doc="hash length")
+    bits: int = param(int, 64, min=1, max=MAX_LENGTH, doc="hash length")
 
     def validate(self) -> None:
         self.check_label()

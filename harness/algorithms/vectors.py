@@ -26,12 +26,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from harness.algorithms.base import OperatingThreshold
 from harness.core.errors import InvalidParameterError
-from harness.core.params import check_choice, check_int, check_real
+from harness.core.params import check_choice, check_int, check_real, shown
 from harness.kernels import Metric, VectorPlan
 
 VECTOR_DISTANCES = ("l1", "l2", "cosine")
 DISTANCES = ("hamming", "weighted_hamming", *VECTOR_DISTANCES)
+#: Longest hash made outside the harness that is scored: bits of a bit hash, numbers of a
+#: vector. Checked before a hash is stored; results keep a histogram over every distance level.
+MAX_LENGTH = 65536
+#: Default Hamming thresholds of a hash declared only by its length, where hashes of that length
+#: have a usual operating point: the built-in 64-bit hashes' and PDQ's. Other lengths: 10%.
+USUAL_HAMMING = {
+    64: OperatingThreshold(10, "as the built-in 64-bit hashes: <= 10 of 64 bits, the usual start"),
+    256: OperatingThreshold(31, "as PDQ, the usual 256-bit hash: <= 31 of 256 bits (Meta)"),
+}
+
 Rows = npt.NDArray[np.uint8]
 Levels = npt.NDArray[np.int64]
 
@@ -103,6 +114,8 @@ def parse_vector(values: Any, dims: int | None) -> npt.NDArray[np.float32]:
         raise ValueError("is not a list of numbers")
     if not values:
         raise ValueError("is empty")
+    if len(values) > MAX_LENGTH:
+        raise ValueError(f"has {len(values)} numbers; at most {MAX_LENGTH} are scored")
     if dims is not None and len(values) != dims:
         raise ValueError(f"has {len(values)} numbers, declared dims={dims}")
     with np.errstate(over="ignore"):
@@ -136,7 +149,9 @@ class Measured:
         """Refuse parameters that do not fit together (``owner`` names the adapter)."""
         check_choice("measure", self.measure, owner=owner, choices=DISTANCES)
         vector = self.measure in VECTOR_DISTANCES
-        check_int("dims", self.dims, owner=owner, min_value=1 if vector else 0, max_value=65536)
+        check_int(
+            "dims", self.dims, owner=owner, min_value=1 if vector else 0, max_value=MAX_LENGTH
+        )
         if self.dims and not vector:
             raise InvalidParameterError(
                 f"{owner}: dims is for vector measures ({', '.join(VECTOR_DISTANCES)}); "
@@ -171,7 +186,7 @@ class Measured:
             if not ok:
                 raise InvalidParameterError(
                     f"{owner}: weighted_hamming needs weights=[...], {self.bits} non-negative "
-                    f"numbers (one per bit) with a positive sum. Got {_short(self.weights)} "
+                    f"numbers (one per bit) with a positive sum. Got {shown(self.weights)} "
                     "instead."
                 )
         elif weights:
@@ -186,6 +201,12 @@ class Measured:
     @property
     def n_bits(self) -> int:
         return 32 * self.dims if self.vector else self.bits
+
+    def operating_thresholds(self) -> tuple[OperatingThreshold, ...]:
+        """The usual threshold of a Hamming hash of this length (:data:`USUAL_HAMMING`); none
+        otherwise, so the default is 10% of the levels (``HashAlgorithm.default_threshold``)."""
+        usual = USUAL_HAMMING.get(self.bits) if self.measure == "hamming" else None
+        return (usual,) if usual else ()
 
     @property
     def n_levels(self) -> int:
@@ -214,11 +235,6 @@ class Measured:
     def pack(self, answer: npt.NDArray[Any]) -> Rows:
         """One answer (bits, or a float vector) as the packed row the pipeline keeps."""
         return vector_row(answer) if self.vector else np.packbits(answer.astype(bool))
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 __all__ = [

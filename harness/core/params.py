@@ -27,11 +27,19 @@ from harness.core.errors import InvalidParameterError
 
 #: Key of a field's ``metadata`` that holds its :class:`Param`.
 METADATA_KEY = "hash_harness.param"
+#: Longest identifier parameter (a label names columns and rows of every report).
+MAX_IDENTIFIER = 32
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a one-line message, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _fail(name: str, owner: str, expected: str, value: Any) -> InvalidParameterError:
     return InvalidParameterError(
-        f"The {name!r} parameter of {owner} must be {expected}. Got {value!r} instead."
+        f"The {name!r} parameter of {owner} must be {expected}. Got {shown(value)} instead."
     )
 
 
@@ -215,7 +223,7 @@ class Param:
         if self.max_length is not None:
             return f"a single line of 1 to {self.max_length} characters"
         if self.identifier:
-            return "a short identifier"
+            return f"an identifier of at most {MAX_IDENTIFIER} characters"
         return f"a {self.kind.__name__}" if self.kind is not object else "any value"
 
     def domain(self) -> str:
@@ -254,11 +262,16 @@ class Param:
             isinstance(value, str) and 0 < len(value) <= self.max_length and "\n" not in value
         ):
             raise _fail(name, owner, self.expected(), value)
-        if self.identifier and not (isinstance(value, str) and value.isidentifier()):
+        if self.identifier and not is_identifier(value):
             raise _fail(name, owner, self.expected(), value)
         if self.kind is not object and not isinstance(value, self.kind):
             raise _fail(name, owner, self.expected(), value)
         return value
+
+
+def is_identifier(value: Any) -> bool:
+    """A Python identifier of at most :data:`MAX_IDENTIFIER` characters."""
+    return isinstance(value, str) and value.isidentifier() and len(value) <= MAX_IDENTIFIER
 
 
 def param(

@@ -73,7 +73,7 @@ def invalid(p: Param) -> Any:
         too_long = st.text(alphabet=_LINE, min_size=p.max_length + 1, max_size=p.max_length + 1)
         wrong += [st.just(""), st.just("two\nlines"), too_long]
     elif p.identifier:
-        wrong += [st.just(""), st.just("two words"), st.just("1st")]
+        wrong += [st.just(""), st.just("two words"), st.just("1st"), st.just("a" * 33)]
     return st.one_of(wrong)
 
 
