@@ -618,13 +618,14 @@ def _once(path: Path, rows: list[dict[str, str]]) -> list[dict[str, str]]:
     if conflicting:
         listed = ", ".join(_quote(item) for item in sorted(conflicting)[:3])
         raise VendorHashesError(
-            f"{path} has different rows for the same id ({len(conflicting)} ids, e.g. "
+            f"{path} has different rows for one id ({len(conflicting)} of them, e.g. "
             f"{listed}); give each file one hash."
         )
-    if len(first) < len(rows):
+    repeats = len(rows) - len(first)
+    if repeats:
         warnings.warn(
-            f"{path}: {len(rows) - len(first)} rows repeat an earlier row exactly (same id and "
-            "hash); each id is scored once",
+            f"{path}: {repeats} {'row repeats' if repeats == 1 else 'rows repeat'} an earlier "
+            "row exactly (same id and hash); each id is scored once",
             stacklevel=3,
         )
     return list(first.values())

@@ -129,7 +129,10 @@ def test_score_help_lists_exit_3(capsys):
     ("mutate", "message"),
     [
         (lambda rows: [*rows, ["i999999-c000", "00" * 8]], "ids that are not in the export"),
-        (lambda rows: [*rows, [rows[1][0], "00" * 8]], "different rows for the same id (1 ids"),
+        (
+            lambda rows: [*rows, [rows[1][0], "00" * 8]],
+            "different rows for one id (1 of them, e.g.",
+        ),
         (lambda rows: [rows[0], [rows[1][0], rows[1][1][:-2]], *rows[2:]], "different lengths"),
         (lambda rows: [rows[0], [rows[1][0], "zz" * 8], *rows[2:]], "neither hex nor 0/1"),
         (lambda rows: [["id", "value"], *rows[1:]], "columns item_id and hash"),
@@ -208,6 +211,7 @@ def test_a_hex_hash_of_digits_0_and_1_is_hex_and_an_all_zero_file_needs_bits(exp
     assert main([*command, str(mixed), "--out", str(tmp_path / "m")]) == 0
     doc = results.to_builtins(results.load(tmp_path / "m" / "results.json"))
     assert doc["algorithms"][0]["spec"] == "precomputed(bits=64,label='vendor')"
+    assert doc["algorithms"][0]["operating_thresholds"][0]["bits"] == 10  # as pHash's
     # A file of all-zero 64-bit hashes is 16 bits or 64: refused, then read as declared.
     zeros = _write(tmp_path / "zeros.csv", [rows[0], *[[r[0], "0" * 16] for r in rows[1:]]])
     capsys.readouterr()
@@ -231,7 +235,7 @@ def test_spreadsheet_csv_bom_padding_case_and_repeated_rows_are_read(exported, c
     command = ["score", str(out), "--max-failure-rate", "0.5", "--quiet", "--hashes"]
     capsys.readouterr()
     assert main([*command, str(bom), "--out", str(tmp_path / "messy")]) == 0
-    assert "1 rows repeat an earlier row exactly (same id and hash); each id is scored once" in (
+    assert "1 row repeats an earlier row exactly (same id and hash); each id is scored once" in (
         capsys.readouterr().err
     )
     assert main([*command, str(tmp_path / "v.csv"), "--out", str(tmp_path / "plain")]) == 0
@@ -311,3 +315,22 @@ def test_export_applies_the_suites_max_side_and_group_by(tmp_path):
     assert pairs["n_pairs"] == 3 * 3  # across the two shoots only
     for key in ("max_side", "decode", "content_sha256", "images"):
         assert scored["dataset"][key] == built_in["dataset"][key], key
+
+
+@pytest.mark.parametrize(
+    ("declared", "default"),
+    [
+        ({"bits": 64}, 10),  # the built-in 64-bit hashes' usual threshold
+        ({"bits": 256}, 31),  # PDQ's
+        ({"bits": 128}, 13),  # no usual value: 10%
+        ({"bits": 256, "weights": (1.0,) * 256, "measure": "weighted_hamming"}, 100),
+        ({"measure": "cosine", "dims": 512}, 100),  # 10% of 1000 levels
+    ],
+)
+def test_default_threshold_of_an_imported_hash(declared, default):
+    from harness.algorithms.external import External
+    from harness.offline import vendor_algorithm
+
+    assert vendor_algorithm("acme", **declared).default_threshold().bits == default
+    external = External(label="acme", command=("x",), **declared)
+    assert external.default_threshold().bits == default
