@@ -951,8 +951,8 @@ def build_parser() -> argparse.ArgumentParser:
     sco.add_argument(
         "--hashes",
         required=True,
-        help="vendor CSV with columns item_id,hash (optional: quality, excluded); hash is hex or "
-        "0/1 bits, or a JSON list of numbers for a vector hash",
+        help="vendor CSV with columns item_id,hash (optional: quality, excluded); hash is hex "
+        "(0/1 digits with --bits), or a JSON list of numbers for a vector hash",
     )
     sco.add_argument(
         "--label",
