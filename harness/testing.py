@@ -29,6 +29,7 @@ from PIL import Image
 
 from harness.algorithms.base import HashAlgorithm, make_algorithm
 from harness.algorithms.policies import part_distances
+from harness.algorithms.shared import SharedHashes
 from harness.core.errors import HarnessError, HashExcluded
 
 
@@ -70,11 +71,13 @@ def check_algorithm(algo: HashAlgorithm | str, images: Sequence[Image.Image] | N
         At least two different pictures it can hash; default :func:`sample_images`.
 
     Checked: the declared row layout (``n_bytes`` uint8, zero padding bits for bit hashes);
-    determinism; distances as int64 levels in ``[0, n_levels]`` with ``d(x, x) = 0``, and
-    ``d(x, y) = d(y, x)`` unless the class declares ``symmetric = False``; the default threshold
-    within the levels; the id naming the same algorithm when read back and ``to_dict`` being
-    JSON; pickling (worker processes receive algorithms pickled); a JSON fingerprint naming the
-    id and the installed version of every library it lists, and a code fingerprint.
+    determinism; the bytes a run hashes through :meth:`~HashAlgorithm.hash_shared` equal
+    :meth:`~HashAlgorithm.hash`'s; distances as int64 levels in ``[0, n_levels]`` with
+    ``d(x, x) = 0``, and ``d(x, y) = d(y, x)`` unless the class declares ``symmetric = False``;
+    the default threshold within the levels; the id naming the same algorithm when read back
+    and ``to_dict`` being JSON; pickling (worker processes receive algorithms pickled); a JSON
+    fingerprint naming the id and the installed version of every library it lists, and a code
+    fingerprint.
     """
     if isinstance(algo, str):
         algo = make_algorithm(algo)
@@ -95,6 +98,10 @@ def check_algorithm(algo: HashAlgorithm | str, images: Sequence[Image.Image] | N
         )
         again = np.asarray(algo.hash(image))
         _require(np.array_equal(row, again), algo, "hashing the same image twice differs")
+        # A run hashes through hash_shared (a policy reads its parts' hashes once per picture):
+        # its bytes must be hash()'s, or results would depend on which units share a suite.
+        shared = np.asarray(SharedHashes(image).hash(algo))
+        _require(np.array_equal(row, shared), algo, "hash_shared() differs from hash()")
         rows.append(row)
     _require(len(rows) >= 2, algo, "excluded all but one of the sample images")
     packed: npt.NDArray[np.uint8] = np.stack(rows)

@@ -48,6 +48,11 @@ class OneSided(Mean):
         return lambda q, r: np.bitwise_count(q[:, None, :] & ~r[None, :, :]).sum(2, dtype=np.int64)
 
 
+class ShortCut(Mean):
+    def hash_shared(self, memo):
+        return ~self.hash(memo.image)  # a run would see other bytes than hash() gives
+
+
 @dataclasses.dataclass(frozen=True)
 class Greedy(Transform):
     name: ClassVar[str] = "kit_greedy"
@@ -74,6 +79,7 @@ def test_a_conforming_unit_passes():
         (Noisy(), "hashing the same image twice differs"),
         (Padded(), "padding bits beyond n_bits are not zero"),
         (OneSided(), r"d\(x, y\) != d\(y, x\)"),
+        (ShortCut(), r"hash_shared\(\) differs from hash\(\)"),
     ],
 )
 def test_broken_algorithms_fail_with_the_promise_they_break(algo, message):
