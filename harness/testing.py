@@ -85,7 +85,13 @@ def check_algorithm(algo: HashAlgorithm | str, images: Sequence[Image.Image] | N
     pictures = list(images) if images is not None else sample_images()
     _require(len(pictures) >= 2, algo, "needs at least two images to check distances")
     _require(algo.n_levels >= 1, algo, f"n_levels must be at least 1, got {algo.n_levels}")
+    _check_distances(algo, _checked_rows(algo, pictures))
+    _check_identity(algo, pictures[0])
 
+
+def _checked_rows(algo: HashAlgorithm, pictures: list[Image.Image]) -> npt.NDArray[np.uint8]:
+    """The packed rows of the pictures ``algo`` does not exclude, each checked for layout,
+    determinism and sharing."""
     rows = []
     for image in pictures:
         try:
@@ -108,10 +114,14 @@ def check_algorithm(algo: HashAlgorithm | str, images: Sequence[Image.Image] | N
     if algo.metric() is None:
         spare = np.unpackbits(packed, axis=1)[:, algo.n_bits :]
         _require(not spare.any(), algo, "padding bits beyond n_bits are not zero")
+    return packed
 
+
+def _check_distances(algo: HashAlgorithm, packed: npt.NDArray[np.uint8]) -> None:
     d = part_distances(algo, packed, packed)
+    n = len(packed)
     _require(d.dtype == np.int64, algo, f"metric returned {d.dtype}, not int64")
-    _require(d.shape == (len(rows), len(rows)), algo, f"metric returned shape {d.shape}")
+    _require(d.shape == (n, n), algo, f"metric returned shape {d.shape}")
     _require(bool((np.diag(d) == 0).all()), algo, f"d(x, x) is not 0: {np.diag(d).tolist()}")
     _require(
         d.min() >= 0 and d.max() <= algo.n_levels,
@@ -127,6 +137,9 @@ def check_algorithm(algo: HashAlgorithm | str, images: Sequence[Image.Image] | N
     t = algo.default_threshold().bits
     _require(0 <= t <= algo.n_levels, algo, f"default threshold {t} outside 0..{algo.n_levels}")
 
+
+def _check_identity(algo: HashAlgorithm, picture: Image.Image) -> None:
+    """The id rebuilds the algorithm, it pickles, and its fingerprints say what it is."""
     if not algo.id_excludes:  # specs that leave out how a hash is obtained cannot rebuild it
         try:
             rebuilt = make_algorithm(algo.spec)
@@ -136,7 +149,7 @@ def check_algorithm(algo: HashAlgorithm | str, images: Sequence[Image.Image] | N
     _require(_is_json(algo.to_dict()), algo, "to_dict() is not JSON")
     copy = pickle.loads(pickle.dumps(algo))  # noqa: S301 - our own object, round-tripped
     _require(copy == algo, algo, "does not survive pickling")
-    _require(np.array_equal(copy.hash(pictures[0]), algo.hash(pictures[0])), algo, "pickled copy")
+    _require(np.array_equal(copy.hash(picture), algo.hash(picture)), algo, "pickled copy")
 
     fp = algo.fingerprint()
     _require(_is_json(fp), algo, "fingerprint() is not JSON")
