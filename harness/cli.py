@@ -91,14 +91,22 @@ def _status(result: Results, md_path: Path) -> int:
     if status and not status.ok:
         print(
             visible(
-                f"hash-harness: {status.images_failed} of {result.dataset.n_images} "
-                f"images failed (rate {status.failure_rate:.3f} > max_failure_rate "
+                f"hash-harness: {status.images_failed} of {_n_images(result)} failed "
+                f"(rate {status.failure_rate:.3f} > max_failure_rate "
                 f"{status.max_failure_rate}); see the Failures section of {md_path}."
             ),
             file=sys.stderr,
         )
         return EXIT_FAILURES
     return EXIT_OK
+
+
+def _n_images(result: Results) -> str:
+    """The images a run considered, real variants counted apart: "3 images and 2 variants"."""
+    n = plural(result.dataset.n_images, "image")
+    if not result.variants:
+        return n
+    return f"{n} and {plural(len(result.variants.images), 'real variant')}"
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from harness.metrics import (
     summary,
     sweep,
     tpr_at_fpr,
+    undefined_as_status,
 )
 from harness.quality import hash_quality, near_duplicate_groups
 from harness.result_model import Results
@@ -399,6 +400,7 @@ def algorithm_hashes(
     )
 
 
+@undefined_as_status()
 def evaluate(
     suite: Suite,
     dataset: Dataset,

@@ -382,7 +382,8 @@ def fit_beta_binomial(
     n = np.asarray(pool, np.float64)
     w = np.ones_like(m) if weight is None else np.asarray(weight, np.float64)
     if start is None:
-        p = max(float(w @ m) / float(w @ n), 1e-12)
+        # Clamped away from 0 and 1 (every pair matching): the log of the start stays finite.
+        p = min(max(float(w @ m) / float(w @ n), 1e-12), 1.0 - 1e-12)
         start = (0.5, 0.5 * (1 - p) / p)
     x0 = np.clip(np.log(start), [lo for lo, _ in _LOG_BOUNDS], [hi for _, hi in _LOG_BOUNDS])
     from scipy.optimize import minimize  # about 0.4 s to import: only when a fit is needed

@@ -11,9 +11,10 @@ image and edit) and optimistic for negatives, where every image takes part in ma
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,17 @@ def rate(k: int, n: int) -> Rate:
     low = 0.0 if k == 0 else float(betaincinv(k, n - k + 1, alpha / 2))
     high = 1.0 if k == n else float(betaincinv(k + 1, n - k, 1 - alpha / 2))
     return Rate(int(k), int(n), k / n, (low, high))
+
+
+@contextlib.contextmanager
+def undefined_as_status() -> Iterator[None]:
+    """Rates over empty samples without a warning each, for code that records them in a
+    results document: their status (``undefined``) and the reason (a held-out split with no
+    negative pairs, a variant row with no pairs) say it there, where a note per rate without
+    the reason would only puzzle. Usable as a decorator."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        yield
 
 
 def matches_at(hist: npt.ArrayLike, threshold: int | None) -> tuple[int, int]:

@@ -556,10 +556,14 @@ class Gallery(_Model, frozen=True, kw_only=True):
 
 
 class Status(_Model, frozen=True, kw_only=True):
+    """Failed images (originals and real variants, ``variants_failed`` of them variants) and
+    their rate against the suite's ``max_failure_rate``."""
+
     images_failed: int
     failure_rate: Number
     max_failure_rate: Number
     ok: bool
+    variants_failed: int | UnsetType = UNSET
 
 
 class AlgorithmCost(_Model, frozen=True, kw_only=True):

@@ -155,12 +155,16 @@ def add(
     hashed: HashedCorpus,
 ) -> None:
     """Add the ``variants`` section to ``result``; the variants' failures and exclusions join
-    the run's lists, marked with ``variant_of`` (and exclusions with the row's name)."""
+    the run's lists, marked with ``variant_of`` and the row's name (``transform``), and the
+    failures count in the run's ``status``."""
     of = {v.record.id: v for v in data.variants}
     # New lists: the document's may be the corpus's own.
     result["failures"] = [
         *result["failures"],
-        *({**f, "variant_of": of[f["image"]].of} for f in hashed.failures),
+        *(
+            {**f, "transform": row_name(of[f["image"]].kind), "variant_of": of[f["image"]].of}
+            for f in hashed.failures
+        ),
     ]
     result["exclusions"] = [
         *result["exclusions"],
@@ -169,10 +173,30 @@ def add(
             for e in hashed.exclusions
         ),
     ]
-    result["variants"] = evaluate(suite, data, corpus, hashed, result)
+    _count_failures(result["status"], result["dataset"]["images"], data, hashed)
+    from harness.metrics import undefined_as_status
+
+    with undefined_as_status():
+        result["variants"] = evaluate(suite, data, corpus, hashed, result)
     board = result.get("leaderboard")
     if board:
         _on_leaderboard(board, result["variants"]["rows"])
+
+
+def _count_failures(
+    status: dict[str, Any],
+    images: list[dict[str, Any]],
+    data: Dataset,
+    hashed: HashedCorpus,
+) -> None:
+    """A variant that cannot be read fails like an original: it counts in ``status``'s
+    failure rate (over the originals considered plus the variants) and its verdict."""
+    failed = len({f["image"] for f in hashed.failures})
+    considered = sum(1 for i in images if i["status"] != "excluded") + len(data.variants)
+    status["images_failed"] += failed
+    status["variants_failed"] = failed
+    status["failure_rate"] = status["images_failed"] / considered if considered else 0.0
+    status["ok"] = status["failure_rate"] <= status["max_failure_rate"]
 
 
 def _on_leaderboard(board: dict[str, Any], rows: list[dict[str, Any]]) -> None:

@@ -217,7 +217,8 @@ def test_vendor_exclusions_are_escapes(corpus):
     same = [c for c in built_in["cells"] if not c["transform"].startswith("resize")]
     assert _strip(others) == _strip(same)
     report = (tmp_path / "scored" / "report.md").read_text()
-    assert f"{len(NAMES)} edited copies excluded" in report  # counted; listed in results.json
+    # Counted as what they are (misses inside n); listed in results.json.
+    assert f"{len(NAMES)} edited copies of included images gated, counted as misses" in report
     # A quality column: items below --min-quality are exclusions too.
     assert _score(key, tmp_path / "acme.csv", tmp_path / "q", "--min-quality", "1000") == 2
     assert _score(key, tmp_path / "acme.csv", tmp_path / "q", "--min-quality", "0") == 0

@@ -282,7 +282,8 @@ def test_check_of_a_narrowed_run_compares_the_cells_it_has(manifest, capsys):
 def test_gated_variants_are_misses_and_failures_are_recorded(manifest):
     tmp_path, suite, path = manifest
     (path.parent / "img1-shot.png").write_bytes(b"not an image")
-    assert run_cli(suite, path, tmp_path / "run") == 0
+    # A variant that cannot be read is a failure like any other: over the suite's budget.
+    assert run_cli(suite, path, tmp_path / "run") == 3
     result = results.to_builtins(results.load(tmp_path / "run" / "results.json"))
     row = next(
         r
@@ -292,7 +293,22 @@ def test_gated_variants_are_misses_and_failures_are_recorded(manifest):
     assert [u["variant"] for u in row["positives"]["unpaired"]] == ["img1-shot"]
     assert next(m for m in row["metrics"] if m["name"] == "tpr")["n"] == 4
     failure = next(f for f in result["failures"] if f["image"] == "img1-shot")
-    assert failure["variant_of"] == "img1"
+    assert (failure["variant_of"], failure["transform"]) == ("img1", "variant_of:screenshot")
+    n_variants = len(result["variants"]["images"])
+    assert result["status"] == {
+        "images_failed": 1,
+        "failure_rate": 1 / (N + n_variants),
+        "max_failure_rate": 0.0,
+        "ok": False,
+        "variants_failed": 1,
+    }
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "**FAILED (too many image failures)**" in report
+    assert (
+        f"1 failure record, 1 of them real variants (failure rate {1 / (N + n_variants):.3f}"
+        in report
+    )
+    assert "| img1-shot | img1 | decode | `variant_of:screenshot` |" in report
 
 
 @pytest.mark.parametrize(

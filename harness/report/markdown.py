@@ -110,15 +110,13 @@ def _md_header(result: dict[str, Any], decode: str) -> list[str]:
         f"# hash-harness report: suite {esc(suite['name'])} v{suite['version']} "
         f"on {esc(dataset['name'])}{decode}",
         "",
-        f"**{verdict}** - {dataset['n_evaluated']} of {dataset['n_images']} images evaluated, "
-        f"{len(result['transforms'])} transforms, {len(result['algorithms'])} algorithms, "
-        f"{len(result['failures'])} failure records "
+        f"**{verdict}** - {model.run_counts(result)} "
         f"(failure rate {status.get('failure_rate', 0):.3f}, allowed "
         f"{status.get('max_failure_rate', 0):.3f}).",
     ]
     excluded = model.exclusions(result)
     if excluded:
-        out += ["", "Excluded (not failures):", ""]
+        out += ["", "Excluded or gated (not failures):", ""]
         out += [f"- {esc(line)}" for line in excluded]
     pkgs = env["packages"]
     out += [

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from harness.core.words import plural
+
 Kind = Literal["text", "code", "num", "rate"]
 
 
@@ -93,27 +95,65 @@ def short_reason(reason: str) -> str:
 NAMED = 10
 
 
+def run_counts(result: dict[str, Any]) -> str:
+    """The header's counts: images evaluated, transforms, algorithms, failure records."""
+    dataset, fails = result["dataset"], result["failures"]
+    variants = sum(1 for f in fails if f.get("variant_of"))
+    return (
+        f"{dataset['n_evaluated']} of {plural(dataset['n_images'], 'image')} evaluated, "
+        f"{plural(len(result['transforms']), 'transform')}, "
+        f"{plural(len(result['algorithms']), 'algorithm')}, "
+        f"{plural(len(fails), 'failure record')}"
+        + (f", {variants} of them real variants" if variants else "")
+    )
+
+
 def exclusions(result: dict[str, Any]) -> list[str]:
-    """One line per algorithm that left images out by its own rule, naming them:
-    ``pdq: clock excluded (PDQ quality 34 is below the gate 50); 16 edited copies too``."""
+    """One line per algorithm that left images out by its own rule, naming them, e.g.
+    ``pdq: clock excluded (PDQ quality 34 is below the gate 50) with its 14 edited copies,
+    left out of n; 1 edited copy of an included image gated, counted as a miss``."""
     by_algo: dict[str, dict[str, str]] = {}
-    edited: dict[str, int] = {}
     for e in result.get("exclusions", []):
         if e.get("transform", "original") == "original":
             by_algo.setdefault(e["algorithm"], {})[e["image"]] = short_reason(e["reason"])
+    # Gated copies: those of an excluded original are out of n with it; of an included
+    # original (or a real variant's) they stay in n as misses.
+    with_original: dict[str, int] = {}
+    misses: dict[str, int] = {}
+    variants: dict[str, int] = {}
+    for e in result.get("exclusions", []):
+        a = e["algorithm"]
+        if e.get("transform", "original") == "original":
+            continue
+        if e.get("variant_of"):
+            variants[a] = variants.get(a, 0) + 1
+        elif e["image"] in by_algo.get(a, {}):
+            with_original[a] = with_original.get(a, 0) + 1
         else:
-            edited[e["algorithm"]] = edited.get(e["algorithm"], 0) + 1
+            misses[a] = misses.get(a, 0) + 1
     lines = []
     for a in [x["id"] for x in result["algorithms"]]:
         images = by_algo.get(a, {})
-        if not images and not edited.get(a):
-            continue
         parts = [f"{image} excluded ({reason})" for image, reason in list(images.items())[:NAMED]]
         if len(images) > NAMED:
             parts.append(f"{len(images) - NAMED} more images (all in results.json, exclusions)")
-        if edited.get(a):
-            parts.append(f"{edited[a]} edited copies excluded")
-        lines.append(f"{a}: " + "; ".join(parts))
+        if images:
+            copies = with_original.get(a, 0)
+            parts[-1] += (
+                f", with {'its' if len(images) == 1 else 'their'} "
+                f"{plural(copies, 'edited copy', 'edited copies')}"
+                if copies
+                else ""
+            ) + ": left out of n"
+        if misses.get(a):
+            parts.append(
+                f"{plural(misses[a], 'edited copy', 'edited copies')} of included images gated, "
+                "counted as misses"
+            )
+        if variants.get(a):
+            parts.append(f"{plural(variants[a], 'real variant')} gated, counted as misses")
+        if parts:
+            lines.append(f"{a}: " + "; ".join(parts))
     by_reason: dict[str, list[str]] = {}
     for e in result["dataset"].get("excluded", []):
         by_reason.setdefault(e["reason"], []).append(e["id"])
@@ -563,11 +603,16 @@ def failures_table(result: dict[str, Any]) -> Table | None:
     fails = result["failures"]
     if not fails:
         return None
+    # Real variants that failed say whose re-upload they are (their row names the kind).
+    of = any(f.get("variant_of") for f in fails)
     return Table(
-        header("image", "stage", "transform", "algorithm", "reason"),
+        header(
+            "image", *(["variant of"] if of else []), "stage", "transform", "algorithm", "reason"
+        ),
         [
             [
                 text(f["image"]),
+                *([text(f.get("variant_of", ""))] if of else []),
                 text(f["stage"]),
                 code(f["transform"]) if f.get("transform") else text(""),
                 code(f["algorithm"]) if f.get("algorithm") else text(""),
