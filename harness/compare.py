@@ -1,9 +1,11 @@
 """Side-by-side comparison of algorithms: in one run, or across runs of the same suite version.
 
 Within one run every algorithm is compared with every other; across runs the *same* algorithm is
-paired with itself in each other run (did the upgrade change it?), and ``algorithms`` narrows
-either to the algorithms named. Every contender was measured on the same source images, so
-differences are tested *paired*:
+paired with itself in each other run (did the upgrade change it?), and across runs that share no
+algorithm (a built-in run beside a vendor's ``score`` of the same suite) every algorithm with
+every other. ``algorithms`` narrows any of these to the algorithms named, spelt as a suite may
+spell them. Every contender was measured on the same source images and edits (same suite
+version, same dataset content hash), so differences are tested *paired*:
 
 * TPR per transform at each contender's own threshold: exact McNemar test on the images where
   exactly one of the two matched (scipy ``binomtest`` on the discordant pairs); real variant
@@ -24,6 +26,7 @@ reported as within noise. Runs of different suite versions or on different image
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,7 @@ import numpy as np
 from scipy.stats import binomtest, fisher_exact
 
 from harness import variants
+from harness.core.errors import HarnessError
 from harness.env import environment_differences
 from harness.result_model import Cell, Results, ThresholdChoice
 from harness.results import IncomparableError, check_comparable
@@ -77,19 +81,22 @@ def contenders(
         if diffs:
             warnings.append(f"{label}: environment differs from {runs[0][0]}: {', '.join(diffs)}")
     many = len(runs) > 1
+    known = {a.id for _, r in runs for a in r.algorithms}
+    named = None
     if algorithms:
-        known = {a.id for _, r in runs for a in r.algorithms}
-        unknown = [a for a in algorithms if a not in known]
+        found = {name: resolve(name, known) for name in algorithms}
+        unknown = [name for name, a in found.items() if a is None]
         if unknown:
             raise IncomparableError(
                 f"--algorithms names {', '.join(unknown)}, not in these results "
                 f"(they have: {', '.join(sorted(known))})."
             )
+        named = set(found.values())
     out = [
         Contender(f"{label}:{a.id}" if many else a.id, r, a.id)
         for label, r in runs
         for a in r.algorithms
-        if not algorithms or a.id in algorithms
+        if named is None or a.id in named
     ]
     if len(out) < 2:
         raise IncomparableError(
@@ -98,11 +105,47 @@ def contenders(
     return out, warnings
 
 
+def resolve(name: str, ids: Iterable[str]) -> str | None:
+    """The id among ``ids`` that ``name`` means, spelt as a suite may spell it: the id itself,
+    any case (``PDQ``), a spelling the suite canonicalises (``pdq<=31|phash<=10``,
+    ``phash(hash_size=8)``) or a hasher's label in a file written before labels were ids."""
+    ids = list(ids)
+    if name in ids:
+        return name
+    folded = [i for i in ids if i.casefold() == name.casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    from harness.algorithms.base import former_label, make_algorithm
+
+    try:
+        canonical = make_algorithm(name).id
+    except HarnessError:
+        canonical = None
+    if canonical in ids:
+        return canonical
+    former = [i for i in ids if (former_label(i) or "").casefold() == name.casefold()]
+    return former[0] if len(former) == 1 else None
+
+
+#: How contenders are paired: within one run, or across runs that share no algorithm (a
+#: built-in run beside a vendor's scored run), every algorithm with every other; across runs
+#: that share algorithms, each with itself (did the upgrade change it?).
+EVERY, SAME = "every algorithm with every other", "each algorithm with itself across runs"
+
+
+def _pairing(runs: list[tuple[str, Results]], people: list[Contender]) -> str:
+    """:data:`EVERY` or :data:`SAME` for these runs (their images and edits were checked to be
+    the same, so a pair from two runs is as paired as one from a single run)."""
+    per_run = [{c.algorithm for c in people if c.result is r} for _, r in runs]
+    shared = any(x & y for x, y in itertools.combinations(per_run, 2))
+    return SAME if len(runs) > 1 and shared else EVERY
+
+
 def _matches(c: Contender, transform: str, threshold: int | None) -> list[bool | None]:
     """Per image: matched, missed (gated copies too), or None (no pair)."""
     cell = c.cells().get(transform)
-    if cell is None:
-        return []
+    if cell is None:  # a run narrowed to fewer edits: no pair here
+        return [None] * len(c.result.dataset.images)
     gated = set(cell.positives.gated)
     ids = [i.id for i in c.result.dataset.images]
     return [
@@ -179,14 +222,15 @@ def compare(
     first = runs[0][1]
     transforms = [t.id for t in first.transforms if t.id != "identity"]
     target = ((first.suite.config or {}).get("target_fprs") or [1e-3])[0]
+    pairing = _pairing(runs, people)
     matchups = [
         (a, b)
         for a, b in itertools.combinations(people, 2)
-        if len(runs) == 1 or a.algorithm == b.algorithm
+        if pairing != SAME or a.algorithm == b.algorithm
     ]
     if not matchups:
         raise IncomparableError(
-            "these runs share no algorithm: across runs each algorithm is compared with itself."
+            "need at least two algorithms to compare (one run with several, or several runs)."
         )
     pairs: list[dict[str, Any]] = []
     for a, b in matchups:
@@ -234,9 +278,7 @@ def compare(
         "alpha": alpha,
         "suite": first.suite.name,
         "cost": _cost(people),
-        "pairing": "every algorithm with every other"
-        if len(runs) == 1
-        else "each algorithm with itself across runs",
+        "pairing": pairing,
         "warnings": warnings,
         "summary": [_summary(p) for p in pairs],
         "pairs": pairs,

@@ -437,6 +437,13 @@ def check(
         "environment_differences": environment_differences(
             baseline["environment"], result.environment
         ),
+        # What the counts count: the baseline's metrics, the run's new ones and the pooled
+        # tests (one per algorithm with small rows), so they add up to more than the baseline.
+        "judged": {
+            "baseline_metrics": len(baseline["metrics"]),
+            "new_metrics": sum(r["status"] == "new" for r in rows),
+            "pooled_tests": summary["pooled_tests"],
+        },
         "counts": counts,
         **(
             {"narrowed": msgspec.to_builtins(result.suite.narrowed)}

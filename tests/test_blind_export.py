@@ -191,6 +191,18 @@ def test_blind_round_trip_equals_a_normal_run(corpus):
     assert _strip(scored["cells"]) == _strip(built_in["cells"])
     assert _strip(scored["collisions"]) == _strip(built_in["collisions"])
     assert scored["exclusions"] == []
+    # Runs of one suite on the same images sharing no algorithm: compared side by side, the
+    # algorithms named in any case (the vendor is imagehash's pHash: nothing differs).
+    both = [str(tmp_path / d / "results.json") for d in ("run", "scored")]
+    out = tmp_path / "compare.json"
+    assert main(["compare", *both, "--format", "json", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["pairing"] == "every algorithm with every other"
+    assert [(p["a"], p["b"]) for p in report["pairs"]] == [("run:phash", "scored:acme")]
+    assert {t["only_a"] + t["only_b"] for t in report["pairs"][0]["per_transform"]} == {0}
+    named = ["--algorithms", "PHash", "ACME", "--format", "json", "--out", str(out)]
+    assert main(["compare", *both, *named]) == 0
+    assert json.loads(out.read_text())["pairs"] == report["pairs"]
     assert scored["failures"] == []
     assert "acme" in (tmp_path / "scored" / "report.md").read_text()
 

@@ -520,6 +520,13 @@ def test_compare_pairs_each_algorithm_with_itself_across_runs():
     assert [p["a"] for p in only["pairs"]] == ["old:y"]
     with pytest.raises(compare.IncomparableError, match="not in these results"):
         compare.compare([("old", old), ("new", new)], algorithms=["z"])
+    assert compare.compare([("old", old), ("new", new)], algorithms=["Y"])["pairs"] == only["pairs"]
+    # Runs sharing no algorithm (a vendor's score beside a run): every one with every other.
+    vendor = _fake({"v": [0] * 30})
+    side = compare.compare([("old", old), ("vendor", vendor)])
+    assert side["pairing"] == "every algorithm with every other"
+    pairs = [(p["a"], p["b"]) for p in side["pairs"]]
+    assert pairs == [("old:x", "old:y"), ("old:x", "vendor:v"), ("old:y", "vendor:v")]
     text = comparison.render_markdown(report)
     assert text.index("## Summary") < text.index("## `old:x`")
     assert "Fisher" in text

@@ -122,6 +122,8 @@ def render_html(document: Results | Mapping[str, Any]) -> str:
         thresholds=model.thresholds_table(result),
         threshold_reasons=model.threshold_reasons(result),
         fixed_thresholds=model.fixed_thresholds_table(result),
+        meanings=model.threshold_meanings(result),
+        no_misses=model.NO_MISSES,
         leaderboard_note=leaderboard_note(result),
         status_legend=STATUS_LEGEND,
         flagged=flagged,

@@ -149,7 +149,7 @@ def _md_answers(result: dict[str, Any]) -> list[str]:
         out += [
             f"- {code(ans.algorithm)}: threshold {esc(ans.threshold)}; held-out FPR "
             f"{md_cell(ans.fpr)}, TPR (edits pooled) {md_cell(ans.tpr)}",
-            f"  - worst edits: {worst or 'n/a'}",
+            f"  - worst edits: {worst or model.NO_MISSES}",
             f"  - excluded images: {esc(ans.excluded)}",
             *[f"  - cannot support: {esc(c)}" for c in ans.cannot],
         ]
@@ -162,11 +162,18 @@ def _md_robustness(result: dict[str, Any], decode: str) -> list[str]:
         "## Robustness: true-match rate (TPR) of edited copies against their original" + decode,
         "",
         *table(model.robustness_table(result)),
+        *_meanings(result),
         "",
         "### Distances of edited copies to their original (median / max bits)",
         "",
         *table(model.distances_table(result)),
     ]
+
+
+def _meanings(result: dict[str, Any]) -> list[str]:
+    """Under a table of thresholds in use: what a fusion's default threshold means."""
+    lines = model.threshold_meanings(result)
+    return ["", *[f"- {esc(line)}" for line in lines]] if lines else []
 
 
 def _md_variants(result: dict[str, Any], decode: str) -> list[str]:
@@ -404,7 +411,7 @@ def _render_recommendations(result: dict[str, Any], decode: str = "") -> list[st
     fixed = model.fixed_thresholds_table(result)
     if fixed is not None:
         out += ["", "Given thresholds (the suite's `[thresholds]`), scored on every image:", ""]
-        out += table(fixed)
+        out += table(fixed) + _meanings(result)
     curves = model.curves_table(result)
     if curves is not None:
         out += ["", "Whole-corpus curves (edits pooled vs `originals_all_pairs`; in-sample):", ""]

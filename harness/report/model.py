@@ -167,6 +167,8 @@ def exclusions(result: dict[str, Any]) -> list[str]:
 
 #: The answer box lists this many families' worst held-out edits, worst first.
 WORST_EDITS = 4
+#: The answer box's worst edits when every held-out edited copy matched.
+NO_MISSES = "none: every held-out edited copy matched"
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ def answers(result: dict[str, Any]) -> list[Answer]:
         worst: dict[str, dict[str, Any]] = {}
         for r in ho["tpr"]:
             fam = family.get(r["transform"], r["transform"])
-            if r.get("value") is None:
+            if r.get("value") is None or r["k"] == r["n"]:  # a perfect edit is no worst edit
                 continue
             if fam not in worst or r["value"] < worst[fam]["value"]:
                 worst[fam] = r
@@ -264,6 +266,23 @@ def robustness_table(result: dict[str, Any]) -> Table:
         header("transform", *[Cell(a, "code", f"≤{m['thresholds'][0]}") for a, m in algos.items()]),
         rows,
     )
+
+
+def threshold_meanings(result: dict[str, Any]) -> list[str]:
+    """What the threshold in use means for each algorithm whose distance is a grid of levels
+    rather than bits (a fusion: "``pdq & phash`` <= 40: ... pdq <= 40 and phash <= 10"), when
+    it is the algorithm's own default (its ``operating_thresholds`` source says it)."""
+    out = []
+    for a in result["algorithms"]:
+        if a.get("level_unit", "bits") == "bits" or not a["thresholds"]:
+            continue
+        used = a["thresholds"][0]
+        source = next(
+            (o["source"] for o in a.get("operating_thresholds", []) if o["bits"] == used), None
+        )
+        if source:
+            out.append(f"{a['id']} <= {used}: {source}")
+    return out
 
 
 def distances_table(result: dict[str, Any]) -> Table:

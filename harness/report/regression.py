@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from harness.core.words import plural
 from harness.escaping import xml_attr as quoteattr
 from harness.escaping import xml_text as escape
 from harness.guard import HIGHER_IS_BETTER, MIN_N, NOT_RUN
@@ -51,6 +52,23 @@ def rule(report: dict[str, Any]) -> str:
     )
 
 
+def _judged(report: dict[str, Any]) -> str:
+    """What the counts add up to: "74 metrics of the baseline, 2 pooled tests" (the pooled
+    tests are why a check counts more rows than ``baseline create`` wrote metrics)."""
+    j = report.get("judged")
+    if not j:
+        return "every rate"
+    parts = [f"{plural(j['baseline_metrics'], 'metric')} of the baseline"]
+    if j["new_metrics"]:
+        parts.append(f"{j['new_metrics']} new in the run")
+    if j["pooled_tests"]:
+        parts.append(
+            f"{plural(j['pooled_tests'], 'pooled test')} (rows with n < {report['min_n']}, "
+            "one per algorithm)"
+        )
+    return ", ".join(parts)
+
+
 def _counts(c: dict[str, int]) -> str:
     return (
         f"{c['worse']} worse, {c['missing']} missing, {c['better']} better, {c['changed']} changed "
@@ -81,8 +99,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     out = [
         f"# hash-harness check: **{verdict}**",
         "",
-        f"Suite {esc(report['suite']['name'])} v{report['suite']['version']}: "
-        f"{_counts(c)}."
+        f"Suite {esc(report['suite']['name'])} v{report['suite']['version']}, "
+        f"{_judged(report)}: {_counts(c)}."
         + (
             f" Real variants (manifest variant_of): {_counts(v)}."
             if (v := report.get("variant_counts"))
