@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import HarnessError
+from harness.core.words import plural
 
 if TYPE_CHECKING:
     import pandas
@@ -188,8 +189,9 @@ class Results:
         doc = self.document
         return (
             f"Results(suite {self.suite!r}, dataset {doc.dataset.name!r}: "
-            f"{doc.dataset.n_evaluated} images, {len(doc.algorithms)} algorithms x "
-            f"{len(doc.transforms)} transforms)"
+            f"{plural(doc.dataset.n_evaluated, 'image')}, "
+            f"{plural(len(doc.algorithms), 'algorithm')} x "
+            f"{plural(len(doc.transforms), 'transform')})"
         )
 
 

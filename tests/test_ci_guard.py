@@ -301,4 +301,11 @@ def test_pytest_fixture_reruns_on_the_baselines_own_folder(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)  # a test run from elsewhere: the path is found beside the baseline
     report = HashHarnessGuard(workers=1).assert_no_regression(project / "base.json")
     assert report["counts"]["unchanged"] == len(report["rows"])
-    assert json.loads((project / "base.json").read_text())["dataset"]["name"] == "images"
+    base = json.loads((project / "base.json").read_text())
+    assert base["dataset"]["name"] == "images"
+    # The counts add up to what they say they count: the baseline's metrics, the pooled tests.
+    judged = report["judged"]
+    assert judged["baseline_metrics"] == len(base["metrics"])
+    assert judged["baseline_metrics"] + judged["new_metrics"] + judged["pooled_tests"] == len(
+        report["rows"]
+    )

@@ -279,11 +279,14 @@ def test_check_of_a_narrowed_run_compares_the_cells_it_has(manifest, capsys):
     assert "naming edits suite 'variants' does not have (crop(" in capsys.readouterr().err
 
 
-def test_gated_variants_are_misses_and_failures_are_recorded(manifest):
+def test_gated_variants_are_misses_and_failures_are_recorded(manifest, capsys):
     tmp_path, suite, path = manifest
     (path.parent / "img1-shot.png").write_bytes(b"not an image")
     # A variant that cannot be read is a failure like any other: over the suite's budget.
     assert run_cli(suite, path, tmp_path / "run") == 3
+    err = capsys.readouterr().err
+    assert "1 of 8 images and 14 real variants failed" in err
+    assert "note:" not in err  # rates over empty samples say so in the results, not as notes
     result = results.to_builtins(results.load(tmp_path / "run" / "results.json"))
     row = next(
         r

@@ -387,3 +387,14 @@ def test_run_keeps_the_curve_per_algorithm_and_threshold(tmp_path):
         assert point["ci95"][0] <= point["share"] <= point["ci95"][1]
     assert given["at"][0]["database_size"] == 1e5
     assert all(c["queries"].startswith("held-out") for c in entry["chosen"])
+
+
+def test_a_fit_where_every_pair_matches_warns_nothing():
+    """Every pair within the threshold (all-equal hashes at the largest threshold): the fit's
+    starting point stays finite, no NumPy warning reaches the user."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = flagged.fit_beta_binomial([5, 5, 5], [5, 5, 5])
+    assert fit.a > 0 and fit.b > 0
