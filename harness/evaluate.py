@@ -972,6 +972,7 @@ def _answerable(
     return ids, calibration
 
 
+@undefined_as_status()
 def flagged_answer(
     evidence: Evidence,
     threshold: int,
@@ -1008,6 +1009,7 @@ def flagged_answer(
     }
 
 
+@undefined_as_status()
 def answer_threshold(
     evidence: Evidence,
     context: dict[str, Any],

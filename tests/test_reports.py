@@ -373,8 +373,9 @@ def test_gallery_shows_the_real_collision_on_the_embedded_corpus(tmp_path):
     # Exclusions by name at the top of both reports, before any table.
     md = (tmp_path / "out" / "report.md").read_text()
     page = (tmp_path / "out" / "report.html").read_text()
-    line = "pdq: clock excluded (PDQ quality 34 is below the gate 50)"
+    line = "pdq: clock excluded (PDQ quality 34 is below the gate 50), with its 2 edited copies"
     assert md.index(line.replace("(", "\\(").replace(")", "\\)")) < md.index("\n|")
+    assert line + ": left out of n" in page  # not counted with gated copies, which are misses
     assert page.index(line) < page.index("<table>")
     # The answer box: threshold, held-out rates, excluded images, what cannot be supported.
     answer = page.split('<section id="answer">')[1].split("</section>")[0]

@@ -110,8 +110,8 @@ def run_counts(result: dict[str, Any]) -> str:
 
 def exclusions(result: dict[str, Any]) -> list[str]:
     """One line per algorithm that left images out by its own rule, naming them, e.g.
-    ``pdq: clock excluded (PDQ quality 34 is below the gate 50) with its 14 edited copies,
-    left out of n; 1 edited copy of an included image gated, counted as a miss``."""
+    ``pdq: clock excluded (PDQ quality 34 is below the gate 50), with its 14 edited copies:
+    left out of n; 1 edited copy of included images gated, counted as misses``."""
     by_algo: dict[str, dict[str, str]] = {}
     for e in result.get("exclusions", []):
         if e.get("transform", "original") == "original":
