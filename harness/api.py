@@ -500,14 +500,11 @@ def threshold(
 
 def _algorithm_id(spec: str, document: result_model.Results) -> str:
     """The id under which a results ``document`` stores the algorithm ``spec`` names."""
-    ids = [a.id for a in document.algorithms]
-    if spec in ids:
-        return spec
-    from harness.algorithms.base import former_label, make_algorithm
+    from harness.algorithms.base import make_algorithm
+    from harness.compare import resolve
 
-    # A file from before hashers were named by their label keeps the long id.
-    former = [i for i in ids if former_label(i) == spec]
-    return former[0] if former else make_algorithm(spec).id
+    # Any case, any spelling of a policy, a label of a file from before labels were ids.
+    return resolve(spec, [a.id for a in document.algorithms]) or make_algorithm(spec).id
 
 
 def _check_at(at: int | None, levels: int | None) -> None:

@@ -1019,16 +1019,20 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         "compare algorithms (one run) or each algorithm across runs of the same suite",
         "Compare the algorithms of one results.json, or each algorithm with itself across runs "
-        "of the same suite, on the same images: a summary table first, then exact McNemar tests "
-        "per edit, bootstrap intervals over images for pooled rates and for TPR at the target "
-        "false-match rate (calibrated thresholds, held-out images), Fisher's exact test for "
-        "false-match rates.",
+        "of the same suite, on the same images (every algorithm with every other when the runs "
+        "share none, e.g. a run beside a vendor's score): a summary table first, then exact "
+        "McNemar tests per edit, bootstrap intervals over images for pooled rates and for TPR at "
+        "the target false-match rate (calibrated thresholds, held-out images), Fisher's exact "
+        "test for false-match rates.",
     )
     cmp.add_argument("results", nargs="+", help="results.json files")
     cmp.add_argument("--format", choices=["md", "html", "json"], default="md")
     cmp.add_argument("--alpha", type=_open_fraction, default=0.05, help="significance level")
     cmp.add_argument(
-        "--algorithms", nargs="+", metavar="ID", help="compare only these algorithms (ids)"
+        "--algorithms",
+        nargs="+",
+        metavar="ID",
+        help="compare only these algorithms (named as in a suite: any case, any policy spelling)",
     )
     cmp.add_argument("--out", help="write to this file instead of standard output")
     cmp.set_defaults(func=_cmd_compare)

@@ -544,3 +544,19 @@ def test_compare_cli(run_dir, capsys, tmp_path):
     assert main(["compare", path, "--format", "html", "--out", str(tmp_path / "c.html")]) == 0
     assert "<table>" in (tmp_path / "c.html").read_text()
     assert main(["compare", path, "--format", "json"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("PDQ", "pdq"),
+        ("pdq<=31|phash<=10", "pdq<=31 | phash<=10"),
+        ("PHash & PDQ", "pdq & phash"),
+        ("phash(hash_size=8)", "phash"),
+        ("ACME", "acme"),
+        ("dhash", None),
+    ],
+)
+def test_algorithm_names_resolve_as_a_suite_spells_them(name, expected):
+    ids = ["pdq", "phash", "pdq<=31 | phash<=10", "pdq & phash", "acme"]
+    assert compare.resolve(name, ids) == expected
