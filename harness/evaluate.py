@@ -260,9 +260,7 @@ class _Sections:
     recommendations: list[dict[str, Any]] = field(default_factory=list)
     quality: list[dict[str, Any]] = field(default_factory=list)
     flagged_share: list[dict[str, Any]] = field(default_factory=list)
-    impostors: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]] = field(
-        default_factory=dict
-    )
+    impostors: dict[str, tuple[npt.NDArray[np.int32], ...]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -389,6 +387,7 @@ def algorithm_hashes(
     columns = [layout.chain(t) for t in keep]
     return AlgorithmHashes(
         edited_gated=gated[a][columns] & included[None],
+        symmetric=suite.algorithms[a].symmetric,
         n_bits=suite.algorithms[a].n_levels,
         metric=suite.algorithms[a].metric(),
         originals=corpus.packed[a][ORIGINAL],
@@ -447,7 +446,7 @@ def _algorithm(run: _Run, a: int, out: _Sections) -> None:
     originals_ok = corpus.ok[a][ORIGINAL] & run.included
     # Each image's impostor histograms against the calibration and the held-out images:
     # the threshold rule's evidence, kept for later questions; together they hold every
-    # pair of distinct originals twice.
+    # pair of distinct originals twice (an asymmetric metric's, at one distance, in `pairs`).
     evidence = dataclasses.replace(
         algorithm_hashes(suite, corpus, a, run.included, run.groups, run.gated).evidence(
             run.calibration
@@ -455,15 +454,12 @@ def _algorithm(run: _Run, a: int, out: _Sections) -> None:
         uploads=run.included,
         hashable=originals_ok,
     )
-    out.impostors[algo.id] = (
-        evidence.vs_calibration.astype(np.int32),
-        evidence.vs_held_out.astype(np.int32),
+    out.impostors[algo.id] = tuple(
+        rows.astype(np.int32)
+        for rows in (evidence.vs_calibration, evidence.vs_held_out, *(evidence.pairs or ()))
     )
-    orig_hist = (evidence.vs_calibration.sum(axis=0) + evidence.vs_held_out.sum(axis=0)) // 2
-    if not algo.symmetric:  # a pair's two directions may fall in different bins: count once
-        orig_hist = pairs.originals_all_pairs(
-            corpus.packed[a][ORIGINAL], originals_ok, algo.n_levels, run.groups, algo.metric()
-        )
+    vs_calibration, vs_held_out = evidence.pairs or (evidence.vs_calibration, evidence.vs_held_out)
+    orig_hist = (vs_calibration.sum(axis=0) + vs_held_out.sum(axis=0)) // 2
     _originals(run, a, orig_hist, out)
     pooled_pos, pooled_gated = _edits(run, a, out)
     _curves(run, a, pooled_pos, pooled_gated, orig_hist, out)
@@ -883,7 +879,7 @@ def evidence_from_results(
     ids, calibration = _answerable(path, result, algorithm, protocol, calibration_fraction)
     images = result.dataset.images
     arrays = results_mod.load_impostors(path, result)
-    vs_cal, vs_ho = arrays[algorithm]
+    vs_cal, vs_ho, *pair_rows = arrays[algorithm]
     meta = next(a for a in result.algorithms if a.id == algorithm)
     n_bits = meta.levels
     chains = [t.id for t in result.transforms if t.id != "identity"]
@@ -909,6 +905,7 @@ def evidence_from_results(
         positives=positives,
         vs_calibration=vs_cal,
         vs_held_out=vs_ho,
+        pairs=(pair_rows[0], pair_rows[1]) if pair_rows else None,
         calibration=calibration,
         uploads=uploads,
         hashable=uploads & np.array([i not in gated for i in ids]),

@@ -442,6 +442,40 @@ def all_pairs_histogram(
     return hist
 
 
+def all_pairs_row_histograms(
+    x: npt.ArrayLike,
+    n_bits: int,
+    members: npt.ArrayLike,
+    groups: npt.ArrayLike | None = None,
+    block: int = DEFAULT_BLOCK,
+    *,
+    metric: Metric | None = None,
+) -> IntArray:
+    """Per row ``k``, the histogram of its unordered pairs ``{k, j}`` with ``members[j]``.
+
+    Each pair ``i < j`` is at the distance :func:`all_pairs_histogram` gives it (row ``i`` the
+    query) in both its rows, so an asymmetric metric's pair falls in one bin: with every row a
+    member, the rows sum to twice that histogram. numpy blocks (the compiled kernels count per
+    query row only).
+
+    Returns
+    -------
+    rows : int64 array, shape (n, n_bits + 1)
+    """
+    x = _as_packed(x)
+    _check_bins(n_bits, x.shape[1], metric)
+    g = _labels(groups, len(x), "groups")
+    m = np.asarray(members, dtype=bool)
+    bins = n_bits + 1
+    out = np.zeros(len(x) * bins, dtype=np.int64)
+    for start, d, keep in _blocks(x, x, g, g, groups is not None, True, block, metric):
+        i = np.arange(start, start + len(d))[:, None]
+        j = np.arange(len(x))[None, :]
+        out += np.bincount((i * bins + d)[keep & m[None, :]], minlength=len(out))  # row i
+        out += np.bincount((j * bins + d)[keep & m[i]], minlength=len(out))  # row j
+    return out.reshape(len(x), bins)
+
+
 def cross_histogram(
     queries: npt.ArrayLike,
     references: npt.ArrayLike,

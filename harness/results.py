@@ -65,7 +65,11 @@ SCHEMA_VERSION = 3
 
 IMPOSTOR_SUFFIX = ".impostors.npz"
 
-ImpostorArrays = Mapping[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]]
+#: Per algorithm ``(vs_calibration, vs_held_out)``, and for an asymmetric metric the same pairs
+#: each at one distance after them (:attr:`harness.thresholds.Evidence.pairs`).
+ImpostorArrays = Mapping[str, tuple[npt.NDArray[np.int32], ...]]
+#: The arrays of algorithm ``k`` in the sidecar, in the order of its :data:`ImpostorArrays` entry.
+_ARRAYS = ("vs_calibration", "vs_held_out", "pairs_vs_calibration", "pairs_vs_held_out")
 
 
 class ImpostorTable(dict[str, Any]):
@@ -296,9 +300,9 @@ def _impostor_fields(
         "split": np.array(split, dtype=str),
         "algorithms": np.array(list(arrays), dtype=str),
     }
-    for k, (vs_cal, vs_ho) in enumerate(arrays.values()):
-        fields[f"a{k}_vs_calibration"] = np.ascontiguousarray(vs_cal, dtype=np.int32)
-        fields[f"a{k}_vs_held_out"] = np.ascontiguousarray(vs_ho, dtype=np.int32)
+    for k, rows in enumerate(arrays.values()):
+        for name, value in zip(_ARRAYS, rows, strict=False):
+            fields[f"a{k}_{name}"] = np.ascontiguousarray(value, dtype=np.int32)
     return fields
 
 
@@ -319,6 +323,13 @@ def impostor_summary(
             "per algorithm k: a{k}_vs_calibration and a{k}_vs_held_out, int32 n_images x "
             "levels: counts of each image's pairs at each distance with the calibration / "
             "held-out originals (other groups only; rows in image_ids order, split per image)"
+        )
+        + (
+            "; for an asymmetric metric also a{k}_pairs_vs_calibration and "
+            "a{k}_pairs_vs_held_out: the same pairs, each at one distance (its earlier image's "
+            "as the upload), which pair counts read"
+            if any(len(rows) > 2 for rows in arrays.values())
+            else ""
         ),
         "sha256": digest.hexdigest(),
     }
@@ -339,7 +350,7 @@ def _npz(ids: list[str], split: list[str], arrays: ImpostorArrays) -> bytes:
 
 def load_impostors(
     results_path: str | Path, result: Results
-) -> dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]]:
+) -> dict[str, tuple[npt.NDArray[np.int32], ...]]:
     """The per-image impostor arrays of a loaded result, checked against its digest."""
     summary = result.impostors or None
     if not summary:
@@ -357,7 +368,7 @@ def load_impostors(
         ) from exc
     algos = [str(a) for a in fields.get("algorithms", [])]
     arrays = {
-        a: (fields[f"a{k}_vs_calibration"], fields[f"a{k}_vs_held_out"])
+        a: tuple(fields[f"a{k}_{name}"] for name in _ARRAYS if f"a{k}_{name}" in fields)
         for k, a in enumerate(algos)
     }
     split = [str(s) for s in fields["split"]]

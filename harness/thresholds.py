@@ -87,6 +87,11 @@ class Evidence:
     ``vs_calibration[i]`` / ``vs_held_out[i]`` count image ``i``'s negative pairs with the
     calibration / held-out images by distance (zero rows for unusable images). For
     ``originals_all_pairs`` every pair appears in both of its images' rows (``halved``).
+    ``pairs``, for an asymmetric metric, are the same two arrays with each pair at one distance,
+    its earlier image's (in corpus order) as the upload, as the all-pairs histogram counts it:
+    what pair counts and false-match rates read, while ``vs_calibration`` / ``vs_held_out``
+    keep each image's distances as the upload (the flagged share's matches). None: the rows
+    serve both.
     ``uploads`` marks the images a platform would receive (decoded, not exact duplicates) and
     ``hashable`` those whose original hash the quality gate kept; the share of uploads flagged
     (:mod:`harness.flagged`) needs both. When absent, images with impostor pairs stand for both.
@@ -105,6 +110,7 @@ class Evidence:
     #: original and how many the quality gate discarded. Scored at the answer's threshold
     #: (``variants`` in the answer), never used to choose it.
     variants: Mapping[str, tuple[Sequence[int], int]] | None = None
+    pairs: tuple[npt.NDArray[np.integer[Any]], npt.NDArray[np.integer[Any]]] | None = None
 
     @property
     def weight(self) -> float:
@@ -113,12 +119,13 @@ class Evidence:
     def negatives(self, part: str) -> npt.NDArray[np.float64]:
         """Per image, its negative pairs inside ``part`` ("calibration", "held_out", "all");
         rows sum to the part's histogram."""
+        vs_calibration, vs_held_out = self.pairs or (self.vs_calibration, self.vs_held_out)
         if part == "calibration":
-            rows = self.vs_calibration * self.calibration[:, None]
+            rows = vs_calibration * self.calibration[:, None]
         elif part == "held_out":
-            rows = self.vs_held_out * ~self.calibration[:, None]
+            rows = vs_held_out * ~self.calibration[:, None]
         else:
-            rows = self.vs_calibration + self.vs_held_out
+            rows = vs_calibration + vs_held_out
         return rows.astype(np.float64) * self.weight
 
     def usable(self) -> npt.NDArray[np.bool_]:
@@ -144,7 +151,8 @@ class AlgorithmHashes:
 
     ``edited[c]`` / ``edited_ok[c]`` belong to ``chain_ids[c]``; ``edited_gated[c]`` marks copies
     the algorithm's quality gate discarded; ``groups`` labels images that must never form a
-    negative pair (hygiene: near duplicates share a label).
+    negative pair (hygiene: near duplicates share a label). ``symmetric`` is False for a
+    metric whose two directions differ (:attr:`Evidence.pairs`).
     """
 
     n_bits: int
@@ -156,6 +164,7 @@ class AlgorithmHashes:
     chain_ids: tuple[str, ...]
     metric: Metric | None = None  # None: Hamming on packed bits
     edited_gated: npt.NDArray[np.bool_] | None = None
+    symmetric: bool = True
 
     def positive_distances(self) -> npt.NDArray[np.int64]:
         """``(n_chains, n_images)`` distances of each edit to its original; -1 where there is
@@ -201,10 +210,23 @@ class AlgorithmHashes:
             raise ValueError(f"unknown calibration protocol {protocol!r}")
         return rows
 
+    def pair_rows(self, members: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        """Per source image, the histogram of its pairs of originals with ``members``, each
+        pair at one distance: its earlier image's as the upload (the all-pairs histogram's)."""
+        rows = np.zeros((len(self.originals), self.n_bits + 1), dtype=np.int64)
+        ok = np.flatnonzero(self.originals_ok)
+        rows[ok] = kernels.all_pairs_row_histograms(
+            self.originals[ok], self.n_bits, members[ok], self.groups[ok], metric=self.metric
+        )
+        return rows
+
     def evidence(
         self, calibration: npt.NDArray[np.bool_], protocol: str = "originals_all_pairs"
     ) -> Evidence:
         """Per-image evidence for threshold choice under ``protocol``."""
+        pairs = None
+        if protocol == "originals_all_pairs" and not self.symmetric:
+            pairs = self.pair_rows(calibration), self.pair_rows(~calibration)
         return Evidence(
             n_bits=self.n_bits,
             chain_ids=self.chain_ids,
@@ -213,6 +235,7 @@ class AlgorithmHashes:
             vs_held_out=self.negative_rows(~calibration, protocol),
             calibration=calibration,
             protocol=protocol,
+            pairs=pairs,
         )
 
 

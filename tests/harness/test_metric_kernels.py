@@ -155,6 +155,29 @@ def test_asymmetric_all_pairs_count_each_unordered_pair_once(text):
         assert np.array_equal(got, want)
 
 
+@pytest.mark.parametrize("text", ["dihedral(phash)", "pdq_dihedral"])
+def test_asymmetric_row_histograms_hold_each_pair_at_its_all_pairs_distance(text):
+    """Per image, its pairs with the members, each pair i < j at d(i, j) in both rows."""
+    unit = make_algorithm(text)
+    n, metric = 30, unit.metric()
+    x = policy_rows(unit, 3, n)
+    rng = np.random.default_rng(3)
+    members, groups = rng.random(n) < 0.5, rng.integers(0, 8, n)
+    full = metric(x, x)
+    want = np.zeros((n, unit.n_levels + 1), np.int64)
+    for i, j in zip(*np.triu_indices(n, 1), strict=True):
+        if groups[i] != groups[j]:
+            want[i, full[i, j]] += members[j]
+            want[j, full[i, j]] += members[i]
+    got = kernels.all_pairs_row_histograms(x, unit.n_levels, members, groups, 7, metric=metric)
+    assert np.array_equal(got, want)
+    everyone = kernels.all_pairs_row_histograms(
+        x, unit.n_levels, np.ones(n, bool), groups, 7, metric=metric
+    )
+    hist = kernels.all_pairs_histogram(x, unit.n_levels, groups, metric=metric)
+    assert np.array_equal(everyone.sum(axis=0), 2 * hist)
+
+
 @st.composite
 def vectors(draw):
     """Float32 vectors on a grid of eighths (so distances land exactly on bin edges), with

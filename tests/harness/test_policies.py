@@ -460,6 +460,47 @@ def test_policies_run_threshold_and_check_through_the_cli(tmp_path, capsys):
     )
 
 
+ASYMMETRIC_SUITE = """
+name = "asymmetric-pairs"
+version = 1
+dataset = "skimage"
+algorithms = ["dihedral(phash)"]
+transforms = ["identity", "rotate90(k=1)"]
+target_fprs = [1e-2]
+bootstrap_resamples = 20
+"""
+
+
+def test_an_asymmetric_policy_counts_each_pair_of_images_once_everywhere(tmp_path, capsys):
+    """dihedral(phash) measures a pair differently from each side: every negative count
+    (collisions, given thresholds, calibration, held-out, `threshold` from hashes and from the
+    run) is the n(n-1)/2 pairs of its images, not a rounding of both directions' halves."""
+    suite = tmp_path / "asymmetric.toml"
+    suite.write_text(ASYMMETRIC_SUITE)
+    out = tmp_path / "out"
+    assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet"]) == 0
+    result = json.loads((out / "results.json").read_text())
+
+    def pairs(images):
+        return images * (images - 1) // 2
+
+    collisions = next(c for c in result["collisions"] if c["protocol"] == "originals_all_pairs")
+    n = collisions["n_images"]
+    assert collisions["n_pairs"] == collisions["metrics"][0]["n"] == pairs(n) == 136
+    (recommendations,) = result["recommendations"]
+    assert [f["fpr"]["n"] for f in recommendations["fixed"]] == [pairs(n)]
+    target = recommendations["targets"][0]
+    for part in ("calibration", "held_out"):
+        images = target[part]["images"]
+        assert target[part]["negatives"] == target[part]["fpr"]["n"] == pairs(images)
+    assert target["calibration"]["images"] + target["held_out"]["images"] == n
+    for source in (["--suite", str(suite)], ["--results", str(out / "results.json")]):
+        command = ["threshold", *source, "--algorithm", "dihedral(phash)", "--at", "20"]
+        assert main([*command, "--json", "--quiet"]) == 0
+        answer = json.loads(capsys.readouterr().out)
+        assert answer["negatives"] == answer["fpr"]["n"] == pairs(answer["images"]) == pairs(n)
+
+
 def test_or_decides_on_the_parts_left_when_one_discards_the_image():
     flat = Image.new("RGB", (64, 64), (120, 120, 120))  # PDQ quality 0: pdq discards it
     either, both = make_algorithm("pdq | phash"), make_algorithm("pdq & phash")
