@@ -47,6 +47,7 @@ import hmac
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import warnings
@@ -65,7 +66,13 @@ from harness.algorithms.precomputed import Precomputed
 from harness.algorithms.vectors import MAX_LENGTH, VECTOR_DISTANCES, parse_vector
 from harness.core.errors import HarnessError, InvalidParameterError
 from harness.progress import Progress
-from harness.results import atomic_write_text, read_json_object
+from harness.results import (
+    LOCK_FILE,
+    atomic_write_text,
+    lock_output_folder,
+    read_json_object,
+    release_output_folder,
+)
 from harness.runner import HashedCorpus
 from harness.suite import Suite, parse_suite
 from harness.variants import row_name as variant_row
@@ -112,6 +119,39 @@ def default_key_path(out: str | Path) -> Path:
 
 def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
+
+
+#: The files a plain export writes into its folder (paths relative to it).
+_EXPORT_FILE = re.compile(r"manifest\.csv|export\.json|images/(i\d{6}/c\d{3}|variants/v\d{6})\.png")
+
+
+def _lock_export_folder(out: Path) -> None:
+    """Lock ``out`` as ``run`` and ``score`` lock their --out: a second export, run or score
+    into it meanwhile is refused instead of mixing its files with this export's."""
+    if out.exists() and not out.is_dir():
+        raise VendorHashesError(f"--out {out} is a file, not a folder; pass a folder to export to.")
+    lock_output_folder(out)
+
+
+def _clear_previous_export(out: Path) -> None:
+    """Remove an earlier plain export's own files from ``out`` (so no stale edit lies beside the
+    new manifest); a folder holding any other file is refused and nothing in it is touched."""
+    made: list[Path] = []
+    for root, dirs, files in os.walk(out):
+        for name in files + [d for d in dirs if (Path(root) / d).is_symlink()]:
+            rel = (Path(root) / name).relative_to(out).as_posix()
+            if rel == LOCK_FILE:
+                continue
+            if (Path(root) / name).is_symlink() or not _EXPORT_FILE.fullmatch(rel):
+                raise VendorHashesError(
+                    f"{out} holds {rel}, which export did not write; export into an empty folder "
+                    "or one holding only an earlier export (its files are replaced)."
+                )
+            made.append(Path(root) / name)
+    for path in made:
+        path.unlink()
+    if (out / "images").is_dir():
+        shutil.rmtree(out / "images")  # only the folders of the files just removed are left
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,10 +269,23 @@ def export(
     Returns the evaluator's record of the export (export.json, or for ``blind`` the key file's
     content). ``key`` is the key file of a blind export (default :func:`default_key_path`); an
     existing key's secret is reused, so exporting again gives the same names.
+
+    ``out`` is locked while it is written (a concurrent export, run or score there is refused).
+    A plain export replaces an earlier export's files in ``out`` and refuses a folder holding
+    any other file; a blind export refuses any non-empty folder.
     """
     out = Path(out)
-    if blind:
-        return _export_blind(suite, out, dataset, quiet, Path(key or default_key_path(out)))
+    try:
+        if blind:
+            return _export_blind(suite, out, dataset, quiet, Path(key or default_key_path(out)))
+        _lock_export_folder(out)
+        _clear_previous_export(out)
+        return _export_plain(suite, out, dataset, quiet)
+    finally:
+        release_output_folder(out)
+
+
+def _export_plain(suite: Suite, out: Path, dataset: str | None, quiet: bool) -> dict[str, Any]:
     data = _dataset(suite, dataset)
     columns = ["original", *[c.id for c in suite.transforms]]
     rows = []
@@ -308,16 +361,19 @@ def _secret(key: Path) -> str:
 def _export_blind(
     suite: Suite, out: Path, dataset: str | None, quiet: bool, key: Path
 ) -> dict[str, Any]:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise VendorHashesError(
-            f"{out} is not an empty folder; a blind export starts empty so that nothing but "
-            "its own files reaches the vendor."
-        )
     if _inside(key, out):
         raise VendorHashesError(
             f"the key file {key} is inside the vendor folder {out}, which would hand the vendor "
             f"the answers: put it outside (leave out --key for {default_key_path(out)})."
         )
+    for locked in (False, True):  # refused before the folder is made, and again once locked
+        if out.is_dir() and any(path.name != LOCK_FILE for path in out.iterdir()):
+            raise VendorHashesError(
+                f"{out} is not an empty folder; a blind export starts empty so that nothing but "
+                "its own files reaches the vendor."
+            )
+        if not locked:
+            _lock_export_folder(out)
     secret = _secret(key)
     data = _dataset(suite, dataset)
     columns = ["original", *[c.id for c in suite.transforms]]
@@ -356,6 +412,7 @@ def _export_blind(
         "return": RETURN_FORMAT,
     }
     atomic_write_text(out / "export.json", json.dumps(vendor, indent=1) + "\n")
+    release_output_folder(out)  # its lock file gone before the folder's time is fixed
     for path in (out / "manifest.csv", out / "export.json", out / "images", out):
         os.utime(path, (FIXED_MTIME, FIXED_MTIME))
     doc = {

@@ -478,12 +478,33 @@ def _lock_output_folder(folder: Path) -> None:
     _LOCKS[folder.resolve()] = fd
 
 
-def release_output_folders() -> None:
-    """Unlock every output folder this process locked (the lock file is removed)."""
-    for folder, fd in _LOCKS.items():
+def lock_output_folder(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and lock it as ``run``'s and ``score``'s --out are locked
+    (``export`` writes there too: two commands never mix their files in one folder)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot create the output folder {_shown(folder)}: {exc.strerror or exc}; "
+            "pass a writable --out."
+        ) from exc
+    _lock_output_folder(folder)
+    return folder
+
+
+def release_output_folder(folder: Path) -> None:
+    """Unlock one output folder this process locked (the lock file is removed)."""
+    fd = _LOCKS.pop(folder.resolve(), None)
+    if fd is not None:
         (folder / LOCK_FILE).unlink(missing_ok=True)  # while still held: no one else's lock
         os.close(fd)
-    _LOCKS.clear()
+
+
+def release_output_folders() -> None:
+    """Unlock every output folder this process locked (the lock file is removed)."""
+    for folder in list(_LOCKS):
+        release_output_folder(folder)
 
 
 def new_run_id() -> str:

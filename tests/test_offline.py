@@ -1,6 +1,8 @@
 """Blind vendor evaluation: export, hash offline, score - equal to the built-in pipeline."""
 
 import csv
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -284,6 +286,51 @@ def test_exported_pixels_are_the_edited_pixels(exported):
     source = Image.open(out.parent / "imgs" / item["image_id"]).convert("RGB")
     expected = parse_chain(item["column"]).apply(source, suite_seed=0, image_id=item["image_id"])
     assert np.array_equal(np.asarray(exported_image), np.asarray(expected))
+
+
+def test_export_replaces_an_earlier_export_and_refuses_other_files(exported, capsys):
+    tmp_path, suite, folder, out = exported
+    stale = out / "images" / "i000099" / "c007.png"  # as a larger earlier export left it
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    small = tmp_path / "small.toml"
+    small.write_text(SUITE.replace('"jpeg@S3", "crop@S2", ', ""))
+    command = ["export", "--dataset", str(folder), "--out", str(out), "--quiet"]
+    assert main([*command, "--suite", str(small)]) == 0
+    with (out / "manifest.csv").open() as fh:
+        listed = {row["file"] for row in csv.DictReader(fh)}
+    on_disk = {p.relative_to(out).as_posix() for p in (out / "images").rglob("*.png")}
+    assert on_disk == listed  # nothing stale beside the new manifest
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "images", "manifest.csv"]
+    (out / "vendor.csv").write_text("item_id,hash\n")
+    capsys.readouterr()
+    assert main([*command, "--suite", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert "holds vendor.csv, which export did not write" in err
+    assert err.count("\n") == 1
+    assert (out / "vendor.csv").exists()
+    assert len(list((out / "images").rglob("*.png"))) == len(listed)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="output folders are locked with flock")
+@pytest.mark.parametrize("blind", [False, True])
+def test_export_is_refused_while_another_command_writes_its_folder(tmp_path, blind, capsys):
+    out = tmp_path / "out"
+    holder = subprocess.Popen(  # a run or export writing there: it holds the folder's lock
+        [sys.executable, "-c", "import sys; from harness import results; "
+         "results.check_output_folder(sys.argv[1], ()); print('locked', flush=True); "
+         "sys.stdin.read()", str(out)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        command = ["export", "--suite", "ci", "--dataset", "skimage[2]", "--out", str(out)]
+        assert main([*command, *(["--blind"] if blind else []), "--quiet"]) == 2
+        assert "is being written by another hash-harness command" in capsys.readouterr().err
+        assert sorted(p.name for p in out.iterdir()) == [results.LOCK_FILE]
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_export_applies_the_suites_max_side_and_group_by(tmp_path):
