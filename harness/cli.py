@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__
 from harness.core.errors import HarnessError
@@ -24,6 +24,7 @@ from harness.core.words import plural
 from harness.escaping import visible
 
 if TYPE_CHECKING:
+    from harness.algorithms.base import HashAlgorithm
     from harness.result_model import Results
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILURES = 0, 1, 2, 3
@@ -35,6 +36,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.suite import DEFAULT_SUITE
 
     suite = api.load_suite(args.suite or DEFAULT_SUITE)
+    _refuse_precomputed(suite.algorithms, "run")
     if args.transforms:
         suite = _with_transforms(suite, args.transforms)
     if args.max_failure_rate is not None:
@@ -82,6 +84,50 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return _status(result, md_path)
+
+
+def _refuse_precomputed(algorithms: Sequence[HashAlgorithm], command: str) -> None:
+    """Precomputed hashes (at any depth of a policy) cannot hash an image: refused up front,
+    pointing to `score`, instead of every hash becoming a failure."""
+    from harness.algorithms.precomputed import Precomputed
+    from harness.core.errors import InvalidParameterError
+
+    stack = list(algorithms)
+    while stack:
+        algo = stack.pop()
+        if isinstance(algo, Precomputed):
+            raise InvalidParameterError(
+                f"{algo.name}(label={algo.label!r}) stands for hashes computed elsewhere and "
+                f"cannot hash images in `{command}`: score its hash file with "
+                "`hash-harness score EXPORT --hashes FILE` (docs/external-hashers.md)."
+            )
+        stack.extend(getattr(algo, "parts", ()))
+
+
+def _failures_status(doc: dict[str, Any], max_failure_rate: float) -> int:
+    """`threshold`'s failure line and exit status, as `run`'s: how many images and hashes
+    failed and the commonest reasons; 3 when over the suite's failure budget."""
+    failures = doc.get("failures") or []
+    if not failures:
+        return EXIT_OK
+    from collections import Counter
+
+    images = {f.get("image") for f in failures}
+    n_images = max(int(doc.get("dataset", {}).get("n_images") or 0), len(images))
+    rate = len(images) / n_images
+    reasons = Counter(str(f.get("error", "")).splitlines()[0][:120] for f in failures)
+    shown = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(3))
+    over = rate > max_failure_rate
+    print(
+        visible(
+            f"hash-harness: {plural(len(failures), 'hash', 'hashes')} of {len(images)} of "
+            f"{n_images} images failed (rate {rate:.3f} {'>' if over else '<='} max_failure_rate "
+            f"{max_failure_rate}): {shown}{'; ...' if len(reasons) > 3 else ''}; the rates "
+            "leave those images out (failures in --json)."
+        ),
+        file=sys.stderr,
+    )
+    return EXIT_FAILURES if over else EXIT_OK
 
 
 def _status(result: Results, md_path: Path) -> int:
@@ -220,6 +266,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from harness.suite import load_suite
 
     suite = load_suite(args.suite)
+    _refuse_precomputed(suite.algorithms, "run")
     print(
         f"{args.suite}: valid suite {suite.name!r} v{suite.version}: "
         f"{plural(len(suite.transforms), 'transform')}, "
@@ -335,6 +382,16 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
         raise InvalidParameterError(
             "--results answers from that run's own suite and images; drop --suite / --dataset."
         )
+    if args.results:
+        from harness import results
+
+        status = results.load(args.results).status
+        max_failure_rate = float(status.max_failure_rate) if status else 0.0
+    else:
+        from harness.algorithms import make_algorithm
+
+        _refuse_precomputed([make_algorithm(args.algorithm)], "threshold")
+        max_failure_rate = api.load_suite(args.suite or DEFAULT_SUITE).max_failure_rate
     doc = api.threshold(
         args.algorithm,
         args.target_fpr,
@@ -363,7 +420,7 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
     else:
         sys.stdout.write(render_threshold(doc, plain=args.format == "text"))
-    return EXIT_OK
+    return _failures_status(doc, max_failure_rate)
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
@@ -784,7 +841,9 @@ def build_parser() -> argparse.ArgumentParser:
         "images, and state its status (ok, unresolved with the images needed, unachievable, "
         "undefined). --at: score a given threshold on every image. Reads the hash cache, or a "
         "run's results with --results. Prints plain text (--format md for Markdown, json for "
-        "the document).",
+        "the document). Images that fail to hash are left out of the rates and counted on "
+        "standard error.",
+        EXIT_RUN.replace("wrote its output", "printed its answer"),
     )
     thr.add_argument("--algorithm", required=True, help="algorithm spec, e.g. pdq or phash")
     question = thr.add_mutually_exclusive_group(required=True)

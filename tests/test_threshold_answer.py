@@ -244,3 +244,52 @@ def test_counts_must_be_whole_numbers(value, capsys):
         main(["threshold", "--algorithm", "pdq", "--at", "31", "--uploads-per-day", value])
     assert info.value.code == 2
     assert "must be a whole number >= 1 such as 1e6" in capsys.readouterr().err
+
+
+def test_hashing_failures_are_counted_and_over_the_budget_exit_3(tmp_path, capsys):
+    from tests.conftest import synthetic_image
+
+    for i in range(4):
+        synthetic_image(90 + 7 * i, 70, seed=i).save(tmp_path / f"img{i}.png")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    command = ["threshold", "--algorithm", "phash", "--at", "10", "--dataset", str(tmp_path)]
+    assert main([*command, "--quiet", "--no-cache"]) == 3  # default suite: no failure allowed
+    out, err = capsys.readouterr()
+    assert "scored on all 4 images" in out  # the answer is printed all the same
+    line = next(x for x in err.splitlines() if "failed" in x)
+    assert "1 hash of 1 of 5 images failed (rate 0.200 > max_failure_rate 0.0)" in line
+    assert "1 x not an image Pillow can identify" in line
+
+
+@pytest.mark.parametrize(
+    ("command", "where"),
+    [
+        (
+            ["threshold", "--algorithm", "precomputed(bits=64,label='acme')", "--at", "5"],
+            "threshold",
+        ),
+        (["threshold", "--algorithm", "dihedral(precomputed(bits=64))", "--at", "5"], "threshold"),
+        (["validate", "SUITE"], "run"),
+        (["run", "--suite", "SUITE", "--out", "OUT"], "run"),
+    ],
+)
+def test_precomputed_hashes_are_refused_where_images_are_hashed(tmp_path, capsys, command, where):
+    suite = tmp_path / "pre.toml"
+    suite.write_text(
+        'name = "pre"\nversion = 1\nalgorithms = ["phash", "precomputed(bits=64)"]\n'
+        'transforms = ["identity"]\n'
+    )
+    command = [str(suite) if c == "SUITE" else str(tmp_path / "o") if c == "OUT" else c
+               for c in command]  # fmt: skip
+    assert main([*command, "--quiet"] if command[0] != "validate" else command) == 2
+    err = capsys.readouterr().err
+    assert f"cannot hash images in `{where}`" in err
+    assert "hash-harness score EXPORT --hashes FILE" in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_threshold_help_lists_exit_3(capsys):
+    with pytest.raises(SystemExit):
+        main(["threshold", "--help"])
+    assert "  3  finished and printed its answer, but more images failed" in capsys.readouterr().out
