@@ -32,7 +32,7 @@ from harness import data
 from harness.algorithms import HashAlgorithm, make_algorithm
 from harness.core.errors import HarnessError, SuiteError
 from harness.core.params import check_int, check_real
-from harness.core.words import plural
+from harness.core.words import plural, quoted
 from transforms import Chain
 from transforms.catalogue import expand
 
@@ -185,7 +185,7 @@ def _build(key: str, raw: Mapping[str, Any], make: Any, problems: list[str]) -> 
             made = make(text)
             built += [(i, m) for m in made] if isinstance(made, list) else [(i, made)]
         except HarnessError as exc:
-            problems.append(_problem(f"{key}[{i}] {text!r}", str(exc)))
+            problems.append(_problem(f"{key}[{i}] {quoted(text)}", str(exc)))
     _dedupe(built, key, problems, texts)
     return [item for _, item in built]
 

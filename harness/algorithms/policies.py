@@ -49,7 +49,8 @@ from harness.algorithms.shared import SharedHashes
 from harness.core.errors import HashExcluded, InvalidParameterError
 from harness.core.params import check_choice, check_int
 from harness.core.registry import Registry
-from harness.core.spec import make_spec, parse_call
+from harness.core.spec import check_once, keyword, make_spec, parse_call
+from harness.core.words import quoted as _quoted
 from harness.kernels import FusedPlan
 
 #: Policies by name; plugins register theirs under the entry-point group below.
@@ -768,11 +769,6 @@ class _Level:
     parts: int = 0
 
 
-def _quoted(text: str, room: int = 60) -> str:
-    """``text`` quoted for a one-line message, shortened in the middle when long."""
-    return repr(text if len(text) <= room else f"{text[: room // 2]} ... {text[-room // 4 :]}")
-
-
 def _check_shape(text: str) -> None:
     """Refuse an expression whose shape is wrong, naming the spot and the fix: unbalanced
     parentheses, a missing part, ``&``, ``|`` and ``+`` mixed without parentheses, a bad
@@ -796,7 +792,10 @@ class _Shape:
         return InvalidParameterError(f"Cannot parse {_quoted(self.text)}: {why}")
 
     def at(self, i: int) -> str:
-        return f"{self.tokens[i][1]!r} at character {self.tokens[i][2] + 1}"
+        token = self.tokens[i][1]
+        odd = next((c for c in token if not c.isascii()), None)  # a pasted look-alike
+        plain = f" (U+{ord(odd):04X}, not plain ASCII)" if odd else ""
+        return f"{token!r}{plain} at character {self.tokens[i][2] + 1}"
 
     def value(self, i: int) -> str:
         return self.tokens[i][1] if 0 <= i < len(self.tokens) else ""
@@ -912,7 +911,7 @@ def _limited(node: ast.expr, text: str) -> tuple[HashAlgorithm, int | None]:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
         if not (isinstance(node.right, ast.Constant) and type(node.right.value) is int):
             raise InvalidParameterError(
-                f"Cannot parse {text!r}: write a part's threshold 'pdq<=31'."
+                f"Cannot parse {_quoted(text)}: write a part's threshold 'pdq<=31'."
             )
         return _build(node.left, text), node.right.value
     return _build(node, text), None
@@ -930,9 +929,18 @@ def _build(node: ast.expr, text: str) -> HashAlgorithm:
             else:
                 sides.append((built, limit))
         limits = [t for _, t in sides if t is not None]
+        grouped = [p for p, t in sides if t is None and isinstance(p, Fusion) and p.limits]
+        group = grouped[0] if grouped else None
+        if limits and group is not None:
+            raise InvalidParameterError(
+                f"Cannot parse {_quoted(text)}: the group {_quoted(group.id)} has thresholds "
+                "inside but none of its own, and beside parts with thresholds every part needs "
+                "one; put the thresholds on one level, e.g. '(pdq<=31 & dhash<=5) | "
+                "(phash<=10 & dhash<=5)' for '(pdq<=31 | phash<=10) & dhash<=5'."
+            )
         if limits and len(limits) != len(sides):
             raise InvalidParameterError(
-                f"Cannot parse {text!r}: give every part of a fusion its threshold "
+                f"Cannot parse {_quoted(text)}: give every part of a fusion its threshold "
                 "('pdq<=31 & phash<=10') or none ('pdq & phash')."
             )
         return cls(parts=tuple(p for p, _ in sides), limits=tuple(limits))
@@ -944,17 +952,18 @@ def _build(node: ast.expr, text: str) -> HashAlgorithm:
             f'("{single.id}" = [N], N from 0 to {single.n_levels}) or threshold --at N.'
         )
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+        if node.func.id not in POLICIES and node.func.id in ALGORITHMS:
+            raise _positional(node, text)
         policy = POLICIES.get(node.func.id)
+        check_once(node.keywords, text)
         params: dict[str, Any] = {}
         for kw in node.keywords:
-            if kw.arg is None or kw.arg == "parts":
-                raise InvalidParameterError(f"Cannot parse {text!r}: name each option once.")
-            try:
-                params[kw.arg] = ast.literal_eval(kw.value)
-            except ValueError as exc:
+            if kw.arg == "parts":
                 raise InvalidParameterError(
-                    f"The value of {kw.arg!r} in {text!r} must be a literal."
-                ) from exc
+                    f"Cannot parse {_quoted(text)}: a policy's parts are written first, "
+                    f"unnamed, e.g. {EXAMPLE.split(', ')[-1]}."
+                )
+            params.update(keyword(kw, text))
         parts = [_build(a, text) for a in node.args]
         built = make_spec(POLICIES, policy.name, {**params, "parts": tuple(parts)})
         if (
@@ -967,8 +976,19 @@ def _build(node: ast.expr, text: str) -> HashAlgorithm:
     if isinstance(node, ast.Name | ast.Call):
         return _algorithm(ast.unparse(node))
     raise InvalidParameterError(
-        f"Cannot parse {text!r}: write an algorithm such as 'phash(hash_size=16)' or a policy "
-        f"such as {EXAMPLE}."
+        f"Cannot parse {_quoted(text)}: write an algorithm such as 'phash(hash_size=16)' or a "
+        f"policy such as {EXAMPLE}."
+    )
+
+
+def _positional(node: ast.Call, text: str) -> InvalidParameterError:
+    """An algorithm's parameters given by position (``phash(8)``): say the keyword form."""
+    cls = ALGORITHMS.get(node.func.id)  # type: ignore[attr-defined]
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    named = ", ".join(f"{n}={ast.unparse(a)}" for n, a in zip(names, node.args, strict=False))
+    return InvalidParameterError(
+        f"Cannot parse {_quoted(text)}: {cls.name}'s parameters are named, not positional: "
+        f"write {cls.name}({named})."
     )
 
 

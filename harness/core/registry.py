@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
 from harness.core.errors import HarnessError, UnknownNameError
+from harness.core.words import quoted
 
 T = TypeVar("T")
 
@@ -90,12 +91,13 @@ class Registry(Generic[T]):
         matches = [folded[m] for m in close_folded]
         # Suggest canonical names only, once each, in order of closeness.
         close = list(dict.fromkeys(self._aliases.get(m, m) for m in matches))[:3]
+        kinds = f"{self.kind[:-1]}ies" if self.kind.endswith("y") else f"{self.kind}s"
         hint = (
             f" Did you mean {' or '.join(repr(c) for c in close)}?"
             if close
-            else f" Known {self.kind}s: {', '.join(sorted(self._items))}."
+            else f" Known {kinds}: {', '.join(sorted(self._items))}."
         )
-        raise UnknownNameError(f"Unknown {self.kind} {name!r}.{hint}")
+        raise UnknownNameError(f"Unknown {self.kind} {quoted(name)}.{hint}")
 
     def get(self, name: str) -> T:
         """Return the object registered under ``name`` (or an alias)."""

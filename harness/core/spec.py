@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 from harness.core.errors import InvalidParameterError
 from harness.core.params import declared
 from harness.core.registry import Registry
+from harness.core.words import quoted
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,27 +136,54 @@ def parse_call(text: str, example: str) -> tuple[str, dict[str, Any]]:
         node = ast.parse(text, mode="eval").body
     except SyntaxError as exc:
         raise InvalidParameterError(
-            f"Cannot parse {text!r}: write it as name(key=value, ...), e.g. {example}."
+            f"Cannot parse {quoted(text)}: {_odd_character(text)}write it as "
+            f"name(key=value, ...), e.g. {example}."
         ) from exc
     if isinstance(node, ast.Name):
         return node.id, {}
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)) or node.args:
         raise InvalidParameterError(
-            f"Cannot parse {text!r}: write it as name(key=value, ...) with keyword arguments "
-            f"only, e.g. {example}."
+            f"Cannot parse {quoted(text)}: write it as name(key=value, ...) with keyword "
+            f"arguments only, e.g. {example}."
         )
+    check_once(node.keywords, text)
     params: dict[str, Any] = {}
     for kw in node.keywords:
-        if kw.arg is None:
-            raise InvalidParameterError(f"Cannot parse {text!r}: '**' is not allowed.")
-        try:
-            params[kw.arg] = ast.literal_eval(kw.value)
-        except ValueError as exc:
-            raise InvalidParameterError(
-                f"The value of {kw.arg!r} in {text!r} must be a literal (number, string, "
-                "True/False/None)."
-            ) from exc
+        params.update(keyword(kw, text))
     return node.func.id, params
 
 
-__all__ = ["Spec", "make_spec", "parse_call", "spec_from_dict"]
+def keyword(kw: ast.keyword, text: str) -> dict[str, Any]:
+    """One ``key=literal`` of the spec ``text`` as ``{key: value}``; ``**`` and non-literal
+    values are refused (a key given twice by :func:`check_once`)."""
+    if kw.arg is None:
+        raise InvalidParameterError(f"Cannot parse {quoted(text)}: '**' is not allowed.")
+    try:
+        return {kw.arg: ast.literal_eval(kw.value)}
+    except ValueError as exc:
+        raise InvalidParameterError(
+            f"The value of {kw.arg!r} in {quoted(text)} must be a literal (number, string, "
+            "True/False/None)."
+        ) from exc
+
+
+def check_once(keywords: list[ast.keyword], text: str) -> None:
+    """Refuse a parameter given twice (``phash(hash_size=8, hash_size=16)``): never last-wins."""
+    names = [kw.arg for kw in keywords if kw.arg is not None]
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise InvalidParameterError(
+            f"Cannot parse {quoted(text)}: {twice!r} is given twice; give each parameter once."
+        )
+
+
+def _odd_character(text: str) -> str:
+    """Names the first character outside printable ASCII (a look-alike '‹' or digit '٣'),
+    the usual reason a pasted spec does not parse; '' when there is none."""
+    i = next((i for i, c in enumerate(text) if not (c.isascii() and c.isprintable())), None)
+    if i is None:
+        return ""
+    return f"character {i + 1} is {text[i]!r} (U+{ord(text[i]):04X}), not plain ASCII; "
+
+
+__all__ = ["Spec", "check_once", "keyword", "make_spec", "parse_call", "spec_from_dict"]

@@ -12,4 +12,13 @@ def plural(n: int, noun: str, nouns: str | None = None) -> str:
     return f"{n} {noun if n == 1 else nouns or noun + 's'}"
 
 
-__all__ = ["plural"]
+def quoted(text: str, room: int = 60) -> str:
+    """``text`` quoted for a one-line message, shortened in the middle when long.
+
+    >>> quoted("pdq & phash"), quoted("x" * 100, room=8)
+    ("'pdq & phash'", "'xxxx ... xx'")
+    """
+    return repr(text if len(text) <= room else f"{text[: room // 2]} ... {text[-room // 4 :]}")
+
+
+__all__ = ["plural", "quoted"]

@@ -98,6 +98,24 @@ def test_policy_ids_are_canonical_and_round_trip(text, canonical):
         ("(pdq & phash) | (phash & pdq)", "fused with itself"),
         ("dihedral(dihedral(phash))", r"turns what is already turned.*write dihedral\(phash\)"),
         ("dihedral(pdq_dihedral)", "turns what is already turned"),
+        # a parameter twice, by position, a thresholded group, a pasted look-alike
+        (
+            "phash(hash_size=8, hash_size=16)",
+            "'hash_size' is given twice; give each parameter once",
+        ),
+        (
+            "dihedral(phash, orientations='all', orientations='all')",
+            "'orientations' is given twice",
+        ),
+        ("phash(8)", r"phash's parameters are named, not positional: write phash\(hash_size=8\)"),
+        ("dihedral(dhash(8))", r"write dhash\(hash_size=8\)"),
+        ("spin(pdq, phash)", "Known policies: and, dihedral"),
+        (
+            "(pdq<=31 | phash<=10) & dhash<=5",
+            r"the group 'pdq<=31 \| phash<=10' has thresholds inside but none of its own.*"
+            r"'\(pdq<=31 & dhash<=5\) \| \(phash<=10 & dhash<=5\)'",
+        ),
+        ("pdq\u2039=31 | phash<=10", r"'\u2039' \(U\+2039, not plain ASCII\) at character 4"),
         # too big to be a design: refused in one line, never a recursion error
         (" & ".join(["phash"] * 500), "more than 16 parts in one fusion"),
         (" | ".join(f"phash(hash_size={n})" for n in range(2, 20)), "more than 16 parts"),
@@ -110,6 +128,16 @@ def test_bad_policies_are_refused_with_a_reason(text, message):
         make_algorithm(text)
     assert "\n" not in str(caught.value)
     assert len(str(caught.value)) < 400
+
+
+def test_a_refusal_quotes_a_short_excerpt_of_a_long_expression(capsys):
+    for text in ("x" * 30000, "pdq & " + "y" * 20000, "phash(" + "a=1," * 5000 + ")"):
+        command = ["threshold", "--algorithm", text, "--at", "3", "--quiet"]
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert len(err) < 400
+        assert " ... " in err
 
 
 def test_part_thresholds_run_from_0_like_a_suites_thresholds():
