@@ -381,3 +381,27 @@ def test_default_threshold_of_an_imported_hash(declared, default):
     assert vendor_algorithm("acme", **declared).default_threshold().bits == default
     external = External(label="acme", command=("x",), **declared)
     assert external.default_threshold().bits == default
+    assert external.operating_thresholds()[0].bits == default  # recorded with its source
+
+
+def test_a_cosine_import_records_its_default_and_names_its_distance(exported):
+    tmp_path, _, _, out = exported
+    rng = np.random.default_rng(0)
+    with (out / "manifest.csv").open() as fh:
+        items = [row["item_id"] for row in csv.DictReader(fh)]
+    vectors = tmp_path / "vectors.csv"
+    with vectors.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["item_id", "hash"])
+        writer.writerows([i, str([round(float(x), 4) for x in rng.normal(size=8)])] for i in items)
+    command = ["score", str(out), "--hashes", str(vectors), "--measure", "cosine", "--quiet"]
+    command += ["--max-failure-rate", "0.5"]  # the fixture's broken image
+    assert main([*command, "--out", str(tmp_path / "s")]) == 0
+    algo = results.to_builtins(results.load(tmp_path / "s" / "results.json"))["algorithms"][0]
+    assert algo["thresholds"] == [100]
+    assert algo["operating_thresholds"] == [
+        {"bits": 100, "source": "no usual value for cosine: 10% of the 1000 levels"}
+    ]
+    report = (tmp_path / "s" / "report.md").read_text()
+    assert "matches** when its distance (Hamming bits; `vendor`: cosine distance" in report
+    assert "its Hamming distance is at most" not in report

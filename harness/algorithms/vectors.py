@@ -203,10 +203,19 @@ class Measured:
         return 32 * self.dims if self.vector else self.bits
 
     def operating_thresholds(self) -> tuple[OperatingThreshold, ...]:
-        """The usual threshold of a Hamming hash of this length (:data:`USUAL_HAMMING`); none
-        otherwise, so the default is 10% of the levels (``HashAlgorithm.default_threshold``)."""
+        """The usual threshold of a Hamming hash of this length (:data:`USUAL_HAMMING`);
+        otherwise 10% of the levels, with that as its source (recorded in the results)."""
         usual = USUAL_HAMMING.get(self.bits) if self.measure == "hamming" else None
-        return (usual,) if usual else ()
+        if usual:
+            return (usual,)
+        what = f"{self.bits}-bit Hamming" if self.measure == "hamming" else self.measure
+        levels = self.n_levels
+        return (
+            OperatingThreshold(
+                round(0.1 * levels),
+                f"no usual value for {what}: 10% of the {levels} {self.level_unit}",
+            ),
+        )
 
     @property
     def n_levels(self) -> int:

@@ -126,10 +126,20 @@ def _md_header(result: dict[str, Any], decode: str) -> list[str]:
         + f"; libjpeg-turbo {env['codecs'].get('libjpeg_turbo')}. "
         f"Suite sha256 `{suite['config_sha256'][:12]}`, seed {result['seed']}.",
         "",
-        "A pair **matches** when its Hamming distance is at most the threshold. Rates are "
+        f"A pair **matches** when its {_distance_words(result['algorithms'])} is at most the "
+        "threshold. Rates are "
         "fractions with a 95% Clopper-Pearson interval and the count (k/n) beside them.",
     ]
     return out
+
+
+def _distance_words(algorithms: list[dict[str, Any]]) -> str:
+    """What a pair's distance is: Hamming bits, and each hash scored in other levels by name."""
+    other = [a for a in algorithms if a.get("level_unit", "bits") != "bits" and a.get("distance")]
+    if not other:
+        return "Hamming distance"
+    named = "; ".join(f"`{a['id']}`: {esc(a['distance'])}" for a in other)
+    return f"distance (Hamming bits; {named})"
 
 
 def _md_answers(result: dict[str, Any]) -> list[str]:
