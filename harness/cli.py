@@ -1029,6 +1029,7 @@ def build_parser() -> argparse.ArgumentParser:
     sco.add_argument("--bits", type=_positive_int, help="hash length (default: from the file)")
     sco.add_argument(
         "--measure",
+        type=str.lower,
         default="hamming",
         help="how two hashes are compared: bits by hamming or weighted_hamming (with --weights), "
         "vectors by l1, l2 or cosine distance binned to --levels (default: hamming)",
@@ -1039,8 +1040,7 @@ def build_parser() -> argparse.ArgumentParser:
     sco.add_argument(
         "--levels",
         type=_positive_int,
-        default=1000,
-        help="levels a real-valued distance is binned to (default: 1000)",
+        help="levels a real-valued distance is binned to (default: 1000; not for hamming)",
     )
     sco.add_argument(
         "--max-distance",

@@ -490,6 +490,12 @@ def _bits_of(text: str, n_bits: int | None, declared: str) -> npt.NDArray[np.boo
     digits = text.removeprefix("0x")
     if 4 * len(digits) > MAX_LENGTH:  # before anything is allocated for it
         raise ValueError(f"has {4 * len(digits)} bits; at most {MAX_LENGTH} are scored")
+    hex_only = bool(digits) and all(c in "0123456789abcdef" for c in digits)
+    if hex_only and len(digits) % 2:
+        raise ValueError(
+            f"has {len(digits)} hex digits, an odd number (two digits a byte): a leading zero "
+            f"dropped? e.g. {_quote('0' + digits)}"
+        )
     try:
         raw = bytes.fromhex(digits)
     except ValueError:
@@ -503,7 +509,10 @@ def _bits_of(text: str, n_bits: int | None, declared: str) -> npt.NDArray[np.boo
     if n_bits is None:
         return bits
     if len(raw) != (n_bits + 7) // 8 or bits[n_bits:].any():
-        raise ValueError(f"has {bits.size} bits but {declared} says {n_bits}")
+        short = " (leading zeros dropped? pad it)" if len(raw) < (n_bits + 7) // 8 else ""
+        raise ValueError(
+            f"has {len(digits)} hex digits, {bits.size} bits, but {declared} says {n_bits}{short}"
+        )
     return bits[:n_bits]
 
 
@@ -605,7 +614,11 @@ def read_vendor_hashes(
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's "CSV UTF-8"
             reader = csv.DictReader(fh)
-            fields = set(reader.fieldnames or ())
+            named = [(f or "").strip().lower() for f in reader.fieldnames or ()]
+            if len(set(named)) != len(named):
+                raise VendorHashesError(f"{path} names a column twice: {_quote(','.join(named))}.")
+            reader.fieldnames = named  # Item_ID, " hash ": names regardless of case and padding
+            fields = set(named)
             if not {"item_id", "hash"} <= fields:
                 got = ",".join(str(f) for f in reader.fieldnames or ())
                 raise VendorHashesError(
@@ -650,9 +663,11 @@ def read_vendor_hashes(
             raise VendorHashesError(f"{path}: the hash of {item} {exc}.") from exc
         if size is None and len(hashes[item]) != len(next(iter(hashes.values()))):
             first = next(iter(hashes))
+            short = not vector and len(hashes[item]) < len(hashes[first])
             raise VendorHashesError(
                 f"{path}: hashes have different lengths: {item} has {len(hashes[item])} {unit}, "
-                f"{first} {len(hashes[first])}; all must be equal."
+                f"{first} {len(hashes[first])}; all must be equal"
+                + (" (leading zeros dropped? pad it)." if short else ".")
             )
     if not hashes:
         raise VendorHashesError(f"{path}: every item is excluded; there is nothing to score.")
@@ -711,7 +726,7 @@ def vendor_algorithm(
     measure: str = "hamming",
     bits: int | None = None,
     dims: int | None = None,
-    levels: int = 1000,
+    levels: int | None = None,
     max_distance: float = 0.0,
     weights: str | Path | tuple[float, ...] | None = None,
 ) -> Precomputed:
@@ -720,9 +735,20 @@ def vendor_algorithm(
     it. ``weights`` are numbers, or the JSON file :func:`read_weights` reads (then only once the
     other options agree)."""
     vector = measure in VECTOR_DISTANCES
+    if levels is not None and measure == "hamming":
+        raise VendorHashesError(
+            "--levels is for distances binned to levels (weighted_hamming, l1, l2, cosine); "
+            "a hamming hash is compared in bits."
+        )
+    levels = levels or 1000
     if bits is not None and vector:
         raise VendorHashesError(
             f"--bits is for bit hashes; the length of a {measure} vector is --dims."
+        )
+    if measure in ("l1", "l2") and not max_distance:
+        raise VendorHashesError(
+            f"--measure {measure} needs --max-distance D: the {measure} distance binned to the "
+            f"last of the --levels {levels} levels (farther pairs land there too)."
         )
     if (weights is not None) != (measure == "weighted_hamming"):
         raise VendorHashesError(
@@ -761,7 +787,7 @@ def score(
     min_quality: float | None = None,
     measure: str = "hamming",
     dims: int | None = None,
-    levels: int = 1000,
+    levels: int | None = None,
     max_distance: float = 0.0,
     weights: str | Path | tuple[float, ...] | None = None,
     max_failure_rate: float | None = None,
@@ -813,6 +839,8 @@ def score(
     else:
         algo = dataclasses.replace(template, bits=vendor.size)
     suite = parse_suite(doc["suite"]["config"], source="the export's suite")
+    if thresholds and len(set(thresholds)) != len(thresholds):
+        raise VendorHashesError(f"--threshold {' '.join(map(str, thresholds))} repeats a value.")
     chosen = thresholds or (algo.default_threshold().bits,)
     bad = [t for t in chosen if not 0 <= t <= algo.n_levels]
     if bad:

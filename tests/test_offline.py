@@ -1,6 +1,7 @@
 """Blind vendor evaluation: export, hash offline, score - equal to the built-in pipeline."""
 
 import csv
+import re
 import subprocess
 import sys
 
@@ -405,3 +406,46 @@ def test_a_cosine_import_records_its_default_and_names_its_distance(exported):
     report = (tmp_path / "s" / "report.md").read_text()
     assert "matches** when its distance (Hamming bits; `vendor`: cosine distance" in report
     assert "its Hamming distance is at most" not in report
+
+
+@pytest.mark.parametrize(
+    ("options", "transform", "message"),
+    [
+        ([], lambda h: h[1:], r"has 15 hex digits, an odd number \(two digits a byte\): a leading"),
+        (["--bits", "64"], lambda h: h[2:], "14 hex digits, 56 bits, but --bits says 64 .leading"),
+        (["--measure", "l2"], None, "--measure l2 needs --max-distance D"),
+        (["--measure", "l1", "--max-distance", "1e-30"], None, "max_distance 1e-30 is below 1e-06"),
+        (["--levels", "50"], None, "--levels is for distances binned to levels"),
+        (["--threshold", "10", "10"], None, "--threshold 10 10 repeats a value"),
+    ],
+)
+def test_imported_hash_options_and_short_hex_get_a_precise_refusal(
+    exported, options, transform, message, capsys
+):
+    tmp_path, _, _, out = exported
+    first = []
+
+    def change(value):  # only the first hash loses its leading digits
+        first.append(value)
+        return transform(value) if transform and len(first) == 1 else value
+
+    _vendor_csv(out, tmp_path / "v.csv", transform=change)
+    command = ["score", str(out), "--hashes", str(tmp_path / "v.csv"), "--out", str(tmp_path / "s")]
+    assert main([*command, *options]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "s" / "results.json").exists()
+
+
+def test_header_names_and_measure_are_read_regardless_of_case(exported, capsys):
+    tmp_path, _, _, out = exported
+    _vendor_csv(out, tmp_path / "v.csv")
+    text = (tmp_path / "v.csv").read_text().split("\n", 1)[1]
+    (tmp_path / "u.csv").write_text("Item_ID, Hash \n" + text)
+    command = ["score", str(out), "--hashes", str(tmp_path / "u.csv"), "--quiet"]
+    command += ["--max-failure-rate", "0.5"]  # the fixture's broken image
+    assert main([*command, "--measure", "HAMMING", "--out", str(tmp_path / "s")]) == 0
+    (tmp_path / "d.csv").write_text("item_id,Hash,HASH\n")
+    assert main(["score", str(out), "--hashes", str(tmp_path / "d.csv")]) == 2
+    assert "names a column twice" in capsys.readouterr().err

@@ -32,6 +32,8 @@ from harness.core.params import check_choice, check_int, check_real, shown
 from harness.kernels import Metric, VectorPlan
 
 VECTOR_DISTANCES = ("l1", "l2", "cosine")
+#: Smallest max_distance of l1 / l2: below it float32 distances cannot be binned meaningfully.
+MIN_MAX_DISTANCE = 1e-6
 DISTANCES = ("hamming", "weighted_hamming", *VECTOR_DISTANCES)
 #: Longest hash made outside the harness that is scored: bits of a bit hash, numbers of a
 #: vector. Checked before a hash is stored; results keep a histogram over every distance level.
@@ -159,6 +161,11 @@ class Measured:
             )
         check_int("levels", self.levels, owner=owner, min_value=1, max_value=100_000)
         needs_range = self.measure in ("l1", "l2")
+        if needs_range and not self.max_distance:
+            raise InvalidParameterError(
+                f"{owner}: {self.measure} needs max_distance (score: --max-distance D), the "
+                f"distance binned to the last of the {self.levels} levels."
+            )
         m = check_real(
             "max_distance",
             self.max_distance,
@@ -167,6 +174,11 @@ class Measured:
             max_value=1e12,
             min_open=needs_range,
         )
+        if needs_range and m < MIN_MAX_DISTANCE:
+            raise InvalidParameterError(
+                f"{owner}: max_distance {m:g} is below {MIN_MAX_DISTANCE:g}: every pair would "
+                "land on the last level; give the largest distance that still matters."
+            )
         object.__setattr__(self, "max_distance", m)
         if m and not needs_range:
             raise InvalidParameterError(
