@@ -483,10 +483,32 @@ def _hamming_slot(part: HashAlgorithm, first: int) -> tuple[int, int, int] | Non
 class Wrapper(Policy):
     """A policy around one algorithm: distances and levels are the part's."""
 
+    #: Why the policy around itself is degenerate (refused), and whether it is at any depth
+    #: (else only directly inside: a gate after an unletterbox sees other pixels).
+    twice: ClassVar[str] = "applies {name} twice"
+    twice_at_any_depth: ClassVar[bool] = False
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if len(self.parts) != 1:
             raise InvalidParameterError(f"{self.name} takes one algorithm, got {len(self.parts)}")
+        inner = self._same_inside()
+        if inner is not None:
+            raise InvalidParameterError(
+                f"{self.name}({self.part.id}) {self.twice.format(name=self.name)} ({inner.id} is "
+                f"already inside it); write {self.part.id}."
+            )
+
+    def _same_inside(self) -> HashAlgorithm | None:
+        """A policy of this kind inside this one (directly, or at any depth), or None."""
+        stack: list[HashAlgorithm] = [self.part]
+        while stack:
+            algo = stack.pop()
+            if isinstance(algo, type(self)):
+                return algo
+            if self.twice_at_any_depth:
+                stack.extend(getattr(algo, "parts", ()))
+        return None
 
     @property
     def part(self) -> HashAlgorithm:
@@ -578,6 +600,8 @@ class Dihedral(Wrapper):
     is known by: PDQ's DCT-derived orientations, ``pdq_dihedral``)."""
 
     name: ClassVar[str] = "dihedral"
+    twice: ClassVar[str] = "turns what is already turned: the same 8 orientations, 8 times the bits"
+    twice_at_any_depth: ClassVar[bool] = True
     orientations: str = "pixels"
 
     def __post_init__(self) -> None:
@@ -585,11 +609,6 @@ class Dihedral(Wrapper):
         check_choice(
             "orientations", self.orientations, owner="dihedral", choices=ORIENTATION_SOURCES
         )
-        if isinstance(self.part, Dihedral):
-            raise InvalidParameterError(
-                f"dihedral({self.part.id}) turns what is already turned: the same 8 "
-                f"orientations, 8 times the bits; write {self.part.id}."
-            )
         if self.orientations == "native" and self.native is None:
             raise InvalidParameterError(
                 f"{self.part.id} derives no orientations of its own: write "
@@ -692,6 +711,7 @@ class Unletterbox(Wrapper):
     ``--black-threshold`` 15; ``color='uniform'`` strips frames of any one colour."""
 
     name: ClassVar[str] = "unletterbox"
+    twice: ClassVar[str] = "strips borders already stripped"
     threshold: int = 15
     color: str = "black"
 
@@ -720,6 +740,7 @@ class Gate(Wrapper):
     counted exclusion, a discarded edited copy a miss in TPR."""
 
     name: ClassVar[str] = "gate"
+    twice: ClassVar[str] = "gates what is already gated, where the stricter quality decides"
     quality: int = 50
 
     def __post_init__(self) -> None:

@@ -98,6 +98,10 @@ def test_policy_ids_are_canonical_and_round_trip(text, canonical):
         ("(pdq & phash) | (phash & pdq)", "fused with itself"),
         ("dihedral(dihedral(phash))", r"turns what is already turned.*write dihedral\(phash\)"),
         ("dihedral(pdq_dihedral)", "turns what is already turned"),
+        ("dihedral(unletterbox(dihedral(phash)))", r"write unletterbox\(dihedral\(phash\)\)"),
+        ("dihedral(pdq & dihedral(phash))", "turns what is already turned"),
+        ("gate(gate(phash, quality=50), quality=60)", "gates what is already gated"),
+        ("unletterbox(unletterbox(pdq))", r"strips borders already stripped.*write unletterbox"),
         # a parameter twice, by position, a thresholded group, a pasted look-alike
         (
             "phash(hash_size=8, hash_size=16)",
