@@ -589,6 +589,25 @@ def _exclusion(row: dict[str, str], min_quality: float | None, path: Path) -> st
     return None
 
 
+def _reader(fh: Any, path: Path, min_quality: float | None) -> csv.DictReader[str]:
+    """The CSV's rows by column name: names read regardless of case and padding (``Item_ID``,
+    `` hash ``); a column named twice, a missing item_id or hash, or --min-quality without a
+    quality column refused."""
+    reader = csv.DictReader(fh)
+    named = [(f or "").strip().lower() for f in reader.fieldnames or ()]
+    if len(set(named)) != len(named):
+        raise VendorHashesError(f"{path} names a column twice: {_quote(','.join(named))}.")
+    reader.fieldnames = named
+    if not {"item_id", "hash"} <= set(named):
+        raise VendorHashesError(
+            f"{path} needs a header with the columns item_id and hash "
+            f"(got {_quote(','.join(named))})."
+        )
+    if min_quality is not None and "quality" not in named:
+        raise VendorHashesError(f"--min-quality needs a quality column in {path}.")
+    return reader
+
+
 def read_vendor_hashes(
     path: str | Path,
     known: set[str] | dict[str, Any],
@@ -613,19 +632,7 @@ def read_vendor_hashes(
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's "CSV UTF-8"
-            reader = csv.DictReader(fh)
-            named = [(f or "").strip().lower() for f in reader.fieldnames or ()]
-            if len(set(named)) != len(named):
-                raise VendorHashesError(f"{path} names a column twice: {_quote(','.join(named))}.")
-            reader.fieldnames = named  # Item_ID, " hash ": names regardless of case and padding
-            fields = set(named)
-            if not {"item_id", "hash"} <= fields:
-                got = ",".join(str(f) for f in reader.fieldnames or ())
-                raise VendorHashesError(
-                    f"{path} needs a header with the columns item_id and hash (got {_quote(got)})."
-                )
-            if min_quality is not None and "quality" not in fields:
-                raise VendorHashesError(f"--min-quality needs a quality column in {path}.")
+            reader = _reader(fh, path, min_quality)
             rows = [
                 {
                     **r,

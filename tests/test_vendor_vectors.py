@@ -207,7 +207,7 @@ def test_vectors_scored_as_bits_are_refused(vector_export, capsys):
         (["--measure", "cosine", "--bits", "64"], "--bits is for bit hashes"),
         (["--weights", "w.json"], "--weights FILE (a weight per bit) goes with --measure"),
         (["--measure", "weighted_hamming"], "goes with --measure weighted_hamming"),
-        (["--measure", "l2", "--dims", "8"], "'max_distance' parameter of precomputed"),
+        (["--measure", "l2", "--dims", "8"], "--measure l2 needs --max-distance D"),
         (["--measure", "cosine", "--max-distance", "3"], "max_distance is for l1 and l2"),
         (["--dims", "8"], "dims is for vector measures"),
         (["--measure", "manhattan"], "'measure' parameter of precomputed"),
