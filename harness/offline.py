@@ -509,10 +509,9 @@ def _bits_of(text: str, n_bits: int | None, declared: str) -> npt.NDArray[np.boo
     if n_bits is None:
         return bits
     if len(raw) != (n_bits + 7) // 8 or bits[n_bits:].any():
-        short = " (leading zeros dropped? pad it)" if len(raw) < (n_bits + 7) // 8 else ""
-        raise ValueError(
-            f"has {len(digits)} hex digits, {bits.size} bits, but {declared} says {n_bits}{short}"
-        )
+        short = len(raw) < (n_bits + 7) // 8
+        pad = f" ({len(digits)} hex digits: leading zeros dropped? pad it)" if short else ""
+        raise ValueError(f"has {bits.size} bits but {declared} says {n_bits}{pad}")
     return bits[:n_bits]
 
 

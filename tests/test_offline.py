@@ -412,7 +412,7 @@ def test_a_cosine_import_records_its_default_and_names_its_distance(exported):
     ("options", "transform", "message"),
     [
         ([], lambda h: h[1:], r"has 15 hex digits, an odd number \(two digits a byte\): a leading"),
-        (["--bits", "64"], lambda h: h[2:], "14 hex digits, 56 bits, but --bits says 64 .leading"),
+        (["--bits", "64"], lambda h: h[2:], r"says 64 \(14 hex digits: leading zeros"),
         (["--measure", "l2"], None, "--measure l2 needs --max-distance D"),
         (["--measure", "l1", "--max-distance", "1e-30"], None, "max_distance 1e-30 is below 1e-06"),
         (["--levels", "50"], None, "--levels is for distances binned to levels"),
