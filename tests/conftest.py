@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +100,22 @@ def run_cli(suite: object, dataset: object, out: object, *extra: str) -> int:
 
     command = ["run", "--suite", str(suite), "--dataset", str(dataset), "--out", str(out)]
     return main([*command, "--quiet", *extra])
+
+
+@contextmanager
+def holding_output_lock(out: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding ``out``'s output-folder lock, as a command writing there does;
+    killed on exit, as a crash would be (its lock file stays behind, its lock does not)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from harness import results; "
+         "results.check_output_folder(sys.argv[1], ()); print('locked', flush=True); "
+         "sys.stdin.read()", str(out)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()

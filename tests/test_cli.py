@@ -11,7 +11,7 @@ import pytest
 
 from harness import results
 from harness.cli import main
-from tests.conftest import run_cli, synthetic_image
+from tests.conftest import holding_output_lock, run_cli, synthetic_image
 
 SMALL_SUITE = """
 name = "small"
@@ -357,23 +357,13 @@ def _without_run_id(path):
 @pytest.mark.skipif(sys.platform == "win32", reason="output folders are locked with flock")
 def test_a_second_run_into_the_same_out_is_refused_and_a_killed_runs_lock_is_not(tmp_path, capsys):
     suite, out = _write_suite(tmp_path), tmp_path / "out"
-    holder = subprocess.Popen(  # another command writing there: it holds the folder's lock
-        [sys.executable, "-c", "import sys; from harness import results; "
-         "results.check_output_folder(sys.argv[1], ()); print('locked', flush=True); "
-         "sys.stdin.read()", str(out)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline() == "locked\n"
+    with holding_output_lock(out) as holder:  # another command writing there
         assert run_cli(suite, "skimage[3]", out) == 2
         err = capsys.readouterr().err
         assert f"is being written by another hash-harness command (process {holder.pid})" in err
         assert "wait for it to finish or pass another --out" in err
         assert err.count("\n") == 1
         assert not (out / "results.json").exists()
-    finally:
-        holder.kill()  # as a crash would: its lock file stays behind, its lock does not
-        holder.wait()
     assert (out / results.LOCK_FILE).exists()
     assert run_cli(suite, "skimage[3]", out) == 0
     assert (out / "results.json").exists()

@@ -2,7 +2,6 @@
 
 import csv
 import re
-import subprocess
 import sys
 
 import numpy as np
@@ -12,7 +11,7 @@ from PIL import Image
 from harness import results
 from harness.algorithms import make_algorithm
 from harness.cli import main
-from tests.conftest import run_cli, synthetic_image
+from tests.conftest import holding_output_lock, run_cli, synthetic_image
 
 SUITE = """
 name = "offline"
@@ -317,21 +316,11 @@ def test_export_replaces_an_earlier_export_and_refuses_other_files(exported, cap
 @pytest.mark.parametrize("blind", [False, True])
 def test_export_is_refused_while_another_command_writes_its_folder(tmp_path, blind, capsys):
     out = tmp_path / "out"
-    holder = subprocess.Popen(  # a run or export writing there: it holds the folder's lock
-        [sys.executable, "-c", "import sys; from harness import results; "
-         "results.check_output_folder(sys.argv[1], ()); print('locked', flush=True); "
-         "sys.stdin.read()", str(out)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline() == "locked\n"
+    with holding_output_lock(out):  # a run or export writing there
         command = ["export", "--suite", "ci", "--dataset", "skimage[2]", "--out", str(out)]
         assert main([*command, *(["--blind"] if blind else []), "--quiet"]) == 2
         assert "is being written by another hash-harness command" in capsys.readouterr().err
         assert sorted(p.name for p in out.iterdir()) == [results.LOCK_FILE]
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_export_applies_the_suites_max_side_and_group_by(tmp_path):
